@@ -1,0 +1,39 @@
+"""The one exception family users can cause: every message says what was wrong and how to fix it."""
+
+from __future__ import annotations
+
+
+class SubmarineError(Exception):
+    """An error the user can fix; shown as one line, without a traceback."""
+
+
+class ValidationError(SubmarineError):
+    """One or more problems found before anything was uploaded or submitted."""
+
+    def __init__(self, problems: list[str] | str):
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("; ".join(self.problems))
+
+
+class TitleError(ValidationError):
+    """A cell title that cannot be an algorithm file name."""
+
+
+class ResourceError(ValidationError):
+    """A resource string that cannot be parsed."""
+
+
+class StorageError(SubmarineError):
+    """An upload, download or clean-up that failed."""
+
+
+class RuntimeNotFound(SubmarineError):
+    """No runtime of that name is registered."""
+
+
+class JobNotFound(SubmarineError):
+    """No job of that name in the registry."""
+
+
+class RuntimeFailure(SubmarineError):
+    """A runtime refused or failed a request (cluster unreachable, credentials, conflicts)."""

@@ -1,0 +1,41 @@
+"""Job names: the rules runtimes enforce, and Zeppelin's `<user>-<notebook>` default made unique per run."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+
+DNS1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+DNS1035_MAX = 63
+
+
+def dns1035_problems(name: str, what: str = "job name", max_length: int = DNS1035_MAX) -> list[str]:
+    """Problems of `name` as a DNS-1035 label (Kubernetes objects; YARN service names follow the same rule)."""
+    problems = []
+    if len(name) > max_length:
+        problems.append(f"{what} {name!r} is {len(name)} characters long: keep it to {max_length}")
+    if not DNS1035.match(name):
+        problems.append(f"{what} {name!r} is not a DNS-1035 label: use lower-case letters, digits and '-', "
+                        "starting with a letter and not ending with '-'")
+    return problems
+
+
+def sanitize(text: str, max_length: int = 40) -> str:
+    """Lower-case DNS-1035 form of any text (`Jane.Doe/My Notebook.ipynb` → `jane-doe-my-notebook`)."""
+    text = re.sub(r"\.ipynb$", "", text.strip().lower())
+    text = re.sub(r"[^a-z0-9]+", "-", text).strip("-")
+    if not text or not text[0].isalpha():
+        text = "job-" + text
+    return text[:max_length].rstrip("-")
+
+
+def default_job_name(user: str, notebook: str | None = None) -> str:
+    """`<user>-<notebook>` as Zeppelin named jobs, plus a short unique suffix so every run is its own job."""
+    base = sanitize(f"{user}-{notebook.rsplit('/', 1)[-1]}" if notebook else user, max_length=48)
+    return unique_name(base)
+
+
+def unique_name(base: str) -> str:
+    suffix = f"{int(time.time()) % 100000:05d}{secrets.token_hex(2)}"
+    return f"{base[:DNS1035_MAX - len(suffix) - 1].rstrip('-')}-{suffix}"

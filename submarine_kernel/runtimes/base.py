@@ -1,0 +1,199 @@
+"""The Runtime interface, the standard job states, and the registry of runtimes by name.
+
+A runtime turns a validated JobSpec plus an uploaded Bundle into a running job, and reports on many jobs
+at once. Built-in runtimes are imported only when first used; other packages add runtimes through the
+`submarine_kernel.runtimes` entry point group (like papermill's engines).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import enum
+import importlib
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar, Iterator, Mapping, Sequence
+
+from traitlets.config import Configurable
+
+from ..algorithm import Bundle
+from ..errors import RuntimeNotFound
+from ..spec import JobSpec
+
+
+class JobState(str, enum.Enum):
+    NEW = "NEW"
+    SUBMITTED = "SUBMITTED"
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    STOPPED = "STOPPED"
+    UNKNOWN = "UNKNOWN"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (JobState.SUCCEEDED, JobState.FAILED, JobState.STOPPED)
+
+    def __str__(self) -> str:
+        return self.value
+
+
+def utcnow() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass
+class ReplicaStatus:
+    """One replica (`worker-1`): its state, the runtime's raw state, exit code and where it runs."""
+
+    name: str
+    role: str
+    index: int
+    state: JobState = JobState.UNKNOWN
+    raw_state: str = ""
+    exit_code: int | None = None
+    host: str | None = None
+    started: str | None = None
+    finished: str | None = None
+
+
+@dataclass
+class JobStatus:
+    """A job's standard state plus everything views show: times, replicas, message, links."""
+
+    state: JobState
+    raw_state: str = ""
+    submitted: str | None = None
+    started: str | None = None
+    finished: str | None = None
+    replicas: list[ReplicaStatus] = field(default_factory=list)
+    message: str = ""
+    links: dict[str, str] = field(default_factory=dict)
+    stale: bool = False
+
+    @property
+    def terminal(self) -> bool:
+        return self.state.terminal
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "JobStatus":
+        replicas = [ReplicaStatus(**{**r, "state": JobState(r["state"])}) for r in data.get("replicas", [])]
+        return cls(**{**data, "state": JobState(data["state"]), "replicas": replicas})
+
+    def same_as(self, other: "JobStatus | None") -> bool:
+        return other is not None and self.to_dict() == other.to_dict()
+
+
+@dataclass(frozen=True)
+class JobRef:
+    """How a runtime finds a job again, in this process or a later one."""
+
+    runtime: str
+    name: str
+    id: str = ""
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return f"{self.runtime}/{self.name}"
+
+    def to_dict(self) -> dict:
+        return {"runtime": self.runtime, "name": self.name, "id": self.id, "extra": dict(self.extra)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "JobRef":
+        return cls(data["runtime"], data["name"], data.get("id", ""), data.get("extra", {}))
+
+
+class Runtime(Configurable):
+    """Base class of every runtime. Subclasses set `name` and implement the abstract methods.
+
+    Runtimes are traitlets Configurables, so `%config KubernetesRuntime.namespace = "ml"` and
+    ipython_config.py configure them like the rest of IPython.
+    """
+
+    name: ClassVar[str] = ""
+
+    def check(self, spec: JobSpec) -> list[str]:
+        """Problems this runtime would refuse (name rules, resources it cannot give); [] when fine."""
+        return []
+
+    def render(self, spec: JobSpec, bundle: Bundle, bundle_uri: str) -> str:
+        """What `submit` would send, as text for `--dry-run` (no side effects)."""
+        raise NotImplementedError
+
+    def submit(self, spec: JobSpec, bundle: Bundle, bundle_uri: str) -> JobRef:
+        """Start the job and return at once; the job runs in the background."""
+        raise NotImplementedError
+
+    def poll(self, refs: Sequence[JobRef]) -> dict[str, JobStatus]:
+        """Status of many jobs in as few requests as possible, keyed by `JobRef.key`."""
+        raise NotImplementedError
+
+    def logs(self, ref: JobRef, replica: str | None = None, tail: int | None = None,
+             follow: bool = False) -> Iterator[str]:
+        """Lines of one replica's log (the deciding replica when None); `follow` keeps reading until it ends."""
+        raise NotImplementedError
+
+    def stop(self, ref: JobRef) -> None:
+        """Stop every replica of the job."""
+        raise NotImplementedError
+
+    def links(self, ref: JobRef) -> dict[str, str]:
+        """Named URLs for the job (logs, cluster UI, TensorBoard)."""
+        return {}
+
+    def close(self) -> None:
+        """Release clients and threads."""
+
+
+# -- registry ------------------------------------------------------------------------------------------
+_BUILTIN = {
+    "local": "submarine_kernel.runtimes.local:LocalRuntime",
+    "kubernetes": "submarine_kernel.runtimes.kubernetes:KubernetesRuntime",
+    "yarn": "submarine_kernel.runtimes.yarn:YarnRuntime",
+}
+_REGISTERED: dict[str, type[Runtime] | str] = dict(_BUILTIN)
+_ENTRY_POINTS_LOADED = False
+ENTRY_POINT_GROUP = "submarine_kernel.runtimes"
+
+
+def register_runtime(name: str, runtime: type[Runtime] | str) -> None:
+    """Register a Runtime class, or a lazy "module:Class" reference, under `name`."""
+    _REGISTERED[name] = runtime
+
+
+def _load_entry_points() -> None:
+    global _ENTRY_POINTS_LOADED
+    if _ENTRY_POINTS_LOADED:
+        return
+    _ENTRY_POINTS_LOADED = True
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        _REGISTERED.setdefault(ep.name, ep.value)
+
+
+def runtime_names() -> list[str]:
+    _load_entry_points()
+    return sorted(_REGISTERED)
+
+
+def runtime_class(name: str) -> type[Runtime]:
+    """The Runtime class registered under `name`, imported on first use."""
+    _load_entry_points()
+    target = _REGISTERED.get(name)
+    if target is None:
+        raise RuntimeNotFound(f"unknown runtime {name!r}: use one of {', '.join(runtime_names())}")
+    if isinstance(target, str):
+        module, _, attr = target.partition(":")
+        try:
+            target = getattr(importlib.import_module(module), attr)
+        except ModuleNotFoundError as exc:
+            raise RuntimeNotFound(f"runtime {name!r} needs the package {exc.name!r}: "
+                                  f"pip install 'submarine-kernel[{name}]'") from None
+        _REGISTERED[name] = target
+    return target

@@ -1,0 +1,196 @@
+"""Bundle storage through fsspec: any URL (file://, s3://, hdfs://, ...) under a root.
+
+A bundle lives at `<root>/<digest>/`; its manifest is written last and marks it complete, so an upload
+cut off half-way never looks complete and is simply redone. An identical bundle is never uploaded twice.
+Protocols that need more than fsspec's defaults (hdfs over WebHDFS, s3 options) register a file system
+factory by protocol name.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+from urllib.parse import urlsplit
+
+from .algorithm import MANIFEST_NAME, Bundle
+from .errors import StorageError, ValidationError
+
+#: protocol → factory(url, options) returning (fsspec file system, path inside it)
+FileSystemFactory = Callable[[str, Mapping[str, Any]], tuple[Any, str]]
+_FACTORIES: dict[str, FileSystemFactory] = {}
+
+#: uploads at least this large show a progress bar
+PROGRESS_THRESHOLD = 4 * 1024 * 1024
+#: Zeppelin refused to delete checkpoint paths this shallow or shallower
+MIN_CHECKPOINT_DEPTH = 4
+
+
+def register_filesystem(protocol: str, factory: FileSystemFactory) -> None:
+    """Let `protocol://` URLs be opened by `factory` instead of plain `fsspec.url_to_fs`."""
+    _FACTORIES[protocol] = factory
+
+
+def open_filesystem(url: str, options: Mapping[str, Any] | None = None) -> tuple[Any, str]:
+    """(file system, path) for a URL; a bare path is a local path."""
+    import fsspec
+
+    protocol = urlsplit(url).scheme if "://" in url else "file"
+    _load_builtin_factories(protocol)
+    if protocol in _FACTORIES:
+        return _FACTORIES[protocol](url, dict(options or {}))
+    try:
+        return fsspec.core.url_to_fs(url, **dict(options or {}))
+    except (ImportError, ValueError) as exc:
+        raise StorageError(f"cannot open storage {redact_url(url)!r}: {exc}") from None
+
+
+def _load_builtin_factories(protocol: str) -> None:
+    """Import the module that registers a built-in protocol, only when that protocol is first used."""
+    modules = {"hdfs": "submarine_kernel.webhdfs", "webhdfs": "submarine_kernel.webhdfs",
+               "s3": "submarine_kernel.s3", "s3a": "submarine_kernel.s3"}
+    if protocol in modules and protocol not in _FACTORIES:
+        import importlib
+
+        try:
+            importlib.import_module(modules[protocol])
+        except ModuleNotFoundError as exc:
+            if exc.name == modules[protocol]:
+                return  # no special handling shipped: fall back to fsspec
+            raise StorageError(f"storage {protocol}:// needs the package {exc.name!r}: "
+                               f"pip install 'submarine-kernel[{protocol}]'") from None
+
+
+def redact_url(url: str) -> str:
+    """A URL without user info (`s3://KEY:SECRET@bucket` → `s3://***@bucket`)."""
+    parts = urlsplit(url)
+    if parts.username or parts.password:
+        return url.replace(parts.netloc, "***@" + parts.hostname + (f":{parts.port}" if parts.port else ""), 1)
+    return url
+
+
+@dataclass(frozen=True)
+class UploadResult:
+    uri: str
+    digest: str
+    bytes_uploaded: int
+    reused: bool
+
+
+class Storage:
+    """Content-addressed bundle store under one root URL."""
+
+    def __init__(self, root: str, options: Mapping[str, Any] | None = None, progress: bool = True):
+        if not root:
+            raise ValidationError("the storage root is empty: set SubmarineConfig.storage_root")
+        self.root = root.rstrip("/")
+        self.options = dict(options or {})
+        self.progress = progress
+        self._fs = None
+        self._root_path = None
+
+    @property
+    def fs(self):
+        if self._fs is None:
+            self._fs, self._root_path = open_filesystem(self.root, self.options)
+        return self._fs
+
+    @property
+    def root_path(self) -> str:
+        self.fs  # noqa: B018 - opens lazily
+        return self._root_path.rstrip("/")
+
+    def uri(self, digest: str) -> str:
+        return f"{self.root}/{digest}"
+
+    def _path(self, digest: str, name: str = "") -> str:
+        return posixpath.join(self.root_path, digest, name) if name else posixpath.join(self.root_path, digest)
+
+    def is_complete(self, digest: str) -> bool:
+        return self.fs.exists(self._path(digest, MANIFEST_NAME))
+
+    def put(self, bundle: Bundle) -> UploadResult:
+        """Upload `bundle` unless an identical one is already complete; the manifest goes last."""
+        digest = bundle.digest
+        if self.is_complete(digest):
+            return UploadResult(self.uri(digest), digest, 0, True)
+        sent = 0
+        bar = self._progress_bar(bundle.size)
+        try:
+            base = self._path(digest)
+            self.fs.makedirs(base, exist_ok=True)
+            for name, data in bundle.files.items():
+                target = self._path(digest, name)
+                parent = posixpath.dirname(target)
+                if parent != base:
+                    self.fs.makedirs(parent, exist_ok=True)
+                self.fs.pipe_file(target, data)
+                sent += len(data)
+                if bar is not None:
+                    bar.update(len(data))
+            manifest = bundle.manifest_bytes()
+            self.fs.pipe_file(self._path(digest, MANIFEST_NAME), manifest)
+            sent += len(manifest)
+        except OSError as exc:
+            raise StorageError(f"uploading the bundle to {redact_url(self.uri(digest))} failed: {exc}; "
+                               "check the storage root and credentials, then run again") from None
+        finally:
+            if bar is not None:
+                bar.close()
+        return UploadResult(self.uri(digest), digest, sent, False)
+
+    def _progress_bar(self, total: int):
+        if not self.progress or total < PROGRESS_THRESHOLD:
+            return None
+        from tqdm.auto import tqdm
+
+        return tqdm(total=total, unit="B", unit_scale=True, desc="upload bundle", leave=False)
+
+    def manifest(self, digest: str) -> dict:
+        try:
+            return json.loads(self.fs.cat_file(self._path(digest, MANIFEST_NAME)))
+        except FileNotFoundError:
+            raise StorageError(f"bundle {digest} is not complete in {redact_url(self.root)}: upload it again") from None
+
+    def fetch(self, uri: str, destination: str | Path) -> Path:
+        """Download a complete bundle (its files, not the manifest) into a local folder."""
+        return fetch_bundle(uri, destination, self.options)
+
+
+def fetch_bundle(uri: str, destination: str | Path, options: Mapping[str, Any] | None = None) -> Path:
+    """Download the bundle at `uri` into `destination`; refuse an incomplete one."""
+    fs, path = open_filesystem(uri, options)
+    path = path.rstrip("/")
+    try:
+        manifest = json.loads(fs.cat_file(posixpath.join(path, MANIFEST_NAME)))
+    except FileNotFoundError:
+        raise StorageError(f"bundle {redact_url(uri)} has no manifest (an unfinished upload): upload it again") from None
+    destination = Path(destination)
+    for entry in manifest["files"]:
+        target = destination / entry["name"]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(fs.cat_file(posixpath.join(path, entry["name"])))
+    return destination
+
+
+def checkpoint_depth(path: str) -> int:
+    """Number of path parts below the file system root (`hdfs://nn/user/a/job` → 3)."""
+    return len([p for p in urlsplit(path).path.split("/") if p]) if "://" in path else \
+        len([p for p in path.split("/") if p])
+
+
+def clean_checkpoint(path: str, options: Mapping[str, Any] | None = None) -> bool:
+    """Delete a job's checkpoint folder; refuse paths too shallow to belong to one job."""
+    if not path:
+        raise ValidationError("no checkpoint path is set: pass --checkpoint PATH")
+    depth = checkpoint_depth(path)
+    if depth < MIN_CHECKPOINT_DEPTH:
+        raise ValidationError(f"refusing to delete checkpoint path {path!r}: it is only {depth} levels deep; "
+                              f"use a folder at least {MIN_CHECKPOINT_DEPTH} levels deep that belongs to the job")
+    fs, fs_path = open_filesystem(path, options)
+    if not fs.exists(fs_path):
+        return False
+    fs.rm(fs_path, recursive=True)
+    return True
