@@ -146,6 +146,19 @@ class Runtime(Configurable):
         """Named URLs for the job (logs, cluster UI, TensorBoard)."""
         return {}
 
+    def remove(self, ref: JobRef) -> None:
+        """Delete what a finished job left on the runtime (Zeppelin's CLEAN_RUNTIME_CACHE)."""
+
+    def start_tensorboard(self, name: str, logdir: str) -> str:
+        """Start a TensorBoard that reads `logdir`; return its URL."""
+        from ..errors import SubmarineError
+
+        raise SubmarineError(f"the {self.name} runtime cannot start TensorBoard: start it yourself on {logdir}")
+
+    def stop_tensorboard(self, name: str) -> bool:
+        """Stop the TensorBoard started under `name`; False when none was running."""
+        return False
+
     def close(self) -> None:
         """Release clients and threads."""
 
