@@ -286,19 +286,28 @@ class JobSpec:
         return self
 
 
-def build_spec(name: str, *, framework: str = "pytorch", workers: int = 1, ps: int = 0, chief: bool = False,
+def build_spec(name: str, **options: Any) -> JobSpec:
+    """Build a JobSpec (see `draft_spec`) and raise one ValidationError listing every problem."""
+    spec, problems = draft_spec(name, **options)
+    if problems:
+        raise ValidationError(problems)
+    return spec
+
+
+def draft_spec(name: str, *, framework: str = "pytorch", workers: int = 1, ps: int = 0, chief: bool = False,
                evaluator: int = 0, resources: str | Mapping[str, str] | None = None, image: str | None = None,
                command: str | None = None, role_commands: Mapping[str, str] | None = None,
                env: Mapping[str, str] | None = None, input_path: str | None = None,
                checkpoint_path: str | None = None, params: Mapping[str, Any] | None = None,
                labels: Mapping[str, str] | None = None, role_images: Mapping[str, str] | None = None
-               ) -> JobSpec:
+               ) -> tuple[JobSpec, list[str]]:
     """Build a JobSpec the way Hadoop Submarine counted replicas: `workers` is every training replica.
 
     PyTorch and XGBoost: one master and workers-1 workers. TensorFlow: `workers` workers (worker 0 acts as
     chief) plus `ps` parameter servers, or one chief and workers-1 workers when `chief` is set.
     `resources` is one string for every role, or a mapping role → string ("default" for the rest).
-    Resource strings that do not parse are reported together with every other problem.
+    Returns the spec and every problem found (resource strings that do not parse included), so callers
+    can add their runtime's problems and report them all at once.
     """
     problems: list[str] = []
     framework = (framework or "").lower()
@@ -351,9 +360,7 @@ def build_spec(name: str, *, framework: str = "pytorch", workers: int = 1, ps: i
                    env=dict(env or {}), input_path=input_path, checkpoint_path=checkpoint_path,
                    params=dict(params or {}), labels=dict(labels or {}))
     problems.extend(p for p in spec.problems() if p not in problems)
-    if problems:
-        raise ValidationError(problems)
-    return spec
+    return spec, problems
 
 
 def render_command(command: str, params: Mapping[str, Any]) -> str:

@@ -1,0 +1,347 @@
+"""The embedded default runtime: every replica is a process on this machine.
+
+Each job gets a folder under `jobs_dir` with the bundle, one working directory per replica (the files in
+`./submarine_algorithm/`, on PYTHONPATH, and in the working directory itself, as Zeppelin localized them),
+per-replica logs, and a detached supervisor (local_supervisor.py) that owns the replica processes. The
+environment contract is the training operator's, so code moves to a cluster unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import deque
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from traitlets import Float, Int, Unicode, default
+
+from .. import contract
+from ..algorithm import Bundle
+from ..config import data_dir, private_dir
+from ..errors import JobNotFound, SubmarineError
+from ..spec import JobSpec
+from ..storage import fetch_bundle
+from .base import JobRef, JobState, JobStatus, ReplicaStatus, Runtime, utcnow
+
+_SUPERVISOR = Path(__file__).with_name("local_supervisor.py")
+_SAFE_NAME_MAX = 200
+
+
+class LocalRuntime(Runtime):
+    """Runs replicas as local processes; the default, so everything works on a laptop."""
+
+    name = "local"
+
+    jobs_dir = Unicode(help="Folder that holds one sub-folder per local job.").tag(config=True)
+    host = Unicode("127.0.0.1", help="Address replicas use to reach each other.").tag(config=True)
+    gpus = Int(-1, help="GPUs this machine offers to jobs; -1 detects them (CUDA_VISIBLE_DEVICES, nvidia-smi).",
+               ).tag(config=True)
+    success_grace = Float(30.0, help="Seconds other workers may keep running after the deciding replica "
+                                     "succeeded, before they are stopped.").tag(config=True)
+    poll_interval = Float(0.25, help="Seconds between status reads while a job is followed.").tag(config=True)
+
+    @default("jobs_dir")
+    def _default_jobs_dir(self):
+        return str(data_dir() / "jobs")
+
+    # -- checks ----------------------------------------------------------------------------------------
+    def check(self, spec: JobSpec) -> list[str]:
+        problems = []
+        name = spec.name or ""
+        if not name or len(name) > _SAFE_NAME_MAX or not all(c.isalnum() or c in "-_." for c in name) \
+                or name.startswith("."):
+            problems.append(f"job name {name!r} cannot be a folder name: use letters, digits, '-', '_' and '.'")
+        elif (Path(self.jobs_dir) / name).exists():
+            problems.append(f"a local job named {name!r} already exists: choose another --name")
+        wanted = sum(role.resources.gpus * role.replicas for role in spec.roles.values())
+        available = self.available_gpus()
+        if wanted > len(available):
+            problems.append(f"the job asks for {wanted} GPU(s) but this machine has {len(available)}: "
+                            "lower gpu= in the resources or use a cluster runtime")
+        return problems
+
+    def available_gpus(self) -> list[str]:
+        """Device ids this runtime may hand out."""
+        if self.gpus >= 0:
+            return [str(i) for i in range(self.gpus)]
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+        if visible is not None:
+            return [d for d in visible.split(",") if d.strip() and d.strip() != "-1"]
+        if not shutil.which("nvidia-smi"):
+            return []
+        try:
+            out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10).stdout
+        except (OSError, subprocess.TimeoutExpired):
+            return []
+        return [str(i) for i, line in enumerate(l for l in out.splitlines() if l.startswith("GPU "))]
+
+    # -- submit ----------------------------------------------------------------------------------------
+    def _plan(self, spec: JobSpec, job_dir: Path) -> list[dict]:
+        """One entry per replica: name, role, index, command, env, cwd, log."""
+        replicas = contract.replica_names(spec)
+        ports = _free_ports(len(replicas) + 1)
+        cluster: dict[str, list[str]] = {}
+        for (role, _index), port in zip(replicas, ports):
+            cluster.setdefault(role, []).append(f"{self.host}:{port}")
+        master_port = ports[-1]
+        gpu_ids = iter(self.available_gpus())
+        plan = []
+        for role, index in replicas:
+            name = f"{role}-{index}"
+            cwd = job_dir / "replicas" / name
+            env = {**spec.role_env(role), **contract.submarine_env(spec, role, index)}
+            if spec.framework == "tensorflow":
+                env["TF_CONFIG"] = contract.tf_config(cluster, role, index)
+            elif spec.framework in ("pytorch", "xgboost"):
+                env.update(contract.distributed_env(spec, role, index, self.host, master_port))
+                env["LOCAL_RANK"] = "0"  # each replica is its own node with its own device slice, like a pod
+            gpus = spec.roles[role].resources.gpus
+            env["CUDA_VISIBLE_DEVICES"] = ",".join(next(gpu_ids) for _ in range(gpus))
+            algorithm_dir = cwd / contract.ALGORITHM_DIR
+            env["PYTHONPATH"] = os.pathsep.join(p for p in (str(algorithm_dir), os.environ.get("PYTHONPATH")) if p)
+            env["PYTHONUNBUFFERED"] = "1"
+            plan.append({"name": name, "role": role, "index": index, "command": spec.launch_command(role),
+                         "env": env, "cwd": str(cwd), "log": str(job_dir / "logs" / f"{name}.log")})
+        return plan
+
+    def render(self, spec: JobSpec, bundle: Bundle, bundle_uri: str) -> str:
+        job_dir = Path(self.jobs_dir) / spec.name
+        lines = [f"# local job {spec.name}: {spec.replica_count} replica(s), bundle {bundle_uri}"]
+        for replica in self._plan(spec, job_dir):
+            contract_env = {k: v for k, v in replica["env"].items() if k.startswith(("SUBMARINE_", "TF_CONFIG",
+                            "MASTER_", "WORLD_SIZE", "RANK", "CUDA_VISIBLE"))}
+            env = " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(contract_env.items()))
+            lines.append(f"# {replica['name']} in {replica['cwd']}")
+            lines.append(f"env {env} /bin/sh -c {shlex.quote(replica['command'])}")
+        return "\n".join(lines)
+
+    def submit(self, spec: JobSpec, bundle: Bundle, bundle_uri: str) -> JobRef:
+        job_dir = Path(self.jobs_dir) / spec.name
+        private_dir(Path(self.jobs_dir))
+        try:
+            job_dir.mkdir(mode=0o700)
+        except FileExistsError:
+            raise SubmarineError(f"a local job named {spec.name!r} already exists: choose another --name") from None
+        try:
+            bundle_dir = fetch_bundle(bundle_uri, job_dir / "bundle")
+            (job_dir / "logs").mkdir(mode=0o700)
+            plan = self._plan(spec, job_dir)
+            for replica in plan:
+                cwd = Path(replica["cwd"])
+                shutil.copytree(bundle_dir, cwd / contract.ALGORITHM_DIR)
+                shutil.copytree(bundle_dir, cwd, dirs_exist_ok=True)  # so `python train.py` works as is
+                Path(replica["log"]).touch(mode=0o600)
+            job = {"name": spec.name, "submitted": utcnow(), "decider": f"{spec.deciding_role}-0",
+                   "success_grace": self.success_grace, "replicas": plan, "bundle_uri": bundle_uri}
+            _write_json(job_dir / "job.json", job)
+            with open(job_dir / "supervisor.log", "ab") as log:
+                supervisor = subprocess.Popen([sys.executable, "-S", str(_SUPERVISOR), str(job_dir)], stdin=subprocess.DEVNULL,
+                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
+            (job_dir / "supervisor.pid").write_text(str(supervisor.pid))
+        except BaseException:
+            shutil.rmtree(job_dir, ignore_errors=True)  # nothing half-done
+            raise
+        return JobRef(self.name, spec.name, id=str(job_dir), extra={"dir": str(job_dir)})
+
+    # -- follow ----------------------------------------------------------------------------------------
+    def _job_dir(self, ref: JobRef) -> Path:
+        return Path(ref.extra.get("dir") or Path(self.jobs_dir) / ref.name)
+
+    def poll(self, refs: Sequence[JobRef]) -> dict[str, JobStatus]:
+        return {ref.key: self._status(ref) for ref in refs}
+
+    def _status(self, ref: JobRef) -> JobStatus:
+        job_dir = self._job_dir(ref)
+        job = _read_json(job_dir / "job.json")
+        if job is None:
+            return JobStatus(JobState.UNKNOWN, "missing", message=f"the job folder {job_dir} is gone")
+        raw = _read_json(job_dir / "status.json")
+        if raw is None and not self._supervisor_starting(job_dir):
+            raw = self._bury(job_dir, {"submitted": job["submitted"], "supervisor_pid": None, "replicas": {
+                r["name"]: {"state": "PENDING", "exit_code": None, "pid": None} for r in job["replicas"]}})
+        if raw is None:
+            return JobStatus(JobState.SUBMITTED, "submitted", submitted=job["submitted"],
+                             replicas=[ReplicaStatus(r["name"], r["role"], r["index"], JobState.PENDING, "pending")
+                                       for r in job["replicas"]], links=self.links(ref))
+        if not JobState(raw["state"]).terminal and not _supervisor_alive(raw.get("supervisor_pid"), job_dir):
+            raw = self._bury(job_dir, raw)
+        replicas = []
+        for r in job["replicas"]:
+            s = raw["replicas"][r["name"]]
+            replicas.append(ReplicaStatus(r["name"], r["role"], r["index"], JobState(s["state"]), s["state"].lower(),
+                                          s.get("exit_code"), "localhost", s.get("started"), s.get("finished")))
+        return JobStatus(JobState(raw["state"]), raw.get("raw_state", ""), submitted=raw.get("submitted"),
+                         started=raw.get("started"), finished=raw.get("finished"), replicas=replicas,
+                         message=raw.get("message", ""), links=self.links(ref))
+
+    def _supervisor_starting(self, job_dir: Path) -> bool:
+        try:
+            pid = int((job_dir / "supervisor.pid").read_text())
+        except (OSError, ValueError):
+            return True  # submit has not written it yet
+        return _supervisor_alive(pid, job_dir)
+
+    def _bury(self, job_dir: Path, raw: dict) -> dict:
+        """The supervisor died without a verdict (killed from outside): end the replicas, record FAILED."""
+        for replica in raw["replicas"].values():
+            if replica.get("pid") and replica.get("exit_code") is None:
+                _kill_group(replica["pid"])
+                replica.update(state="FAILED", finished=utcnow())
+        log = job_dir / "supervisor.log"
+        last = log.read_text(errors="replace").strip().splitlines()[-1:] if log.exists() else []
+        raw.update(state="FAILED", raw_state="supervisor-lost", finished=utcnow(),
+                   message="the job's supervisor ended unexpectedly; its replicas were stopped"
+                           + (f" ({last[0][:200]})" if last else ""))
+        _write_json(job_dir / "status.json", raw)
+        return raw
+
+    def logs(self, ref: JobRef, replica: str | None = None, tail: int | None = None,
+             follow: bool = False) -> Iterator[str]:
+        job_dir = self._job_dir(ref)
+        job = _read_json(job_dir / "job.json")
+        if job is None:
+            raise JobNotFound(f"no local job {ref.name!r} in {self.jobs_dir}")
+        names = [r["name"] for r in job["replicas"]]
+        replica = replica or job["decider"]
+        if replica not in names:
+            raise SubmarineError(f"job {ref.name!r} has no replica {replica!r}: use one of {', '.join(names)}")
+        return self._read_log(ref, job_dir / "logs" / f"{replica}.log", tail, follow)
+
+    def _read_log(self, ref: JobRef, path: Path, tail: int | None, follow: bool) -> Iterator[str]:
+        with open(path, "r", errors="replace") as f:
+            lines = deque(f, maxlen=tail) if tail else f.readlines()
+            yield from (line.rstrip("\n") for line in lines)
+            partial = ""
+            while follow:
+                chunk = f.readline()
+                if chunk:
+                    partial += chunk
+                    if partial.endswith("\n"):
+                        yield partial.rstrip("\n")
+                        partial = ""
+                    continue
+                if self._status(ref).terminal:
+                    rest = partial + f.read()
+                    yield from (line for line in rest.splitlines())
+                    return
+                time.sleep(self.poll_interval)
+
+    def stop(self, ref: JobRef) -> None:
+        job_dir = self._job_dir(ref)
+        raw = _read_json(job_dir / "status.json")
+        if raw is None:
+            if _read_json(job_dir / "job.json") is None:
+                raise JobNotFound(f"no local job {ref.name!r} in {self.jobs_dir}")
+            time.sleep(0.5)  # the supervisor is starting; it writes its first status within a tick
+            raw = _read_json(job_dir / "status.json") or {}
+        if JobState(raw.get("state", "UNKNOWN")).terminal:
+            return
+        pid = raw.get("supervisor_pid")
+        if _supervisor_alive(pid, job_dir):
+            os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline and not self._status(ref).terminal:
+                time.sleep(0.05)
+        else:
+            self._bury(job_dir, raw)
+
+    def links(self, ref: JobRef) -> dict[str, str]:
+        return {"logs": (self._job_dir(ref) / "logs").as_uri()}
+
+    def remove(self, ref: JobRef) -> None:
+        if not self._status(ref).terminal:
+            raise SubmarineError(f"job {ref.name!r} is still running: stop it first (%submarine stop {ref.name})")
+        shutil.rmtree(self._job_dir(ref), ignore_errors=True)
+
+    # -- TensorBoard -----------------------------------------------------------------------------------
+    def _tensorboard_file(self, name: str) -> Path:
+        return private_dir(data_dir() / "tensorboard") / f"{name}.json"
+
+    def start_tensorboard(self, name: str, logdir: str) -> str:
+        import importlib.util
+
+        if importlib.util.find_spec("tensorboard") is None:
+            raise SubmarineError("TensorBoard is not installed in this environment: pip install tensorboard")
+        self.stop_tensorboard(name)
+        port = _free_ports(1)[0]
+        log = open(self._tensorboard_file(name).with_suffix(".log"), "ab")
+        proc = subprocess.Popen([sys.executable, "-m", "tensorboard.main", "--logdir", logdir, "--host", self.host,
+                                 "--port", str(port)], stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+        url = f"http://{self.host}:{port}/"
+        _write_json(self._tensorboard_file(name), {"pid": proc.pid, "url": url, "logdir": logdir})
+        return url
+
+    def stop_tensorboard(self, name: str) -> bool:
+        info = _read_json(self._tensorboard_file(name))
+        if not info:
+            return False
+        _kill_group(info["pid"])
+        self._tensorboard_file(name).unlink(missing_ok=True)
+        return True
+
+
+def _free_ports(count: int) -> list[int]:
+    """Distinct free localhost ports (held open together so they differ)."""
+    sockets = []
+    try:
+        for _ in range(count):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            sockets.append(s)
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def _supervisor_alive(pid: int | None, job_dir: Path) -> bool:
+    """True when `pid` is still this job's supervisor (guards against a recycled pid)."""
+    if not pid:
+        return False
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\x00")
+    except OSError:
+        try:
+            os.kill(pid, 0)  # no /proc (macOS): trust the pid
+            return True
+        except OSError:
+            return False
+    if str(job_dir).encode() not in cmdline:
+        return False
+    try:  # a zombie has exited even though its /proc entry lingers
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def _kill_group(pid: int) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(pid, sig)
+        except (ProcessLookupError, PermissionError):
+            return
+        time.sleep(0.2)
+
+
+def _read_json(path: Path):
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def _write_json(path: Path, data) -> None:
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(data, f)
+    os.replace(tmp, path)

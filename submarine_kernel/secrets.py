@@ -1,0 +1,28 @@
+"""Keeping secrets out of outputs, logs, the registry and dry-run prints."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Mapping
+
+REDACTED = "***"
+_SECRET_KEY = re.compile(r"(secret|token|passw(or)?d|credential|api[-_]?key|access[-_]?key|private[-_]?key|"
+                         r"session[-_]?key|auth|signature)", re.IGNORECASE)
+
+
+def is_secret_key(key: str) -> bool:
+    """Whether a variable or option name looks like it holds a secret (AWS_SECRET_ACCESS_KEY, HF_TOKEN...)."""
+    return bool(_SECRET_KEY.search(str(key)))
+
+
+def redact_mapping(values: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy with the values of secret-looking keys replaced, recursively."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if is_secret_key(key):
+            out[key] = REDACTED
+        elif isinstance(value, Mapping):
+            out[key] = redact_mapping(value)
+        else:
+            out[key] = value
+    return out

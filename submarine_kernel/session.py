@@ -1,0 +1,218 @@
+"""The flow of one job, shared by the magics, the Python API and the command line.
+
+cells ─collect─▶ Bundle ─Storage.put─▶ bundle URI ─┐
+run args + config + params ─────────▶ JobSpec ────┴─▶ Runtime.submit ─▶ JobRef ─▶ Tracker + Registry
+
+Every problem (spec, runtime rules) is found before anything is uploaded or started.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Iterator, Mapping
+
+from .algorithm import AlgorithmCollector, Bundle
+from .config import SubmarineConfig
+from .errors import SubmarineError, ValidationError
+from .names import default_job_name, sanitize
+from .registry import JobRecord, Registry
+from .runtimes.base import JobRef, JobState, JobStatus, Runtime, runtime_class, utcnow
+from .spec import JobSpec, draft_spec
+from .storage import Storage, UploadResult
+from .tracker import Tracker
+
+LABEL_PREFIX = "submarine-kernel"
+
+
+class Job:
+    """A submitted job: ask its status, wait for it, read its logs, stop it."""
+
+    def __init__(self, session: "Session", ref: JobRef, spec: JobSpec | None = None,
+                 upload: UploadResult | None = None):
+        self.session = session
+        self.ref = ref
+        self.spec = spec
+        self.upload = upload
+
+    @property
+    def name(self) -> str:
+        return self.ref.name
+
+    @property
+    def runtime(self) -> Runtime:
+        return self.session.runtime(self.ref.runtime)
+
+    def status(self) -> JobStatus:
+        """The job's status now (one poll of its runtime)."""
+        return self.runtime.poll([self.ref])[self.ref.key]
+
+    def wait(self, timeout: float | None = None, interval: float | None = None) -> JobStatus:
+        """Block until the job ends (or `timeout` seconds pass) and return its last status."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        interval = interval or getattr(self.runtime, "poll_interval", self.session.settings.poll_interval)
+        while True:
+            status = self.status()
+            if status.terminal or (deadline is not None and time.monotonic() >= deadline):
+                return status
+            time.sleep(interval)
+
+    def logs(self, replica: str | None = None, tail: int | None = None) -> str:
+        """One replica's log so far (the deciding replica by default)."""
+        return "\n".join(self.runtime.logs(self.ref, replica=replica, tail=tail))
+
+    def follow(self, replica: str | None = None, tail: int | None = None) -> Iterator[str]:
+        """Lines of one replica's log as they come, until the job ends."""
+        return self.runtime.logs(self.ref, replica=replica, tail=tail, follow=True)
+
+    def stop(self) -> JobStatus:
+        """Stop every replica; returns the status afterwards."""
+        self.runtime.stop(self.ref)
+        status = self.status()
+        self.session.tracker.track(self.ref, status)
+        return status
+
+    def links(self) -> dict[str, str]:
+        return self.runtime.links(self.ref)
+
+    def __repr__(self) -> str:
+        return f"<Job {self.ref.key}>"
+
+
+class Session:
+    """Configuration, the cell collector, storage, runtimes, tracker and registry of one process."""
+
+    def __init__(self, config=None, notebook: str | None = None, registry: Registry | None = None):
+        self.config = config
+        self.settings = SubmarineConfig(config=config)
+        self.notebook = notebook
+        self.collector = AlgorithmCollector(notebook)
+        self.registry = registry or Registry()
+        self._runtimes: dict[str, Runtime] = {}
+        self._runtimes_lock = threading.Lock()
+        self.tracker = Tracker(self.runtime, self.registry, interval=self.settings.poll_interval)
+
+    # -- parts -------------------------------------------------------------------------------------
+    def runtime(self, name: str | None = None) -> Runtime:
+        """The configured runtime called `name` (the default runtime when None), created once."""
+        name = name or self.settings.runtime
+        with self._runtimes_lock:
+            if name not in self._runtimes:
+                self._runtimes[name] = runtime_class(name)(config=self.config)
+            return self._runtimes[name]
+
+    def storage(self, root: str | None = None) -> Storage:
+        return Storage(root or self.settings.storage_root, self.settings.storage_options,
+                       progress=self.settings.progress)
+
+    def reconfigure(self, config) -> None:
+        """Apply a changed traitlets config (after `%config`): runtimes are re-created on next use."""
+        self.config = config
+        self.settings.update_config(config)
+        with self._runtimes_lock:
+            self._runtimes.clear()
+
+    # -- the flow ----------------------------------------------------------------------------------
+    def default_name(self) -> str:
+        return default_job_name(self.settings.user, self.notebook)
+
+    def build(self, command: str | None = None, *, runtime: str | None = None, name: str | None = None,
+              framework: str | None = None, labels: Mapping[str, str] | None = None, **options: Any) -> JobSpec:
+        """A JobSpec from run options and session defaults, checked against the spec rules and the
+        runtime's own; one ValidationError lists every problem."""
+        base_labels = {f"{LABEL_PREFIX}/user": sanitize(self.settings.user, 63),
+                       f"{LABEL_PREFIX}/job": "placeholder"}
+        if self.notebook:
+            base_labels[f"{LABEL_PREFIX}/notebook"] = sanitize(self.notebook, 63)
+        name = name or self.default_name()
+        base_labels[f"{LABEL_PREFIX}/job"] = name[:63]
+        spec, problems = draft_spec(name, framework=framework or self.settings.framework, command=command,
+                                    image=options.pop("image", None) or self.settings.image or None,
+                                    labels={**base_labels, **dict(labels or {})}, **options)
+        if spec.roles:
+            problems += [p for p in self.runtime(runtime).check(spec) if p not in problems]
+        if problems:
+            raise ValidationError(problems)
+        return spec
+
+    def bundle(self, files: Mapping[str, str | bytes] | None = None, notebook: str | None = None) -> Bundle:
+        """The algorithm files: given files, a saved notebook's cells, or the cells collected so far."""
+        if files is not None:
+            from .algorithm import validate_title
+
+            return Bundle({validate_title(k): v.encode() if isinstance(v, str) else bytes(v)
+                           for k, v in files.items()}, notebook=self.notebook)
+        if notebook is not None:
+            from .algorithm import collect_notebook
+
+            return collect_notebook(notebook)
+        return self.collector.bundle()
+
+    def check(self, spec: JobSpec, runtime: Runtime) -> None:
+        """Raise one ValidationError with every problem of the spec and of the runtime's rules."""
+        problems = spec.problems() + [p for p in runtime.check(spec) if p not in spec.problems()]
+        if problems:
+            raise ValidationError(problems)
+
+    def dry_run(self, spec: JobSpec, bundle: Bundle, runtime: str | None = None) -> str:
+        """What the runtime would receive; nothing is uploaded or submitted."""
+        rt = self.runtime(runtime)
+        self.check(spec, rt)
+        bundle = bundle.with_params(spec.params)
+        return rt.render(spec, bundle, self.storage().uri(bundle.digest))
+
+    def submit(self, spec: JobSpec, bundle: Bundle, runtime: str | None = None) -> Job:
+        """Validate, upload the bundle (unless already there), submit, record and track."""
+        rt = self.runtime(runtime)
+        self.check(spec, rt)
+        bundle = bundle.with_params(spec.params)
+        upload = self.storage().put(bundle)
+        ref = rt.submit(spec, bundle, upload.uri)
+        status = JobStatus(JobState.SUBMITTED, "submitted", submitted=utcnow(), links=rt.links(ref))
+        self.registry.add(ref, spec, upload.uri, self.notebook, status)
+        self.tracker.track(ref, status)
+        return Job(self, ref, spec, upload)
+
+    # -- history -----------------------------------------------------------------------------------
+    def job(self, name: str, runtime: str | None = None) -> Job:
+        record = self.registry.get(name, runtime)
+        return Job(self, record.ref, record.spec)
+
+    def records(self, notebook: str | None = None, active_only: bool = False) -> list[JobRecord]:
+        return self.registry.list(notebook=notebook, active_only=active_only)
+
+    def reattach(self) -> list[JobRef]:
+        """Follow again every job the registry knows as unfinished (after a kernel restart)."""
+        refs = []
+        for record in self.registry.list(active_only=True):
+            try:
+                self.runtime(record.ref.runtime)
+            except SubmarineError:
+                continue  # a runtime that is not installed here cannot be followed
+            self.tracker.track(record.ref, record.status)
+            refs.append(record.ref)
+        return refs
+
+    def close(self) -> None:
+        self.tracker.close()
+        for runtime in self._runtimes.values():
+            runtime.close()
+
+
+_default: Session | None = None
+_default_lock = threading.Lock()
+
+
+def default_session() -> Session:
+    """The process-wide session used by `submarine_kernel.submit` and the magics."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = Session()
+        return _default
+
+
+def set_default_session(session: Session | None) -> None:
+    global _default
+    with _default_lock:
+        _default = session

@@ -1,0 +1,149 @@
+"""One background thread that follows every active job of the process.
+
+Each round asks each runtime for the status of all of its tracked jobs in one `poll` call, stores
+changes in the registry and tells listeners. A failing poll keeps the last known status, marked stale,
+and the round is retried with backoff; the thread never dies of a runtime's error.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import replace
+from typing import Callable, Mapping
+
+from .runtimes.base import JobRef, JobStatus, Runtime
+
+log = logging.getLogger(__name__)
+
+Listener = Callable[[JobRef, JobStatus], None]
+MAX_BACKOFF_SECONDS = 30.0
+
+
+class Tracker:
+    """Follows jobs until they end; `listen` to hear about every change."""
+
+    def __init__(self, runtimes: Callable[[str], Runtime], registry=None, interval: float = 1.0):
+        self._runtime_for = runtimes
+        self.registry = registry
+        self.interval = interval
+        self._refs: dict[str, JobRef] = {}
+        self._last: dict[str, JobStatus] = {}
+        self._listeners: list[Listener] = []
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._failures: dict[str, int] = {}
+        self.rounds = 0
+
+    # -- public ------------------------------------------------------------------------------------
+    def track(self, ref: JobRef, status: JobStatus | None = None) -> None:
+        """Follow `ref` until it reaches a terminal state."""
+        with self._lock:
+            self._refs[ref.key] = ref
+            if status is not None:
+                self._last[ref.key] = status
+        self._ensure_thread()
+        self._wake.set()
+
+    def untrack(self, ref: JobRef) -> None:
+        with self._lock:
+            self._refs.pop(ref.key, None)
+
+    def listen(self, listener: Listener) -> Callable[[], None]:
+        """Call `listener(ref, status)` on every change; returns a function that removes it."""
+        with self._lock:
+            self._listeners.append(listener)
+
+        def remove():
+            with self._lock:
+                if listener in self._listeners:
+                    self._listeners.remove(listener)
+        return remove
+
+    def last(self, ref: JobRef) -> JobStatus | None:
+        with self._lock:
+            return self._last.get(ref.key)
+
+    @property
+    def active(self) -> list[JobRef]:
+        with self._lock:
+            return list(self._refs.values())
+
+    def refresh(self) -> None:
+        """Poll now instead of waiting for the next round."""
+        self._wake.set()
+
+    def close(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    # -- the thread --------------------------------------------------------------------------------
+    def _ensure_thread(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._stopping.clear()
+            self._thread = threading.Thread(target=self._run, name="submarine-tracker", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            delay = self.poll_once()
+            self._wake.wait(delay)
+            self._wake.clear()
+
+    def poll_once(self) -> float:
+        """One round over every runtime with tracked jobs; returns the seconds to wait before the next."""
+        self.rounds += 1
+        by_runtime: dict[str, list[JobRef]] = {}
+        for ref in self.active:
+            by_runtime.setdefault(ref.runtime, []).append(ref)
+        delay = self.interval
+        for runtime_name, refs in by_runtime.items():
+            try:
+                runtime = self._runtime_for(runtime_name)
+                statuses = runtime.poll(refs)
+                self._failures.pop(runtime_name, None)
+                delay = min(delay, getattr(runtime, "poll_interval", self.interval))
+            except Exception as exc:  # keep following: a dropped connection must not lose the jobs
+                failures = self._failures[runtime_name] = self._failures.get(runtime_name, 0) + 1
+                log.warning("polling %s failed (%s attempt(s)): %s", runtime_name, failures, exc)
+                statuses = self._stale(refs, f"status unavailable ({type(exc).__name__}: {exc}); "
+                                             f"retrying (attempt {failures})")
+                delay = min(MAX_BACKOFF_SECONDS, self.interval * 2 ** failures)
+            self._publish(refs, statuses)
+        return delay
+
+    def _stale(self, refs: list[JobRef], message: str) -> dict[str, JobStatus]:
+        out = {}
+        for ref in refs:
+            last = self.last(ref)
+            if last is not None:
+                out[ref.key] = replace(last, stale=True, message=message)
+        return out
+
+    def _publish(self, refs: list[JobRef], statuses: Mapping[str, JobStatus]) -> None:
+        for ref in refs:
+            status = statuses.get(ref.key)
+            if status is None:
+                continue
+            with self._lock:
+                changed = not status.same_as(self._last.get(ref.key))
+                self._last[ref.key] = status
+                if status.terminal:
+                    self._refs.pop(ref.key, None)
+                listeners = list(self._listeners)
+            if not changed:
+                continue
+            if self.registry is not None and not status.stale:
+                try:
+                    self.registry.update_status(ref, status)
+                except Exception:
+                    log.exception("could not record the status of %s", ref.key)
+            for listener in listeners:
+                try:
+                    listener(ref, status)
+                except Exception:
+                    log.exception("a status listener failed for %s", ref.key)

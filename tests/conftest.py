@@ -1,0 +1,38 @@
+"""Shared fixtures: every test gets its own data directory, so registry, jobs and bundles never leak."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def protocols_dir() -> Path:
+    """../shared/protocols beside the clone (SUBMARINE_PROTOCOLS_DIR overrides)."""
+    override = os.environ.get("SUBMARINE_PROTOCOLS_DIR")
+    return Path(override) if override else REPO.parent / "shared" / "protocols"
+
+
+@pytest.fixture(autouse=True)
+def isolated_data_dir(tmp_path_factory, monkeypatch):
+    """A private SUBMARINE_DATA_DIR and a fresh default session for each test."""
+    data = tmp_path_factory.mktemp("submarine-data")
+    monkeypatch.setenv("SUBMARINE_DATA_DIR", str(data))
+    for var in ("SUBMARINE_RUNTIME", "SUBMARINE_STORAGE_ROOT"):
+        monkeypatch.delenv(var, raising=False)
+    from submarine_kernel import session
+
+    session.set_default_session(None)
+    yield data
+    if session._default is not None:
+        session._default.close()
+    session.set_default_session(None)
+
+
+@pytest.fixture
+def python_exe() -> str:
+    return sys.executable
