@@ -66,7 +66,7 @@ class Resources:
             if key in _MEMORY_KEYS:
                 memory = _parse_memory(value, problems)
             elif key in _CPU_KEYS:
-                cpus = _parse_cpus(value, problems)
+                cpus = _parse_cpus(key, value, problems)
             elif key in _GPU_KEYS:
                 gpus = _parse_count(key, value, problems, allow_zero=True) or 0
             elif _VENDOR_KEY.match(key):
@@ -109,6 +109,9 @@ class Resources:
 
 
 def _parse_memory(value: str, problems: list[str]) -> int | None:
+    if value.startswith("-"):
+        problems.append(f"memory={value} is negative: ask for at least memory=1M")
+        return None
     match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([A-Za-z]*)", value)
     unit = match.group(2).lower() if match else None
     if not match or unit not in _MEMORY_UNITS_MIB:
@@ -121,15 +124,17 @@ def _parse_memory(value: str, problems: list[str]) -> int | None:
     return int(round(mib))
 
 
-def _parse_cpus(value: str, problems: list[str]) -> float | None:
+def _parse_cpus(key: str, value: str, problems: list[str]) -> float | None:
     millis = re.fullmatch(r"(\d+)m", value)
     try:
+        if not millis and not re.fullmatch(r"-?\d+(\.\d+)?", value):
+            raise ValueError(value)  # float() would also take nan, inf and 1e3
         cpus = int(millis.group(1)) / 1000 if millis else float(value)
     except ValueError:
-        problems.append(f"vcores={value!r} is not a number: write e.g. vcores=2 or cpu=500m")
+        problems.append(f"{key}={value!r} is not a number: write e.g. vcores=2 or cpu=500m")
         return None
     if cpus <= 0:
-        problems.append(f"vcores={value} must be positive")
+        problems.append(f"{key}={value} must be positive")
         return None
     return cpus
 
@@ -272,8 +277,9 @@ class JobSpec:
         for key in self.labels:
             if not _LABEL_KEY.match(key):
                 problems.append(f"label key {key!r} is invalid: use letters, digits, '-', '_' and '.'")
-        for role in {r for r in self.roles if self.roles[r].command or self.command}:
-            missing = sorted(set(_PLACEHOLDER.findall(self.role_command(role) or "")) - set(self.params))
+        commands = [self.role_command(r) for r in self.roles] or [self.command]  # the job's own, even without roles
+        for command in dict.fromkeys(c for c in commands if c):
+            missing = sorted(set(_PLACEHOLDER.findall(command)) - set(self.params))
             if missing:
                 problems.append(f"the launch command uses {', '.join('{' + m + '}' for m in missing)} but no "
                                 f"such param is set: pass -p {missing[0]} VALUE")
@@ -371,9 +377,36 @@ def render_command(command: str, params: Mapping[str, Any]) -> str:
     if not params:
         return command
     if _PLACEHOLDER.search(command):
-        return _PLACEHOLDER.sub(lambda m: shlex.quote(format_param(params[m.group(1)]))
-                                if m.group(1) in params else m.group(0), command)
+        return _substitute(command, params)
     return command + "".join(f" --{name} {shlex.quote(format_param(value))}" for name, value in params.items())
+
+
+def _substitute(command: str, params: Mapping[str, Any]) -> str:
+    """Replace `{name}` with the quoted value, closing and reopening a quote the placeholder sits in,
+    so `"{msg}"` and `'{msg}'` are as safe as a bare `{msg}` (a quoted value inside "..." would still expand)."""
+    out: list[str] = []
+    quote = None  # the shell quote we are inside: None, "'" or '"'
+    i = 0
+    while i < len(command):
+        char = command[i]
+        if char == "\\" and quote != "'":
+            out.append(command[i:i + 2])
+            i += 2
+            continue
+        if char in "'\"" and quote in (None, char):
+            quote = None if quote else char
+            out.append(char)
+            i += 1
+            continue
+        match = _PLACEHOLDER.match(command, i)
+        if match and match.group(1) in params:
+            value = shlex.quote(format_param(params[match.group(1)]))
+            out.append(f"{quote}{value}{quote}" if quote else value)
+            i = match.end()
+            continue
+        out.append(char)
+        i += 1
+    return "".join(out)
 
 
 def format_param(value: Any) -> str:
