@@ -1,0 +1,5 @@
+"""The IPython face of submarine-kernel (installed as `submarine_kernel.magics`)."""
+
+from .submarine import SubmarineMagics, load_ipython_extension, unload_ipython_extension, usage
+
+__all__ = ["SubmarineMagics", "load_ipython_extension", "unload_ipython_extension", "usage"]

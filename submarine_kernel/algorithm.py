@@ -152,13 +152,12 @@ class AlgorithmCollector:
         self._anonymous = 0
 
     def add(self, title: str | None, source: str, *, cell_id: str | None = None, kind: str = "python",
-            position: int | None = None) -> CellPart | None:
-        """Collect one cell; returns None (and warns) when it has no title."""
+            position: int | None = None, where: str | None = None) -> CellPart | None:
+        """Collect one cell; returns None (and warns, naming `where` or the position) when it has no title."""
         if title is None or not title.strip():
-            where = f"[{position}]" if position is not None else f"(cell {cell_id})" if cell_id else ""
+            where = where or (f"[{position}]" if position is not None else f"(cell {cell_id})")
             warnings.warn(f"The title of the {where} paragraph is empty and was not submitted: "
-                          f"give it a file name, e.g. %%submarine.{kind} train.py".replace("the  ", "the "),
-                          UntitledCellWarning, stacklevel=2)
+                          f"give it a file name, e.g. %%submarine.{kind} train.py", UntitledCellWarning, stacklevel=2)
             return None
         title = validate_title(title)
         if "\x00" in source:

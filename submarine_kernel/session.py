@@ -82,9 +82,13 @@ class Job:
 class Session:
     """Configuration, the cell collector, storage, runtimes, tracker and registry of one process."""
 
-    def __init__(self, config=None, notebook: str | None = None, registry: Registry | None = None):
-        self.config = config
-        self.settings = SubmarineConfig(config=config)
+    def __init__(self, config=None, notebook: str | None = None, registry: Registry | None = None,
+                 settings: SubmarineConfig | None = None):
+        from traitlets.config import Config
+
+        self.config = Config(config) if config is not None else Config()
+        # the magics pass themselves here: SubmarineMagics is a SubmarineConfig, so %config reaches it at once
+        self.settings = settings if settings is not None else SubmarineConfig(config=self.config)
         self.notebook = notebook
         self.collector = AlgorithmCollector(notebook)
         self.registry = registry or Registry()
@@ -106,11 +110,11 @@ class Session:
                        progress=self.settings.progress)
 
     def reconfigure(self, config) -> None:
-        """Apply a changed traitlets config (after `%config`): runtimes are re-created on next use."""
-        self.config = config
-        self.settings.update_config(config)
+        """Merge a changed traitlets config (after `%config`) into the runtimes, live and future."""
+        self.config.merge(config)
         with self._runtimes_lock:
-            self._runtimes.clear()
+            for runtime in self._runtimes.values():
+                runtime.update_config(config)
 
     # -- the flow ----------------------------------------------------------------------------------
     def default_name(self) -> str:

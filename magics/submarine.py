@@ -1,0 +1,458 @@
+"""`%submarine` and `%%submarine.python` / `%%submarine.sh`: the notebook face of submarine-kernel.
+
+Arguments are parsed with IPython's magic_arguments, so `%submarine?` prints real usage. User errors
+raise UsageError: IPython shows one line, no traceback, and a headless run still sees the cell fail.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+import shlex
+import subprocess
+import sys
+import time
+import warnings
+from typing import Callable
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_var_expand
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.display import HTML, display, update_display
+from traitlets import Bool, Int
+
+from submarine_kernel import render
+from submarine_kernel.algorithm import UntitledCellWarning
+from submarine_kernel.config import SubmarineConfig
+from submarine_kernel.errors import SubmarineError
+from submarine_kernel.runtimes.base import JobRef, JobStatus
+from submarine_kernel.session import Job, Session, set_default_session
+
+ROLE_RESOURCE_OPTIONS = ("worker", "ps", "master", "chief", "evaluator")
+_OPTIONS_END = re.compile(r"(?:^|\s)--(?:\s|$)")
+
+
+class _Display:
+    """An HTML + text output that updates in place through its display_id."""
+
+    def __init__(self, name: str, runtime: str, status: JobStatus):
+        self.name, self.runtime = name, runtime
+        self.display_id = f"submarine-{name}-{time.monotonic_ns()}"
+        display(self._bundle(status), raw=True, display_id=self.display_id)
+
+    def _bundle(self, status: JobStatus) -> dict:
+        return {"text/html": render.status_html(self.name, status, self.runtime),
+                "text/plain": render.status_text(self.name, status, self.runtime)}
+
+    def update(self, status: JobStatus) -> None:
+        update_display(self._bundle(status), raw=True, display_id=self.display_id)
+
+
+def _value(text: str):
+    """`3` → 3, `0.1` → 0.1, `true` → True, `[1, 2]` → [1, 2]; anything else stays a string."""
+    lowered = text.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return text
+    return value if isinstance(value, (int, float, list, dict, tuple, bool)) else text
+
+
+def _pairs(items: list[str] | None, what: str) -> dict[str, str]:
+    out = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"{what} {item!r} is not KEY=VALUE: write e.g. --{what} NAME=value")
+        out[key] = value
+    return out
+
+
+# -- argument parsers: one per subcommand, each a real argparse parser -----------------------------------
+@magic_arguments()
+@argument("--name", help="job name (default: <user>-<notebook>-<unique suffix>)")
+@argument("--framework", choices=["tensorflow", "pytorch", "xgboost", "custom"], help="training framework")
+@argument("--workers", type=int, default=None, help="training replicas in all (PyTorch: 1 master + N-1 workers)")
+@argument("--ps", type=int, default=0, help="TensorFlow parameter servers")
+@argument("--chief", action="store_true", help="TensorFlow: run an explicit chief instead of worker 0")
+@argument("--resources", help="resources of every replica: memory=8G,vcores=2,gpu=1 or cpu=2,memory=1024M")
+@argument("--worker-resources", help="resources of workers")
+@argument("--ps-resources", help="resources of parameter servers")
+@argument("--master-resources", help="resources of the PyTorch/XGBoost master")
+@argument("--chief-resources", help="resources of the TensorFlow chief")
+@argument("--evaluator-resources", help="resources of evaluators")
+@argument("--image", help="container image (cluster runtimes)")
+@argument("--input", help="input data path, given to replicas as SUBMARINE_INPUT_PATH")
+@argument("--checkpoint", help="checkpoint path, given to replicas as SUBMARINE_CHECKPOINT_PATH")
+@argument("--env", action="append", metavar="K=V", help="environment variable for every replica (repeatable)")
+@argument("--label", action="append", metavar="K=V", help="label of the job (repeatable)")
+@argument("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"),
+          help="job parameter: fills {NAME} in the command, else appended as --NAME VALUE (repeatable)")
+@argument("--runtime", help="local, kubernetes, yarn, or a plugin runtime")
+@argument("--notebook", help="collect algorithm cells from this saved .ipynb instead of this kernel's cells")
+@argument("--wait", action="store_true", help="block until the job ends")
+@argument("--dry-run", action="store_true", help="print what the runtime would receive; submit nothing")
+def _run_args(line):
+    """run [options] -- LAUNCH COMMAND: submit the collected cells as a distributed job."""
+
+
+@magic_arguments()
+@argument("name", nargs="?", help="job name (default: the last job of this kernel)")
+def _status_args(line):
+    """status [NAME]: the job's state, replicas and links."""
+
+
+@magic_arguments()
+@argument("--all", action="store_true", help="every notebook's jobs, not only this one's")
+@argument("--limit", type=int, default=20, help="at most this many jobs")
+def _list_args(line):
+    """list: jobs known to the registry, newest first."""
+
+
+@magic_arguments()
+@argument("name", nargs="?", help="job name (default: the last job)")
+@argument("--replica", help="replica such as worker-1 (default: the deciding replica)")
+@argument("--tail", type=int, help="only the last N lines")
+@argument("--follow", action="store_true", help="keep printing until the job ends")
+def _logs_args(line):
+    """logs [NAME] [--replica R] [--tail N] [--follow]: a replica's log."""
+
+
+@magic_arguments()
+@argument("name", nargs="?", help="job name (default: the last job)")
+def _stop_args(line):
+    """stop [NAME]: stop every replica of the job."""
+
+
+@magic_arguments()
+@argument("--checkpoint", nargs="?", const="", default=None, metavar="PATH",
+          help="delete a checkpoint folder (default: the last job's --checkpoint)")
+@argument("--jobs", action="store_true", help="delete what finished jobs left on their runtime")
+def _clean_args(line):
+    """clean [--checkpoint [PATH]] [--jobs]: forget collected cells; optionally clean checkpoint or jobs."""
+
+
+@magic_arguments()
+@argument("action", choices=["run", "stop"], help="start or stop TensorBoard")
+@argument("--logdir", help="folder to read (default: the last job's checkpoint path)")
+@argument("--runtime", help="runtime that hosts it (default: the session's)")
+def _tensorboard_args(line):
+    """tensorboard run|stop [--logdir PATH]: a TensorBoard on the checkpoint path."""
+
+
+@magic_arguments()
+@argument("settings", nargs="*", metavar="KEY=VALUE", help="set session defaults, e.g. runtime=yarn workers=2")
+def _config_args(line):
+    """config [KEY=VALUE ...]: show the session defaults, or set some."""
+
+
+@magic_arguments()
+@argument("--python", action="store_true", help="run the body without collecting it")
+@argument("--no-local", action="store_true", help="collect the cell without running it here")
+@argument("title", nargs="?", help="algorithm file the cell belongs to, e.g. train.py or utils/data.py")
+def _cell_args(line):
+    """TITLE [--no-local]: collect this cell into the algorithm file TITLE, then run it here."""
+
+
+SUBCOMMANDS: dict[str, Callable] = {
+    "run": _run_args, "status": _status_args, "list": _list_args, "logs": _logs_args, "stop": _stop_args,
+    "clean": _clean_args, "tensorboard": _tensorboard_args, "config": _config_args,
+}
+
+
+def usage() -> str:
+    """Every subcommand's usage, as `%submarine?` and `%submarine usage` show it."""
+    parts = ["%submarine SUBCOMMAND [options]\n"]
+    for name, func in SUBCOMMANDS.items():
+        parser = func.parser
+        parser.prog = f"submarine {name}"  # the help formatter adds the leading %
+        parts.append(parser.format_help())
+    parts.append("%submarine usage: this text.\n"
+                 "%%submarine.python TITLE [--no-local] / %%submarine.sh TITLE [--no-local]: collect the cell "
+                 "into algorithm file TITLE (joined with other cells of the same title), then run it here.")
+    return "\n".join(parts)
+
+
+@magics_class
+class SubmarineMagics(Magics, SubmarineConfig):
+    """Magics whose traits are the session defaults: `%config SubmarineMagics.runtime = "yarn"`."""
+
+    workers = Int(1, help="Training replicas when a run names none.").tag(config=True)
+    wait = Bool(False, help="Block every run until its job ends.").tag(config=True)
+
+    def __init__(self, shell=None, **kwargs):
+        super().__init__(shell=shell, **kwargs)
+        notebook = os.environ.get("JPY_SESSION_NAME") or (shell.user_ns.get("__session__") if shell else None)
+        self.session = Session(config=shell.config if shell else None, notebook=notebook or None, settings=self)
+        self.last_job: str | None = None
+        self._displays: dict[str, _Display] = {}
+        self._cell_id: str | None = None
+        self._stop_listening = self.session.tracker.listen(self._on_status)
+        set_default_session(self.session)
+        if shell is not None:
+            shell.events.register("pre_run_cell", self._remember_cell)
+            try:
+                self.session.reattach()  # a restarted kernel follows its unfinished jobs again
+            except SubmarineError:
+                pass
+
+    def update_config(self, config):
+        """%config reaches the runtimes too (LocalRuntime.*, KubernetesRuntime.*, YarnRuntime.*)."""
+        super().update_config(config)
+        if getattr(self, "session", None) is not None:
+            self.session.reconfigure(config)
+
+    def close(self) -> None:
+        self._stop_listening()
+        if self.shell is not None:
+            try:
+                self.shell.events.unregister("pre_run_cell", self._remember_cell)
+            except ValueError:
+                pass
+        self.session.close()
+
+    def _remember_cell(self, info) -> None:
+        self._cell_id = getattr(info, "cell_id", None)
+
+    # -- cell magics -------------------------------------------------------------------------------
+    @cell_magic("submarine.python")
+    def submarine_python(self, line, cell):
+        """%%submarine.python TITLE [--no-local]: collect the cell into TITLE, then run it in this kernel."""
+        if self._collect(line, cell, "python"):
+            self.shell.run_cell(cell, store_history=False)
+
+    @cell_magic("submarine.sh")
+    def submarine_sh(self, line, cell):
+        """%%submarine.sh TITLE [--no-local]: collect the cell into TITLE, then run it in a shell here."""
+        if self._collect(line, cell, "sh"):
+            result = subprocess.run(["/bin/bash", "-c", cell], capture_output=True, text=True)
+            sys.stdout.write(result.stdout)
+            sys.stderr.write(result.stderr)
+            if result.returncode:
+                raise UsageError(f"the shell cell exited with code {result.returncode}")
+
+    def _collect(self, line: str, cell: str, kind: str) -> bool:
+        """Collect the cell; True when it should also run here."""
+        try:
+            args = parse_argstring(_cell_args, line)
+        except UsageError as exc:
+            raise UsageError(f"%%submarine.{kind} {line}: {exc}; write %%submarine.{kind} TITLE [--no-local]")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", UntitledCellWarning)
+            try:
+                part = self.session.collector.add(args.title, cell, cell_id=self._cell_id, kind=kind,
+                                                  where=f"In [{self.shell.execution_count}]")
+            except SubmarineError as exc:
+                raise UsageError(str(exc)) from None
+        for warning in caught:
+            print(f"submarine: {warning.message}", file=sys.stderr)
+        if part is not None:
+            same = [p for p in self.session.collector.parts if p.title == part.title]
+            print(f"submarine: collected into {part.title} (part {same.index(part) + 1} of {len(same)})")
+        return not args.no_local
+
+    # -- %submarine --------------------------------------------------------------------------------
+    @no_var_expand
+    @line_magic
+    def submarine(self, line):
+        """Submit and follow distributed training jobs. Subcommands: run, status, list, logs, stop, clean,
+        tensorboard, config, usage. See `%submarine usage` for every option."""
+        words = line.strip().split(None, 1)
+        if not words:
+            raise UsageError("no subcommand: use one of " + ", ".join([*SUBCOMMANDS, "usage"]))
+        sub, rest = words[0], (words[1] if len(words) > 1 else "")
+        if sub == "usage":
+            print(usage())
+            return
+        extra = getattr(self, f"_sub_{sub}", None)
+        if sub not in SUBCOMMANDS and extra is None:
+            raise UsageError(f"unknown subcommand {sub!r}: use one of {', '.join([*SUBCOMMANDS, 'usage'])}")
+        try:
+            return getattr(self, f"_sub_{sub}")(rest)
+        except SubmarineError as exc:
+            raise UsageError(str(exc)) from None
+
+    def _parse(self, sub: str, text: str):
+        parser_func = SUBCOMMANDS[sub]
+        parser_func.parser.prog = f"submarine {sub}"
+        try:
+            return parse_argstring(parser_func, self.shell.var_expand(text) if self.shell else text)
+        except UsageError as exc:
+            raise UsageError(f"%submarine {sub}: {exc}") from None
+
+    def _name(self, name: str | None) -> str:
+        name = name or self.last_job
+        if not name:
+            raise UsageError("no job yet in this kernel: give the job name (see %submarine list)")
+        return name
+
+    def _sub_run(self, rest: str):
+        match = _OPTIONS_END.search(rest)
+        options, command = (rest[:match.start()], rest[match.end():].strip()) if match else (rest, None)
+        args = self._parse("run", options)
+        resources = {role: getattr(args, f"{role}_resources") for role in ROLE_RESOURCE_OPTIONS
+                     if getattr(args, f"{role}_resources")}
+        if args.resources:
+            resources["default"] = args.resources
+        params = {name: _value(value) for name, value in args.param or []}
+        runtime = args.runtime or self.runtime
+        spec = self.session.build(
+            command or None, runtime=runtime, name=args.name, framework=args.framework,
+            workers=args.workers if args.workers is not None else self.workers, ps=args.ps, chief=args.chief,
+            resources=resources or None, image=args.image, env=_pairs(args.env, "env"),
+            input_path=args.input, checkpoint_path=args.checkpoint, params=params,
+            labels=_pairs(args.label, "label"))
+        bundle = self.session.bundle(notebook=args.notebook)
+        if args.dry_run:
+            print(self.session.dry_run(spec, bundle, runtime))
+            return
+        job = self.session.submit(spec, bundle, runtime)
+        self.last_job = job.name
+        upload = job.upload
+        print(f"submarine: submitted {job.name} to {job.ref.runtime} "
+              f"(bundle {'reused' if upload.reused else f'uploaded, {upload.bytes_uploaded} bytes'}: {upload.uri})")
+        self._show(job.ref, self.session.tracker.last(job.ref))
+        if args.wait or self.wait:
+            return self._wait(job)
+
+    def _wait(self, job: Job) -> None:
+        status = job.wait()
+        self.session.tracker.refresh()
+        self._show(job.ref, status)
+        if status.state.value != "SUCCEEDED":
+            raise UsageError(f"job {job.name} ended {status.state.value}: {status.message or 'see its logs'} "
+                             f"(%submarine logs {job.name})")
+
+    def _show(self, ref: JobRef, status: JobStatus | None) -> None:
+        if status is None:
+            return
+        view = self._displays.get(ref.key)
+        if view is None:
+            self._displays[ref.key] = _Display(ref.name, ref.runtime, status)
+        else:
+            view.update(status)
+
+    def _on_status(self, ref: JobRef, status: JobStatus) -> None:
+        """Tracker thread: refresh the job's output in place."""
+        view = self._displays.get(ref.key)
+        if view is not None:
+            view.update(status)
+
+    def _sub_status(self, rest: str):
+        args = self._parse("status", rest)
+        job = self.session.job(self._name(args.name))
+        status = job.status()
+        display({"text/html": render.status_html(job.name, status, job.ref.runtime),
+                 "text/plain": render.status_text(job.name, status, job.ref.runtime)}, raw=True)
+
+    def _sub_list(self, rest: str):
+        args = self._parse("list", rest)
+        records = self.session.records(notebook=None if args.all else self.session.notebook)[:args.limit]
+        if not records:
+            print("submarine: no jobs yet" + ("" if args.all else " from this notebook (try --all)"))
+            return
+        headers = ["name", "runtime", "state", "submitted", "elapsed", "params"]
+        rows = [[r.ref.name, r.ref.runtime, r.status.state.value if r.status else r.state,
+                 render.short_time(r.submitted), render.elapsed(r.status) if r.status else "",
+                 render.params_text(r.params)] for r in records]
+        display({"text/html": render.table_html(headers, rows), "text/plain": render.table_text(headers, rows)},
+                raw=True)
+
+    def _sub_logs(self, rest: str):
+        args = self._parse("logs", rest)
+        job = self.session.job(self._name(args.name))
+        lines = job.runtime.logs(job.ref, replica=args.replica, tail=args.tail, follow=args.follow)
+        for line in lines:
+            print(line, flush=args.follow)
+
+    def _sub_stop(self, rest: str):
+        args = self._parse("stop", rest)
+        job = self.session.job(self._name(args.name))
+        status = job.stop()
+        print(f"submarine: {job.name} is {status.state.value}")
+
+    def _sub_clean(self, rest: str):
+        args = self._parse("clean", rest)
+        parts = len(self.session.collector.parts)
+        self.session.collector.clear()
+        print(f"submarine: forgot {parts} collected cell(s); re-run the %%submarine cells to collect them again")
+        if args.checkpoint is not None:
+            path = args.checkpoint or (self.session.job(self._name(None)).spec.checkpoint_path or "")
+            from submarine_kernel.storage import clean_checkpoint
+
+            removed = clean_checkpoint(path, self.storage_options)
+            print(f"submarine: {'deleted' if removed else 'nothing to delete at'} checkpoint {path}")
+        if args.jobs:
+            removed = 0
+            for record in self.session.records(notebook=self.session.notebook):
+                if record.status is not None and record.status.terminal:
+                    self.session.runtime(record.ref.runtime).remove(record.ref)
+                    removed += 1
+            print(f"submarine: removed what {removed} finished job(s) left on their runtimes")
+
+    def _sub_tensorboard(self, rest: str):
+        args = self._parse("tensorboard", rest)
+        runtime = self.session.runtime(args.runtime)
+        name = f"tensorboard-{self.session.notebook and os.path.basename(self.session.notebook) or 'session'}"
+        name = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")[:50]
+        if args.action == "stop":
+            stopped = runtime.stop_tensorboard(name)
+            print("submarine: TensorBoard stopped" if stopped else "submarine: no TensorBoard was running")
+            return
+        logdir = args.logdir or (self.session.job(self._name(None)).spec.checkpoint_path if self.last_job else None)
+        if not logdir:
+            raise UsageError("no log folder: pass --logdir PATH or run a job with --checkpoint PATH first")
+        url = runtime.start_tensorboard(name, logdir)
+        display({"text/html": f'TensorBoard: {render._link(url, url)}', "text/plain": f"TensorBoard: {url}"},
+                raw=True)
+
+    def _sub_config(self, rest: str):
+        args = self._parse("config", rest)
+        traits = {k: t for k, t in self.traits(config=True).items()}
+        for setting in args.settings:
+            key, sep, value = setting.partition("=")
+            key = key.strip().replace("-", "_")
+            if not sep or key not in traits:
+                raise UsageError(f"cannot set {setting!r}: use KEY=VALUE with KEY one of {', '.join(sorted(traits))}")
+            try:
+                setattr(self, key, traits[key].from_string(value))
+            except Exception as exc:
+                raise UsageError(f"bad value for {key}: {exc}") from None
+        from submarine_kernel.secrets import redact_mapping
+
+        shown = redact_mapping({k: getattr(self, k) for k in sorted(traits)})
+        rows = [[k, v] for k, v in shown.items()]
+        display({"text/html": render.table_html(["setting", "value"], rows),
+                 "text/plain": render.table_text(["setting", "value"], rows)}, raw=True)
+
+
+SubmarineMagics.submarine.__doc__ = (SubmarineMagics.submarine.__doc__ or "") + "\n\n" + usage()
+
+
+_loaded: dict[int, SubmarineMagics] = {}
+
+
+def load_ipython_extension(ipython) -> None:
+    """Register the magics once per shell; loading again is a no-op."""
+    if id(ipython) in _loaded:
+        return
+    magics = SubmarineMagics(shell=ipython)
+    ipython.register_magics(magics)
+    ipython.configurables.append(magics)
+    _loaded[id(ipython)] = magics
+
+
+def unload_ipython_extension(ipython) -> None:
+    magics = _loaded.pop(id(ipython), None)
+    if magics is None:
+        return
+    for kind in ("line", "cell"):
+        for name in list(magics.magics[kind]):
+            ipython.magics_manager.magics[kind].pop(name, None)
+    if magics in ipython.configurables:
+        ipython.configurables.remove(magics)
+    magics.close()
+    set_default_session(None)

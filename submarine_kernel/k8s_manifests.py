@@ -1,0 +1,603 @@
+"""JobSpec + Bundle → Kubernetes manifests, as plain dicts (no `kubernetes` import, no cluster).
+
+tensorflow → TFJob, pytorch → PyTorchJob, xgboost → XGBoostJob (the Kubeflow training operator v1), and a
+plain `batch/v1` Indexed Job plus a headless Service for clusters without the operator (framework `custom`,
+or `KubernetesRuntime.training_operator = False`); the plain Job sets the environment contract itself.
+
+Algorithm files travel in a ConfigMap owned by the job when they fit, else an init container fetches them
+from the bundle's storage URI (s3:// or hdfs://). Either way they are in `<workdir>/submarine_algorithm`
+(on PYTHONPATH) and in the working directory itself.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import posixpath
+import re
+import shlex
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+from urllib.parse import quote, urlsplit
+
+from .algorithm import Bundle
+from .contract import ALGORITHM_DIR, distributed_env, replica_names, submarine_env, tf_config
+from .errors import SubmarineError
+from .spec import JobSpec, Resources
+from .storage import redact_url
+
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+MANAGED_BY = "submarine-kernel"
+COMPONENT_LABEL = "app.kubernetes.io/component"
+JOB_LABEL = "submarine-kernel/job"
+#: labels the training operator puts on every pod it creates
+OPERATOR_JOB_NAME_LABEL = "training.kubeflow.org/job-name"
+OPERATOR_REPLICA_TYPE_LABEL = "training.kubeflow.org/replica-type"
+OPERATOR_REPLICA_INDEX_LABEL = "training.kubeflow.org/replica-index"
+#: label the Job controller puts on Indexed Job pods (Kubernetes 1.28+)
+COMPLETION_INDEX_LABEL = "batch.kubernetes.io/job-completion-index"
+DIGEST_ANNOTATION = "submarine-kernel/bundle-digest"
+BUNDLE_URI_ANNOTATION = "submarine-kernel/bundle-uri"
+#: what a ConfigMap may hold: etcd's 1 MiB object limit less room for metadata
+CONFIGMAP_LIMIT = 1024 * 1024 - 64 * 1024
+ALGORITHM_VOLUME = "submarine-algorithm"
+WORKSPACE_VOLUME = "submarine-workspace"
+FETCH_CONTAINER = "fetch-algorithm"
+TENSORBOARD_PORT = 6006
+OWNER_UID_PLACEHOLDER = "<uid of the job, filled in at submit>"
+
+_CONFIGMAP_KEY_BAD = re.compile(r"[^-._a-zA-Z0-9]")
+_LABEL_VALUE_BAD = re.compile(r"[^-_.a-zA-Z0-9]")
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One kind of job object the runtime creates, and how its pods look."""
+
+    group: str
+    version: str
+    kind: str
+    plural: str
+    replica_specs_key: str | None  # None for the plain Job
+    container: str  # the name the operator's webhook requires
+    port: int  # where replicas talk to each other
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}"
+
+    @property
+    def operator(self) -> bool:
+        return self.replica_specs_key is not None
+
+
+TFJOB = Kind("kubeflow.org", "v1", "TFJob", "tfjobs", "tfReplicaSpecs", "tensorflow", 2222)
+PYTORCHJOB = Kind("kubeflow.org", "v1", "PyTorchJob", "pytorchjobs", "pytorchReplicaSpecs", "pytorch", 23456)
+XGBOOSTJOB = Kind("kubeflow.org", "v1", "XGBoostJob", "xgboostjobs", "xgbReplicaSpecs", "xgboost", 9999)
+PLAIN_JOB = Kind("batch", "v1", "Job", "jobs", None, "submarine", 29500)
+OPERATOR_KINDS = {"tensorflow": TFJOB, "pytorch": PYTORCHJOB, "xgboost": XGBOOSTJOB}
+KINDS_BY_PLURAL = {k.plural: k for k in (TFJOB, PYTORCHJOB, XGBOOSTJOB, PLAIN_JOB)}
+#: role → replica type key in the operator's replica specs
+REPLICA_TYPES = {"chief": "Chief", "master": "Master", "worker": "Worker", "ps": "PS", "evaluator": "Evaluator"}
+
+
+@dataclass(frozen=True)
+class ClusterOptions:
+    """Everything about the cluster that is not in the JobSpec (KubernetesRuntime's traits)."""
+
+    namespace: str = "default"
+    training_operator: bool = True
+    service_account: str = ""
+    image_pull_policy: str = "IfNotPresent"
+    image_pull_secrets: Sequence[str] = ()
+    node_selector: Mapping[str, str] = field(default_factory=dict)
+    tolerations: Sequence[Mapping[str, Any]] = ()
+    priority_class: str = ""
+    pod_annotations: Mapping[str, str] = field(default_factory=dict)
+    restart_policy: str = "Never"
+    clean_pod_policy: str = "Running"
+    ttl_seconds_after_finished: int | None = 86400
+    backoff_limit: int | None = 0
+    active_deadline_seconds: int | None = None
+    job_success_policy: bool = True
+    working_dir: str = "/workspace"
+    limit_cpu: bool = True
+    bundle_delivery: str = "auto"  # auto | configmap | storage
+    configmap_limit: int = CONFIGMAP_LIMIT
+    s3_fetch_image: str = "amazon/aws-cli:2.17.0"
+    s3_endpoint_url: str = ""
+    s3_region: str = ""
+    s3_credentials_secret: str = ""
+    hdfs_fetch_image: str = "curlimages/curl:8.8.0"
+    webhdfs_url: str = ""
+    hdfs_user: str = ""
+
+
+def job_kind(spec: JobSpec, options: ClusterOptions) -> Kind:
+    """The kind of object `spec` becomes: the operator's kind for its framework, else a plain Job."""
+    if options.training_operator and spec.framework in OPERATOR_KINDS:
+        return OPERATOR_KINDS[spec.framework]
+    return PLAIN_JOB
+
+
+def configmap_name(job_name: str) -> str:
+    return f"{job_name}-algorithm"
+
+
+def tensorboard_name(name: str) -> str:
+    """A DNS-1035 name for the TensorBoard Deployment and Service of `name` (at most 63 characters)."""
+    from .names import sanitize
+
+    return f"{sanitize(name, 63 - len('-tensorboard'))}-tensorboard"
+
+
+def label_value(value: Any) -> str:
+    """`value` made a valid label value: at most 63 of [-_.a-zA-Z0-9], alphanumeric at both ends."""
+    text = _LABEL_VALUE_BAD.sub("-", str(value))[:63]
+    return re.sub(r"^[^a-zA-Z0-9]+|[^a-zA-Z0-9]+$", "", text)
+
+
+def job_labels(spec: JobSpec) -> dict[str, str]:
+    """The caller's labels (notebook, user...) plus the managed-by and job-name labels."""
+    labels = {key: label_value(value) for key, value in spec.labels.items()}
+    labels[MANAGED_BY_LABEL] = MANAGED_BY
+    labels[JOB_LABEL] = label_value(spec.name)
+    return labels
+
+
+def owner_reference(job: Mapping[str, Any]) -> dict[str, Any]:
+    """An ownerReference to a created job object, so that the garbage collector deletes with it."""
+    return {"apiVersion": job["apiVersion"], "kind": job["kind"], "name": job["metadata"]["name"],
+            "uid": job["metadata"].get("uid") or OWNER_UID_PLACEHOLDER}
+
+
+# -- pod pieces --------------------------------------------------------------------------------------------
+def container_resources(resources: Resources, limit_cpu: bool = True) -> dict[str, dict[str, str]]:
+    """requests and limits; GPUs and other extended resources as limits equal to requests."""
+    requests: dict[str, str] = {}
+    limits: dict[str, str] = {}
+    if resources.cpus is not None:
+        cpu = str(int(resources.cpus)) if float(resources.cpus).is_integer() else f"{round(resources.cpus * 1000)}m"
+        requests["cpu"] = cpu
+        if limit_cpu:
+            limits["cpu"] = cpu
+    if resources.memory_mib is not None:
+        requests["memory"] = limits["memory"] = f"{resources.memory_mib}Mi"
+    if resources.gpus:
+        requests["nvidia.com/gpu"] = limits["nvidia.com/gpu"] = str(resources.gpus)
+    for name, count in resources.other.items():
+        if count:
+            requests[name] = limits[name] = str(count)
+    out = {}
+    if requests:
+        out["requests"] = requests
+    if limits:
+        out["limits"] = limits
+    return out
+
+
+def env_list(env: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Kubernetes env entries; a value that is a dict is a `valueFrom` source."""
+    return [{"name": k, "valueFrom": v} if isinstance(v, Mapping) else {"name": k, "value": str(v)}
+            for k, v in env.items()]
+
+
+def _is_text(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+        return True
+    except UnicodeDecodeError:
+        return False
+
+
+def configmap_keys(names: Sequence[str]) -> dict[str, str]:
+    """file path → ConfigMap key (keys allow only [-._a-zA-Z0-9], so `utils/data.py` → `utils__data.py`)."""
+    keys: dict[str, str] = {}
+    used: set[str] = set()
+    for name in sorted(names):
+        key = _CONFIGMAP_KEY_BAD.sub("_", name.replace("/", "__"))
+        if key.startswith(".."):
+            key = "_" + key.lstrip(".")
+        key = key[:240]
+        candidate, n = key, 1
+        while candidate in used:
+            n += 1
+            candidate = f"{key}.{n}"
+        used.add(candidate)
+        keys[name] = candidate
+    return keys
+
+
+def configmap_size(bundle: Bundle) -> int:
+    """Bytes the bundle takes in a ConfigMap (binary files are base64-encoded)."""
+    size = 0
+    for name, data in bundle.files.items():
+        size += len(name) + (len(data) if _is_text(data) else 4 * ((len(data) + 2) // 3))
+    return size
+
+
+def algorithm_configmap(name: str, namespace: str, bundle: Bundle, labels: Mapping[str, str]) -> dict[str, Any]:
+    keys = configmap_keys(list(bundle.files))
+    data: dict[str, str] = {}
+    binary: dict[str, str] = {}
+    for file, content in sorted(bundle.files.items()):
+        if _is_text(content):
+            data[keys[file]] = content.decode("utf-8")
+        else:
+            binary[keys[file]] = base64.b64encode(content).decode("ascii")
+    cm: dict[str, Any] = {
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": namespace,
+                     "labels": {**labels, COMPONENT_LABEL: "algorithm"},
+                     "annotations": {DIGEST_ANNOTATION: bundle.digest}},
+        "immutable": True,
+        "data": data,
+    }
+    if binary:
+        cm["binaryData"] = binary
+    return cm
+
+
+def choose_delivery(bundle: Bundle, bundle_uri: str, options: ClusterOptions) -> str:
+    """'configmap' or 'storage'; raise when the bundle can reach the pods neither way."""
+    fits = configmap_size(bundle) <= options.configmap_limit
+    if options.bundle_delivery == "configmap":
+        if not fits:
+            raise SubmarineError(f"the algorithm files take {configmap_size(bundle)} bytes, over the ConfigMap limit "
+                                 f"of {options.configmap_limit}: set KubernetesRuntime.bundle_delivery = 'auto' and "
+                                 "store bundles on s3:// or hdfs://")
+        return "configmap"
+    if options.bundle_delivery == "auto" and fits:
+        return "configmap"
+    scheme = urlsplit(bundle_uri).scheme
+    if scheme not in ("s3", "s3a", "hdfs", "webhdfs"):
+        why = "bundle_delivery is 'storage'" if options.bundle_delivery == "storage" else \
+            f"the algorithm files take {configmap_size(bundle)} bytes, over the ConfigMap limit"
+        raise SubmarineError(f"{why}, but the bundle is stored at {redact_url(bundle_uri)!r}, which pods cannot "
+                             "read: set SubmarineConfig.storage_root to an s3:// or hdfs:// URL")
+    return "storage"
+
+
+def fetch_init_container(bundle: Bundle, bundle_uri: str, options: ClusterOptions) -> dict[str, Any]:
+    """An init container that downloads the bundle into the workspace, checks every file's sha256, and
+    copies the files into the working directory too."""
+    workspace = "/submarine-workspace"
+    target = f"{workspace}/{ALGORITHM_DIR}"
+    parts = urlsplit(bundle_uri)
+    lines = ["set -eu", f"mkdir -p {shlex.quote(target)}"]
+    env: dict[str, Any] = {}
+    container: dict[str, Any] = {"name": FETCH_CONTAINER}
+    if parts.scheme in ("s3", "s3a"):
+        source = f"s3://{parts.netloc}{parts.path.rstrip('/')}/"
+        flags = ["--recursive", "--only-show-errors", "--exclude", ".submarine-manifest.json"]
+        if options.s3_endpoint_url:
+            flags += ["--endpoint-url", options.s3_endpoint_url]
+        if options.s3_region:
+            env["AWS_DEFAULT_REGION"] = options.s3_region
+        lines.append(" ".join(["aws", "s3", "cp", *map(shlex.quote, flags), shlex.quote(source),
+                               shlex.quote(target + "/")]))
+        container["image"] = options.s3_fetch_image
+        if options.s3_credentials_secret:
+            container["envFrom"] = [{"secretRef": {"name": options.s3_credentials_secret}}]
+    else:  # hdfs:// or webhdfs:// through the WebHDFS REST API, which curl speaks
+        if options.webhdfs_url:
+            base = options.webhdfs_url.rstrip("/")
+        elif parts.scheme == "webhdfs":
+            base = f"http://{parts.netloc}"
+        else:
+            base = f"http://{parts.hostname}:9870"
+        user = f"&user.name={quote(options.hdfs_user)}" if options.hdfs_user else ""
+        for name in sorted(bundle.files):
+            url = f"{base}/webhdfs/v1{quote(posixpath.join(parts.path, name))}?op=OPEN{user}"
+            destination = f"{target}/{name}"
+            if "/" in name:
+                lines.append(f"mkdir -p {shlex.quote(posixpath.dirname(destination))}")
+            lines.append(f"curl -fsSL -o {shlex.quote(destination)} {shlex.quote(url)}")
+        container["image"] = options.hdfs_fetch_image
+    checks = "\n".join(f"{_sha256(data)}  {name}" for name, data in sorted(bundle.files.items()))
+    lines.append(f"cd {shlex.quote(target)} && sha256sum -c - <<'SUBMARINE_SHA256'\n{checks}\nSUBMARINE_SHA256")
+    lines.append(f"cp -R {shlex.quote(target)}/. {shlex.quote(workspace)}/")
+    container.update({
+        "imagePullPolicy": options.image_pull_policy,
+        "command": ["/bin/sh", "-c", "\n".join(lines)],
+        "volumeMounts": [{"name": WORKSPACE_VOLUME, "mountPath": workspace}],
+    })
+    if env:
+        container["env"] = env_list(env)
+    return container
+
+
+def _sha256(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
+
+
+# -- whole jobs --------------------------------------------------------------------------------------------
+@dataclass
+class JobPlan:
+    """The objects one job becomes: the job first, then what it owns (ConfigMap, headless Service)."""
+
+    kind: Kind
+    job: dict[str, Any]
+    configmap: dict[str, Any] | None = None
+    service: dict[str, Any] | None = None
+    delivery: str = "configmap"
+    #: replica names (`worker-1`) in completion-index order; the plain Job's pods are found by index
+    replicas: list[str] = field(default_factory=list)
+
+    def owned_objects(self, created_job: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        """ConfigMap and Service with an ownerReference to the created job (a placeholder uid when None)."""
+        owner = owner_reference(created_job or self.job)
+        out = []
+        for obj in (self.configmap, self.service):
+            if obj is not None:
+                obj = json.loads(json.dumps(obj))
+                obj["metadata"]["ownerReferences"] = [owner]
+                out.append(obj)
+        return out
+
+    def objects(self) -> list[dict[str, Any]]:
+        return [self.job, *self.owned_objects()]
+
+
+def plan_job(spec: JobSpec, bundle: Bundle, bundle_uri: str, options: ClusterOptions) -> JobPlan:
+    """Build every object of one job (nothing is sent anywhere)."""
+    kind = job_kind(spec, options)
+    labels = job_labels(spec)
+    delivery = choose_delivery(bundle, bundle_uri, options)
+    workdir = options.working_dir.rstrip("/") or "/"
+    cm_name = configmap_name(spec.name)
+    volumes, mounts, init = _algorithm_volumes(bundle, bundle_uri, options, delivery, cm_name, workdir)
+    annotations = {DIGEST_ANNOTATION: bundle.digest, BUNDLE_URI_ANNOTATION: redact_url(bundle_uri)}
+    metadata = {"name": spec.name, "namespace": options.namespace, "labels": labels, "annotations": annotations}
+    configmap = algorithm_configmap(cm_name, options.namespace, bundle, labels) if delivery == "configmap" else None
+    replicas = [f"{role}-{index}" for role, index in replica_names(spec)]
+    if kind.operator:
+        job = _operator_job(spec, kind, options, metadata, labels, volumes, mounts, init, workdir)
+        return JobPlan(kind, job, configmap, None, delivery, replicas)
+    job, service = _plain_job(spec, options, metadata, labels, volumes, mounts, init, workdir)
+    return JobPlan(kind, job, configmap, service, delivery, replicas)
+
+
+def _algorithm_volumes(bundle: Bundle, bundle_uri: str, options: ClusterOptions, delivery: str, cm_name: str,
+                       workdir: str) -> tuple[list[dict], list[dict], list[dict]]:
+    algorithm_dir = posixpath.join(workdir, ALGORITHM_DIR)
+    if delivery == "configmap":
+        keys = configmap_keys(list(bundle.files))
+        volumes = [{"name": ALGORITHM_VOLUME, "configMap": {
+            "name": cm_name, "defaultMode": 0o755,
+            "items": [{"key": keys[name], "path": name} for name in sorted(bundle.files)]}}]
+        # The folder, plus each file again by subPath so that `python train.py` works in the working directory.
+        mounts = [{"name": ALGORITHM_VOLUME, "mountPath": algorithm_dir, "readOnly": True}]
+        mounts += [{"name": ALGORITHM_VOLUME, "mountPath": posixpath.join(workdir, name), "subPath": name,
+                    "readOnly": True} for name in sorted(bundle.files)]
+        return volumes, mounts, []
+    volumes = [{"name": WORKSPACE_VOLUME, "emptyDir": {}}]
+    mounts = [{"name": WORKSPACE_VOLUME, "mountPath": workdir}]
+    return volumes, mounts, [fetch_init_container(bundle, bundle_uri, options)]
+
+
+def _pod_spec(options: ClusterOptions, containers: list[dict], volumes: list[dict], init: list[dict],
+              restart_policy: str | None = None, subdomain: str | None = None) -> dict[str, Any]:
+    pod: dict[str, Any] = {}
+    if options.service_account:
+        pod["serviceAccountName"] = options.service_account
+    if options.priority_class:
+        pod["priorityClassName"] = options.priority_class
+    if options.node_selector:
+        pod["nodeSelector"] = dict(options.node_selector)
+    if options.tolerations:
+        pod["tolerations"] = [dict(t) for t in options.tolerations]
+    if options.image_pull_secrets:
+        pod["imagePullSecrets"] = [{"name": name} for name in options.image_pull_secrets]
+    if restart_policy:
+        pod["restartPolicy"] = restart_policy
+    if subdomain:
+        pod["subdomain"] = subdomain
+    if init:
+        pod["initContainers"] = init
+    pod["containers"] = containers
+    pod["volumes"] = volumes
+    return pod
+
+
+def _pod_metadata(labels: Mapping[str, str], options: ClusterOptions) -> dict[str, Any]:
+    meta: dict[str, Any] = {"labels": dict(labels)}
+    if options.pod_annotations:
+        meta["annotations"] = dict(options.pod_annotations)
+    return meta
+
+
+def _base_env(spec: JobSpec, workdir: str) -> dict[str, Any]:
+    return {"PYTHONPATH": f"{posixpath.join(workdir, ALGORITHM_DIR)}:{workdir}", "PYTHONUNBUFFERED": "1"}
+
+
+def _container(spec: JobSpec, role: str, kind: Kind, options: ClusterOptions, env: Mapping[str, Any],
+               script: str, mounts: list[dict], workdir: str, resources: Resources) -> dict[str, Any]:
+    container: dict[str, Any] = {
+        "name": kind.container,
+        "image": spec.role_image(role) or "",
+        "imagePullPolicy": options.image_pull_policy,
+        "command": ["/bin/sh", "-c", script],
+        "workingDir": workdir,
+        "env": env_list(env),
+        "volumeMounts": mounts,
+    }
+    resources_dict = container_resources(resources, options.limit_cpu)
+    if resources_dict:
+        container["resources"] = resources_dict
+    if not kind.operator:
+        container["ports"] = [{"name": "submarine", "containerPort": kind.port}]
+    return container
+
+
+def _operator_job(spec: JobSpec, kind: Kind, options: ClusterOptions, metadata: dict, labels: dict,
+                  volumes: list, mounts: list, init: list, workdir: str) -> dict[str, Any]:
+    replica_specs = {}
+    for role_name, role in spec.roles.items():
+        # One template serves every replica of a role, so the index comes from the pod's operator label.
+        env: dict[str, Any] = {**_base_env(spec, workdir), **submarine_env(spec, role_name, 0)}
+        env["SUBMARINE_REPLICA_INDEX"] = {"fieldRef": {
+            "fieldPath": f"metadata.labels['{OPERATOR_REPLICA_INDEX_LABEL}']"}}
+        env.update(spec.role_env(role_name))
+        container = _container(spec, role_name, kind, options, env, spec.launch_command(role_name), mounts,
+                               workdir, role.resources)
+        replica_specs[REPLICA_TYPES[role_name]] = {
+            "replicas": role.replicas,
+            "restartPolicy": options.restart_policy,
+            "template": {"metadata": _pod_metadata(labels, options),
+                         "spec": _pod_spec(options, [container], volumes, init)},
+        }
+    run_policy: dict[str, Any] = {"cleanPodPolicy": options.clean_pod_policy}
+    for key, value in (("ttlSecondsAfterFinished", options.ttl_seconds_after_finished),
+                       ("backoffLimit", options.backoff_limit),
+                       ("activeDeadlineSeconds", options.active_deadline_seconds)):
+        if value is not None:
+            run_policy[key] = value
+    return {"apiVersion": kind.api_version, "kind": kind.kind, "metadata": metadata,
+            "spec": {kind.replica_specs_key: replica_specs, "runPolicy": run_policy}}
+
+
+def plain_job_addresses(spec: JobSpec, namespace: str) -> dict[str, list[str]]:
+    """role → `host:port` of each replica: the Indexed Job's stable pod hostnames under the headless Service."""
+    cluster: dict[str, list[str]] = {}
+    for index, (role, _) in enumerate(replica_names(spec)):
+        cluster.setdefault(role, []).append(f"{spec.name}-{index}.{spec.name}.{namespace}.svc:{PLAIN_JOB.port}")
+    return cluster
+
+
+def plain_job_env(spec: JobSpec, namespace: str) -> list[dict[str, str]]:
+    """Per completion index: the contract the operator would have injected, computed here."""
+    cluster = plain_job_addresses(spec, namespace)
+    deciding = replica_names(spec)[0]
+    master_addr = cluster[deciding[0]][0].rsplit(":", 1)[0]
+    out = []
+    for role, index in replica_names(spec):
+        env = {**spec.role_env(role), **submarine_env(spec, role, index)}
+        if spec.framework in ("tensorflow", "custom"):
+            env["TF_CONFIG"] = tf_config(cluster, role, index)
+        if spec.framework in ("pytorch", "xgboost", "custom"):
+            env.update(distributed_env(spec, role, index, master_addr, PLAIN_JOB.port))
+        out.append(env)
+    return out
+
+
+def _plain_job(spec: JobSpec, options: ClusterOptions, metadata: dict, labels: dict, volumes: list,
+               mounts: list, init: list, workdir: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    per_index = plain_job_env(spec, options.namespace)
+    common = {k: v for k, v in per_index[0].items() if all(env.get(k) == v for env in per_index)}
+    order = replica_names(spec)
+    cases = []
+    for index, ((role, _), env) in enumerate(zip(order, per_index)):
+        exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items() if k not in common)
+        export = f"export {exports}; " if exports else ""
+        cases.append(f"  {index}) {export}exec /bin/sh -c {shlex.quote(spec.launch_command(role))} ;;")
+    script = "\n".join([
+        'case "${JOB_COMPLETION_INDEX}" in', *cases,
+        '  *) echo "submarine-kernel: no replica for completion index ${JOB_COMPLETION_INDEX}" >&2; exit 2 ;;',
+        "esac"])
+    first_role = order[0][0]
+    env = {**_base_env(spec, workdir), **common}
+    container = _container(spec, first_role, PLAIN_JOB, options, env, script, mounts, workdir,
+                           spec.roles[first_role].resources)
+    restart = "OnFailure" if options.restart_policy == "OnFailure" else "Never"
+    count = spec.replica_count
+    job_spec: dict[str, Any] = {
+        "completionMode": "Indexed", "completions": count, "parallelism": count,
+        "template": {"metadata": _pod_metadata(labels, options),
+                     "spec": _pod_spec(options, [container], volumes, init, restart, subdomain=spec.name)},
+    }
+    if options.job_success_policy and count > 1:
+        # Index 0 is the deciding replica (chief, master or worker 0): its success ends the job, as in TFJob.
+        job_spec["successPolicy"] = {"rules": [{"succeededIndexes": "0"}]}
+    for key, value in (("ttlSecondsAfterFinished", options.ttl_seconds_after_finished),
+                       ("backoffLimit", options.backoff_limit),
+                       ("activeDeadlineSeconds", options.active_deadline_seconds)):
+        if value is not None:
+            job_spec[key] = value
+    job = {"apiVersion": PLAIN_JOB.api_version, "kind": "Job", "metadata": metadata, "spec": job_spec}
+    service = {
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": spec.name, "namespace": options.namespace,
+                     "labels": {**labels, COMPONENT_LABEL: "replica-dns"}},
+        "spec": {"clusterIP": "None", "publishNotReadyAddresses": True,
+                 "selector": {JOB_LABEL: labels[JOB_LABEL], MANAGED_BY_LABEL: MANAGED_BY},
+                 "ports": [{"name": "submarine", "port": PLAIN_JOB.port, "targetPort": PLAIN_JOB.port}]},
+    }
+    return job, service
+
+
+def plain_job_problems(spec: JobSpec, options: ClusterOptions) -> list[str]:
+    """What the plain Job cannot do: it runs every replica from one pod template."""
+    problems = []
+    roles = list(spec.roles.values())
+    if len({spec.role_image(r.name) for r in roles}) > 1 or len({r.resources for r in roles}) > 1:
+        problems.append("without the training operator every replica runs from one pod template: give every role "
+                        "the same image and resources, or set KubernetesRuntime.training_operator = True")
+    if "ps" in spec.roles and not options.job_success_policy:
+        problems.append("parameter servers never exit, so a plain Job with --ps only ends with "
+                        "KubernetesRuntime.job_success_policy = True (Kubernetes 1.31+)")
+    if options.restart_policy not in ("Never", "OnFailure"):
+        problems.append(f"a plain Job cannot use restart_policy {options.restart_policy!r}: use Never or OnFailure")
+    return problems
+
+
+# -- TensorBoard -------------------------------------------------------------------------------------------
+def tensorboard_objects(name: str, logdir: str, options: ClusterOptions, image: str,
+                        labels: Mapping[str, str] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A one-replica TensorBoard Deployment reading `logdir`, and a Service in front of it."""
+    tb_name = tensorboard_name(name)
+    tb_labels = {**(labels or {}), MANAGED_BY_LABEL: MANAGED_BY, COMPONENT_LABEL: "tensorboard",
+                 JOB_LABEL: label_value(name)}
+    selector = {MANAGED_BY_LABEL: MANAGED_BY, COMPONENT_LABEL: "tensorboard", "app.kubernetes.io/instance": tb_name}
+    container: dict[str, Any] = {
+        "name": "tensorboard", "image": image, "imagePullPolicy": options.image_pull_policy,
+        "command": ["tensorboard", "--logdir", logdir, "--host", "0.0.0.0", "--port", str(TENSORBOARD_PORT)],
+        "ports": [{"name": "http", "containerPort": TENSORBOARD_PORT}],
+        "readinessProbe": {"httpGet": {"path": "/", "port": TENSORBOARD_PORT}, "periodSeconds": 10},
+    }
+    env = {}
+    if logdir.startswith(("s3://", "s3a://")):
+        if options.s3_endpoint_url:
+            env["S3_ENDPOINT"] = options.s3_endpoint_url
+            env["AWS_ENDPOINT_URL"] = options.s3_endpoint_url
+        if options.s3_region:
+            env["AWS_REGION"] = options.s3_region
+        if options.s3_credentials_secret:
+            container["envFrom"] = [{"secretRef": {"name": options.s3_credentials_secret}}]
+    if env:
+        container["env"] = env_list(env)
+    pod_spec = _pod_spec(options, [container], [], [])
+    pod_spec.pop("volumes")
+    deployment = {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": tb_name, "namespace": options.namespace, "labels": {**tb_labels, **selector}},
+        "spec": {"replicas": 1, "selector": {"matchLabels": selector},
+                 "template": {"metadata": {"labels": {**tb_labels, **selector}}, "spec": pod_spec}},
+    }
+    service = {
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": tb_name, "namespace": options.namespace, "labels": {**tb_labels, **selector}},
+        "spec": {"selector": selector, "ports": [{"name": "http", "port": TENSORBOARD_PORT,
+                                                  "targetPort": TENSORBOARD_PORT}]},
+    }
+    return deployment, service
+
+
+def to_yaml(objects: Sequence[Mapping[str, Any]], comment: str = "") -> str:
+    """Objects as one multi-document YAML text, in creation order."""
+    import yaml
+
+    class Dumper(yaml.SafeDumper):
+        def ignore_aliases(self, data):  # templates share lists: print them out, not as &id001 anchors
+            return True
+
+    def text(dumper, value):  # scripts read best as `|` blocks
+        style = "|" if "\n" in value else None
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+    Dumper.add_representer(str, text)
+    header = "".join(f"# {line}\n" for line in comment.splitlines()) if comment else ""
+    return header + yaml.dump_all([dict(o) for o in objects], Dumper=Dumper, sort_keys=False,
+                                  default_flow_style=False, width=120)
