@@ -1,0 +1,863 @@
+"""The Kubernetes runtime: Kubeflow training operator jobs (TFJob, PyTorchJob, XGBoostJob) or a plain
+Indexed Job, through the official `kubernetes` client (imported on first use, never at `%load_ext`).
+
+Manifests are built by `submarine_kernel.k8s_manifests`; this module talks to the cluster: it creates the job
+and then the objects it owns, follows every tracked job through one list+watch per namespace and resource
+(shared by all jobs, resumed from the last resourceVersion, listed again after `410 Gone`), answers `poll`
+from that cache, reads pod logs per replica, and turns API errors into one-line SubmarineErrors that say
+which credentials were used (never their values).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping, Sequence
+
+from traitlets import Bool, CaselessStrEnum, Dict, Enum, Float, Int, List, Unicode, observe
+
+from .. import k8s_manifests as m
+from ..algorithm import Bundle
+from ..errors import RuntimeFailure, SubmarineError, ValidationError
+from ..names import dns1035_problems
+from ..spec import JobSpec
+from .base import JobRef, JobState, JobStatus, ReplicaStatus, Runtime
+
+SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+#: how long the first poll of a namespace waits for its initial list
+FIRST_SYNC_WAIT = 5.0
+_OPERATOR_STATES = {
+    "Created": JobState.PENDING, "Running": JobState.RUNNING, "Restarting": JobState.RUNNING,
+    "Suspended": JobState.PENDING, "Succeeded": JobState.SUCCEEDED, "Failed": JobState.FAILED,
+}
+_POD_STATES = {"Pending": JobState.PENDING, "Running": JobState.RUNNING, "Succeeded": JobState.SUCCEEDED,
+               "Failed": JobState.FAILED}
+#: container waiting reasons that will not fix themselves, with what to do about them
+_STUCK_REASONS = {
+    "ErrImagePull": "check the image name and KubernetesRuntime.image_pull_secrets",
+    "ImagePullBackOff": "check the image name and KubernetesRuntime.image_pull_secrets",
+    "InvalidImageName": "fix the image name",
+    "CreateContainerConfigError": "a referenced Secret or ConfigMap is missing",
+}
+_TEMPLATE_FIELDS = ("name", "namespace", "kind", "uid")
+
+
+@dataclass
+class _Clients:
+    api: Any
+    custom: Any
+    core: Any
+    batch: Any
+    apps: Any
+    credentials: str  # which credentials, in words, never their values
+    namespace: str | None
+    host: str
+
+
+class KubernetesRuntime(Runtime):
+    """Runs a JobSpec as a Kubeflow training operator job, or as a plain Indexed Job."""
+
+    name = "kubernetes"
+
+    # -- connection -----------------------------------------------------------------------------------------
+    kubeconfig = Unicode("", help="kubeconfig file (default: $KUBECONFIG, then ~/.kube/config).").tag(config=True)
+    context = Unicode("", help="kubeconfig context to use (default: its current context).").tag(config=True)
+    in_cluster = CaselessStrEnum(["auto", "yes", "no"], "auto",
+                                 help="Use the pod's service account: auto = when running in a pod without a "
+                                      "kubeconfig.").tag(config=True)
+    namespace = Unicode("", help="Namespace of the jobs (default: the context's, else 'default').").tag(config=True)
+    request_timeout = Float(30.0, help="Seconds to wait for one API request.").tag(config=True)
+    watch_timeout = Int(300, help="Seconds one watch request stays open before it is renewed.").tag(config=True)
+    # -- what the jobs look like ----------------------------------------------------------------------------
+    training_operator = Bool(True, help="Use the Kubeflow training operator's TFJob/PyTorchJob/XGBoostJob; False "
+                                        "runs a plain Indexed Job that sets TF_CONFIG/MASTER_ADDR itself."
+                             ).tag(config=True)
+    service_account = Unicode("", help="Service account of the job's pods.").tag(config=True)
+    image_pull_policy = Enum(["Always", "IfNotPresent", "Never"], "IfNotPresent").tag(config=True)
+    image_pull_secrets = List(Unicode(), help="Names of docker-registry Secrets for private images.").tag(config=True)
+    node_selector = Dict(value_trait=Unicode(), help="Node labels the pods must run on.").tag(config=True)
+    tolerations = List(Dict(), help="Pod tolerations, as Kubernetes writes them.").tag(config=True)
+    priority_class = Unicode("", help="PriorityClass of the pods.").tag(config=True)
+    pod_annotations = Dict(value_trait=Unicode(), help="Annotations of every pod (e.g. sidecar.istio.io/inject)."
+                           ).tag(config=True)
+    restart_policy = Enum(["Never", "OnFailure", "ExitCode", "Always"], "Never",
+                          help="Restart policy of the replicas.").tag(config=True)
+    clean_pod_policy = Enum(["All", "Running", "None"], "Running",
+                            help="Which pods the operator deletes when the job ends (Running keeps logs of "
+                                 "finished replicas).").tag(config=True)
+    ttl_seconds_after_finished = Int(86400, allow_none=True,
+                                     help="Delete a finished job after this many seconds (None: never)."
+                                     ).tag(config=True)
+    backoff_limit = Int(0, allow_none=True, help="Retries before the job is marked failed.").tag(config=True)
+    active_deadline_seconds = Int(None, allow_none=True, help="Fail a job that runs longer.").tag(config=True)
+    job_success_policy = Bool(True, help="Plain Job: end the job when replica 0 succeeds (successPolicy, "
+                                         "Kubernetes 1.31+).").tag(config=True)
+    working_dir = Unicode("/workspace", help="Working directory of the replicas.").tag(config=True)
+    limit_cpu = Bool(True, help="Set CPU limits equal to requests (False: requests only).").tag(config=True)
+    # -- algorithm delivery ---------------------------------------------------------------------------------
+    bundle_delivery = Enum(["auto", "configmap", "storage"], "auto",
+                           help="auto: a ConfigMap when the files fit, else fetched from storage.").tag(config=True)
+    configmap_limit_bytes = Int(m.CONFIGMAP_LIMIT, help="Largest bundle sent in a ConfigMap.").tag(config=True)
+    s3_fetch_image = Unicode("amazon/aws-cli:2.17.0", help="Image of the init container for s3://").tag(config=True)
+    s3_endpoint_url = Unicode("", help="S3 endpoint as the pods reach it (MinIO...).").tag(config=True)
+    s3_region = Unicode("", help="S3 region for the pods.").tag(config=True)
+    s3_credentials_secret = Unicode("", help="Secret with AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY for the pods "
+                                             "(none: the service account's role).").tag(config=True)
+    hdfs_fetch_image = Unicode("curlimages/curl:8.8.0", help="Image of the init container for hdfs://"
+                               ).tag(config=True)
+    webhdfs_url = Unicode("", help="WebHDFS base URL as the pods reach it (default http://<namenode>:9870)."
+                          ).tag(config=True)
+    hdfs_user = Unicode("", help="user.name for WebHDFS reads from the pods.").tag(config=True)
+    # -- links and TensorBoard ------------------------------------------------------------------------------
+    dashboard_url = Unicode("", help="Job dashboard URL template, e.g. https://dash/{namespace}/{name} "
+                                     "(fields: name, namespace, kind, uid).").tag(config=True)
+    tensorboard_url = Unicode("", help="TensorBoard URL template, e.g. https://tb.example.com/{namespace}/{name}."
+                              ).tag(config=True)
+    tensorboard_image = Unicode("tensorflow/tensorflow:2.16.1", help="Image of TensorBoard Deployments."
+                                ).tag(config=True)
+
+    def __init__(self, **kwargs):
+        # Set before the traits are: changing a connection trait closes what these hold.
+        self._lock = threading.RLock()
+        self._clients: _Clients | None = None
+        self._watches: dict[tuple[str, str], _ResourceWatch] = {}
+        self._stopped: set[str] = set()
+        super().__init__(**kwargs)
+
+    @observe("kubeconfig", "context", "in_cluster")
+    def _connection_changed(self, change):
+        self.close()
+
+    # -- options --------------------------------------------------------------------------------------------
+    def cluster_options(self) -> m.ClusterOptions:
+        """The traits as k8s_manifests' options, with the namespace resolved without contacting the cluster."""
+        return m.ClusterOptions(
+            namespace=self.effective_namespace(), training_operator=self.training_operator,
+            service_account=self.service_account, image_pull_policy=self.image_pull_policy,
+            image_pull_secrets=tuple(self.image_pull_secrets), node_selector=dict(self.node_selector),
+            tolerations=tuple(self.tolerations), priority_class=self.priority_class,
+            pod_annotations=dict(self.pod_annotations), restart_policy=self.restart_policy,
+            clean_pod_policy=self.clean_pod_policy, ttl_seconds_after_finished=self.ttl_seconds_after_finished,
+            backoff_limit=self.backoff_limit, active_deadline_seconds=self.active_deadline_seconds,
+            job_success_policy=self.job_success_policy, working_dir=self.working_dir, limit_cpu=self.limit_cpu,
+            bundle_delivery=self.bundle_delivery, configmap_limit=self.configmap_limit_bytes,
+            s3_fetch_image=self.s3_fetch_image, s3_endpoint_url=self.s3_endpoint_url, s3_region=self.s3_region,
+            s3_credentials_secret=self.s3_credentials_secret, hdfs_fetch_image=self.hdfs_fetch_image,
+            webhdfs_url=self.webhdfs_url, hdfs_user=self.hdfs_user)
+
+    def effective_namespace(self) -> str:
+        """The configured namespace, else the kubeconfig context's (or the pod's), else 'default'."""
+        if self.namespace:
+            return self.namespace
+        if self._clients is not None:
+            return self._clients.namespace or "default"
+        if self._use_in_cluster():
+            return _read_text(SERVICE_ACCOUNT_DIR / "namespace") or "default"
+        return _kubeconfig_namespace(self._kubeconfig_path(), self.context) or "default"
+
+    def _kubeconfig_path(self) -> str:
+        return os.path.expanduser(self.kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config")
+
+    def _use_in_cluster(self) -> bool:
+        if self.in_cluster != "auto":
+            return self.in_cluster == "yes"
+        has_kubeconfig = any(os.path.exists(p) for p in self._kubeconfig_path().split(os.pathsep) if p)
+        return not has_kubeconfig and bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
+
+    # -- the Runtime interface ------------------------------------------------------------------------------
+    def check(self, spec: JobSpec) -> list[str]:
+        """Name rules (DNS-1035, short enough for every replica's host name), images, plain-Job limits."""
+        options = self.cluster_options()
+        kind = m.job_kind(spec, options)
+        if kind.operator:  # the operator names a Service per replica: <job>-<type>-<index>, a DNS label
+            suffix = max((len(f"-{role}-{r.replicas - 1}") for role, r in spec.roles.items()), default=0)
+        else:  # Indexed Job pods are hosts named <job>-<index>
+            suffix = len(f"-{max(spec.replica_count - 1, 0)}")
+        problems = dns1035_problems(spec.name, max_length=63 - suffix)
+        for role in spec.roles:
+            if not spec.role_image(role):
+                problems.append(f"role {role!r} has no container image: pass --image or set SubmarineConfig.image")
+        if not kind.operator:
+            problems += m.plain_job_problems(spec, options)
+        return problems
+
+    def plan(self, spec: JobSpec, bundle: Bundle, bundle_uri: str) -> m.JobPlan:
+        """The objects `spec` becomes, built locally (no cluster needed)."""
+        return m.plan_job(spec, bundle, bundle_uri, self.cluster_options())
+
+    def render(self, spec: JobSpec, bundle: Bundle, bundle_uri: str) -> str:
+        """YAML of every object submit would create, in creation order (no cluster needed)."""
+        plan = self.plan(spec, bundle, bundle_uri)
+        how = ("in a ConfigMap owned by the job" if plan.delivery == "configmap"
+               else "fetched from storage by an init container")
+        comment = (f"{plan.kind.kind} {spec.name!r} in namespace {plan.job['metadata']['namespace']!r} "
+                   f"(dry run: nothing was created)\n"
+                   f"algorithm files ({len(bundle.files)}, {bundle.size} bytes) {how}\n"
+                   "objects after the first are created after it and owned by it (their uid is set at submit)")
+        return m.to_yaml(plan.objects(), comment)
+
+    def submit(self, spec: JobSpec, bundle: Bundle, bundle_uri: str) -> JobRef:
+        """Create the job, then the ConfigMap/Service it owns; nothing is created when validation fails.
+
+        The job goes first so that its uid can own the rest: the garbage collector then deletes them with
+        it, and nothing is orphaned if the job is refused. Pods that start before their ConfigMap exists
+        wait in ContainerCreating (the kubelet retries the mount) for the few milliseconds in between.
+        """
+        problems = spec.problems() + [p for p in self.check(spec) if p not in spec.problems()]
+        if problems:
+            raise ValidationError(problems)
+        plan = self.plan(spec, bundle, bundle_uri)
+        clients = self._connect()
+        namespace = plan.job["metadata"]["namespace"]
+        created = self._create(clients, plan.job, plan.kind)
+        try:
+            for obj in plan.owned_objects(created):
+                self._create(clients, obj)
+        except SubmarineError:
+            self._delete_job(clients, plan.kind, namespace, spec.name, missing_ok=True)
+            raise
+        uid = created.get("metadata", {}).get("uid", "")
+        deciding = f"{spec.deciding_role}-0"
+        ref = JobRef(self.name, spec.name, uid, {
+            "namespace": namespace, "plural": plan.kind.plural, "kind": plan.kind.kind,
+            "container": plan.kind.container, "replicas": plan.replicas, "deciding": deciding,
+            "delivery": plan.delivery})
+        self._stopped.discard(ref.key)
+        self._watch(namespace, plan.kind.plural).seed(created)  # poll sees the job before its first event
+        return ref
+
+    def poll(self, refs: Sequence[JobRef]) -> dict[str, JobStatus]:
+        """Answer from the watch caches: one list+watch per namespace and resource, shared by all jobs."""
+        out: dict[str, JobStatus] = {}
+        groups: dict[tuple[str, str], list[JobRef]] = {}
+        for ref in refs:
+            groups.setdefault((_ref_namespace(ref, self), _ref_kind(ref).plural), []).append(ref)
+        for (namespace, plural), group in groups.items():
+            jobs = self._watch(namespace, plural)
+            pods = self._watch(namespace, "pods")
+            jobs.synced.wait(FIRST_SYNC_WAIT)
+            pods.synced.wait(FIRST_SYNC_WAIT if jobs.synced.is_set() else 0)
+            for ref in group:
+                out[ref.key] = self._status(ref, jobs, pods)
+        return out
+
+    def logs(self, ref: JobRef, replica: str | None = None, tail: int | None = None,
+             follow: bool = False) -> Iterator[str]:
+        """Lines of one replica's pod log (the deciding replica when None); `follow` streams until it ends."""
+        names = list(ref.extra.get("replicas") or [])
+        replica = replica or ref.extra.get("deciding") or (names[0] if names else None)
+        if names and replica not in names:
+            raise SubmarineError(f"job {ref.name!r} has no replica {replica!r}: use one of {', '.join(names)}")
+        clients = self._connect()
+        namespace = _ref_namespace(ref, self)
+        pod = self._pod_of(clients, ref, replica)
+        if pod is None:
+            raise SubmarineError(f"replica {replica} of job {ref.name!r} has no pod in namespace {namespace!r} "
+                                 "(not started yet, or cleaned up): wait for it, or keep pods with "
+                                 "KubernetesRuntime.clean_pod_policy = 'None'")
+        kwargs: dict[str, Any] = {"container": ref.extra.get("container") or None, "follow": follow,
+                                  "_preload_content": False}
+        if tail is not None:
+            kwargs["tail_lines"] = tail
+        # A followed log may stay silent for long: no read timeout then.
+        kwargs["_request_timeout"] = None if follow else self.request_timeout
+        response = self._call(clients, "read the log of", f"pod {pod!r}",
+                              clients.core.read_namespaced_pod_log, pod, namespace, **kwargs)
+        return self._lines(response, f"pod {pod!r}", clients)
+
+    @staticmethod
+    def _lines(response, what: str, clients: _Clients) -> Iterator[str]:
+        from kubernetes.watch.watch import iter_resp_lines
+        from urllib3.exceptions import HTTPError
+
+        try:
+            yield from iter_resp_lines(response)
+        except (HTTPError, OSError) as exc:
+            raise RuntimeFailure(f"the log of {what} broke off ({type(exc).__name__}) at {clients.host}: "
+                                 "read it again") from None
+        finally:
+            response.release_conn()
+
+    def stop(self, ref: JobRef) -> None:
+        """Delete the job with background propagation: pods, ConfigMap and Service go with it."""
+        clients = self._connect()
+        self._stopped.add(ref.key)
+        self._delete_job(clients, _ref_kind(ref), _ref_namespace(ref, self), ref.name, missing_ok=True)
+
+    def remove(self, ref: JobRef) -> None:
+        """Delete the finished job object (and with it its pods and logs)."""
+        self.stop(ref)
+
+    def links(self, ref: JobRef) -> dict[str, str]:
+        """The dashboard and TensorBoard URLs from the URL templates, when configured."""
+        fields = {"name": ref.name, "namespace": _ref_namespace(ref, self), "kind": _ref_kind(ref).kind,
+                  "uid": ref.id}
+        links = {}
+        for label, template, trait in (("dashboard", self.dashboard_url, "dashboard_url"),
+                                       ("tensorboard", self.tensorboard_url, "tensorboard_url")):
+            if template:
+                links[label] = _fill(template, fields, trait)
+        return links
+
+    def start_tensorboard(self, name: str, logdir: str) -> str:
+        """Create (or update) a TensorBoard Deployment + Service reading `logdir`; return its URL."""
+        if not logdir:
+            raise ValidationError("TensorBoard needs a log directory: pass --checkpoint PATH")
+        if not logdir.startswith(("s3://", "s3a://", "gs://", "hdfs://")):
+            raise ValidationError(f"TensorBoard runs in the cluster and cannot read {logdir!r}: use a checkpoint "
+                                  "path on s3://, gs:// or hdfs://")
+        clients = self._connect()
+        options = self.cluster_options()
+        deployment, service = m.tensorboard_objects(name, logdir, options, self.tensorboard_image)
+        tb_name = deployment["metadata"]["name"]
+        try:
+            self._create(clients, deployment)
+        except _AlreadyExists:
+            self._call(clients, "replace", f"Deployment {tb_name!r}", clients.apps.replace_namespaced_deployment,
+                       tb_name, options.namespace, deployment)
+        try:
+            self._create(clients, service)
+        except _AlreadyExists:
+            pass  # the same selector and port: nothing to change
+        if self.tensorboard_url:
+            return _fill(self.tensorboard_url, {"name": name, "namespace": options.namespace,
+                                                "kind": "TensorBoard", "uid": ""}, "tensorboard_url")
+        return f"http://{tb_name}.{options.namespace}.svc:{m.TENSORBOARD_PORT}/"
+
+    def stop_tensorboard(self, name: str) -> bool:
+        """Delete the TensorBoard Deployment and Service of `name`; False when there was none."""
+        clients = self._connect()
+        namespace = self.effective_namespace()
+        tb_name = m.tensorboard_name(name)
+        found = False
+        for what, delete in ((f"Deployment {tb_name!r}", clients.apps.delete_namespaced_deployment),
+                             (f"Service {tb_name!r}", clients.core.delete_namespaced_service)):
+            try:
+                self._call(clients, "delete", what, delete, tb_name, namespace, propagation_policy="Background")
+                found = True
+            except _NotFound:
+                pass
+        return found
+
+    def close(self) -> None:
+        """Stop the watch threads and drop the API client."""
+        with self._lock:
+            watches, self._watches = list(self._watches.values()), {}
+            clients, self._clients = self._clients, None
+        for watch in watches:
+            watch.stop()
+        if clients is not None:
+            try:
+                clients.api.close()
+            except Exception:  # closing a pool that never opened
+                pass
+
+    # -- the client -----------------------------------------------------------------------------------------
+    def _connect(self) -> _Clients:
+        with self._lock:
+            if self._clients is None:
+                self._clients = self._load_clients()
+            return self._clients
+
+    def _load_clients(self) -> _Clients:
+        try:
+            from kubernetes import client, config
+        except ModuleNotFoundError:
+            raise SubmarineError("the kubernetes runtime needs the package 'kubernetes': "
+                                 "pip install 'submarine-kernel[kubernetes]'") from None
+        configuration = client.Configuration()
+        if self._use_in_cluster():
+            try:
+                config.load_incluster_config(client_configuration=configuration)
+            except config.ConfigException as exc:
+                raise RuntimeFailure(f"cannot use the in-cluster service account ({exc}): run inside a pod, or set "
+                                     "KubernetesRuntime.kubeconfig") from None
+            namespace = _read_text(SERVICE_ACCOUNT_DIR / "namespace")
+            credentials = f"the in-cluster service account {_service_account_name(namespace)}"
+        else:
+            path = self._kubeconfig_path()
+            if not any(os.path.exists(p) for p in path.split(os.pathsep) if p):
+                raise RuntimeFailure(f"no kubeconfig at {path}: set KubernetesRuntime.kubeconfig or $KUBECONFIG, "
+                                     "or run inside a cluster")
+            try:
+                contexts, current = config.list_kube_config_contexts(path)
+                names = [c["name"] for c in contexts]
+                context_name = self.context or (current or {}).get("name")
+                if context_name not in names:
+                    raise RuntimeFailure(f"kubeconfig {path} has no context {context_name!r}: set "
+                                         f"KubernetesRuntime.context to one of {', '.join(names) or '(none)'}")
+                context = next(c for c in contexts if c["name"] == context_name).get("context") or {}
+                config.load_kube_config(config_file=path, context=context_name,
+                                        client_configuration=configuration, persist_config=False)
+            except config.ConfigException as exc:
+                raise RuntimeFailure(f"cannot use kubeconfig {path}: {exc}") from None
+            namespace = context.get("namespace")
+            credentials = f"kubeconfig {path}, context {context_name!r}, user {context.get('user', '?')!r}"
+        api = client.ApiClient(configuration)
+        return _Clients(api=api, custom=client.CustomObjectsApi(api), core=client.CoreV1Api(api),
+                        batch=client.BatchV1Api(api), apps=client.AppsV1Api(api), credentials=credentials,
+                        namespace=namespace, host=_redact_host(configuration.host))
+
+    def _call(self, clients: _Clients, action: str, what: str, fn: Callable, *args, **kwargs):
+        """One API request; every failure becomes a one-line SubmarineError."""
+        from kubernetes.client.exceptions import ApiException
+        from urllib3.exceptions import HTTPError
+
+        kwargs.setdefault("_request_timeout", self.request_timeout)
+        try:
+            return fn(*args, **kwargs)
+        except ApiException as exc:
+            raise self._api_error(clients, exc, action, what) from None
+        except (HTTPError, OSError) as exc:
+            raise RuntimeFailure(f"cannot reach the Kubernetes API at {clients.host} ({clients.credentials}) to "
+                                 f"{action} {what}: {type(exc).__name__}; check that the cluster is up and "
+                                 "KubernetesRuntime.kubeconfig/context point at it") from None
+
+    def _api_error(self, clients: _Clients, exc, action: str, what: str) -> SubmarineError:
+        status = getattr(exc, "status", 0) or 0
+        body = _status_body(exc)
+        message = (str(body.get("message") or exc.reason or "").splitlines() or [""])[0]
+        if status in (401, 403):
+            verb = "did not accept" if status == 401 else "refused"
+            return RuntimeFailure(f"the Kubernetes API {verb} the credentials of {clients.credentials} to {action} "
+                                  f"{what} ({status}: {message}): ask for access, or choose other credentials with "
+                                  "KubernetesRuntime.kubeconfig/context")
+        if status == 404:
+            details = body.get("details") or {}
+            if details.get("kind") == "namespaces":
+                return _NamespaceNotFound(f"namespace {details.get('name')!r} does not exist: create it, or set "
+                                 "KubernetesRuntime.namespace")
+            return _NotFound(f"cannot {action} {what}: not found ({message})")
+        if status == 409:
+            return _AlreadyExists(f"cannot {action} {what}: it already exists; choose another job name "
+                                  "(--name) or stop and remove the old job")
+        if status == 422:
+            return RuntimeFailure(f"the Kubernetes API rejected {what}: {message}")
+        return RuntimeFailure(f"the Kubernetes API failed to {action} {what} ({status} {exc.reason}): {message}")
+
+    def _create(self, clients: _Clients, obj: dict[str, Any], kind: m.Kind | None = None) -> dict[str, Any]:
+        namespace = obj["metadata"]["namespace"]
+        what = f"{obj['kind']} {obj['metadata']['name']!r} in namespace {namespace!r}"
+        if kind is not None and kind.operator:
+            try:
+                created = self._call(clients, "create", what, clients.custom.create_namespaced_custom_object,
+                                     kind.group, kind.version, namespace, kind.plural, obj)
+            except _NamespaceNotFound:
+                raise
+            except _NotFound:
+                raise RuntimeFailure(f"the Kubeflow training operator is not installed in this cluster (the API has "
+                                     f"no {kind.plural}.{kind.group}): install it, or set "
+                                     "KubernetesRuntime.training_operator = False to run a plain Job") from None
+            return created or obj
+        creators = {"Job": clients.batch.create_namespaced_job, "ConfigMap": clients.core.create_namespaced_config_map,
+                    "Service": clients.core.create_namespaced_service,
+                    "Deployment": clients.apps.create_namespaced_deployment}
+        created = self._call(clients, "create", what, creators[obj["kind"]], namespace, obj)
+        return clients.api.sanitize_for_serialization(created) if created is not None else obj
+
+    def _delete_job(self, clients: _Clients, kind: m.Kind, namespace: str, name: str, missing_ok: bool) -> None:
+        what = f"{kind.kind} {name!r} in namespace {namespace!r}"
+        try:
+            if kind.operator:
+                self._call(clients, "delete", what, clients.custom.delete_namespaced_custom_object, kind.group,
+                           kind.version, namespace, kind.plural, name, propagation_policy="Background")
+            else:
+                self._call(clients, "delete", what, clients.batch.delete_namespaced_job, name, namespace,
+                           propagation_policy="Background")
+        except _NotFound:
+            if not missing_ok:
+                raise
+
+    def _pod_of(self, clients: _Clients, ref: JobRef, replica: str | None) -> str | None:
+        namespace = _ref_namespace(ref, self)
+        response = self._call(clients, "list the pods of", f"job {ref.name!r}", clients.core.list_namespaced_pod,
+                              namespace, label_selector=f"{m.JOB_LABEL}={ref.name}", _preload_content=False)
+        pods = [p for p in json.loads(response.data).get("items", []) if _pod_job(p) == ref.name]
+        matching = [p for p in pods if replica is None or _pod_replica(p, ref) == replica]
+        matching.sort(key=lambda p: p["metadata"].get("creationTimestamp") or "")
+        return matching[-1]["metadata"]["name"] if matching else None
+
+    # -- watching -------------------------------------------------------------------------------------------
+    def _watch(self, namespace: str, plural: str) -> "_ResourceWatch":
+        with self._lock:
+            watch = self._watches.get((namespace, plural))
+            if watch is None:
+                clients = self._connect()
+                if plural == "pods":
+                    def list_fn(**kw):
+                        return clients.core.list_namespaced_pod(namespace, **kw)
+                elif plural == "jobs":
+                    def list_fn(**kw):
+                        return clients.batch.list_namespaced_job(namespace, **kw)
+                else:
+                    kind = m.KINDS_BY_PLURAL[plural]
+
+                    def list_fn(**kw):
+                        return clients.custom.list_namespaced_custom_object(kind.group, kind.version, namespace,
+                                                                            plural, **kw)
+                watch = _ResourceWatch(f"{plural} in namespace {namespace!r}", list_fn,
+                                       lambda exc: self._api_error(clients, exc, "watch", f"{plural} in {namespace!r}"),
+                                       self.request_timeout, self.watch_timeout)
+                self._watches[(namespace, plural)] = watch
+                watch.start()
+            return watch
+
+    def _status(self, ref: JobRef, jobs: "_ResourceWatch", pods: "_ResourceWatch") -> JobStatus:
+        kind = _ref_kind(ref)
+        obj, gone = jobs.lookup(ref.name)
+        if obj is not None and ref.id and obj["metadata"].get("uid") not in (None, ref.id):
+            obj, gone = None, None  # a newer job of the same name: ours is gone
+        job_pods = [p for p in pods.items() if _pod_job(p) == ref.name]
+        if obj is None:
+            if gone is not None and (not ref.id or gone["metadata"].get("uid") in (None, ref.id)):
+                status = self._job_status(gone, kind, ref, job_pods)
+                if not status.terminal:
+                    status.state, status.raw_state = JobState.STOPPED, "Deleted"
+                    status.message = status.message or "the job was deleted"
+                return status
+            if ref.key in self._stopped:
+                return JobStatus(JobState.STOPPED, "Deleted", message="stopped", links=self.links(ref))
+            if not jobs.synced.is_set():
+                return JobStatus(JobState.UNKNOWN, "", message=jobs.error or "waiting for the cluster",
+                                 stale=True, links=self.links(ref))
+            return JobStatus(JobState.UNKNOWN, "NotFound", stale=not jobs.connected, links=self.links(ref),
+                             message=f"no {kind.kind} {ref.name!r} in namespace {_ref_namespace(ref, self)!r}: "
+                                     "deleted, or removed ttlSecondsAfterFinished after it ended")
+        status = self._job_status(obj, kind, ref, job_pods)
+        status.stale = not jobs.connected
+        return status
+
+    def _job_status(self, obj: Mapping[str, Any], kind: m.Kind, ref: JobRef, pods: list[dict]) -> JobStatus:
+        raw_status = obj.get("status") or {}
+        conditions = [c for c in raw_status.get("conditions") or [] if c.get("status") == "True"]
+        replicas = _replica_statuses(ref, pods)
+        decided = None
+        if kind.operator:
+            # The operator appends conditions; a terminal one is the state, else the last one.
+            terminal = [c for c in conditions if c.get("type") in ("Succeeded", "Failed")]
+            decided = (terminal or conditions or [None])[-1]
+            state = _OPERATOR_STATES.get(decided.get("type"), JobState.UNKNOWN) if decided else JobState.SUBMITTED
+            raw = decided.get("type", "") if decided else ""
+        else:
+            by_type = {c.get("type"): c for c in conditions}
+            if "Complete" in by_type or "SuccessCriteriaMet" in by_type:
+                decided = by_type.get("Complete") or by_type["SuccessCriteriaMet"]
+                state = JobState.SUCCEEDED
+            elif "Failed" in by_type or "FailureTarget" in by_type:
+                decided = by_type.get("Failed") or by_type["FailureTarget"]
+                state = JobState.FAILED
+            elif "Suspended" in by_type:
+                decided, state = by_type["Suspended"], JobState.PENDING
+            elif raw_status.get("active"):
+                state = JobState.RUNNING if any(r.state == JobState.RUNNING for r in replicas) else JobState.PENDING
+            else:
+                state = JobState.SUBMITTED
+            raw = decided.get("type", "") if decided else ("Active" if raw_status.get("active") else "")
+        finished = raw_status.get("completionTime")
+        if state.terminal and not finished and decided:
+            finished = decided.get("lastTransitionTime")
+        message = (decided or {}).get("message", "") or ""
+        stuck = [f"{r.name}: {r.raw_state} ({_STUCK_REASONS[r.raw_state]})" for r in replicas
+                 if r.raw_state in _STUCK_REASONS]
+        if stuck and not state.terminal:
+            message = "; ".join(stuck)
+        elif state == JobState.FAILED and not message:
+            failed = [f"{r.name} exited {r.exit_code}" for r in replicas if r.state == JobState.FAILED]
+            message = ", ".join(failed)
+        return JobStatus(state=state, raw_state=raw, submitted=obj.get("metadata", {}).get("creationTimestamp"),
+                         started=raw_status.get("startTime"), finished=finished if state.terminal else None,
+                         replicas=replicas, message=message, links=self.links(ref))
+
+
+# -- the watch --------------------------------------------------------------------------------------------
+class _ResourceWatch:
+    """List, then watch, one resource in one namespace, in one daemon thread; keeps the objects by name.
+
+    A watch that ends or drops is resumed from the last resourceVersion seen; `410 Gone` (too old) lists
+    again. Only objects labelled as managed by submarine-kernel are kept (the selector is also sent).
+    """
+
+    def __init__(self, what: str, list_fn: Callable, describe_error: Callable[[Exception], Exception],
+                 request_timeout: float, watch_timeout: int):
+        self.what = what
+        self._list_fn = list_fn
+        self._describe_error = describe_error
+        self._request_timeout = request_timeout
+        self._watch_timeout = watch_timeout
+        self._objects: dict[str, dict] = {}
+        self._gone: dict[str, dict] = {}
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._response = None
+        self.synced = threading.Event()
+        self.connected = False
+        self.error = ""
+        self.resource_version: str | None = None
+        self.lists = 0
+        self.watches = 0
+        self._thread = threading.Thread(target=self._run, name=f"submarine-watch {what}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        response = self._response
+        if response is not None:
+            _shutdown(response)
+        self._thread.join(timeout=5)
+
+    def lookup(self, name: str) -> tuple[dict | None, dict | None]:
+        """(the live object, the last state of a deleted one)."""
+        with self._lock:
+            return self._objects.get(name), self._gone.get(name)
+
+    def items(self) -> list[dict]:
+        with self._lock:
+            return list(self._objects.values())
+
+    def seed(self, obj: Mapping[str, Any]) -> None:
+        """Know a just-created object before its ADDED event arrives."""
+        name = obj.get("metadata", {}).get("name")
+        if name:
+            with self._lock:
+                self._objects.setdefault(name, dict(obj))
+                self._gone.pop(name, None)
+
+    def _run(self) -> None:
+        from kubernetes.client.exceptions import ApiException
+
+        delay = 0.5
+        while not self._stopping.is_set():
+            began = time.monotonic()
+            try:
+                if self.resource_version is None:
+                    self._relist()
+                self._stream()
+                delay = 0.5
+                if time.monotonic() - began < 1:  # a server that ends watches at once must not spin us
+                    self._stopping.wait(0.2)
+                continue
+            except ApiException as exc:
+                if exc.status == 410:  # our resourceVersion is too old: start over from a fresh list
+                    self.resource_version = None
+                    continue
+                self.error = str(self._describe_error(exc))
+            except Exception as exc:  # a dropped connection or a read timeout: resume from resource_version
+                if self._stopping.is_set():
+                    break
+                self.error = f"the watch of {self.what} dropped ({type(exc).__name__}); reconnecting"
+            self.connected = False
+            self._stopping.wait(delay)
+            delay = min(delay * 2, 30)
+
+    def _relist(self) -> None:
+        response = self._list_fn(label_selector=_SELECTOR, _preload_content=False,
+                                 _request_timeout=self._request_timeout)
+        data = json.loads(response.data)
+        objects = {o["metadata"]["name"]: o for o in data.get("items") or [] if _managed(o)}
+        with self._lock:
+            for name, old in self._objects.items():
+                if name not in objects:  # deleted while we were not watching
+                    self._gone[name] = old
+            self._objects = objects
+        self.resource_version = (data.get("metadata") or {}).get("resourceVersion") or ""
+        self.lists += 1
+        self.connected, self.error = True, ""
+        self.synced.set()
+
+    def _stream(self) -> None:
+        from kubernetes.client.exceptions import ApiException
+        from kubernetes.watch.watch import iter_resp_lines
+
+        # "true" as the API documents it: the client would send Python's "True", which Go servers accept
+        # but stricter peers (kmock's emulator) do not.
+        kwargs: dict[str, Any] = {"label_selector": _SELECTOR, "watch": "true", "allow_watch_bookmarks": "true",
+                                  "timeout_seconds": self._watch_timeout, "_preload_content": False,
+                                  "_request_timeout": (self._request_timeout, self._watch_timeout + 30)}
+        if self.resource_version:
+            kwargs["resource_version"] = self.resource_version
+        response = self._list_fn(**kwargs)
+        self._response = response
+        self.watches += 1
+        self.connected, self.error = True, ""
+        try:
+            for line in iter_resp_lines(response):
+                if self._stopping.is_set():
+                    return
+                if not line.strip():
+                    continue
+                event = json.loads(line)
+                obj = event.get("object") or {}
+                if event.get("type") == "ERROR":
+                    raise ApiException(status=obj.get("code", 500), reason=f"{obj.get('reason')}: {obj.get('message')}")
+                self._apply(event.get("type"), obj)
+        finally:
+            self._response = None
+            response.release_conn()
+
+    def _apply(self, kind: str | None, obj: dict) -> None:
+        version = (obj.get("metadata") or {}).get("resourceVersion")
+        if kind != "BOOKMARK" and _managed(obj):
+            name = obj["metadata"]["name"]
+            with self._lock:
+                if kind == "DELETED":
+                    self._objects.pop(name, None)
+                    self._gone[name] = obj
+                else:
+                    self._objects[name] = obj
+                    self._gone.pop(name, None)
+        if version:
+            self.resource_version = version
+
+
+_SELECTOR = f"{m.MANAGED_BY_LABEL}={m.MANAGED_BY}"
+
+
+class _NotFound(RuntimeFailure):
+    """404 from the API."""
+
+
+class _NamespaceNotFound(_NotFound):
+    """404 because the namespace does not exist."""
+
+
+class _AlreadyExists(RuntimeFailure):
+    """409 from the API."""
+
+
+# -- helpers ----------------------------------------------------------------------------------------------
+def _managed(obj: Mapping[str, Any]) -> bool:
+    # The selector is sent too; checking again keeps foreign objects out where a server ignores it.
+    return ((obj.get("metadata") or {}).get("labels") or {}).get(m.MANAGED_BY_LABEL) == m.MANAGED_BY
+
+
+def _ref_namespace(ref: JobRef, runtime: KubernetesRuntime) -> str:
+    return ref.extra.get("namespace") or runtime.effective_namespace()
+
+
+def _ref_kind(ref: JobRef) -> m.Kind:
+    return m.KINDS_BY_PLURAL.get(ref.extra.get("plural", ""), m.PLAIN_JOB)
+
+
+def _pod_job(pod: Mapping[str, Any]) -> str | None:
+    labels = (pod.get("metadata") or {}).get("labels") or {}
+    return labels.get(m.JOB_LABEL) or labels.get(m.OPERATOR_JOB_NAME_LABEL)
+
+
+def _pod_replica(pod: Mapping[str, Any], ref: JobRef) -> str | None:
+    """`worker-1`: from the operator's labels, or from the Indexed Job's completion index."""
+    meta = pod.get("metadata") or {}
+    labels = meta.get("labels") or {}
+    if m.OPERATOR_REPLICA_TYPE_LABEL in labels:
+        return f"{labels[m.OPERATOR_REPLICA_TYPE_LABEL].lower()}-{labels.get(m.OPERATOR_REPLICA_INDEX_LABEL, '0')}"
+    index = labels.get(m.COMPLETION_INDEX_LABEL) or (meta.get("annotations") or {}).get(m.COMPLETION_INDEX_LABEL)
+    names = ref.extra.get("replicas") or []
+    if index is not None and str(index).isdigit() and int(index) < len(names):
+        return names[int(index)]
+    return None
+
+
+def _replica_statuses(ref: JobRef, pods: list[dict]) -> list[ReplicaStatus]:
+    latest: dict[str, dict] = {}
+    for pod in sorted(pods, key=lambda p: (p.get("metadata") or {}).get("creationTimestamp") or ""):
+        replica = _pod_replica(pod, ref)
+        if replica:
+            latest[replica] = pod  # a retried replica's newest pod wins
+    out = []
+    container = ref.extra.get("container")
+    for name in ref.extra.get("replicas") or sorted(latest):
+        role, _, index = name.rpartition("-")
+        pod = latest.get(name)
+        if pod is None:
+            out.append(ReplicaStatus(name, role, int(index) if index.isdigit() else 0, JobState.PENDING, "NoPod"))
+            continue
+        status = pod.get("status") or {}
+        phase = status.get("phase") or "Unknown"
+        statuses = status.get("containerStatuses") or []
+        current = next((c for c in statuses if c.get("name") == container), statuses[0] if statuses else {})
+        state = current.get("state") or {}
+        raw = (state.get("waiting") or {}).get("reason") or phase
+        terminated = state.get("terminated") or (current.get("lastState") or {}).get("terminated") or {}
+        out.append(ReplicaStatus(
+            name=name, role=role, index=int(index) if index.isdigit() else 0,
+            state=_POD_STATES.get(phase, JobState.UNKNOWN), raw_state=raw, exit_code=terminated.get("exitCode"),
+            host=(pod.get("spec") or {}).get("nodeName") or status.get("podIP"), started=status.get("startTime"),
+            finished=terminated.get("finishedAt")))
+    return out
+
+
+def _status_body(exc) -> dict:
+    try:
+        body = json.loads(exc.body) if getattr(exc, "body", None) else {}
+        return body if isinstance(body, dict) else {}
+    except (TypeError, ValueError):
+        return {}
+
+
+def _fill(template: str, fields: Mapping[str, str], trait: str) -> str:
+    try:
+        return template.format_map(dict(fields))
+    except (KeyError, IndexError, ValueError) as exc:
+        raise SubmarineError(f"KubernetesRuntime.{trait} {template!r} cannot be filled ({exc}): use only "
+                             f"{', '.join('{' + f + '}' for f in _TEMPLATE_FIELDS)}") from None
+
+
+def _shutdown(response) -> None:
+    """Unblock a thread reading `response` (as kubernetes.watch.Watch.stop does)."""
+    import socket
+
+    try:
+        sock = getattr(getattr(response, "connection", None), "sock", None)
+        if sock is not None:
+            sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+def _read_text(path: Path) -> str | None:
+    try:
+        return path.read_text().strip() or None
+    except OSError:
+        return None
+
+
+def _service_account_name(namespace: str | None) -> str:
+    """`system:serviceaccount:ns:name` from the token's claims (the token itself is never shown)."""
+    token = _read_text(SERVICE_ACCOUNT_DIR / "token") or ""
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        if isinstance(claims.get("sub"), str):
+            return repr(claims["sub"])
+    except (IndexError, ValueError, AttributeError):
+        pass
+    return f"of namespace {namespace!r}" if namespace else "(unnamed)"
+
+
+def _kubeconfig_namespace(path: str, context: str) -> str | None:
+    """The namespace of a kubeconfig context, read without the kubernetes package (for dry runs)."""
+    import yaml
+
+    for one in path.split(os.pathsep):
+        try:
+            with open(one) as f:
+                data = yaml.safe_load(f) or {}
+        except (OSError, yaml.YAMLError):
+            continue
+        name = context or data.get("current-context")
+        for entry in data.get("contexts") or []:
+            if isinstance(entry, dict) and entry.get("name") == name:
+                return (entry.get("context") or {}).get("namespace")
+    return None
+
+
+def _redact_host(host: str) -> str:
+    from ..storage import redact_url
+
+    return redact_url(host or "")
