@@ -532,7 +532,7 @@ def plain_job_problems(spec: JobSpec, options: ClusterOptions) -> list[str]:
     """What the plain Job cannot do: it runs every replica from one pod template."""
     problems = []
     roles = list(spec.roles.values())
-    if len({spec.role_image(r.name) for r in roles}) > 1 or len({r.resources for r in roles}) > 1:
+    if len({spec.role_image(r.name) for r in roles}) > 1 or len({r.resources.to_cli() for r in roles}) > 1:
         problems.append("without the training operator every replica runs from one pod template: give every role "
                         "the same image and resources, or set KubernetesRuntime.training_operator = True")
     if "ps" in spec.roles and not options.job_success_policy:

@@ -1,0 +1,234 @@
+"""Shared pieces of the Kubernetes tests: the protocol schemas, manifest checks the operator's webhook
+would make, and kmock's KubernetesEmulator served from a background thread so that the synchronous
+`kubernetes` client (and the runtime's watch threads) can talk to it over real HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import itertools
+import json
+import os
+import re
+import threading
+import uuid
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+TOKEN = "k8s-test-token-5f1b9c"  # a credential that must never show up anywhere
+NAMESPACE = "ml"
+DNS1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+CONTAINER_NAMES = {"TFJob": "tensorflow", "PyTorchJob": "pytorch", "XGBoostJob": "xgboost"}
+REPLICA_KEYS = {"TFJob": "tfReplicaSpecs", "PyTorchJob": "pytorchReplicaSpecs", "XGBoostJob": "xgbReplicaSpecs"}
+CRD_FILES = {"TFJob": "tfjobs", "PyTorchJob": "pytorchjobs", "XGBoostJob": "xgboostjobs"}
+
+
+# -- schemas -----------------------------------------------------------------------------------------------
+def protocols_dir() -> Path:
+    override = os.environ.get("SUBMARINE_PROTOCOLS_DIR")
+    return Path(override) if override else Path(__file__).resolve().parents[2] / "shared" / "protocols"
+
+
+@lru_cache(maxsize=None)
+def crd_schema(kind: str, strict: bool = True) -> dict:
+    """The CRD's openAPIV3Schema; `strict` also refuses unknown fields, as the API server's strict field
+    validation does (the raw schema would let a misspelt field through)."""
+    path = protocols_dir() / "kubeflow" / f"kubeflow.org_{CRD_FILES[kind]}.yaml"
+    schema = yaml.safe_load(path.read_text())["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    return _closed(schema) if strict else schema
+
+
+def _closed(schema: Any) -> Any:
+    if isinstance(schema, dict):
+        out = {k: _closed(v) for k, v in schema.items()}
+        if "properties" in out and "additionalProperties" not in out \
+                and not out.get("x-kubernetes-preserve-unknown-fields"):
+            out["additionalProperties"] = False
+        return out
+    if isinstance(schema, list):
+        return [_closed(v) for v in schema]
+    return schema
+
+
+def validate_operator_job(job: dict) -> None:
+    """jsonschema against the CRD, plus the webhook rules the schema does not hold."""
+    _crd_validator(job["kind"]).validate(job)
+    problems = webhook_problems(job)
+    assert not problems, problems
+
+
+@lru_cache(maxsize=None)
+def _crd_validator(kind: str):
+    import jsonschema
+
+    schema = crd_schema(kind)
+    return jsonschema.validators.validator_for(schema)(schema)
+
+
+def webhook_problems(job: dict) -> list[str]:
+    """The training operator's admission webhook: DNS-1035 name, named containers, images, one chief/master."""
+    kind = job["kind"]
+    problems = []
+    name = job["metadata"]["name"]
+    if not DNS1035.match(name) or len(name) > 63:
+        problems.append(f"name {name!r} is not DNS-1035")
+    specs = job["spec"][REPLICA_KEYS[kind]]
+    for rtype, rspec in specs.items():
+        containers = rspec["template"]["spec"]["containers"]
+        named = [c for c in containers if c["name"] == CONTAINER_NAMES[kind]]
+        if not named:
+            problems.append(f"{rtype}: no container named {CONTAINER_NAMES[kind]!r}")
+        for c in containers:
+            if not c.get("image"):
+                problems.append(f"{rtype}: container {c['name']!r} has no image")
+        if rtype in ("Chief", "Master") and rspec.get("replicas", 1) > 1:
+            problems.append(f"{rtype} has {rspec['replicas']} replicas")
+    if kind == "PyTorchJob" and specs.get("Master", {}).get("replicas") != 1:
+        problems.append("PyTorchJob needs exactly one Master")
+    return problems
+
+
+def validate_core(obj: dict, version: str = "1.33") -> None:
+    """A core kind (ConfigMap, Job, Service, Deployment) against Kubernetes' own schema, strictly, offline."""
+    import kubernetes_validate
+
+    kubernetes_validate.validate(obj, version, strict=True)
+
+
+# -- an API server for tests -------------------------------------------------------------------------------
+def _api_server_class():
+    import kmock
+
+    class ApiServer(kmock.KubernetesEmulator):
+        """The emulator, plus what a real API server adds on writes: uid, resourceVersion, timestamps."""
+
+        _versions = itertools.count(100)
+
+        async def _handle(self, request):
+            data = request.data
+            if request.resource is not None and isinstance(data, dict):
+                meta = data.setdefault("metadata", {})
+                if request.action == kmock.action.CREATE:
+                    meta.setdefault("uid", str(uuid.uuid4()))
+                    meta.setdefault("creationTimestamp", now())
+                    if request.namespace and not meta.get("namespace"):
+                        meta["namespace"] = request.namespace
+                if request.action in (kmock.action.CREATE, kmock.action.UPDATE):
+                    meta["resourceVersion"] = str(next(self._versions))
+            return await super()._handle(request)
+
+    return ApiServer
+
+
+def now() -> str:
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class EmulatedCluster:
+    """kmock's KubernetesEmulator on 127.0.0.1 in its own event-loop thread; the test drives it synchronously
+    and plays the training operator by patching .status."""
+
+    def __init__(self):
+        import kmock
+
+        self.kmock = kmock
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="kmock", daemon=True)
+        self._thread.start()
+        self.api = None
+        self.server = None
+        self.run(self._start())
+
+    async def _start(self):
+        self.api = _api_server_class()()
+        await self.api.__aenter__()
+        self.server = self.kmock.Server(self.api)
+        await self.server.__aenter__()
+        for resource in ("v1/pods", "v1/configmaps", "v1/services", "batch/v1/jobs", "apps/v1/deployments",
+                         "kubeflow.org/v1/tfjobs", "kubeflow.org/v1/pytorchjobs", "kubeflow.org/v1/xgboostjobs"):
+            self.api.resources[resource] = {}
+        # The client wants 201 for a created custom object (it answers None for 200).
+        self.api[self.kmock.action.CREATE][self.kmock.resource(group="kubeflow.org")] << 201 << (lambda r: r.data)
+
+    @property
+    def url(self) -> str:
+        return str(self.server.url).rstrip("/")
+
+    def run(self, coroutine, timeout: float = 10):
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+    def configure(self, fn: Callable[[Any], Any]):
+        """Add reactions from the loop's own thread (the DSL is not thread-safe)."""
+        async def apply():
+            return fn(self.api)
+        return self.run(apply())
+
+    def close(self):
+        async def stop():
+            await self.server.__aexit__(None, None, None)
+            await self.api.__aexit__(None, None, None)
+        try:
+            self.run(stop())
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._thread.join(timeout=5)
+            self.loop.close()
+
+    # -- the test plays the API's other clients ------------------------------------------------------------
+    async def _json(self, method: str, path: str, body: Any = None, content_type: str = "application/json"):
+        response = await self.api.request(method, path, data=json.dumps(body) if body is not None else None,
+                                          headers={"Content-Type": content_type})
+        text = await response.text()
+        return response.status, json.loads(text) if text else None
+
+    def create(self, path: str, obj: dict) -> dict:
+        status, body = self.run(self._json("POST", path, obj))
+        assert status in (200, 201), body
+        return body
+
+    def patch(self, path: str, patch: dict) -> dict:
+        status, body = self.run(self._json("PATCH", path, patch, "application/merge-patch+json"))
+        assert status == 200, body
+        return body
+
+    def get(self, path: str) -> tuple[int, Any]:
+        return self.run(self._json("GET", path))
+
+    def requests(self, predicate: Callable[[Any], bool]) -> list:
+        """The requests the API server received that match `predicate` (in order)."""
+        return [r for r in list(self.api._requests) if predicate(r)]
+
+    def object(self, resource: str, namespace: str, name: str) -> dict | None:
+        async def read():
+            key = (self.kmock.resource(resource), namespace, name)
+            if key not in self.api.objects or self.api.objects[key].deleted:
+                return None
+            return dict(self.api.objects[key].raw)
+        return self.run(read())
+
+
+def write_kubeconfig(path: Path, server: str, namespace: str = NAMESPACE) -> Path:
+    path.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "emulated",
+        "clusters": [{"name": "emulator", "cluster": {"server": server}}],
+        "users": [{"name": "jane", "user": {"token": TOKEN}}],
+        "contexts": [{"name": "emulated", "context": {"cluster": "emulator", "user": "jane", "namespace": namespace}}],
+    }))
+    return path
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 10, interval: float = 0.05, what: str = "condition"):
+    """Poll `predicate` until it is truthy; return its value or fail naming `what`."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}; last value {value!r}")
+        time.sleep(interval)
