@@ -18,7 +18,8 @@ from typing import Callable
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_var_expand
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.core.magic_arguments import argument, magic_arguments
+from IPython.utils.process import arg_split
 from IPython.display import HTML, display, update_display
 from traitlets import Bool, Int
 
@@ -59,6 +60,15 @@ def _value(text: str):
     except (ValueError, SyntaxError, MemoryError, RecursionError):
         return text
     return value if isinstance(value, (int, float, list, dict, tuple, bool)) else text
+
+
+def parse_argstring(parser_func: Callable, text: str):
+    """Like IPython's parse_argstring, but splitting POSIX-style so quotes are removed ('a b' is one word)."""
+    try:
+        words = arg_split(text, posix=True)
+    except ValueError as exc:
+        raise UsageError(f"{exc}: close the quotes") from None
+    return parser_func.parser.parse_args(words)
 
 
 def _pairs(items: list[str] | None, what: str) -> dict[str, str]:

@@ -1,0 +1,295 @@
+"""The notebook face, driven through a real Jupyter kernel (nbclient + the Submarine kernelspec)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+from nbformat.v4 import new_code_cell, new_notebook
+
+from submarine_kernel.kernelspec import spec_manager
+
+pytestmark = pytest.mark.slow
+REPO = Path(__file__).resolve().parents[1]
+
+
+def execute(*sources: str, tmp_path: Path, allow_errors: bool = True, env: dict | None = None):
+    """Run cells in a fresh Submarine kernel; return the executed notebook."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    nb = new_notebook(cells=[new_code_cell(s) for s in sources])
+    km = AsyncKernelManager(kernel_name="submarine", kernel_spec_manager=spec_manager())
+    client = NotebookClient(nb, km=km, timeout=120, allow_errors=allow_errors,
+                            resources={"metadata": {"path": str(tmp_path)}})
+    client.execute(env={**os.environ, "JPY_SESSION_NAME": str(tmp_path / "test.ipynb"), **(env or {})})
+    return nb
+
+
+def text(cell) -> str:
+    """Everything a cell showed as text: streams, plain-text displays and errors."""
+    parts = []
+    for out in cell.outputs:
+        if out.output_type == "stream":
+            parts.append(out.text)
+        elif out.output_type in ("display_data", "execute_result"):
+            parts.append(out.data.get("text/plain", ""))
+        elif out.output_type == "error":
+            parts.append(f"{out.ename}: {out.evalue}")
+    return "".join(parts)
+
+
+def html(cell) -> str:
+    return "".join(out.data.get("text/html", "") for out in cell.outputs
+                   if out.output_type in ("display_data", "execute_result"))
+
+
+def errors(cell) -> list[str]:
+    """Error lines a cell showed: IPython prints a UsageError as one stderr line, other errors as tracebacks."""
+    found = [f"{out.ename}: {out.evalue}" for out in cell.outputs if out.output_type == "error"]
+    found += [line for out in cell.outputs if out.output_type == "stream" and out.name == "stderr"
+              for line in out.text.splitlines() if line.startswith("UsageError: ")]
+    return found
+
+
+TRAIN = """%%submarine.python train.py --no-local
+import os
+print("role", os.environ["SUBMARINE_ROLE"], "rank", os.environ["RANK"], "lr", os.environ.get("SUBMARINE_PARAM_LR"))
+"""
+
+
+def test_full_cycle_in_a_real_kernel(tmp_path):
+    nb = execute(
+        "%load_ext submarine_kernel",                              # already preloaded: must be harmless
+        "%%submarine.python helpers.py\nGREETING = 'hello from helpers'\nprint(GREETING)",
+        TRAIN,
+        "%submarine run --name cycle-job --workers 2 -p lr 0.5 --wait -- python train.py --lr {lr}",
+        "%submarine status cycle-job",
+        "%submarine list",
+        "%submarine logs cycle-job --replica worker-0",
+        "%submarine logs cycle-job --tail 1",
+        "%submarine stop cycle-job",
+        "%submarine clean",
+        tmp_path=tmp_path)
+    cells = nb.cells
+    assert not any(errors(c) for c in cells), [text(c) for c in cells if errors(c)]
+    assert "hello from helpers" in text(cells[1])                 # python cell also ran in the kernel
+    assert "collected into helpers.py" in text(cells[1])
+    assert "collected into train.py" in text(cells[2]) and "role" not in text(cells[2])  # --no-local
+    run = text(cells[3])
+    assert "submitted cycle-job to local" in run and "SUCCEEDED" in run
+    assert "master-0" in html(cells[3]) and "worker-0" in html(cells[3])
+    transient = [o for o in cells[3].outputs if o.output_type == "display_data"]
+    assert transient, "run shows one output that updates in place"
+    assert "cycle-job on local: SUCCEEDED" in text(cells[4])
+    assert "cycle-job" in text(cells[5]) and "lr=0.5" in text(cells[5])
+    assert "role worker rank 1 lr 0.5" in text(cells[6])
+    assert text(cells[7]).strip() == "role master rank 0 lr 0.5"
+    assert "cycle-job is SUCCEEDED" in text(cells[8])
+    assert "forgot 2 collected cell(s)" in text(cells[9])
+
+
+@pytest.mark.parametrize("source, expected", [
+    ("%submarine bogus", "unknown subcommand 'bogus'"),
+    ("%submarine run --resources memory=8X -- python t.py", "memory='8X' has a bad unit"),
+    ("%submarine run --workers 2", "has no launch command"),
+    ("%submarine run --runtime nowhere -- python t.py", "unknown runtime 'nowhere'"),
+    ("%submarine run --workers two -- python t.py", "invalid int value: 'two'"),
+    ("%submarine logs no-such-job", "no job named 'no-such-job'"),
+    ("%submarine run --name Bad_Name --runtime kubernetes --dry-run -- python t.py", "DNS-1035"),
+    ("%submarine", "no subcommand"),
+])
+def test_user_errors_are_one_line_without_traceback(tmp_path, source, expected):
+    nb = execute(source, tmp_path=tmp_path)
+    (error,) = errors(nb.cells[0])
+    assert error.startswith("UsageError: ") and expected in error
+    assert not [o for o in nb.cells[0].outputs if o.output_type == "error"], "no traceback"
+
+
+def test_a_user_error_still_fails_the_cell(tmp_path):
+    from nbclient.exceptions import CellExecutionError
+
+    with pytest.raises(CellExecutionError, match="unknown subcommand"):
+        execute("%submarine bogus", tmp_path=tmp_path, allow_errors=False)
+
+
+def test_untitled_cell_warns_and_is_not_collected(tmp_path):
+    nb = execute("%%submarine.python\nx = 1", "%submarine run --dry-run -- python t.py", tmp_path=tmp_path)
+    assert "title of the In [1] paragraph is empty and was not submitted" in text(nb.cells[0])
+    assert not errors(nb.cells[0])
+
+
+class FrontendKernel:
+    """A started Submarine kernel that executes code the way JupyterLab does: with the cell id in metadata."""
+
+    def __init__(self, kernel_spec_manager=None):
+        from jupyter_client.manager import KernelManager
+
+        self.km = KernelManager(kernel_name="submarine", kernel_spec_manager=kernel_spec_manager or spec_manager())
+
+    def __enter__(self):
+        self.km.start_kernel()
+        self.kc = self.km.client()
+        self.kc.start_channels()
+        self.kc.wait_for_ready(timeout=60)
+        return self
+
+    def __exit__(self, *exc):
+        self.kc.stop_channels()
+        self.km.shutdown_kernel(now=True)
+
+    def run(self, code: str, cell_id: str | None = None) -> tuple[dict, str]:
+        """(execute reply, everything printed) for one cell."""
+        msg = self.kc.session.msg("execute_request", {"code": code, "silent": False, "store_history": True,
+                                                      "user_expressions": {}, "allow_stdin": False,
+                                                      "stop_on_error": False})
+        if cell_id:
+            msg["metadata"]["cellId"] = cell_id
+        self.kc.shell_channel.send(msg)
+        printed = []
+        while True:
+            out = self.kc.get_iopub_msg(timeout=60)
+            if out["parent_header"].get("msg_id") != msg["header"]["msg_id"]:
+                continue
+            content = out["content"]
+            if out["msg_type"] == "stream":
+                printed.append(content["text"])
+            elif out["msg_type"] in ("display_data", "execute_result"):
+                printed.append(content["data"].get("text/plain", ""))
+            elif out["msg_type"] == "status" and content["execution_state"] == "idle":
+                break
+        reply = self.kc.get_shell_msg(timeout=60)
+        return reply, "".join(printed)
+
+
+def test_rerun_replaces_the_cells_part_and_dry_run_submits_nothing(isolated_data_dir):
+    with FrontendKernel() as kernel:
+        _, first = kernel.run("%%submarine.python train.py --no-local\nprint('v1')", cell_id="cell-a")
+        _, again = kernel.run("%%submarine.python train.py --no-local\nprint('v2')", cell_id="cell-a")
+        _, other = kernel.run("%%submarine.python train.py --no-local\nprint('tail')", cell_id="cell-b")
+        reply, dry = kernel.run("%submarine run --dry-run --workers 2 -- python train.py", cell_id="cell-c")
+        _, files = kernel.run("import submarine_kernel.session as s\n"
+                              "print(s.default_session().collector.bundle().files['train.py'].decode())")
+        help_reply, _ = kernel.run("%submarine?")
+    assert "part 1 of 1" in first and "part 1 of 1" in again and "part 2 of 2" in other
+    assert files.strip() == "print('v2')\n\nprint('tail')"       # replaced in place, then joined in order
+    assert reply["content"]["status"] == "ok"
+    assert "master-0" in dry and "worker-0" in dry and "RANK=1" in dry
+    assert not (isolated_data_dir / "jobs").exists() or not any((isolated_data_dir / "jobs").iterdir())
+    assert not (isolated_data_dir / "bundles").exists()
+    help_text = json.dumps(help_reply["content"].get("payload", []))
+    assert "--dry-run" in help_text and "--worker-resources" in help_text
+
+
+def test_config_traits_and_usage(tmp_path):
+    nb = execute(
+        "%config SubmarineMagics.workers = 3",
+        "%config LocalRuntime.success_grace = 2.5",
+        "%submarine config framework=tensorflow",
+        "%%submarine.python t.py --no-local\npass",
+        "%submarine run --dry-run --ps 1 -- python t.py",
+        "%submarine usage",
+        "%submarine config nonsense=1",
+        tmp_path=tmp_path)
+    assert "tensorflow" in text(nb.cells[2])
+    dry = text(nb.cells[4])
+    assert dry.count("TF_CONFIG") == 4                      # 3 workers (from the trait) + 1 ps
+    assert "%submarine run" in text(nb.cells[5]) and "--worker-resources" in text(nb.cells[5])
+    assert "cannot set 'nonsense=1'" in errors(nb.cells[6])[0]
+
+
+def test_html_is_escaped(tmp_path):
+    nb = execute(
+        "%%submarine.python t.py --no-local\npass",
+        "%submarine run --name xss-job --label 'k=<script>' -p evil '<img src=x onerror=alert(1)>' --wait "
+        "-- python t.py",
+        "%submarine list",
+        tmp_path=tmp_path)
+    page = html(nb.cells[1]) + html(nb.cells[2])
+    assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
+
+
+def test_extension_load_unload_reload(tmp_path):
+    nb = execute(
+        "%unload_ext submarine_kernel",
+        "%submarine list",
+        "%load_ext submarine_kernel",
+        "%load_ext submarine_kernel",
+        "%reload_ext submarine_kernel",
+        "%submarine list",
+        "import sys; print(sorted(m for m in ('kubernetes', 's3fs', 'boto3', 'requests_gssapi') if m in sys.modules))",
+        tmp_path=tmp_path)
+    assert errors(nb.cells[1])  # unloaded: %submarine is gone
+    assert not errors(nb.cells[5])
+    assert text(nb.cells[6]).strip() == "[]"
+
+
+def test_shell_cell_runs_locally_and_fails_clearly(tmp_path):
+    nb = execute("%%submarine.sh prepare.sh\necho from-shell", "%%submarine.sh broken.sh\nexit 3", tmp_path=tmp_path)
+    assert "from-shell" in text(nb.cells[0]) and "collected into prepare.sh" in text(nb.cells[0])
+    assert "exited with code 3" in errors(nb.cells[1])[0]
+
+
+def test_kernelspec_install_into_prefix_is_found_and_starts(tmp_path):
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    prefix = tmp_path / "prefix"
+    result = subprocess.run([sys.executable, "-m", "submarine_kernel", "install", "--prefix", str(prefix)],
+                            capture_output=True, text=True, check=True)
+    assert "installed kernelspec submarine" in result.stdout
+    manager = KernelSpecManager(kernel_dirs=[str(prefix / "share" / "jupyter" / "kernels")])
+    spec = manager.get_kernel_spec("submarine")
+    assert spec.display_name == "Python 3 (Submarine)"
+    with FrontendKernel(kernel_spec_manager=manager) as kernel:
+        reply, printed = kernel.run("print(sorted(get_ipython().magics_manager.magics['line']))\n%submarine list")
+    assert reply["content"]["status"] == "ok"
+    assert "'submarine'" in printed and "no jobs yet" in printed
+
+
+def test_headless_run_with_parameters_and_failing_job(tmp_path):
+    nb = new_notebook(cells=[
+        new_code_cell("code = 0", metadata={"tags": ["parameters"]}),
+        new_code_cell("%%submarine.python job.py --no-local\nimport sys\nsys.exit(int(sys.argv[1]))"),
+        new_code_cell("%submarine run --workers 1 -p code $code -- python job.py {code}"),
+    ])
+    path = tmp_path / "flow.ipynb"
+    nbformat.write(nb, path)
+    ok = subprocess.run([sys.executable, "-m", "submarine_kernel", "run", str(path), "--output",
+                         str(tmp_path / "out.ipynb")], capture_output=True, text=True, timeout=240)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "SUCCEEDED" in ok.stdout
+    executed = nbformat.read(tmp_path / "out.ipynb", as_version=4)
+    assert "injected-parameters" not in json.dumps(executed)  # no parameters given: nothing injected
+
+    failing = subprocess.run([sys.executable, "-m", "submarine_kernel", "run", str(path), "-p", "code", "4",
+                              "--output", str(tmp_path / "out2.ipynb")], capture_output=True, text=True, timeout=240)
+    assert failing.returncode == 1, failing.stdout + failing.stderr
+    assert "FAILED" in failing.stdout and "exited with code 4" in failing.stdout
+    executed = nbformat.read(tmp_path / "out2.ipynb", as_version=4)
+    assert executed.cells[1].metadata.tags == ["injected-parameters"] and "code = 4" in executed.cells[1].source
+
+
+def test_headless_run_fails_on_a_failing_cell_and_on_a_missing_notebook(tmp_path):
+    nb = new_notebook(cells=[new_code_cell("raise ValueError('boom')")])
+    nbformat.write(nb, tmp_path / "bad.ipynb")
+    bad = subprocess.run([sys.executable, "-m", "submarine_kernel", "run", str(tmp_path / "bad.ipynb")],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 1 and "boom" in bad.stdout
+    missing = subprocess.run([sys.executable, "-m", "submarine_kernel", "run", str(tmp_path / "nope.ipynb")],
+                             capture_output=True, text=True, timeout=60)
+    assert missing.returncode == 2 and "does not exist" in missing.stderr
+
+
+def test_quickstart_notebook_runs_headless(tmp_path):
+    result = subprocess.run(["submarine-kernel", "run", str(REPO / "notebooks" / "quickstart.ipynb"),
+                             "-p", "epochs", "1", "--output", str(tmp_path / "quickstart.out.ipynb")],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert result.stdout.count("SUCCEEDED: master-0 succeeded") == 2
+    executed = nbformat.read(tmp_path / "quickstart.out.ipynb", as_version=4)
+    assert any("rank 1/2 epoch 0" in text(c) for c in executed.cells if c.cell_type == "code")
