@@ -73,13 +73,15 @@ class Supervisor:
     def kill_all(self, reason_state):
         """SIGTERM every live replica group, SIGKILL what is left after a grace period."""
         live = {n: p for n, p in self.procs.items() if p.poll() is None}
-        for proc in live.values():
+        # every group, ended replicas' too: a replica whose shell was killed leaves its children in its group
+        for proc in self.procs.values():
             _signal_group(proc.pid, signal.SIGTERM)
         deadline = time.monotonic() + TERM_GRACE_SECONDS
         while time.monotonic() < deadline and any(p.poll() is None for p in live.values()):
             time.sleep(TICK_SECONDS)
-        for proc in live.values():
+        for proc in self.procs.values():
             _signal_group(proc.pid, signal.SIGKILL)  # also reaches grandchildren left in the group
+        for proc in live.values():
             proc.wait()
         for name, proc in live.items():
             self.status["replicas"][name].update(state=reason_state, exit_code=proc.returncode, finished=now())

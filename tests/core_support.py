@@ -1,0 +1,116 @@
+"""Helpers shared by the core tests: job scripts, local jobs, waiting without timed assertions, pids."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+JOBS = Path(__file__).resolve().parent / "jobs"
+#: generous: these bound a wait, they are never asserted on
+TIMEOUT = 120.0
+
+
+def job_file(name: str) -> str:
+    """The text of tests/jobs/<name>."""
+    return (JOBS / name).read_text()
+
+
+def unique(prefix: str = "t") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 60.0, interval: float = 0.05,
+               what: str = "condition") -> Any:
+    """Poll `predicate` until it returns something truthy; fail the test (not on timing) if it never does."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} never happened (gave up after {timeout:.0f} s)")
+        time.sleep(interval)
+
+
+def job_dir(job) -> Path:
+    return Path(job.ref.extra["dir"])
+
+
+def status_json(job) -> dict | None:
+    try:
+        return json.loads((job_dir(job) / "status.json").read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def running_pids(job) -> dict[str, int]:
+    """Wait until the supervisor has started every replica; return replica name → pid."""
+    def started():
+        raw = status_json(job)
+        if raw and raw["state"] == "RUNNING" and all(r["pid"] for r in raw["replicas"].values()):
+            return {name: r["pid"] for name, r in raw["replicas"].items()}
+        return None
+    return wait_until(started, what=f"{job.name} running")
+
+
+def read_pids(out: Path, names, timeout: float = TIMEOUT) -> dict[str, list[int]]:
+    """The `<name>.pids` files written by tests/jobs/sleeper.py: replica → [own pid, grandchild pid]."""
+    return {name: [int(p) for p in wait_until(lambda: _read(out / f"{name}.pids"), timeout,
+                                              what=f"{name} wrote its pids").split()]
+            for name in names}
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text() or None
+    except FileNotFoundError:
+        return None
+
+
+def pid_gone(pid: int) -> bool:
+    """True when `pid` no longer runs (a zombie waiting for a reaper counts as gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")
+
+
+def all_gone(pids) -> bool:
+    return all(pid_gone(p) for p in pids)
+
+
+def configure_local(**traits) -> Any:
+    """Set traits (success_grace, gpus, ...) on the default session's local runtime; returns the runtime."""
+    from submarine_kernel.session import default_session
+
+    runtime = default_session().runtime("local")
+    for key, value in traits.items():
+        setattr(runtime, key, value)
+    return runtime
+
+
+@pytest.fixture
+def stop_leftovers():
+    """Stop, at teardown, every job of the default session that a failing test left running."""
+    yield
+    import submarine_kernel as sk
+
+    for job in sk.jobs():
+        try:
+            if not job.status().terminal:
+                job.stop()
+        except Exception:  # clean-up must not hide the test's own failure
+            pass
