@@ -1,0 +1,493 @@
+"""A JobSpec as a YARN Service (the `/app/v1/services` JSON), shaped as Hadoop Submarine's YARN runtime
+built it, plus the equivalent classic `yarn jar hadoop-submarine-*.jar job run` command line.
+
+Role → component mapping (Hadoop Submarine's, with the project's environment contract on top):
+
+| JobSpec                         | YARN components                                                         |
+|---------------------------------|-------------------------------------------------------------------------|
+| TensorFlow, `worker` N (+ `ps`) | `master` (1) = worker 0, `worker` (N-1) = workers 1..N-1, `ps` (M)      |
+| TensorFlow, `chief` + `worker`  | `master` (1) = the chief, `worker` (N-1), `ps` (M)                      |
+| PyTorch / XGBoost               | `master` (1) = the master, `worker` (N-1)                               |
+| any, `evaluator`                | `evaluator`                                                             |
+| TensorBoard (optional)          | `tensorboard` (1), quicklink `Tensorboard` → port 6006                  |
+
+The `master` component always holds the replica that decides the job's outcome and carries
+`yarn.service.container-state-report-as-service-state=true`, so the service ends when it ends, with its
+state. Unlike Hadoop Submarine (which put a `master` key into TF_CONFIG), TF_CONFIG here uses the JobSpec's
+role names (`worker` 0 is the `master-0` container), exactly as the Kubeflow operator and the local runtime
+write it, so training code does not change between runtimes. Addresses are the YARN registry DNS names
+`<component>-<i>.<service>.<user>.<domain>:<port>`.
+
+YARN writes the launch command into `launch_container.sh` as `exec /bin/bash -c "<command>"` and every env
+value as `export KEY="<value>"`, i.e. inside one pair of double quotes. The launch command is therefore a
+shell-quoted script escaped once more for double quotes, with YARN's `${COMPONENT_ID}` token (substituted
+by the service AM per container) left unescaped; user env values that double quotes would change move from
+`configuration.env` into the launch command.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Mapping
+
+from . import contract
+from .spec import JobSpec, Resources
+
+REPORT_AS_SERVICE_STATE = "yarn.service.container-state-report-as-service-state"
+MASTER_COMPONENT = "master"
+TENSORBOARD_COMPONENT = "tensorboard"
+TENSORBOARD_PORT = 6006
+TENSORBOARD_QUICKLINK = "Tensorboard"
+GPU_RESOURCE = "yarn.io/gpu"
+#: YARN's own rules (ServiceApiUtil): `[a-z][a-z0-9-]*`, no '_', a DNS label of at most 63 characters;
+#: component names leave room for the instance id (63 - len(str(Long.MAX_VALUE)) = 44).
+SERVICE_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]*$")
+USER_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-.]*$")
+MAX_LABEL = 63
+MAX_COMPONENT_NAME = MAX_LABEL - len(str(2 ** 63 - 1))
+#: YARN substitutes this token in launch commands with the component instance id (0, 1, ...).
+COMPONENT_ID_TOKEN = "${COMPONENT_ID}"
+_COMPONENT_ID_PLACEHOLDER = "__SUBMARINE_YARN_COMPONENT_ID__"
+# A TF_CONFIG task index that cannot occur elsewhere in the JSON, split out to splice in a shell value.
+_INDEX_SENTINEL = 918273645546372819
+_DOUBLE_QUOTE_SPECIAL = re.compile(r'["\\$`]')
+
+
+@dataclass(frozen=True)
+class ComponentPlan:
+    """One YARN component: the JobSpec role it runs and the role index of its instance 0."""
+
+    name: str
+    role: str
+    first_index: int
+    count: int
+
+    def role_index(self, instance: int) -> int:
+        return self.first_index + instance
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    """Cluster-side settings the service JSON needs (YarnRuntime's traits, as plain data)."""
+
+    user: str
+    domain: str = ""
+    queue: str = ""
+    lifetime: int = 0
+    docker_java_home: str = ""
+    docker_hadoop_hdfs_home: str = ""
+    kerberos_principal: str = ""
+    kerberos_keytab: str = ""
+    tf_port: int = 8000
+    master_port: int = 23456
+    default_memory_mib: int = 4096
+    default_vcores: int = 1
+    max_memory_mib: int = 0
+    max_vcores: int = 0
+    tensorboard: bool = False
+    tensorboard_image: str = ""
+    tensorboard_resources: str = "memory=4G,vcores=1"
+    extra_env: Mapping[str, str] = field(default_factory=dict)
+
+
+def registry_user(user: str) -> str:
+    """The user as YARN's registry DNS writes it (RegistryUtils.currentUser: lower case, '_' → '-')."""
+    return user.lower().replace("_", "-")
+
+
+def instance_host(component: str, instance: int, service: str, settings: ServiceSettings) -> str:
+    """`<component>-<i>.<service>.<user>.<domain>` (localhost for a single replica without a domain)."""
+    if not settings.domain:
+        return "localhost"
+    return f"{component}-{instance}.{service}.{registry_user(settings.user)}.{settings.domain}"
+
+
+def component_plan(spec: JobSpec) -> list[ComponentPlan]:
+    """The YARN components of `spec`, `master` (the deciding replica) first."""
+    decider = spec.deciding_role
+    plans = [ComponentPlan(MASTER_COMPONENT, decider, 0, 1)]
+    if spec.roles[decider].replicas > 1:
+        plans.append(ComponentPlan("worker", decider, 1, spec.roles[decider].replicas - 1))
+    for role in contract.replica_names(spec):
+        name = role[0]
+        if name == decider or any(p.role == name for p in plans):
+            continue
+        plans.append(ComponentPlan(name, name, 0, spec.roles[name].replicas))
+    return plans
+
+
+def locate(plans: Iterable[ComponentPlan], role: str, index: int) -> tuple[str, int]:
+    """(component, instance) that runs replica `index` of `role`."""
+    for plan in plans:
+        if plan.role == role and plan.first_index <= index < plan.first_index + plan.count:
+            return plan.name, index - plan.first_index
+    raise KeyError(f"{role}-{index}")
+
+
+def role_of_instance(plans: Iterable[ComponentPlan], instance_name: str) -> tuple[str, int] | None:
+    """(role, index) of a component instance name like `worker-2`; None for TensorBoard or unknown names."""
+    component, _, number = instance_name.rpartition("-")
+    if not number.isdigit():
+        return None
+    for plan in plans:
+        if plan.name == component and int(number) < plan.count:
+            return plan.role, plan.role_index(int(number))
+    return None
+
+
+def double_quote_escape(text: str) -> str:
+    """Escape `text` so that `"<escaped>"` in a shell gives back `text` exactly."""
+    return _DOUBLE_QUOTE_SPECIAL.sub(lambda m: "\\" + m.group(0), text)
+
+
+def _env_safe_for_yarn(value: str) -> bool:
+    return not _DOUBLE_QUOTE_SPECIAL.search(value) and "\n" not in value
+
+
+def _exports(env: Mapping[str, str]) -> list[str]:
+    return [f"export {key}={shlex.quote(str(value))}" for key, value in env.items()]
+
+
+# -- problems -------------------------------------------------------------------------------------------
+def name_problems(name: str, what: str = "job name") -> list[str]:
+    """YARN's service and component name rules (ServiceApiUtil.validateNameFormat, registry DNS on)."""
+    problems = []
+    if "_" in name:
+        problems.append(f"{what} {name!r} contains '_', which YARN refuses (DNS host names cannot have it): "
+                        "use '-' instead")
+    if len(name) > MAX_LABEL:
+        problems.append(f"{what} {name!r} is {len(name)} characters long: YARN allows at most {MAX_LABEL}")
+    if name and "_" not in name and not SERVICE_NAME_PATTERN.match(name):
+        problems.append(f"{what} {name!r} does not match YARN's [a-z][a-z0-9-]*: use lower-case letters, "
+                        "digits and '-', starting with a letter")
+    if name.endswith("-"):
+        problems.append(f"{what} {name!r} ends with '-', which is not a valid DNS label: drop the trailing '-'")
+    return problems
+
+
+def resource_problems(role: str, resources: Resources, settings: ServiceSettings) -> list[str]:
+    """Resources YARN cannot give: fractional vcores, more than the scheduler's maximum allocation."""
+    problems = []
+    cpus = resources.cpus if resources.cpus is not None else settings.default_vcores
+    memory = resources.memory_mib if resources.memory_mib is not None else settings.default_memory_mib
+    if not float(cpus).is_integer():
+        problems.append(f"{role} asks for vcores={cpus:g}: YARN gives whole vcores, ask for "
+                        f"vcores={max(1, round(cpus))}")
+    if settings.max_vcores and cpus > settings.max_vcores:
+        problems.append(f"{role} asks for {cpus:g} vcores but YARN gives at most {settings.max_vcores} per "
+                        "container (yarn.scheduler.maximum-allocation-vcores): lower vcores=")
+    if settings.max_memory_mib and memory > settings.max_memory_mib:
+        problems.append(f"{role} asks for {memory} MiB but YARN gives at most {settings.max_memory_mib} MiB "
+                        "per container (yarn.scheduler.maximum-allocation-mb): lower memory=")
+    return problems
+
+
+def service_problems(spec: JobSpec, settings: ServiceSettings) -> list[str]:
+    """Everything YARN would refuse about `spec` with `settings`, found before anything is uploaded."""
+    problems = name_problems(spec.name or "")
+    if spec.name in {p.name for p in component_plan(spec)} | {TENSORBOARD_COMPONENT}:
+        problems.append(f"job name {spec.name!r} equals one of its component names, which YARN refuses: "
+                        "choose another --name")
+    if "chief" in spec.roles and "master" in spec.roles:
+        problems.append("a job with both a chief and a master cannot run on YARN (both become the 'master' "
+                        "component): keep one of them")
+    if settings.domain and (len(registry_user(settings.user)) > MAX_LABEL
+                            or not USER_NAME_PATTERN.match(registry_user(settings.user))):
+        problems.append(f"user {settings.user!r} is not a valid registry DNS label: set YarnRuntime.user to "
+                        "your lower-case short name")
+    if spec.replica_count > 1 and not settings.domain:
+        problems.append("a distributed job on YARN needs the registry DNS domain to find its replicas: set "
+                        "YarnRuntime.registry_dns_domain (hadoop.registry.dns.domain-name of the cluster)")
+    if settings.kerberos_principal and "/" not in settings.kerberos_principal:
+        problems.append(f"the service principal {settings.kerberos_principal!r} has no host part: YARN wants "
+                        "user/_HOST@REALM in YarnRuntime.service_principal")
+    for name, role in spec.roles.items():
+        problems.extend(resource_problems(name, role.resources, settings))
+    if settings.tensorboard and not spec.checkpoint_path:
+        problems.append("YarnRuntime.tensorboard is on but the job has no checkpoint path for TensorBoard to "
+                        "read: pass --checkpoint PATH or switch it off")
+    return problems
+
+
+# -- the service JSON -----------------------------------------------------------------------------------
+def yarn_resource(resources: Resources, settings: ServiceSettings) -> dict:
+    """`{"cpus", "memory", "additional"}` with GPUs as yarn.io/gpu and other resource types as given."""
+    cpus = resources.cpus if resources.cpus is not None else settings.default_vcores
+    memory = resources.memory_mib if resources.memory_mib is not None else settings.default_memory_mib
+    out: dict = {"cpus": int(cpus), "memory": str(int(memory))}
+    additional = {}
+    if resources.gpus:
+        additional[GPU_RESOURCE] = {"value": int(resources.gpus), "unit": ""}
+    for key, value in resources.other.items():
+        additional[key] = {"value": int(value), "unit": ""}
+    if additional:
+        out["additional"] = additional
+    return out
+
+
+def cluster_addresses(spec: JobSpec, plans: list[ComponentPlan], settings: ServiceSettings) -> dict[str, list[str]]:
+    """role → ["<registry DNS name>:<tf_port>", ...] in replica order."""
+    cluster: dict[str, list[str]] = {}
+    for role, index in contract.replica_names(spec):
+        component, instance = locate(plans, role, index)
+        cluster.setdefault(role, []).append(
+            f"{instance_host(component, instance, spec.name, settings)}:{settings.tf_port}")
+    return cluster
+
+
+def launch_script(spec: JobSpec, plan: ComponentPlan, settings: ServiceSettings,
+                  moved_env: Mapping[str, str]) -> str:
+    """The shell command every container of `plan` runs, before YARN's double-quote wrapping.
+
+    It exports the environment contract (SUBMARINE_*, TF_CONFIG or MASTER_ADDR/WORLD_SIZE/RANK), puts
+    ./submarine_algorithm on PYTHONPATH, sets up Hadoop inside the image when its homes are known (as
+    Hadoop Submarine's launch scripts did), then runs the role's launch command in a subshell so YARN's
+    stdout/stderr redirection captures all of its output.
+    """
+    role = plan.role
+    if plan.count == 1:
+        index_expr = str(plan.first_index)
+    elif plan.first_index:
+        index_expr = f"$(({_COMPONENT_ID_PLACEHOLDER}+{plan.first_index}))"
+    else:
+        index_expr = _COMPONENT_ID_PLACEHOLDER
+    lines = [f"export SUBMARINE_REPLICA_INDEX={index_expr}"]
+    base = contract.submarine_env(spec, role, plan.first_index)
+    base.pop("SUBMARINE_REPLICA_INDEX")
+    lines += _exports(base)
+    plans = component_plan(spec)
+    if spec.framework == "tensorflow":
+        cluster = cluster_addresses(spec, plans, settings)
+        if plan.count == 1:
+            lines += _exports({"TF_CONFIG": contract.tf_config(cluster, role, plan.first_index)})
+        else:
+            before, sentinel, after = contract.tf_config(cluster, role, _INDEX_SENTINEL).partition(str(_INDEX_SENTINEL))
+            assert sentinel, "the TF_CONFIG index sentinel must appear exactly once"
+            lines.append(f'export TF_CONFIG={shlex.quote(before)}"$SUBMARINE_REPLICA_INDEX"{shlex.quote(after)}')
+    elif spec.framework in ("pytorch", "xgboost"):
+        component, instance = locate(plans, spec.deciding_role, 0)
+        master = instance_host(component, instance, spec.name, settings)
+        env = contract.distributed_env(spec, role, plan.first_index, master, settings.master_port)
+        first_rank = contract.rank(spec, role, plan.first_index)
+        env["RANK"] = str(first_rank)
+        lines += _exports({k: v for k, v in env.items() if k != "RANK"})
+        if plan.count == 1:
+            lines.append(f"export RANK={first_rank}")
+        else:
+            lines.append(f"export RANK=$((SUBMARINE_REPLICA_INDEX+{first_rank - plan.first_index}))")
+        lines.append("export LOCAL_RANK=0")
+    lines.append("export PYTHONUNBUFFERED=1")
+    lines += _exports(moved_env)
+    lines.append(f'export PYTHONPATH="$PWD/{contract.ALGORITHM_DIR}${{PYTHONPATH:+:$PYTHONPATH}}"')
+    lines += hadoop_setup(settings)
+    command = spec.launch_command(role)
+    return " && ".join(lines) + f" && (\n{command}\n)"
+
+
+def hadoop_setup(settings: ServiceSettings) -> list[str]:
+    """Point HDFS clients inside the image at its Hadoop and Java (Hadoop Submarine's addHdfsClassPath)."""
+    if not (settings.docker_hadoop_hdfs_home and settings.docker_java_home):
+        return []
+    return [
+        'export HADOOP_HOME= HADOOP_YARN_HOME= HADOOP_HDFS_HOME="$DOCKER_HADOOP_HDFS_HOME" '
+        'HADOOP_COMMON_HOME="$DOCKER_HADOOP_HDFS_HOME" JAVA_HOME="$DOCKER_JAVA_HOME"',
+        'export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$JAVA_HOME/lib/server:$JAVA_HOME/lib/amd64/server"',
+        'export CLASSPATH="$("$HADOOP_HDFS_HOME/bin/hadoop" classpath --glob)"',
+    ]
+
+
+def yarn_launch_command(script: str) -> str:
+    """`script` escaped for YARN's `bash -c "..."` wrapping, with the ${COMPONENT_ID} token left for YARN."""
+    return double_quote_escape(script).replace(_COMPONENT_ID_PLACEHOLDER, COMPONENT_ID_TOKEN)
+
+
+def localized_files(bundle_files: Iterable[str], bundle_uri: str) -> list[dict]:
+    """Each algorithm file into ./submarine_algorithm/ and into the working directory (STATIC, from HDFS)."""
+    base = bundle_uri.rstrip("/")
+    entries = []
+    for name in sorted(bundle_files):
+        source = f"{base}/{name}"
+        entries.append({"type": "STATIC", "src_file": source, "dest_file": f"{contract.ALGORITHM_DIR}/{name}"})
+        entries.append({"type": "STATIC", "src_file": source, "dest_file": name})
+    return entries
+
+
+def docker_artifact(image: str | None) -> dict | None:
+    return {"id": image, "type": "DOCKER"} if image else None
+
+
+def build_service(spec: JobSpec, bundle_files: Iterable[str], bundle_uri: str, settings: ServiceSettings, *,
+                  version: str | None = None,
+                  env_view: Callable[[Mapping[str, str]], Mapping[str, str]] | None = None) -> dict:
+    """The Service JSON for `spec` (POST /app/v1/services).
+
+    `env_view` rewrites env values before they are placed (dry runs pass a redactor so secrets in the
+    user's env are never printed; submissions pass None).
+    """
+    view = env_view or (lambda env: env)
+    service: dict = {
+        "name": spec.name,
+        "version": version or str(int(time.time() * 1000)),
+        "description": f"submarine-kernel {spec.framework} job {spec.name}",
+    }
+    if spec.image:
+        service["artifact"] = docker_artifact(spec.image)
+    components = []
+    for plan in component_plan(spec):
+        role = spec.roles[plan.role]
+        role_env = dict(view(spec.role_env(plan.role)))
+        env = {k: v for k, v in role_env.items() if _env_safe_for_yarn(str(v))}
+        moved = {k: v for k, v in role_env.items() if k not in env}
+        component: dict = {
+            "name": plan.name,
+            "number_of_containers": plan.count,
+            "restartPolicy": "NEVER",
+            "resource": yarn_resource(role.resources, settings),
+            "launch_command": yarn_launch_command(launch_script(spec, plan, settings, moved)),
+            "configuration": {"env": env, "properties": {}},
+        }
+        image = spec.role_image(plan.role)
+        if image and image != spec.image:
+            component["artifact"] = docker_artifact(image)
+        if plan.name == MASTER_COMPONENT:
+            component["configuration"]["properties"][REPORT_AS_SERVICE_STATE] = "true"
+        components.append(component)
+    if settings.tensorboard and spec.checkpoint_path:
+        components.append(tensorboard_component(spec.checkpoint_path, settings, spec.image))
+        service["quicklinks"] = {TENSORBOARD_QUICKLINK: tensorboard_url(spec.name, settings)}
+    service["components"] = components
+    env = {}
+    if settings.docker_java_home:
+        env["DOCKER_JAVA_HOME"] = settings.docker_java_home
+    if settings.docker_hadoop_hdfs_home:
+        env["DOCKER_HADOOP_HDFS_HOME"] = settings.docker_hadoop_hdfs_home
+    env.update(view(settings.extra_env))
+    service["configuration"] = {"env": env, "files": localized_files(bundle_files, bundle_uri), "properties": {}}
+    _add_cluster_fields(service, settings)
+    return service
+
+
+def _add_cluster_fields(service: dict, settings: ServiceSettings) -> None:
+    if settings.queue:
+        service["queue"] = settings.queue
+    if settings.lifetime > 0:
+        service["lifetime"] = int(settings.lifetime)
+    if settings.kerberos_principal:
+        principal = {"principal_name": settings.kerberos_principal}
+        if settings.kerberos_keytab:
+            principal["keytab"] = settings.kerberos_keytab
+        service["kerberos_principal"] = principal
+
+
+def tensorboard_url(service: str, settings: ServiceSettings) -> str:
+    return f"http://{instance_host(TENSORBOARD_COMPONENT, 0, service, settings)}:{TENSORBOARD_PORT}"
+
+
+def tensorboard_component(logdir: str, settings: ServiceSettings, image: str | None) -> dict:
+    """TensorBoard on port 6006 reading `logdir`, as Hadoop Submarine's TensorBoardComponent ran it."""
+    script = " && ".join(["export LC_ALL=C", *hadoop_setup(settings),
+                          f"tensorboard --logdir={shlex.quote(logdir)} --host=0.0.0.0 --port={TENSORBOARD_PORT}"])
+    component = {
+        "name": TENSORBOARD_COMPONENT,
+        "number_of_containers": 1,
+        "restartPolicy": "NEVER",
+        "resource": yarn_resource(Resources.parse(settings.tensorboard_resources), settings),
+        "launch_command": yarn_launch_command(script),
+    }
+    artifact = docker_artifact(settings.tensorboard_image or image)
+    if artifact:
+        component["artifact"] = artifact
+    return component
+
+
+def tensorboard_service(name: str, logdir: str, settings: ServiceSettings, image: str | None,
+                        version: str | None = None) -> dict:
+    """A service of its own that only runs TensorBoard (for Runtime.start_tensorboard)."""
+    service = {
+        "name": name,
+        "version": version or str(int(time.time() * 1000)),
+        "description": f"submarine-kernel TensorBoard for {logdir}",
+        "components": [tensorboard_component(logdir, settings, image)],
+        "quicklinks": {TENSORBOARD_QUICKLINK: tensorboard_url(name, settings)},
+    }
+    env = {k: v for k, v in (("DOCKER_JAVA_HOME", settings.docker_java_home),
+                              ("DOCKER_HADOOP_HDFS_HOME", settings.docker_hadoop_hdfs_home)) if v}
+    if env:
+        service["configuration"] = {"env": env}
+    _add_cluster_fields(service, settings)
+    return service
+
+
+# -- the classic command line ---------------------------------------------------------------------------
+def classic_command(spec: JobSpec, bundle_files: Iterable[str], bundle_uri: str, settings: ServiceSettings,
+                    jar: str, env_view: Callable[[Mapping[str, str]], Mapping[str, str]] | None = None) -> str:
+    """The same job as Hadoop Submarine's `yarn jar hadoop-submarine-*.jar job run ...`, shell-quoted.
+
+    Hadoop Submarine wrote its own TF_CONFIG (with a `master` key) into its launch scripts, so the
+    commands here are the roles' plain launch commands.
+    """
+    view = env_view or (lambda env: env)
+    args = ["yarn", "jar", jar, "job", "run", "--name", spec.name, "--framework", spec.framework]
+    if spec.image:
+        args += ["--docker_image", spec.image]
+    if spec.input_path:
+        args += ["--input_path", spec.input_path]
+    if spec.checkpoint_path:
+        args += ["--checkpoint_path", spec.checkpoint_path]
+    decider = spec.deciding_role
+    workers = spec.roles[decider].replicas + (spec.roles["worker"].replicas if decider != "worker"
+                                              and "worker" in spec.roles else 0)
+    worker_role = spec.roles[decider]
+    args += ["--num_workers", str(workers), "--worker_resources", _classic_resources(worker_role.resources, settings),
+             "--worker_launch_cmd", spec.launch_command(decider)]
+    if spec.role_image(decider) and spec.role_image(decider) != spec.image:
+        args += ["--worker_docker_image", spec.role_image(decider)]
+    if "ps" in spec.roles:
+        ps = spec.roles["ps"]
+        args += ["--num_ps", str(ps.replicas), "--ps_resources", _classic_resources(ps.resources, settings),
+                 "--ps_launch_cmd", spec.launch_command("ps")]
+        if spec.role_image("ps") and spec.role_image("ps") != spec.image:
+            args += ["--ps_docker_image", spec.role_image("ps")]
+    if settings.tensorboard and spec.checkpoint_path:
+        args += ["--tensorboard", "--tensorboard_resources", settings.tensorboard_resources]
+        if settings.tensorboard_image:
+            args += ["--tensorboard_docker_image", settings.tensorboard_image]
+    env = {}
+    if settings.docker_java_home:
+        env["DOCKER_JAVA_HOME"] = settings.docker_java_home
+    if settings.docker_hadoop_hdfs_home:
+        env["DOCKER_HADOOP_HDFS_HOME"] = settings.docker_hadoop_hdfs_home
+    env.update(view(spec.role_env(decider)))
+    for key, value in env.items():
+        args += ["--env", f"{key}={value}"]
+    base = bundle_uri.rstrip("/")
+    args += ["--localization", f"{base}:./{contract.ALGORITHM_DIR}"]
+    for name in sorted(bundle_files):
+        if "/" not in name:
+            args += ["--localization", f"{base}/{name}:./{name}"]
+    if settings.queue:
+        args += ["--queue", settings.queue]
+    if settings.kerberos_principal:
+        args += ["--principal", settings.kerberos_principal]
+        if settings.kerberos_keytab:
+            args += ["--keytab", settings.kerberos_keytab.removeprefix("file://")]
+    if settings.tensorboard and spec.checkpoint_path:
+        args += ["--quicklink", f"{TENSORBOARD_QUICKLINK}=http://{TENSORBOARD_COMPONENT}-0:{TENSORBOARD_PORT}"]
+    return " ".join(shlex.quote(a) for a in args)
+
+
+def _classic_resources(resources: Resources, settings: ServiceSettings) -> str:
+    if resources.memory_mib is None or resources.cpus is None:
+        resources = Resources(memory_mib=resources.memory_mib or settings.default_memory_mib,
+                              cpus=resources.cpus or settings.default_vcores, gpus=resources.gpus,
+                              other=resources.other)
+    return resources.to_cli()
+
+
+def service_json(service: Mapping) -> str:
+    """The service as indented JSON (what `render` prints)."""
+    return json.dumps(service, indent=2, sort_keys=False)
