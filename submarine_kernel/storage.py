@@ -4,6 +4,11 @@ A bundle lives at `<root>/<digest>/`; its manifest is written last and marks it 
 cut off half-way never looks complete and is simply redone. An identical bundle is never uploaded twice.
 Protocols that need more than fsspec's defaults (hdfs over WebHDFS, s3 options) register a file system
 factory by protocol name.
+
+Layouts (storage option `layout`): "content" (the default) keeps each bundle at `<root>/<digest>/`;
+"zeppelin" keeps Zeppelin's `<root>/<notebook id>/<title>`: one folder per notebook, replaced when the
+bundle changes (old folder removed first, files, manifest last), so a folder with a manifest is always a
+complete bundle, but an older job's bundle URI then shows the newer files.
 """
 
 from __future__ import annotations
@@ -26,6 +31,10 @@ _FACTORIES: dict[str, FileSystemFactory] = {}
 PROGRESS_THRESHOLD = 4 * 1024 * 1024
 #: Zeppelin refused to delete checkpoint paths this shallow or shallower
 MIN_CHECKPOINT_DEPTH = 4
+#: where a bundle lives under the root: by content digest, or Zeppelin's one folder per notebook
+LAYOUTS = ("content", "zeppelin")
+#: storage options read by Storage itself, never handed to a file system
+LAYOUT_OPTIONS = ("layout", "notebook_id")
 
 
 def register_filesystem(protocol: str, factory: FileSystemFactory) -> None:
@@ -38,11 +47,12 @@ def open_filesystem(url: str, options: Mapping[str, Any] | None = None) -> tuple
     import fsspec
 
     protocol = urlsplit(url).scheme if "://" in url else "file"
+    options = {k: v for k, v in dict(options or {}).items() if k not in LAYOUT_OPTIONS}
     _load_builtin_factories(protocol)
     if protocol in _FACTORIES:
-        return _FACTORIES[protocol](url, dict(options or {}))
+        return _FACTORIES[protocol](url, options)
     try:
-        return fsspec.core.url_to_fs(url, **dict(options or {}))
+        return fsspec.core.url_to_fs(url, **options)
     except (ImportError, ValueError) as exc:
         raise StorageError(f"cannot open storage {redact_url(url)!r}: {exc}") from None
 
@@ -87,6 +97,10 @@ class Storage:
             raise ValidationError("the storage root is empty: set SubmarineConfig.storage_root")
         self.root = root.rstrip("/")
         self.options = dict(options or {})
+        self.layout = self.options.pop("layout", None) or "content"
+        self.notebook_id = self.options.pop("notebook_id", None)
+        if self.layout not in LAYOUTS:
+            raise ValidationError(f"unknown storage layout {self.layout!r}: use one of {', '.join(LAYOUTS)}")
         self.progress = progress
         self._fs = None
         self._root_path = None
@@ -105,24 +119,49 @@ class Storage:
     def uri(self, digest: str) -> str:
         return f"{self.root}/{digest}"
 
+    def folder_for(self, bundle: Bundle) -> str:
+        """The folder under the root that holds `bundle`: its digest, or its notebook id (Zeppelin layout)."""
+        if self.layout == "content":
+            return bundle.digest
+        name = self.notebook_id or (posixpath.basename(bundle.notebook.replace("\\", "/")).removesuffix(".ipynb")
+                                    if bundle.notebook else "")
+        name = "".join(c if c.isalnum() or c in "-_." else "_" for c in name).strip(".")
+        if not name:
+            raise ValidationError("the zeppelin storage layout needs a notebook id and this bundle has none: set "
+                                  "SubmarineConfig.storage_options = {'layout': 'zeppelin', 'notebook_id': 'NAME'}")
+        return name
+
+    def uri_for(self, bundle: Bundle) -> str:
+        """Where `bundle` is (or would be) stored; no storage call."""
+        return self.uri(self.folder_for(bundle))
+
     def _path(self, digest: str, name: str = "") -> str:
         return posixpath.join(self.root_path, digest, name) if name else posixpath.join(self.root_path, digest)
 
-    def is_complete(self, digest: str) -> bool:
-        return self.fs.exists(self._path(digest, MANIFEST_NAME))
+    def is_complete(self, digest: str, folder: str | None = None) -> bool:
+        """Whether the bundle `digest` is completely stored (in `folder`, by default its own digest folder)."""
+        if folder is None or folder == digest:
+            return self.fs.exists(self._path(digest, MANIFEST_NAME))
+        try:
+            return json.loads(self.fs.cat_file(self._path(folder, MANIFEST_NAME))).get("digest") == digest
+        except (FileNotFoundError, ValueError):
+            return False
 
     def put(self, bundle: Bundle) -> UploadResult:
         """Upload `bundle` unless an identical one is already complete; the manifest goes last."""
         digest = bundle.digest
-        if self.is_complete(digest):
-            return UploadResult(self.uri(digest), digest, 0, True)
+        folder = self.folder_for(bundle)
+        if self.is_complete(digest, folder):
+            return UploadResult(self.uri(folder), digest, 0, True)
         sent = 0
         bar = self._progress_bar(bundle.size)
         try:
-            base = self._path(digest)
+            base = self._path(folder)
+            if folder != digest and self.fs.exists(base):
+                self.fs.rm(base, recursive=True)  # Zeppelin layout: the changed bundle replaces the folder
             self.fs.makedirs(base, exist_ok=True)
             for name, data in bundle.files.items():
-                target = self._path(digest, name)
+                target = self._path(folder, name)
                 parent = posixpath.dirname(target)
                 if parent != base:
                     self.fs.makedirs(parent, exist_ok=True)
@@ -131,15 +170,15 @@ class Storage:
                 if bar is not None:
                     bar.update(len(data))
             manifest = bundle.manifest_bytes()
-            self.fs.pipe_file(self._path(digest, MANIFEST_NAME), manifest)
+            self.fs.pipe_file(self._path(folder, MANIFEST_NAME), manifest)
             sent += len(manifest)
         except OSError as exc:
-            raise StorageError(f"uploading the bundle to {redact_url(self.uri(digest))} failed: {exc}; "
+            raise StorageError(f"uploading the bundle to {redact_url(self.uri(folder))} failed: {exc}; "
                                "check the storage root and credentials, then run again") from None
         finally:
             if bar is not None:
                 bar.close()
-        return UploadResult(self.uri(digest), digest, sent, False)
+        return UploadResult(self.uri(folder), digest, sent, False)
 
     def _progress_bar(self, total: int):
         if not self.progress or total < PROGRESS_THRESHOLD:
