@@ -78,6 +78,7 @@ class Registry:
         """Record a newly submitted job."""
         spec_data = spec.to_dict()
         spec_data["env"] = redact_mapping(spec_data["env"])
+        spec_data["params"] = redact_mapping(spec_data["params"])  # the params column is not the only copy
         for role in spec_data["roles"].values():
             role["env"] = redact_mapping(role["env"])
         now = utcnow()
