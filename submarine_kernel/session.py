@@ -69,7 +69,9 @@ class Job:
         """Stop every replica; returns the status afterwards."""
         self.runtime.stop(self.ref)
         status = self.status()
-        self.session.tracker.track(self.ref, status)
+        # let the tracker publish the change (registry, listeners); handing it `status` as already known
+        # would make it see no change, and the registry would keep the job RUNNING
+        self.session.tracker.track(self.ref)
         return status
 
     def links(self) -> dict[str, str]:

@@ -111,7 +111,7 @@ def test_collector_strips_interpreter_line():
     ("a" * 256 + ".py", ["259 bytes", "255"]),
     (MANIFEST_NAME, ["reserved", "another file name"]),
     (PARAMS_NAME, ["reserved"]),
-    ("utils/", ["empty"]),
+    ("utils/", ["'utils/'"]),
     (".", ["folder"]),
     (" train.py", ["space"]),
 ])
