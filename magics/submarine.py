@@ -138,11 +138,12 @@ def _stop_args(line):
 
 
 @magic_arguments()
+@argument("--cells", action="store_true", help="forget the collected algorithm cells (the default)")
 @argument("--checkpoint", nargs="?", const="", default=None, metavar="PATH",
           help="delete a checkpoint folder (default: the last job's --checkpoint)")
-@argument("--jobs", action="store_true", help="delete what finished jobs left on their runtime")
+@argument("--jobs", action="store_true", help="delete what this notebook's finished jobs left on their runtimes")
 def _clean_args(line):
-    """clean [--checkpoint [PATH]] [--jobs]: forget collected cells; optionally clean checkpoint or jobs."""
+    """clean [--cells] [--checkpoint [PATH]] [--jobs]: Zeppelin's clean runtime cache and clean checkpoint."""
 
 
 @magic_arguments()
@@ -386,9 +387,10 @@ class SubmarineMagics(Magics, SubmarineConfig):
 
     def _sub_clean(self, rest: str):
         args = self._parse("clean", rest)
-        parts = len(self.session.collector.parts)
-        self.session.collector.clear()
-        print(f"submarine: forgot {parts} collected cell(s); re-run the %%submarine cells to collect them again")
+        if args.cells or (args.checkpoint is None and not args.jobs):
+            parts = len(self.session.collector.parts)
+            self.session.collector.clear()
+            print(f"submarine: forgot {parts} collected cell(s); re-run the %%submarine cells to collect them again")
         if args.checkpoint is not None:
             path = args.checkpoint or (self.session.job(self._name(None)).spec.checkpoint_path or "")
             from submarine_kernel.storage import clean_checkpoint

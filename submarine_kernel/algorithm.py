@@ -25,6 +25,8 @@ RESERVED_NAMES = frozenset({MANIFEST_NAME, PARAMS_NAME})
 
 CELL_MAGICS = ("submarine.python", "submarine.sh")
 MAX_TITLE_BYTES = 255
+#: Cells hold code; data belongs in --input storage. Larger cells would bloat every upload and ConfigMap.
+MAX_CELL_BYTES = 8 * 1024 * 1024
 
 # `%submarine.sh(k1=v1,k2=v2) abc` or `%%submarine.python train.py` at the start of a cell.
 _INTERPRETER_LINE = re.compile(r"^\s*%{1,2}submarine(?:\.(?P<kind>\w+))?(?:\([^)]*\))?(?P<rest>.*)$")
@@ -61,11 +63,11 @@ def validate_title(title: str | None) -> str:
     parts = title.split("/")
     if ".." in parts:
         raise TitleError(f"the cell title {title!r} leaves the bundle with '..': use a path inside it")
+    normalized = posixpath.normpath(title)
+    if normalized in (".", "") or title.endswith("/") or parts[-1] == ".":
+        raise TitleError(f"the cell title {title!r} names a folder, not a file: add a file name")
     if any(p.strip() != p or not p for p in parts if p != "."):
         raise TitleError(f"the cell title {title!r} has an empty or space-padded path part: remove the spaces")
-    normalized = posixpath.normpath(title)
-    if normalized in (".", "") or normalized.endswith("/"):
-        raise TitleError(f"the cell title {title!r} names a folder, not a file: add a file name")
     if normalized in RESERVED_NAMES:
         raise TitleError(f"the cell title {title!r} is reserved by submarine-kernel: choose another file name")
     return normalized
@@ -162,6 +164,10 @@ class AlgorithmCollector:
         title = validate_title(title)
         if "\x00" in source:
             raise ValidationError(f"the cell for {title!r} contains a NUL byte: remove it")
+        size = len(source.encode("utf-8", errors="surrogatepass"))
+        if size > MAX_CELL_BYTES:
+            raise ValidationError(f"the cell for {title!r} is {size // (1024 * 1024)} MiB: keep algorithm cells under "
+                                  f"{MAX_CELL_BYTES // (1024 * 1024)} MiB and pass data with --input instead")
         if cell_id is None:
             self._anonymous += 1
             cell_id = f"anonymous-{self._anonymous}"

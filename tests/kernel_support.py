@@ -1,0 +1,92 @@
+"""Driving a real Submarine kernel from tests: nbclient for whole notebooks, a frontend-like client for cells."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from nbclient import NotebookClient
+from nbformat.v4 import new_code_cell, new_notebook
+
+from submarine_kernel.kernelspec import spec_manager
+
+
+def execute(*sources: str, tmp_path: Path, allow_errors: bool = True, env: dict | None = None):
+    """Run cells in a fresh Submarine kernel; return the executed notebook."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    nb = new_notebook(cells=[new_code_cell(s) for s in sources])
+    km = AsyncKernelManager(kernel_name="submarine", kernel_spec_manager=spec_manager())
+    client = NotebookClient(nb, km=km, timeout=120, allow_errors=allow_errors,
+                            resources={"metadata": {"path": str(tmp_path)}})
+    client.execute(env={**os.environ, "JPY_SESSION_NAME": str(tmp_path / "test.ipynb"), **(env or {})})
+    return nb
+
+
+def text(cell) -> str:
+    """Everything a cell showed as text: streams, plain-text displays and errors."""
+    parts = []
+    for out in cell.outputs:
+        if out.output_type == "stream":
+            parts.append(out.text)
+        elif out.output_type in ("display_data", "execute_result"):
+            parts.append(out.data.get("text/plain", ""))
+        elif out.output_type == "error":
+            parts.append(f"{out.ename}: {out.evalue}")
+    return "".join(parts)
+
+
+def html(cell) -> str:
+    return "".join(out.data.get("text/html", "") for out in cell.outputs
+                   if out.output_type in ("display_data", "execute_result"))
+
+
+def errors(cell) -> list[str]:
+    """Error lines a cell showed: IPython prints a UsageError as one stderr line, other errors as tracebacks."""
+    found = [f"{out.ename}: {out.evalue}" for out in cell.outputs if out.output_type == "error"]
+    found += [line for out in cell.outputs if out.output_type == "stream" and out.name == "stderr"
+              for line in out.text.splitlines() if line.startswith("UsageError: ")]
+    return found
+
+
+class FrontendKernel:
+    """A started Submarine kernel that executes code the way JupyterLab does: with the cell id in metadata."""
+
+    def __init__(self, kernel_spec_manager=None):
+        from jupyter_client.manager import KernelManager
+
+        self.km = KernelManager(kernel_name="submarine", kernel_spec_manager=kernel_spec_manager or spec_manager())
+
+    def __enter__(self):
+        self.km.start_kernel()
+        self.kc = self.km.client()
+        self.kc.start_channels()
+        self.kc.wait_for_ready(timeout=60)
+        return self
+
+    def __exit__(self, *exc):
+        self.kc.stop_channels()
+        self.km.shutdown_kernel(now=True)
+
+    def run(self, code: str, cell_id: str | None = None) -> tuple[dict, str]:
+        """(execute reply, everything printed) for one cell."""
+        msg = self.kc.session.msg("execute_request", {"code": code, "silent": False, "store_history": True,
+                                                      "user_expressions": {}, "allow_stdin": False,
+                                                      "stop_on_error": False})
+        if cell_id:
+            msg["metadata"]["cellId"] = cell_id
+        self.kc.shell_channel.send(msg)
+        printed = []
+        while True:
+            out = self.kc.get_iopub_msg(timeout=60)
+            if out["parent_header"].get("msg_id") != msg["header"]["msg_id"]:
+                continue
+            content = out["content"]
+            if out["msg_type"] == "stream":
+                printed.append(content["text"])
+            elif out["msg_type"] in ("display_data", "execute_result"):
+                printed.append(content["data"].get("text/plain", ""))
+            elif out["msg_type"] == "status" and content["execution_state"] == "idle":
+                break
+        reply = self.kc.get_shell_msg(timeout=60)
+        return reply, "".join(printed)
