@@ -37,7 +37,8 @@ def crd_schema(kind: str, strict: bool = True) -> dict:
     """The CRD's openAPIV3Schema; `strict` also refuses unknown fields, as the API server's strict field
     validation does (the raw schema would let a misspelt field through)."""
     path = protocols_dir() / "kubeflow" / f"kubeflow.org_{CRD_FILES[kind]}.yaml"
-    schema = yaml.safe_load(path.read_text())["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    crd = yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
     return _closed(schema) if strict else schema
 
 

@@ -272,11 +272,10 @@ class KubernetesRuntime(Runtime):
 
     @staticmethod
     def _lines(response, what: str, clients: _Clients) -> Iterator[str]:
-        from kubernetes.watch.watch import iter_resp_lines
         from urllib3.exceptions import HTTPError
 
         try:
-            yield from iter_resp_lines(response)
+            yield from _iter_lines(response)
         except (HTTPError, OSError) as exc:
             raise RuntimeFailure(f"the log of {what} broke off ({type(exc).__name__}) at {clients.host}: "
                                  "read it again") from None
@@ -318,7 +317,7 @@ class KubernetesRuntime(Runtime):
         try:
             self._create(clients, deployment)
         except _AlreadyExists:
-            self._call(clients, "replace", f"Deployment {tb_name!r}", clients.apps.replace_namespaced_deployment,
+            self._call(clients, "update", f"Deployment {tb_name!r}", clients.apps.patch_namespaced_deployment,
                        tb_name, options.namespace, deployment)
         try:
             self._create(clients, service)
@@ -673,7 +672,6 @@ class _ResourceWatch:
 
     def _stream(self) -> None:
         from kubernetes.client.exceptions import ApiException
-        from kubernetes.watch.watch import iter_resp_lines
 
         # "true" as the API documents it: the client would send Python's "True", which Go servers accept
         # but stricter peers (kmock's emulator) do not.
@@ -687,7 +685,7 @@ class _ResourceWatch:
         self.watches += 1
         self.connected, self.error = True, ""
         try:
-            for line in iter_resp_lines(response):
+            for line in _iter_lines(response):
                 if self._stopping.is_set():
                     return
                 if not line.strip():
@@ -790,6 +788,19 @@ def _replica_statuses(ref: JobRef, pods: list[dict]) -> list[ReplicaStatus]:
             host=(pod.get("spec") or {}).get("nodeName") or status.get("podIP"), started=status.get("startTime"),
             finished=terminated.get("finishedAt")))
     return out
+
+
+def _iter_lines(response) -> Iterator[str]:
+    """Lines of a streamed response as they arrive, the last one even without a newline (a log's last
+    words often have none; kubernetes.watch's iter_resp_lines drops them)."""
+    buffer = b""
+    for chunk in response.stream(amt=None, decode_content=False):
+        buffer += chunk if isinstance(chunk, bytes) else chunk.encode("utf-8")
+        *lines, buffer = buffer.split(b"\n")
+        for line in lines:
+            yield line.decode("utf-8", errors="replace")
+    if buffer:
+        yield buffer.decode("utf-8", errors="replace")
 
 
 def _status_body(exc) -> dict:

@@ -1,0 +1,172 @@
+"""s3:// bundle storage against moto's S3 in server mode (real HTTP, as s3fs's own tests do)."""
+
+from __future__ import annotations
+
+import logging
+import traceback
+
+import pytest
+
+pytest.importorskip("s3fs")
+moto_server = pytest.importorskip("moto.server")
+
+from submarine_kernel.algorithm import MANIFEST_NAME, Bundle  # noqa: E402
+from submarine_kernel.errors import StorageError  # noqa: E402
+from submarine_kernel.storage import Storage, fetch_bundle, open_filesystem  # noqa: E402
+
+KEY = "AKIASUBMARINESENTINEL"
+SECRET = "sUbMaRiNe/SeCrEt+sentinel0123456789abcdef"
+BUCKET = "bundles"
+MiB = 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def endpoint():
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3(endpoint, monkeypatch):
+    """A fresh moto S3 with one bucket, and an environment that cannot reach real AWS."""
+    import boto3
+    import requests
+
+    requests.post(f"{endpoint}/moto-api/reset", timeout=10).raise_for_status()
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "env-key-should-not-be-used")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "env-secret-should-not-be-used")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    client = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=KEY, aws_secret_access_key=SECRET,
+                          region_name="us-east-1")
+    client.create_bucket(Bucket=BUCKET)
+    return client
+
+
+def options(endpoint, **extra):
+    return {"endpoint_url": endpoint, "key": KEY, "secret": SECRET, "region": "us-east-1", **extra}
+
+
+def bundle(**files: bytes) -> Bundle:
+    return Bundle(files or {"train.py": b"print('hello')\n", "utils/data.py": b"X = 1\n"})
+
+
+def keys(client, prefix: str = "") -> list[str]:
+    listing = client.list_objects_v2(Bucket=BUCKET, Prefix=prefix)
+    return sorted(o["Key"] for o in listing.get("Contents", []))
+
+
+def test_upload_then_fetch(s3, endpoint, tmp_path):
+    b = bundle()
+    storage = Storage(f"s3://{BUCKET}/submarine", options(endpoint), progress=False)
+    result = storage.put(b)
+    assert result.uri == f"s3://{BUCKET}/submarine/{b.digest}" and not result.reused
+    assert result.bytes_uploaded == b.size + len(b.manifest_bytes())
+    assert keys(s3) == sorted(f"submarine/{b.digest}/{n}" for n in (*b.files, MANIFEST_NAME))
+    assert storage.is_complete(b.digest)
+    fetch_bundle(result.uri, tmp_path / "out", options(endpoint))
+    assert (tmp_path / "out" / "utils" / "data.py").read_bytes() == b"X = 1\n"
+
+
+def test_an_unchanged_rerun_uploads_nothing(s3, endpoint):
+    b = bundle()
+    Storage(f"s3a://{BUCKET}/root", options(endpoint), progress=False).put(b)
+    before = {o["Key"]: o["LastModified"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"]}
+    again = Storage(f"s3a://{BUCKET}/root", options(endpoint), progress=False).put(b)
+    assert again.bytes_uploaded == 0 and again.reused
+    assert {o["Key"]: o["LastModified"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"]} == before
+
+
+def test_large_files_go_up_in_parts_with_progress(s3, endpoint):
+    fs, path = open_filesystem(f"s3://{BUCKET}/big", options(endpoint, part_size=5 * MiB))
+    data = bytes(range(256)) * (11 * MiB // 256)
+    progress: list[int] = []
+    fs.pipe_file(f"{path}/weights.bin", data, callback=progress.append)
+    assert progress == [5 * MiB, 5 * MiB, MiB]
+    head = s3.head_object(Bucket=BUCKET, Key="big/weights.bin")
+    assert head["ETag"].endswith('-3"') and head["ContentLength"] == len(data)
+
+
+def fail_on(fs, method: str, call: int):
+    """Make the `call`-th S3 request of `method` fail, as a dropped connection would."""
+    original = fs._call_s3
+    seen = {"n": 0}
+
+    async def flaky(name, *args, **kwargs):
+        if name == method:
+            seen["n"] += 1
+            if seen["n"] == call:
+                raise ConnectionResetError("connection reset by peer (injected)")
+        return await original(name, *args, **kwargs)
+
+    fs._call_s3 = flaky
+
+
+@pytest.mark.parametrize("method,call", [("upload_part", 2), ("put_object", 2)])
+def test_an_interrupted_upload_never_looks_complete(s3, endpoint, method, call):
+    b = bundle(**{"a.py": b"a = 1\n", "model.bin": b"\x00" * (11 * MiB), "z.py": b"z = 1\n"})
+    storage = Storage(f"s3://{BUCKET}/root", options(endpoint, part_size=5 * MiB), progress=False)
+    fail_on(storage.fs, method, call)
+    with pytest.raises(StorageError, match="run again"):
+        storage.put(b)
+    assert not storage.is_complete(b.digest)
+    assert f"root/{b.digest}/{MANIFEST_NAME}" not in keys(s3)
+    assert s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []  # aborted, nothing billed
+
+    retry = Storage(f"s3://{BUCKET}/root", options(endpoint, part_size=5 * MiB), progress=False).put(b)
+    assert not retry.reused and retry.bytes_uploaded > b.size
+    assert Storage(f"s3://{BUCKET}/root", options(endpoint), progress=False).is_complete(b.digest)
+    body = s3.get_object(Bucket=BUCKET, Key=f"root/{b.digest}/model.bin")["Body"].read()
+    assert body == b"\x00" * (11 * MiB)
+
+
+def test_credentials_never_appear(s3, endpoint, capsys, caplog):
+    caplog.set_level(logging.INFO)
+    b = bundle(**{"big.bin": b"\x01" * (5 * MiB), "train.py": b"print(1)\n"})
+    storage = Storage(f"s3://{BUCKET}/root", options(endpoint), progress=True)  # with a progress bar
+    storage.put(b)
+    missing = Storage(f"s3://no-such-bucket/root", options(endpoint), progress=False)
+    with pytest.raises(StorageError) as caught:
+        missing.put(b)
+    with pytest.raises(StorageError) as in_url:
+        open_filesystem(f"s3://{KEY}:{SECRET}@{BUCKET}/root", {})
+    flaky = Storage(f"s3://{BUCKET}/other", options(endpoint), progress=False)
+    fail_on(flaky.fs, "put_object", 1)
+    with pytest.raises(StorageError) as injected:
+        flaky.put(b)
+    out = capsys.readouterr()
+    texts = [out.out, out.err, caplog.text, repr(storage), repr(storage.fs), str(storage.fs), repr(missing.fs)]
+    for exc in (caught.value, in_url.value, injected.value):
+        texts += [str(exc), repr(exc), "".join(traceback.format_exception(exc))]
+    for text in texts:
+        assert KEY not in text and SECRET not in text, text
+    assert "no-such-bucket" in str(caught.value) and "carries credentials" in str(in_url.value)
+    with pytest.raises(TypeError, match="not picklable"):
+        __import__("pickle").dumps(storage.fs)
+
+
+def test_secrets_in_error_messages_are_scrubbed(s3, endpoint, monkeypatch):
+    import s3fs
+
+    fs, path = open_filesystem(f"s3://{BUCKET}/x", options(endpoint))
+
+    async def echoing_server(self, method, *args, **kwargs):  # an S3 peer that echoes credentials back
+        raise PermissionError(f"The AWS Access Key Id {KEY} with secret {SECRET} does not exist")
+
+    monkeypatch.setattr(s3fs.S3FileSystem, "_call_s3", echoing_server)
+    with pytest.raises(PermissionError) as caught:
+        fs.pipe_file(f"{path}/a.txt", b"a")
+    assert KEY not in str(caught.value) and SECRET not in str(caught.value) and "***" in str(caught.value)
+
+
+def test_unknown_options_are_refused(endpoint):
+    with pytest.raises(StorageError, match="unknown S3 storage option 'endpoint_uri'"):
+        open_filesystem(f"s3://{BUCKET}/x", {"endpoint_uri": endpoint})
+    with pytest.raises(StorageError, match="names no bucket"):
+        open_filesystem("s3:///x", {})
