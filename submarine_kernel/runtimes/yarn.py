@@ -516,11 +516,11 @@ class YarnRuntime(Runtime):
                 if role_index is None:
                     continue  # TensorBoard is not a training replica
                 raw = str(container.get("state") or "")
-                replicas.append(ReplicaStatus(instance, role_index[0], role_index[1],
+                replicas.append(ReplicaStatus(f"{role_index[0]}-{role_index[1]}", role_index[0], role_index[1],
                                               _CONTAINER_STATES.get(raw, JobState.UNKNOWN), raw,
                                               host=container.get("bare_host") or container.get("hostname"),
                                               started=container.get("launch_time")))
-        return sorted(replicas, key=lambda r: r.name)
+        return sorted(replicas, key=lambda r: (r.role, r.index))
 
     def links(self, ref: JobRef) -> dict[str, str]:
         """RM application page, YARN UI2 component page, logs page and the TensorBoard quicklink."""
@@ -555,20 +555,21 @@ class YarnRuntime(Runtime):
         return self._read_logs(ref, base, tail, follow)
 
     def _find_container(self, ref: JobRef, service: Mapping, replica: str | None) -> tuple[str, str]:
+        """(container id, host) of `replica`: a JobSpec replica name (`worker-1`) first, else a YARN
+        component instance name (`master-0`, `tensorboard-0`)."""
         plans = self._plans(ref)
         wanted = replica or ref.extra.get("decider") or "master-0"
-        role, _, number = wanted.rpartition("-")
-        instances = {}
+        by_replica, by_instance = {}, {}
         for component in service.get("components") or []:
             for container in component.get("containers") or []:
                 name = container.get("component_instance_name", "")
-                instances[name] = container
+                by_instance[name] = container
                 role_index = ys.role_of_instance(plans, name)
-                if role_index and f"{role_index[0]}-{role_index[1]}" == wanted:
-                    instances[wanted] = container
-        container = instances.get(wanted)
+                if role_index:
+                    by_replica[f"{role_index[0]}-{role_index[1]}"] = container
+        container = by_replica.get(wanted) or by_instance.get(wanted)
         if container is None:
-            names = sorted(n for n in instances if ys.role_of_instance(plans, n) or not plans)
+            names = sorted(by_replica) or sorted(by_instance)
             raise SubmarineError(f"job {ref.name!r} has no running container {wanted!r} yet: use one of "
                                  f"{', '.join(names) or '(none started)'}")
         return container["id"], container.get("bare_host") or container.get("hostname", "")

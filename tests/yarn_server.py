@@ -1,0 +1,548 @@
+"""A ResourceManager stand-in for tests: the YARN Services API (`/app/v1/services`) and the RM REST API
+(`/ws/v1/cluster/...`) on a real threaded HTTP server on 127.0.0.1, plus the NodeManager's container-log
+endpoint.
+
+It follows YARN where it matters to a client:
+- every request body is validated against `yarn-services-api.yaml` (stricter than YARN: unknown fields are
+  errors, so typos are caught) and against ServiceApiUtil's rules; a bad spec gets 400 with diagnostics;
+- POST answers 202 `{"diagnostics": "Application ID: application_...", "state": "ACCEPTED", "uri": ...}`, a
+  taken name 500 "Service name X is already taken.";
+- a service moves ACCEPTED → STARTED → STABLE → SUCCEEDED or FAILED, driven by the test (`advance`) or by
+  time (`timeline`), and its `id` appears in GET only after `app_id_delay` seconds;
+- the RM application follows the service (ACCEPTED, RUNNING, FINISHED with SUCCEEDED/FAILED/ENDED);
+- a standby RM answers like Hadoop 3 (307 + Location + "This is standby RM") or Hadoop 2 (200 + Refresh);
+- auth: `user.name` (simple) and `Authorization: Negotiate <token>` (SPNEGO), 401 without, 403 for users
+  not allowed to submit.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import yaml
+
+SERVICE_NAME = re.compile(r"^[a-z][a-z0-9-]*$")
+CLUSTER_TS = 1700000000000
+TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
+
+
+def protocols_dir() -> Path:
+    """The shared protocol folder beside the clone (SUBMARINE_PROTOCOLS_DIR overrides)."""
+    override = os.environ.get("SUBMARINE_PROTOCOLS_DIR")
+    return Path(override) if override else Path(__file__).resolve().parents[2] / "shared" / "protocols"
+
+
+_SWAGGER = None
+
+
+def swagger() -> dict:
+    global _SWAGGER
+    if _SWAGGER is None:
+        _SWAGGER = yaml.safe_load((protocols_dir() / "yarn-services-api.yaml").read_text())
+    return _SWAGGER
+
+
+def service_schema(definition: str = "Service", *, partial: bool = False) -> dict:
+    """A JSON schema for one swagger definition, its #/definitions refs resolvable in place.
+
+    The YAML models enum states as objects with a `state` property, but YARN's Jackson writes and reads
+    them as plain strings (`"state": "STOPPED"`), so those become string enums. Objects get
+    additionalProperties: false (stricter than YARN, to catch misspelt fields). `partial` drops `required`
+    from the top definition: YARN's own docs PUT partial services such as `{"state": "STOPPED"}`.
+    """
+    definitions = copy.deepcopy(swagger()["definitions"])
+    for name, body in definitions.items():
+        props = body.get("properties", {})
+        if name.endswith("State") and set(props) == {"state"} and "enum" in props["state"]:
+            definitions[name] = {"type": "string", "enum": props["state"]["enum"]}
+        elif props:
+            body["type"] = "object"
+            body["additionalProperties"] = False
+    if partial:
+        definitions[definition] = {k: v for k, v in definitions[definition].items() if k != "required"}
+    return {"$schema": "http://json-schema.org/draft-04/schema#", "definitions": definitions,
+            "$ref": f"#/definitions/{definition}"}
+
+
+def schema_errors(document, definition: str = "Service", *, partial: bool = False) -> list[str]:
+    """Every schema violation of `document`, as `path: message` strings."""
+    import jsonschema
+
+    validator = jsonschema.Draft4Validator(service_schema(definition, partial=partial))
+    return [f"{'/'.join(str(p) for p in e.absolute_path) or '(root)'}: {e.message}"
+            for e in sorted(validator.iter_errors(document), key=lambda e: list(e.absolute_path))]
+
+
+def yarn_rule_errors(service: dict, secure: bool = False) -> list[str]:
+    """ServiceApiUtil.validateAndResolveService's checks, with YARN's wording."""
+    errors = []
+    name = service.get("name", "")
+    errors += _name_errors(name)
+    if not service.get("version"):
+        errors.append(f"Version of service {name} is either empty or not provided")
+    components = service.get("components") or []
+    if not components:
+        errors.append(f"No component specified for {name}")
+    if secure and "/" not in (service.get("kerberos_principal") or {}).get("principal_name", "/"):
+        errors.append("Kerberos principal must contain the host part, e.g. user/_HOST@REALM")
+    if secure and not service.get("kerberos_principal"):
+        errors.append("Kerberos principal or keytab is missing.")
+    seen = set()
+    for comp in components:
+        cname = comp.get("name", "")
+        errors += _name_errors(cname)
+        if len(cname) > 63 - 19:
+            errors.append(f"Component name must be no more than 44 characters: {cname}")
+        if cname == name:
+            errors.append(f"Component name {cname} must not be same as service name {name}")
+        if cname in seen:
+            errors.append(f"Component name collision: {cname}")
+        seen.add(cname)
+        artifact = comp.get("artifact") or service.get("artifact")
+        if not comp.get("launch_command") and (artifact or {}).get("type", "DOCKER") != "DOCKER":
+            errors.append("Invalid launch command: the launch command is required unless the artifact is DOCKER")
+        if not artifact and not comp.get("launch_command"):
+            errors.append("Invalid launch command: the launch command is required unless the artifact is DOCKER")
+        resource = comp.get("resource") or service.get("resource")
+        if not resource:
+            errors.append(f"Resource for component {cname} is not provided")
+        else:
+            if not resource.get("memory"):
+                errors.append("Resource memory not provided")
+            if resource.get("cpus") is None:
+                errors.append("Resource vcores not provided")
+            elif resource["cpus"] <= 0:
+                errors.append("Invalid number of cpus, must be greater than 0")
+        if comp.get("number_of_containers") is None or comp["number_of_containers"] < 0:
+            errors.append(f"Invalid number of containers specified for component {cname}: "
+                          f"{comp.get('number_of_containers')}")
+        if comp.get("containers"):
+            errors.append("Containers of a component cannot be given in a POST")
+    return errors
+
+
+def _name_errors(name: str) -> list[str]:
+    if not name:
+        return ["Name can not be empty!"]
+    if "_" in name:
+        return [f"Invalid format: {name}, can not use '_', as DNS hostname does not allow '_'. Use '-' Instead. "]
+    if len(name) > 63:
+        return [f"Invalid format {name}, must be no more than 63 characters "]
+    if not SERVICE_NAME.match(name):
+        return [f"Invalid format {name}: must match [a-z][a-z0-9-]*"]
+    return []
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    query: dict
+    body: object = None
+    headers: dict = field(default_factory=dict)
+
+
+@dataclass
+class ServiceRecord:
+    spec: dict
+    app_id: str
+    user: str
+    created: float
+    seq: int
+    state: str = "ACCEPTED"
+    manual: bool = False
+    destroyed: bool = False
+    killed: bool = False
+    finished: float = 0.0
+    diagnostics: str = ""
+
+
+class YarnTestServer:
+    """Start with `start()`; `url` is the RM address; `requests` records every call."""
+
+    def __init__(self, *, app_id_delay: float = 0.0, post_reports_app_id: bool = True,
+                 timeline: dict[str, float] | None = None, standby: str | None = None, active_url: str = "",
+                 require_user: bool = False, negotiate_users: dict[str, str] | None = None,
+                 forbidden_users: tuple[str, ...] = (), secure: bool = False):
+        self.app_id_delay = app_id_delay
+        self.post_reports_app_id = post_reports_app_id
+        self.timeline = timeline  # e.g. {"STARTED": 0.1, "STABLE": 0.2, "SUCCEEDED": 0.5} seconds after create
+        self.standby = standby  # None, "hadoop3" or "hadoop2"
+        self.active_url = active_url
+        self.require_user = require_user
+        self.negotiate_users = negotiate_users or {}
+        self.forbidden_users = forbidden_users
+        self.secure = secure
+        self.requests: list[Recorded] = []
+        self.services: dict[str, ServiceRecord] = {}
+        self.apps: dict[str, ServiceRecord] = {}
+        self.container_logs: dict[tuple[str, str], str] = {}
+        self.lock = threading.RLock()
+        self._seq = 0
+        self._httpd: ThreadingHTTPServer | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------------------
+    def start(self) -> "YarnTestServer":
+        server = self
+
+        class Handler(_Handler):
+            yarn = server
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd.daemon_threads = True
+        threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+
+    @property
+    def node_address(self) -> str:
+        return f"127.0.0.1:{self._httpd.server_address[1]}"
+
+    # -- test controls -------------------------------------------------------------------------------
+    def advance(self, name: str, state: str, diagnostics: str = "") -> None:
+        """Move a service to `state` now (ACCEPTED, STARTED, STABLE, SUCCEEDED, FAILED, STOPPED)."""
+        with self.lock:
+            record = self.services[name]
+            record.manual = True
+            record.state = state
+            record.diagnostics = diagnostics
+            if state in TERMINAL and not record.finished:
+                record.finished = time.time()
+
+    def count(self, method: str | None = None, path_prefix: str = "") -> int:
+        with self.lock:
+            return sum(1 for r in self.requests if (method is None or r.method == method)
+                       and r.path.startswith(path_prefix))
+
+    def reset_counts(self) -> None:
+        with self.lock:
+            self.requests.clear()
+
+    # -- model ---------------------------------------------------------------------------------------
+    def _current_state(self, record: ServiceRecord) -> str:
+        if record.manual or not self.timeline or record.state in TERMINAL and record.finished:
+            return record.state
+        elapsed = time.time() - record.created
+        state = "ACCEPTED"
+        for name, at in sorted(self.timeline.items(), key=lambda kv: kv[1]):
+            if elapsed >= at:
+                state = name
+        if state in TERMINAL and not record.finished:
+            record.finished = record.created + self.timeline[state]
+        record.state = state
+        return state
+
+    def create(self, spec: dict, user: str) -> ServiceRecord:
+        with self.lock:
+            self._seq += 1
+            record = ServiceRecord(spec=spec, app_id=f"application_{CLUSTER_TS}_{self._seq:04d}", user=user,
+                                   created=time.time(), seq=self._seq)
+            self.services[spec["name"]] = record
+            self.apps[record.app_id] = record
+            return record
+
+    def service_view(self, record: ServiceRecord) -> dict:
+        state = self._current_state(record)
+        view = copy.deepcopy(record.spec)
+        view["state"] = state
+        if time.time() - record.created >= self.app_id_delay:
+            view["id"] = record.app_id
+        running = 0
+        for comp in view.get("components", []):
+            containers = []
+            if state not in ("ACCEPTED",):
+                for i in range(comp.get("number_of_containers", 0)):
+                    instance = f"{comp['name']}-{i}"
+                    cstate = {"STARTED": "RUNNING_BUT_UNREADY", "STABLE": "READY"}.get(state)
+                    if cstate is None:
+                        cstate = state if comp["name"] == "master" else "STOPPED"
+                    running += cstate in ("READY", "RUNNING_BUT_UNREADY")
+                    containers.append({
+                        "id": self.container_id(record, comp["name"], i),
+                        "component_instance_name": instance,
+                        "state": cstate,
+                        "hostname": f"{instance}.{record.spec['name']}.{record.user}.test.example",
+                        "bare_host": "127.0.0.1",
+                        "ip": "127.0.0.1",
+                        "launch_time": "2024-01-01T00:00:00.000Z",
+                    })
+            comp["containers"] = containers
+            comp["state"] = {"SUCCEEDED": "SUCCEEDED", "FAILED": "FAILED"}.get(state, "STABLE")
+        view["number_of_running_containers"] = running
+        return view
+
+    def container_id(self, record: ServiceRecord, component: str, index: int) -> str:
+        names = [c["name"] for c in record.spec.get("components", [])]
+        number = 2 + sum(c.get("number_of_containers", 0) for c in record.spec["components"][:names.index(component)]) + index
+        return f"container_e01_{CLUSTER_TS}_{record.seq:04d}_01_{number:06d}"
+
+    def app_view(self, record: ServiceRecord) -> dict:
+        state = self._current_state(record)
+        if record.killed:
+            rm_state, final = "KILLED", "KILLED"
+        else:
+            rm_state, final = {"ACCEPTED": ("ACCEPTED", "UNDEFINED"), "STARTED": ("RUNNING", "UNDEFINED"),
+                               "STABLE": ("RUNNING", "UNDEFINED"), "SUCCEEDED": ("FINISHED", "SUCCEEDED"),
+                               "FAILED": ("FINISHED", "FAILED"), "STOPPED": ("FINISHED", "ENDED")}[state]
+        started = int(record.created * 1000)
+        finished = int(record.finished * 1000) if record.finished and rm_state in ("FINISHED", "KILLED") else 0
+        tags = [f"name: {record.spec['name']}", f"version: {record.spec.get('version', '')}"]
+        return {
+            "id": record.app_id, "user": record.user, "name": record.spec["name"],
+            "queue": record.spec.get("queue", "default"), "state": rm_state, "finalStatus": final,
+            "progress": 100.0 if finished else 0.0,
+            "trackingUI": "History" if finished else "ApplicationMaster",
+            "trackingUrl": f"{self.url}/proxy/{record.app_id}/", "diagnostics": record.diagnostics,
+            "clusterId": CLUSTER_TS, "applicationType": "yarn-service", "applicationTags": ",".join(tags).lower(),
+            "priority": 0, "startedTime": started, "launchTime": started + 500 if rm_state != "ACCEPTED" else 0,
+            "finishedTime": finished, "elapsedTime": (finished or int(time.time() * 1000)) - started,
+            "amContainerLogs": f"http://{self.node_address}/node/containerlogs/"
+                               f"{self.container_id_am(record)}/{record.user}",
+            "amHostHttpAddress": self.node_address, "allocatedMB": -1, "allocatedVCores": -1,
+            "runningContainers": 0 if finished else 1, "resourceRequests": [{"priority": 0}],
+        }
+
+    @staticmethod
+    def container_id_am(record: ServiceRecord) -> str:
+        return f"container_e01_{CLUSTER_TS}_{record.seq:04d}_01_000001"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    yarn: YarnTestServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):  # keep pytest output clean
+        pass
+
+    # -- plumbing ------------------------------------------------------------------------------------
+    def _send(self, code: int, body=None, *, content_type: str = "application/json", headers: dict | None = None):
+        if body is None:
+            data = b""
+        elif isinstance(body, (bytes, str)):
+            data = body.encode() if isinstance(body, str) else body
+        else:
+            data = json.dumps(body).encode()
+        self.send_response(code)
+        if data or content_type:
+            self.send_header("Content-Type", content_type)
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _status(self, code: int, diagnostics: str, state: str | None = None):
+        body = {"diagnostics": diagnostics}
+        if state:
+            body["state"] = state
+        self._send(code, body)
+
+    def _read_body(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        return raw
+
+    def _handle(self, method: str):
+        parts = urlsplit(self.path)
+        path = unquote(parts.path)
+        query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+        raw = self._read_body()
+        body = None
+        if raw:
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                body = raw
+        server = self.yarn
+        with server.lock:
+            server.requests.append(Recorded(method, path, query, body, dict(self.headers)))
+        if server.standby and path not in ("/ws/v1/cluster/info", "/cluster"):
+            return self._standby(path, parts.query)
+        user = self._authenticate(path, query)
+        if user is None:
+            return
+        if path.startswith("/app/v1/services"):
+            return self._services(method, path, body, raw, user)
+        if path.startswith("/ws/v1/cluster"):
+            return self._cluster(method, path, query)
+        if path.startswith("/ws/v1/node/containerlogs/"):
+            return self._container_log(path)
+        if path == "/cluster" or path.startswith("/cluster/app/"):
+            return self._send(200, "<html><body>ResourceManager</body></html>", content_type="text/html")
+        self._send(404, {"RemoteException": {"exception": "NotFoundException", "message": f"no resource {path}",
+                                             "javaClassName": "org.apache.hadoop.yarn.webapp.NotFoundException"}})
+
+    do_GET = lambda self: self._handle("GET")  # noqa: E731
+    do_POST = lambda self: self._handle("POST")  # noqa: E731
+    do_PUT = lambda self: self._handle("PUT")  # noqa: E731
+    do_DELETE = lambda self: self._handle("DELETE")  # noqa: E731
+
+    def _standby(self, path: str, query: str):
+        target = self.yarn.active_url + path + (f"?{query}" if query else "")
+        if self.yarn.standby == "hadoop2":
+            return self._send(200, f"This is standby RM. Redirecting to the current active RM: {target}\n",
+                              content_type="text/plain;charset=utf-8", headers={"Refresh": f"3; url={target}"})
+        self._send(307, f"This is standby RM. The redirect url is: {target}\n",
+                   content_type="text/plain;charset=utf-8", headers={"Location": target})
+
+    def _authenticate(self, path: str, query: dict) -> str | None:
+        server = self.yarn
+        header = self.headers.get("Authorization", "")
+        if server.negotiate_users:
+            token = header.partition("Negotiate ")[2].strip()
+            if token in server.negotiate_users:
+                return server.negotiate_users[token]
+            self._send(401, "<html><body>Error 401 Authentication required</body></html>", content_type="text/html",
+                       headers={"WWW-Authenticate": "Negotiate"})
+            return None
+        user = query.get("user.name")
+        if not user and server.require_user and (path.startswith("/app/") or path.startswith("/ws/")):
+            self._send(401, "<html><body>Error 401 Authentication required</body></html>", content_type="text/html")
+            return None
+        return user or "dr.who"
+
+    # -- services API --------------------------------------------------------------------------------
+    def _services(self, method: str, path: str, body, raw: bytes, user: str):
+        server = self.yarn
+        rest = path[len("/app/v1/services"):].strip("/")
+        if method == "POST" and not rest:
+            if not isinstance(body, dict):
+                return self._status(400, "Unrecognized or malformed JSON body")
+            problems = schema_errors(body) or yarn_rule_errors(body, server.secure)
+            if problems:
+                return self._status(400, problems[0])
+            if user in server.forbidden_users:
+                return self._status(403, f"User {user} cannot submit applications to queue "
+                                         f"root.{body.get('queue', 'default')}")
+            with server.lock:
+                existing = server.services.get(body["name"])
+                if existing is not None and not existing.destroyed:
+                    return self._status(500, f"Service name {body['name']} is already taken.")
+                record = server.create(body, user)
+            diagnostics = f"Application ID: {record.app_id}" if server.post_reports_app_id else ""
+            return self._send(202, {"diagnostics": diagnostics, "state": "ACCEPTED",
+                                    "uri": f"/app/v1/services/{body['name']}"})
+        if method == "GET" and rest == "version":
+            return self._send(200, {"hadoop_version": "3.3.6"})
+        if method == "GET" and not rest:
+            with server.lock:
+                return self._send(200, [server.service_view(r) for r in server.services.values() if not r.destroyed])
+        name = rest.split("/")[0]
+        with server.lock:
+            record = server.services.get(name)
+            if record is None or record.destroyed:
+                return self._status(404, f"Service {name} not found")
+            if method == "GET":
+                return self._send(200, server.service_view(record))
+            if method == "PUT":
+                if not isinstance(body, dict):
+                    return self._status(400, "Unrecognized or malformed JSON body")
+                problems = schema_errors(body, partial=True)
+                if problems:
+                    return self._status(400, problems[0])
+                if body.get("state") == "STOPPED":
+                    if server._current_state(record) in TERMINAL:
+                        return self._status(200, f"Service {name} is already stopped.", "STOPPED")
+                    server.advance(name, "STOPPED", f"Service {name} stopped by user {user}")
+                    return self._status(200, f"Service {name} is successfully stopped.", "STOPPED")
+                return self._status(400, "Only the desired state STOPPED is supported by this test server")
+            if method == "DELETE":
+                if server._current_state(record) not in TERMINAL:
+                    record.killed = True
+                    server.advance(name, "STOPPED", "destroyed")
+                record.destroyed = True
+                return self._status(200, f"Successfully destroyed service {name}")
+        self._status(405, f"{method} is not supported on {path}")
+
+    # -- RM REST API ---------------------------------------------------------------------------------
+    def _cluster(self, method: str, path: str, query: dict):
+        server = self.yarn
+        if method != "GET":
+            return self._status(405, f"{method} is not supported on {path}")
+        if path == "/ws/v1/cluster/info":
+            return self._send(200, {"clusterInfo": {
+                "id": CLUSTER_TS, "startedOn": CLUSTER_TS, "state": "STARTED",
+                "haState": "STANDBY" if server.standby else "ACTIVE", "resourceManagerVersion": "3.3.6",
+                "hadoopVersion": "3.3.6", "haZooKeeperConnectionState": "CONNECTED"}})
+        if path == "/ws/v1/cluster/nodes":
+            return self._send(200, {"nodes": {"node": [{
+                "id": "127.0.0.1:45454", "nodeHostName": "127.0.0.1", "nodeHTTPAddress": server.node_address,
+                "state": "RUNNING", "rack": "/default-rack"}]}})
+        if path == "/ws/v1/cluster/apps":
+            with server.lock:
+                apps = [server.app_view(r) for r in server.apps.values()]
+            return self._send(200, {"apps": {"app": _filter_apps(apps, query)} if _filter_apps(apps, query) else None})
+        match = re.fullmatch(r"/ws/v1/cluster/apps/([^/]+)", path)
+        if match:
+            with server.lock:
+                record = server.apps.get(match.group(1))
+                if record is not None:
+                    return self._send(200, {"app": server.app_view(record)})
+            return self._send(404, {"RemoteException": {
+                "exception": "NotFoundException", "message": f"java.lang.Exception: app with id: {match.group(1)} "
+                                                             "not found",
+                "javaClassName": "org.apache.hadoop.yarn.webapp.NotFoundException"}})
+        self._send(404, {"RemoteException": {"exception": "NotFoundException", "message": f"no resource {path}",
+                                             "javaClassName": "org.apache.hadoop.yarn.webapp.NotFoundException"}})
+
+    def _container_log(self, path: str):
+        _, _, rest = path.partition("/ws/v1/node/containerlogs/")
+        container, _, name = rest.partition("/")
+        text = self.yarn.container_logs.get((container, name))
+        if text is None:
+            return self._send(404, {"RemoteException": {"exception": "NotFoundException",
+                                                        "message": f"Cannot find this log on the local disk: {name}",
+                                                        "javaClassName": "org.apache.hadoop.yarn.webapp.NotFoundException"}})
+        self._send(200, text, content_type="text/plain")
+
+
+def _filter_apps(apps: list[dict], query: dict) -> list[dict]:
+    """The RM's /ws/v1/cluster/apps filters (RMWebServices.getApps)."""
+    out = []
+    states = {s.strip().upper() for s in query.get("states", "").split(",") if s.strip()}
+    types = {t.strip().lower() for t in query.get("applicationTypes", "").split(",") if t.strip()}
+    tags = {t.strip().lower() for t in query.get("applicationTags", "").split(",") if t.strip()}
+    for app in apps:
+        if states and app["state"] not in states:
+            continue
+        if query.get("finalStatus") and app["finalStatus"] != query["finalStatus"].upper():
+            continue
+        if query.get("user") and app["user"] != query["user"]:
+            continue
+        if query.get("queue") and app["queue"] != query["queue"]:
+            continue
+        if types and app["applicationType"].lower() not in types:
+            continue
+        if tags and not tags & set(app["applicationTags"].split(",")):
+            continue
+        if query.get("startedTimeBegin") and app["startedTime"] < int(query["startedTimeBegin"]):
+            continue
+        if query.get("startedTimeEnd") and app["startedTime"] > int(query["startedTimeEnd"]):
+            continue
+        if query.get("name") and app["name"] != query["name"]:
+            continue
+        app = dict(app)
+        if "resourceRequests" in query.get("deSelects", ""):
+            app.pop("resourceRequests", None)
+        out.append(app)
+    if query.get("limit"):
+        out = out[: int(query["limit"])]
+    return out
