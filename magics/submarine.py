@@ -198,6 +198,7 @@ class SubmarineMagics(Magics, SubmarineConfig):
         super().__init__(shell=shell, **kwargs)
         notebook = os.environ.get("JPY_SESSION_NAME") or (shell.user_ns.get("__session__") if shell else None)
         self.session = Session(config=shell.config if shell else None, notebook=notebook or None, settings=self)
+        self.session.notify = lambda message: print(f"submarine: {message}", file=sys.stderr, flush=True)
         self.last_job: str | None = None
         self._displays: dict[str, _Display] = {}
         self._cell_id: str | None = None

@@ -37,3 +37,7 @@ class JobNotFound(SubmarineError):
 
 class RuntimeFailure(SubmarineError):
     """A runtime refused or failed a request (cluster unreachable, credentials, conflicts)."""
+
+
+class TransientError(RuntimeFailure):
+    """A failure that may pass by itself (connection refused, timeout, 5xx): retried with backoff."""

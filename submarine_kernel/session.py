@@ -14,9 +14,10 @@ from typing import Any, Iterator, Mapping
 
 from .algorithm import AlgorithmCollector, Bundle
 from .config import SubmarineConfig
-from .errors import SubmarineError, ValidationError
+from .errors import SubmarineError, TransientError, ValidationError
 from .names import default_job_name, sanitize
 from .registry import JobRecord, Registry
+from .retry import DEFAULT_POLICY
 from .runtimes.base import JobRef, JobState, JobStatus, Runtime, runtime_class, utcnow
 from .spec import JobSpec, draft_spec
 from .storage import Storage, UploadResult
@@ -51,8 +52,19 @@ class Job:
         """Block until the job ends (or `timeout` seconds pass) and return its last status."""
         deadline = None if timeout is None else time.monotonic() + timeout
         interval = interval or getattr(self.runtime, "poll_interval", self.session.settings.poll_interval)
+        failures = 0
+        status = None
         while True:
-            status = self.status()
+            try:
+                status = self.status()
+                failures = 0
+            except TransientError as exc:  # keep waiting through a blip; give up only when it lasts
+                failures += 1
+                if failures >= DEFAULT_POLICY.attempts:
+                    raise
+                self.session.notify(f"{self.name}: {exc}; retrying {failures + 1}/{DEFAULT_POLICY.attempts}")
+                time.sleep(DEFAULT_POLICY.delay(failures))
+                continue
             if status.terminal or (deadline is not None and time.monotonic() >= deadline):
                 return status
             time.sleep(interval)
@@ -93,10 +105,12 @@ class Session:
         self.settings = settings if settings is not None else SubmarineConfig(config=self.config)
         self.notebook = notebook
         self.collector = AlgorithmCollector(notebook)
+        self.params: dict = {}  # name → params.ParamDecl declared with `%submarine param`; forms show them
         self.registry = registry or Registry()
         self._runtimes: dict[str, Runtime] = {}
         self._runtimes_lock = threading.Lock()
         self.tracker = Tracker(self.runtime, self.registry, interval=self.settings.poll_interval)
+        self.notify = _log_notice  # the magics print these; "retrying 2/5" and the like
 
     # -- parts -------------------------------------------------------------------------------------
     def runtime(self, name: str | None = None) -> Runtime:
@@ -108,8 +122,10 @@ class Session:
             return self._runtimes[name]
 
     def storage(self, root: str | None = None) -> Storage:
-        return Storage(root or self.settings.storage_root, self.settings.storage_options,
-                       progress=self.settings.progress)
+        storage = Storage(root or self.settings.storage_root, self.settings.storage_options,
+                          progress=self.settings.progress)
+        storage.on_retry = self.notify
+        return storage
 
     def reconfigure(self, config) -> None:
         """Merge a changed traitlets config (after `%config`) into the runtimes, live and future."""
@@ -173,7 +189,9 @@ class Session:
         self.check(spec, rt)
         bundle = bundle.with_params(spec.params)
         upload = self.storage().put(bundle)
-        ref = rt.submit(spec, bundle, upload.uri)
+        # Runtimes make a retried create idempotent: a conflict on our own name means "already submitted".
+        ref = DEFAULT_POLICY.call(lambda: rt.submit(spec, bundle, upload.uri), f"submitting {spec.name}",
+                                  on_retry=self.notify)
         status = JobStatus(JobState.SUBMITTED, "submitted", submitted=utcnow(), links=rt.links(ref))
         self.registry.add(ref, spec, upload.uri, self.notebook, status)
         self.tracker.track(ref, status)
@@ -203,6 +221,12 @@ class Session:
         self.tracker.close()
         for runtime in self._runtimes.values():
             runtime.close()
+
+
+def _log_notice(message: str) -> None:
+    import logging
+
+    logging.getLogger("submarine_kernel").warning(message)
 
 
 _default: Session | None = None

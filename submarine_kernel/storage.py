@@ -21,7 +21,8 @@ from typing import Any, Callable, Mapping
 from urllib.parse import urlsplit
 
 from .algorithm import MANIFEST_NAME, Bundle
-from .errors import StorageError, ValidationError
+from .errors import StorageError, TransientError, ValidationError
+from .retry import DEFAULT_POLICY
 
 #: protocol → factory(url, options) returning (fsspec file system, path inside it)
 FileSystemFactory = Callable[[str, Mapping[str, Any]], tuple[Any, str]]
@@ -104,6 +105,7 @@ class Storage:
         self.progress = progress
         self._fs = None
         self._root_path = None
+        self.on_retry = None  # called with "uploading x: ...; retrying 2/5"
 
     @property
     def fs(self):
@@ -165,14 +167,16 @@ class Storage:
                 parent = posixpath.dirname(target)
                 if parent != base:
                     self.fs.makedirs(parent, exist_ok=True)
-                self.fs.pipe_file(target, data)
+                DEFAULT_POLICY.call(lambda: self.fs.pipe_file(target, data), f"uploading {name}",
+                                    on_retry=self.on_retry)
                 sent += len(data)
                 if bar is not None:
                     bar.update(len(data))
             manifest = bundle.manifest_bytes()
-            self.fs.pipe_file(self._path(folder, MANIFEST_NAME), manifest)
+            DEFAULT_POLICY.call(lambda: self.fs.pipe_file(self._path(folder, MANIFEST_NAME), manifest),
+                                "uploading the manifest", on_retry=self.on_retry)
             sent += len(manifest)
-        except OSError as exc:
+        except (OSError, TransientError) as exc:
             raise StorageError(f"uploading the bundle to {redact_url(self.uri(folder))} failed: {exc}; "
                                "check the storage root and credentials, then run again") from None
         finally:

@@ -12,19 +12,21 @@ import threading
 from dataclasses import replace
 from typing import Callable, Mapping
 
+from .retry import DEFAULT_POLICY, RetryPolicy
 from .runtimes.base import JobRef, JobStatus, Runtime
 
 log = logging.getLogger(__name__)
 
 Listener = Callable[[JobRef, JobStatus], None]
-MAX_BACKOFF_SECONDS = 30.0
 
 
 class Tracker:
     """Follows jobs until they end; `listen` to hear about every change."""
 
-    def __init__(self, runtimes: Callable[[str], Runtime], registry=None, interval: float = 1.0):
+    def __init__(self, runtimes: Callable[[str], Runtime], registry=None, interval: float = 1.0,
+                 retry: RetryPolicy = DEFAULT_POLICY):
         self._runtime_for = runtimes
+        self.retry = retry
         self.registry = registry
         self.interval = interval
         self._refs: dict[str, JobRef] = {}
@@ -110,9 +112,12 @@ class Tracker:
             except Exception as exc:  # keep following: a dropped connection must not lose the jobs
                 failures = self._failures[runtime_name] = self._failures.get(runtime_name, 0) + 1
                 log.warning("polling %s failed (%s attempt(s)): %s", runtime_name, failures, exc)
-                statuses = self._stale(refs, f"status unavailable ({type(exc).__name__}: {exc}); "
-                                             f"retrying (attempt {failures})")
-                delay = min(MAX_BACKOFF_SECONDS, self.interval * 2 ** failures)
+                attempts = self.retry.attempts
+                retrying = (f"retrying {failures + 1}/{attempts}" if failures < attempts
+                            else f"still retrying every {self.retry.max_delay:.0f} s")
+                reason = str(exc).splitlines()[0] if str(exc) else ""
+                statuses = self._stale(refs, f"status unavailable ({type(exc).__name__}: {reason}); {retrying}")
+                delay = max(self.retry.delay(failures), self.interval) if failures < attempts else self.retry.max_delay
             self._publish(refs, statuses)
         return delay
 
