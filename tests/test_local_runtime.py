@@ -341,3 +341,25 @@ def test_reattach_from_a_new_process(tmp_path):
     assert JobState.RUNNING in seen
     wait_until(lambda: session.registry.get(name).state == "SUCCEEDED", what="registry updated")
     assert session.tracker.active == []
+
+
+def test_stop_right_after_submit_while_the_supervisor_is_still_starting(tmp_path, monkeypatch):
+    """A slow machine: the supervisor has not written its first status when stop comes."""
+    import submarine_kernel.runtimes.local as local
+
+    slow = tmp_path / "slow_supervisor.py"
+    slow.write_text(textwrap.dedent(f"""
+        import runpy, sys, time
+        time.sleep(1.5)
+        sys.argv = [{str(local._SUPERVISOR)!r}] + sys.argv[1:]
+        runpy.run_path(sys.argv[0], run_name="__main__")
+    """))
+    monkeypatch.setattr(local, "_SUPERVISOR", slow)
+    job, out, go = sleeper_job(tmp_path, workers=2)
+    assert status_json(job) is None  # nothing started yet
+    status = job.stop()
+    assert status.state == JobState.STOPPED, status.message
+    assert job.wait(timeout=TIMEOUT).state == JobState.STOPPED
+    assert replica_states(job.status()) == {"worker-0": JobState.STOPPED, "worker-1": JobState.STOPPED}
+    pids = [r["pid"] for r in status_json(job)["replicas"].values() if r["pid"]]
+    wait_until(lambda: all_gone(pids), what="replicas gone")

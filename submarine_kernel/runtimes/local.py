@@ -240,8 +240,14 @@ class LocalRuntime(Runtime):
         if raw is None:
             if _read_json(job_dir / "job.json") is None:
                 raise JobNotFound(f"no local job {ref.name!r} in {self.jobs_dir}")
-            time.sleep(0.5)  # the supervisor is starting; it writes its first status within a tick
-            raw = _read_json(job_dir / "status.json") or {}
+            # the supervisor is starting (slowly on a loaded machine): wait for its first status
+            deadline = time.monotonic() + 30
+            while raw is None and self._supervisor_starting(job_dir) and time.monotonic() < deadline:
+                time.sleep(0.05)
+                raw = _read_json(job_dir / "status.json")
+            if raw is None:  # it ended without a word: _status records the job FAILED
+                self._status(ref)
+                return
         if JobState(raw.get("state", "UNKNOWN")).terminal:
             return
         pid = raw.get("supervisor_pid")
