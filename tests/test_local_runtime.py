@@ -288,6 +288,14 @@ def test_render_is_a_dry_run_with_the_contract(tmp_path, isolated_data_dir):
     assert sk.jobs() == []
 
 
+def test_dry_run_shows_no_secret_param():
+    text = sk.submit("python t.py", files={"t.py": ""}, name=unique("dry"), workers=1, dry_run=True,
+                     params={"api_key": "sekrit-value", "lr": 0.5}, env={"HF_TOKEN": "hf_sekrit"})
+    assert "sekrit" not in text
+    assert "SUBMARINE_PARAM_API_KEY='***'" in text
+    assert shlex.quote("python t.py --api_key '***' --lr 0.5") in text
+
+
 def test_poll_unknown_job_and_logs_of_missing_job(tmp_path):
     from submarine_kernel.runtimes.base import JobRef
 

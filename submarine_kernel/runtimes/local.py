@@ -27,6 +27,7 @@ from .. import contract
 from ..algorithm import Bundle
 from ..config import data_dir, private_dir
 from ..errors import JobNotFound, SubmarineError
+from ..secrets import redact_mapping
 from ..spec import JobSpec
 from ..storage import fetch_bundle
 from .base import JobRef, JobState, JobStatus, ReplicaStatus, Runtime, utcnow
@@ -114,6 +115,7 @@ class LocalRuntime(Runtime):
 
     def render(self, spec: JobSpec, bundle: Bundle, bundle_uri: str) -> str:
         job_dir = Path(self.jobs_dir) / spec.name
+        spec = spec.replace(params=redact_mapping(spec.params))  # a printed dry run shows no secret param
         lines = [f"# local job {spec.name}: {spec.replica_count} replica(s), bundle {bundle_uri}"]
         for replica in self._plan(spec, job_dir):
             contract_env = {k: v for k, v in replica["env"].items() if k.startswith(("SUBMARINE_", "TF_CONFIG",
