@@ -27,6 +27,7 @@ from submarine_kernel import render
 from submarine_kernel.algorithm import UntitledCellWarning
 from submarine_kernel.config import SubmarineConfig
 from submarine_kernel.errors import SubmarineError
+from submarine_kernel.metrics import harvester_for
 from submarine_kernel.runtimes.base import JobRef, JobStatus
 from submarine_kernel.session import Job, Session, set_default_session
 
@@ -105,6 +106,7 @@ def _pairs(items: list[str] | None, what: str) -> dict[str, str]:
 @argument("--notebook", help="collect algorithm cells from this saved .ipynb instead of this kernel's cells")
 @argument("--wait", action="store_true", help="block until the job ends")
 @argument("--dry-run", action="store_true", help="print what the runtime would receive; submit nothing")
+@argument("--plain", action="store_true", help="show the status as HTML/text instead of the live widget")
 def _run_args(line):
     """run [options] -- LAUNCH COMMAND: submit the collected cells as a distributed job."""
 
@@ -168,9 +170,34 @@ def _cell_args(line):
     """TITLE [--no-local]: collect this cell into the algorithm file TITLE, then run it here."""
 
 
+@magic_arguments()
+@argument("--from", dest="from_job", metavar="NAME", help="start from this job's values (default: the newest run)")
+@argument("--concurrency", type=int, default=2, help="sweeps: at most this many jobs at once")
+def _form_args(line):
+    """form [--from NAME] [-- LAUNCH COMMAND]: a parameter form for re-runs and sweeps."""
+
+
+@magic_arguments()
+@argument("assignment", metavar="NAME=DEFAULT", help="the parameter and its default, e.g. lr=0.1")
+@argument("--choices", help="allowed values, comma-separated (a dropdown in the form)")
+@argument("--min", dest="minimum", help="smallest allowed value")
+@argument("--max", dest="maximum", help="largest allowed value")
+def _param_args(line):
+    """param NAME=DEFAULT [--choices a,b | --min X --max Y]: declare a hyperparameter; the form shows it and
+    every run passes its current value (as -p NAME VALUE would)."""
+
+
+@magic_arguments()
+@argument("--all", action="store_true", help="every notebook's runs, not only this one's")
+@argument("--limit", type=int, default=50, help="at most this many runs")
+def _history_args(line):
+    """history [--all] [--limit N]: runs with params, state, duration and metrics; compare and re-run."""
+
+
 SUBCOMMANDS: dict[str, Callable] = {
     "run": _run_args, "status": _status_args, "list": _list_args, "logs": _logs_args, "stop": _stop_args,
     "clean": _clean_args, "tensorboard": _tensorboard_args, "config": _config_args,
+    "form": _form_args, "param": _param_args, "history": _history_args,
 }
 
 
@@ -203,6 +230,7 @@ class SubmarineMagics(Magics, SubmarineConfig):
         self._displays: dict[str, _Display] = {}
         self._cell_id: str | None = None
         self._stop_listening = self.session.tracker.listen(self._on_status)
+        self._metrics = harvester_for(self.session)  # reported metrics reach the registry when jobs end
         set_default_session(self.session)
         if shell is not None:
             shell.events.register("pre_run_cell", self._remember_cell)
@@ -219,6 +247,7 @@ class SubmarineMagics(Magics, SubmarineConfig):
 
     def close(self) -> None:
         self._stop_listening()
+        self._metrics.close()
         if self.shell is not None:
             try:
                 self.shell.events.unregister("pre_run_cell", self._remember_cell)
@@ -271,7 +300,7 @@ class SubmarineMagics(Magics, SubmarineConfig):
     @line_magic
     def submarine(self, line):
         """Submit and follow distributed training jobs. Subcommands: run, status, list, logs, stop, clean,
-        tensorboard, config, usage. See `%submarine usage` for every option."""
+        tensorboard, config, form, param, history, usage. See `%submarine usage` for every option."""
         words = line.strip().split(None, 1)
         if not words:
             raise UsageError("no subcommand: use one of " + ", ".join([*SUBCOMMANDS, "usage"]))
@@ -309,7 +338,7 @@ class SubmarineMagics(Magics, SubmarineConfig):
                      if getattr(args, f"{role}_resources")}
         if args.resources:
             resources["default"] = args.resources
-        params = {name: _value(value) for name, value in args.param or []}
+        params = {**self._declared_param_values(), **{name: _value(value) for name, value in args.param or []}}
         runtime = args.runtime or self.runtime
         spec = self.session.build(
             command or None, runtime=runtime, name=args.name, framework=args.framework,
@@ -326,7 +355,7 @@ class SubmarineMagics(Magics, SubmarineConfig):
         upload = job.upload
         print(f"submarine: submitted {job.name} to {job.ref.runtime} "
               f"(bundle {'reused' if upload.reused else f'uploaded, {upload.bytes_uploaded} bytes'}: {upload.uri})")
-        self._show(job.ref, self.session.tracker.last(job.ref))
+        self._show(job.ref, self.session.tracker.last(job.ref), plain=args.plain)
         if args.wait or self.wait:
             return self._wait(job)
 
@@ -338,12 +367,14 @@ class SubmarineMagics(Magics, SubmarineConfig):
             raise UsageError(f"job {job.name} ended {status.state.value}: {status.message or 'see its logs'} "
                              f"(%submarine logs {job.name})")
 
-    def _show(self, ref: JobRef, status: JobStatus | None) -> None:
+    def _show(self, ref: JobRef, status: JobStatus | None, plain: bool = False) -> None:
         if status is None:
             return
         view = self._displays.get(ref.key)
         if view is None:
-            self._displays[ref.key] = _Display(ref.name, ref.runtime, status)
+            from submarine_kernel.widgets.magic_views import status_display
+
+            self._displays[ref.key] = status_display(self.session, ref, status, plain, _Display)
         else:
             view.update(status)
 
@@ -440,6 +471,38 @@ class SubmarineMagics(Magics, SubmarineConfig):
         rows = [[k, v] for k, v in shown.items()]
         display({"text/html": render.table_html(["setting", "value"], rows),
                  "text/plain": render.table_text(["setting", "value"], rows)}, raw=True)
+
+
+    # -- widgets (the views live in submarine_kernel.widgets; ipywidgets is imported only here) ---------
+    def _sub_form(self, rest: str):
+        from submarine_kernel.widgets.magic_views import show_form
+
+        options, command = _split_command(rest)
+        args = self._parse("form", options)
+        show_form(self.session, command, args, self.shell.user_ns if self.shell else None)
+
+    def _sub_param(self, rest: str):
+        from submarine_kernel.widgets.magic_views import declare_param
+
+        args = self._parse("param", rest)
+        print(declare_param(self.session, args, self.shell.user_ns if self.shell else {}))
+
+    def _declared_param_values(self) -> dict:
+        """`%submarine param` names with the kernel's current values: every run passes them."""
+        user_ns = self.shell.user_ns if self.shell else {}
+        return {name: user_ns.get(name, decl.default) for name, decl in self.session.params.items()}
+
+    def _sub_history(self, rest: str):
+        from submarine_kernel.widgets.magic_views import show_history
+
+        args = self._parse("history", rest)
+        show_history(self.session, args)
+
+
+def _split_command(rest: str) -> tuple[str, str | None]:
+    """`options -- command` → (options, command); no `--` → (rest, None)."""
+    match = _OPTIONS_END.search(rest)
+    return (rest[:match.start()], rest[match.end():].strip() or None) if match else (rest, None)
 
 
 SubmarineMagics.submarine.__doc__ = (SubmarineMagics.submarine.__doc__ or "") + "\n\n" + usage()
