@@ -121,6 +121,14 @@ def _api_server_class():
                     meta["resourceVersion"] = str(next(self._versions))
             return await super()._handle(request)
 
+        async def _serve_watch(self, request):
+            # A real API server sends its headers at once; the emulator holds them back until the first
+            # event, which would leave a client waiting for headers on a quiet resource. A bookmark
+            # (without a resourceVersion) opens the stream, as allowWatchBookmarks lets a server do.
+            yield {"type": "BOOKMARK", "object": {"kind": "Status", "metadata": {}}}
+            async for event in super()._serve_watch(request):
+                yield event
+
     return ApiServer
 
 

@@ -12,13 +12,16 @@ import time
 
 import pytest
 
-from k8s_support import NAMESPACE, TOKEN, EmulatedCluster, now, wait_for, write_kubeconfig
-from submarine_kernel import k8s_manifests as m
-from submarine_kernel.algorithm import Bundle
-from submarine_kernel.errors import RuntimeFailure, SubmarineError, ValidationError
-from submarine_kernel.runtimes.base import JobState
-from submarine_kernel.runtimes.kubernetes import KubernetesRuntime
-from submarine_kernel.spec import build_spec
+pytest.importorskip("kubernetes")  # at collection, so the first test does not pay for the import
+pytest.importorskip("kmock")
+
+from k8s_support import NAMESPACE, TOKEN, EmulatedCluster, now, wait_for, write_kubeconfig  # noqa: E402
+from submarine_kernel import k8s_manifests as m  # noqa: E402
+from submarine_kernel.algorithm import Bundle  # noqa: E402
+from submarine_kernel.errors import RuntimeFailure, SubmarineError, ValidationError  # noqa: E402
+from submarine_kernel.runtimes.base import JobState  # noqa: E402
+from submarine_kernel.runtimes.kubernetes import KubernetesRuntime  # noqa: E402
+from submarine_kernel.spec import build_spec  # noqa: E402
 
 PYTORCHJOBS = "kubeflow.org/v1/pytorchjobs"
 JOBS_PATH = f"/apis/kubeflow.org/v1/namespaces/{NAMESPACE}/pytorchjobs"
@@ -319,7 +322,6 @@ def test_close_stops_the_watch_threads(cluster, runtime):
     runtime.poll([ref])
     threads = [w._thread for w in runtime._watches.values()]
     assert len(threads) == 2 and all(t.is_alive() for t in threads)  # the jobs and the pods of namespace ml
-    print([t.name for t in threading.enumerate()])
     runtime.close()
     wait_for(lambda: not any(t.is_alive() for t in threads), what="the watch threads to end")
 

@@ -94,7 +94,8 @@ def test_large_files_go_up_in_parts_with_progress(s3, endpoint):
 
 
 def fail_on(fs, method: str, call: int):
-    """Make the `call`-th S3 request of `method` fail, as a dropped connection would."""
+    """Make the `call`-th S3 request of `method` fail for good, as credentials expiring mid-upload do
+    (an error that no retry fixes, so the upload really stops half-way)."""
     original = fs._call_s3
     seen = {"n": 0}
 
@@ -102,7 +103,7 @@ def fail_on(fs, method: str, call: int):
         if name == method:
             seen["n"] += 1
             if seen["n"] == call:
-                raise ConnectionResetError("connection reset by peer (injected)")
+                raise PermissionError("ExpiredToken: the session token expired (injected)")
         return await original(name, *args, **kwargs)
 
     fs._call_s3 = flaky

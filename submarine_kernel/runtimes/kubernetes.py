@@ -609,7 +609,8 @@ class _ResourceWatch:
         response = self._response
         if response is not None:
             _shutdown(response)
-        self._thread.join(timeout=5)
+        # A request still waiting for its response ends at its own timeout; the thread is a daemon.
+        self._thread.join(timeout=2)
 
     def lookup(self, name: str) -> tuple[dict | None, dict | None]:
         """(the live object, the last state of a deleted one)."""
