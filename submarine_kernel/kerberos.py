@@ -96,7 +96,8 @@ class KerberosLogin:
             done = subprocess.run([self._tool(self.kinit), "-kt", self.keytab, self.principal], env=self._env(),
                                   capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
         except subprocess.TimeoutExpired:
-            raise KerberosError(f"kinit for {self.principal} did not finish in 60 s: check the KDC in krb5.conf") from None
+            raise KerberosError(f"kinit for {self.principal} did not finish in 60 s: "
+                                "check the KDC in krb5.conf") from None
         if done.returncode != 0:
             reason = " ".join((done.stderr or done.stdout or "no output").split())
             raise KerberosError(f"kinit -kt {self.keytab} {self.principal} failed: {reason}")

@@ -212,7 +212,8 @@ def namenode_urls(url: str, options: Mapping[str, Any]) -> list[str]:
     port = parts.port
     if parts.scheme == "hdfs" and (port is None or port in RPC_PORTS):
         port = DEFAULT_HTTPS_PORT if secure else DEFAULT_HTTP_PORT
-    return [f"{'https' if secure else 'http'}://{parts.hostname}:{port or (DEFAULT_HTTPS_PORT if secure else DEFAULT_HTTP_PORT)}"]
+    port = port or (DEFAULT_HTTPS_PORT if secure else DEFAULT_HTTP_PORT)
+    return [f"{'https' if secure else 'http'}://{parts.hostname}:{port}"]
 
 
 def open_hdfs(url: str, options: Mapping[str, Any]) -> tuple[SubmarineWebHDFS, str]:

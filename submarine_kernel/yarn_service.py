@@ -295,7 +295,8 @@ def hadoop_setup(settings: ServiceSettings) -> list[str]:
     return [
         'export HADOOP_HOME= HADOOP_YARN_HOME= HADOOP_HDFS_HOME="$DOCKER_HADOOP_HDFS_HOME" '
         'HADOOP_COMMON_HOME="$DOCKER_HADOOP_HDFS_HOME" JAVA_HOME="$DOCKER_JAVA_HOME"',
-        'export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$JAVA_HOME/lib/server:$JAVA_HOME/lib/amd64/server"',
+        'export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}'
+        '$JAVA_HOME/lib/server:$JAVA_HOME/lib/amd64/server"',
         'export CLASSPATH="$("$HADOOP_HDFS_HOME/bin/hadoop" classpath --glob)"',
     ]
 
