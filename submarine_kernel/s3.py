@@ -62,7 +62,8 @@ def _s3fs_class():
     try:
         import s3fs
     except ModuleNotFoundError as exc:
-        raise StorageError(f"s3:// storage needs the package {exc.name!r}: pip install 'submarine-kernel[s3]'") from None
+        raise StorageError(f"s3:// storage needs the package {exc.name!r}: "
+                           "pip install 'submarine-kernel[s3]'") from None
     return s3fs.S3FileSystem
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import threading
 import time
 
 import pytest
@@ -18,7 +17,7 @@ pytest.importorskip("kmock")
 from k8s_support import NAMESPACE, TOKEN, EmulatedCluster, now, wait_for, write_kubeconfig  # noqa: E402
 from submarine_kernel import k8s_manifests as m  # noqa: E402
 from submarine_kernel.algorithm import Bundle  # noqa: E402
-from submarine_kernel.errors import RuntimeFailure, SubmarineError, ValidationError  # noqa: E402
+from submarine_kernel.errors import RuntimeFailure, SubmarineError, TransientError, ValidationError  # noqa: E402
 from submarine_kernel.runtimes.base import JobState  # noqa: E402
 from submarine_kernel.runtimes.kubernetes import KubernetesRuntime  # noqa: E402
 from submarine_kernel.spec import build_spec  # noqa: E402
@@ -312,6 +311,7 @@ def test_an_unreachable_cluster_is_a_one_line_error(tmp_path):
     with pytest.raises(RuntimeFailure, match="cannot reach the Kubernetes API at http://127.0.0.1:9") as caught:
         runtime.submit(pytorch_spec("far-job"), BUNDLE, "file:///b")
     assert TOKEN not in str(caught.value) and "\n" not in str(caught.value)
+    assert isinstance(caught.value, TransientError)  # the session retries it with backoff
     with pytest.raises(RuntimeFailure, match="has no context 'nope'"):
         KubernetesRuntime(kubeconfig=str(kubeconfig), context="nope").submit(pytorch_spec("j"), BUNDLE, "file:///b")
     runtime.close()

@@ -23,7 +23,7 @@ from traitlets import Bool, CaselessStrEnum, Dict, Enum, Float, Int, List, Unico
 
 from .. import k8s_manifests as m
 from ..algorithm import Bundle
-from ..errors import RuntimeFailure, SubmarineError, ValidationError
+from ..errors import RuntimeFailure, SubmarineError, TransientError, ValidationError
 from ..names import dns1035_problems
 from ..spec import JobSpec
 from .base import JobRef, JobState, JobStatus, ReplicaStatus, Runtime
@@ -412,8 +412,8 @@ class KubernetesRuntime(Runtime):
             return fn(*args, **kwargs)
         except ApiException as exc:
             raise self._api_error(clients, exc, action, what) from None
-        except (HTTPError, OSError) as exc:
-            raise RuntimeFailure(f"cannot reach the Kubernetes API at {clients.host} ({clients.credentials}) to "
+        except (HTTPError, OSError) as exc:  # transient: the session retries it with backoff
+            raise TransientError(f"cannot reach the Kubernetes API at {clients.host} ({clients.credentials}) to "
                                  f"{action} {what}: {type(exc).__name__}; check that the cluster is up and "
                                  "KubernetesRuntime.kubeconfig/context point at it") from None
 
@@ -437,7 +437,8 @@ class KubernetesRuntime(Runtime):
                                   "(--name) or stop and remove the old job")
         if status == 422:
             return RuntimeFailure(f"the Kubernetes API rejected {what}: {message}")
-        return RuntimeFailure(f"the Kubernetes API failed to {action} {what} ({status} {exc.reason}): {message}")
+        failure = TransientError if status >= 500 or status == 429 else RuntimeFailure  # may pass by itself
+        return failure(f"the Kubernetes API failed to {action} {what} ({status} {exc.reason}): {message}")
 
     def _create(self, clients: _Clients, obj: dict[str, Any], kind: m.Kind | None = None) -> dict[str, Any]:
         namespace = obj["metadata"]["namespace"]
