@@ -181,7 +181,7 @@ class Session:
         rt = self.runtime(runtime)
         self.check(spec, rt)
         bundle = bundle.with_params(spec.params)
-        return rt.render(spec, bundle, self.storage().uri(bundle.digest))
+        return rt.render(spec, bundle, self.storage().uri_for(bundle))
 
     def submit(self, spec: JobSpec, bundle: Bundle, runtime: str | None = None) -> Job:
         """Validate, upload the bundle (unless already there), submit, record and track."""

@@ -14,6 +14,7 @@ complete bundle, but an older job's bundle URI then shows the newer files.
 from __future__ import annotations
 
 import json
+import secrets
 import posixpath
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,6 +62,7 @@ def open_filesystem(url: str, options: Mapping[str, Any] | None = None) -> tuple
 def _load_builtin_factories(protocol: str) -> None:
     """Import the module that registers a built-in protocol, only when that protocol is first used."""
     modules = {"hdfs": "submarine_kernel.webhdfs", "webhdfs": "submarine_kernel.webhdfs",
+               "swebhdfs": "submarine_kernel.webhdfs",
                "s3": "submarine_kernel.s3", "s3a": "submarine_kernel.s3"}
     if protocol in modules and protocol not in _FACTORIES:
         import importlib
@@ -150,39 +152,70 @@ class Storage:
             return False
 
     def put(self, bundle: Bundle) -> UploadResult:
-        """Upload `bundle` unless an identical one is already complete; the manifest goes last."""
+        """Upload `bundle` unless an identical one is already complete.
+
+        The manifest goes last, so an interrupted upload never looks complete. Where the file system renames
+        folders atomically (local disk), the upload is also staged under a hidden temporary name and renamed
+        into place; object stores, where a rename is a full copy, rely on the manifest alone.
+        """
         digest = bundle.digest
         folder = self.folder_for(bundle)
         if self.is_complete(digest, folder):
             return UploadResult(self.uri(folder), digest, 0, True)
-        sent = 0
+        staged = self._renames_atomically()
+        write_folder = f".staging-{folder}-{secrets.token_hex(4)}" if staged else folder
         bar = self._progress_bar(bundle.size)
         try:
-            base = self._path(folder)
-            if folder != digest and self.fs.exists(base):
-                self.fs.rm(base, recursive=True)  # Zeppelin layout: the changed bundle replaces the folder
-            self.fs.makedirs(base, exist_ok=True)
-            for name, data in bundle.files.items():
-                target = self._path(folder, name)
-                parent = posixpath.dirname(target)
-                if parent != base:
-                    self.fs.makedirs(parent, exist_ok=True)
-                DEFAULT_POLICY.call(lambda: self.fs.pipe_file(target, data), f"uploading {name}",
-                                    on_retry=self.on_retry)
-                sent += len(data)
-                if bar is not None:
-                    bar.update(len(data))
-            manifest = bundle.manifest_bytes()
-            DEFAULT_POLICY.call(lambda: self.fs.pipe_file(self._path(folder, MANIFEST_NAME), manifest),
-                                "uploading the manifest", on_retry=self.on_retry)
-            sent += len(manifest)
-        except (OSError, TransientError) as exc:
-            raise StorageError(f"uploading the bundle to {redact_url(self.uri(folder))} failed: {exc}; "
-                               "check the storage root and credentials, then run again") from None
+            final = self._path(folder)
+            if not staged and folder != digest and self.fs.exists(final):
+                self.fs.rm(final, recursive=True)  # Zeppelin layout: the changed bundle replaces the folder
+            sent = self._write(bundle, write_folder, bar)
+            if staged:
+                if self.fs.exists(final):
+                    self.fs.rm(final, recursive=True)  # an incomplete leftover, or the Zeppelin layout's old bundle
+                self.fs.mv(self._path(write_folder), final, recursive=True)
+        except BaseException as exc:  # Ctrl-C included: leave no staging folder behind
+            if staged:
+                self._discard(write_folder)
+            if isinstance(exc, (OSError, TransientError)):
+                raise StorageError(f"uploading the bundle to {redact_url(self.uri(folder))} failed: {exc}; "
+                                   "check the storage root and credentials, then run again") from None
+            raise
         finally:
             if bar is not None:
                 bar.close()
         return UploadResult(self.uri(folder), digest, sent, False)
+
+    def _write(self, bundle: Bundle, folder: str, bar) -> int:
+        """Write every file, then the manifest, under `folder`; returns the bytes sent."""
+        base = self._path(folder)
+        self.fs.makedirs(base, exist_ok=True)
+        sent = 0
+        for name, data in bundle.files.items():
+            target = self._path(folder, name)
+            parent = posixpath.dirname(target)
+            if parent != base:
+                self.fs.makedirs(parent, exist_ok=True)
+            DEFAULT_POLICY.call(lambda: self.fs.pipe_file(target, data), f"uploading {name}",
+                                on_retry=self.on_retry)
+            sent += len(data)
+            if bar is not None:
+                bar.update(len(data))
+        manifest = bundle.manifest_bytes()
+        DEFAULT_POLICY.call(lambda: self.fs.pipe_file(self._path(folder, MANIFEST_NAME), manifest),
+                            "uploading the manifest", on_retry=self.on_retry)
+        return sent + len(manifest)
+
+    def _renames_atomically(self) -> bool:
+        from fsspec.implementations.local import LocalFileSystem
+
+        return isinstance(self.fs, LocalFileSystem)
+
+    def _discard(self, folder: str) -> None:
+        try:
+            self.fs.rm(self._path(folder), recursive=True)
+        except OSError:
+            pass  # a leftover hidden staging folder never looks like a bundle
 
     def _progress_bar(self, total: int):
         if not self.progress or total < PROGRESS_THRESHOLD:

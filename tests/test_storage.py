@@ -7,6 +7,7 @@ import uuid
 
 import fsspec
 import pytest
+from pathlib import Path
 
 from submarine_kernel.algorithm import MANIFEST_NAME, Bundle
 from submarine_kernel.errors import StorageError, ValidationError
@@ -69,6 +70,8 @@ def test_interrupted_upload_never_looks_complete(tmp_path, root, monkeypatch):
     message = str(info.value)
     assert "uploading the bundle" in message and "connection reset by peer" in message and "run again" in message
     assert not store.is_complete(bundle.digest)
+    if root.startswith("file:"):  # staged under a hidden temporary name: nothing at all where the bundle goes
+        assert sorted(p.name for p in Path(root[len("file://"):]).iterdir()) == []
     with pytest.raises(StorageError, match="no manifest .*upload it again"):
         fetch_bundle(f"{root}/{bundle.digest}", tmp_path / "fetched")
     with pytest.raises(StorageError, match="not complete"):
