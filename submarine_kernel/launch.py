@@ -91,7 +91,7 @@ def problems(session, request: RunRequest, decls: Mapping[str, ParamDecl] | None
 
 # which form field a problem message is about, for flagging it next to the field
 _FIELD_PATTERNS = (
-    ("params", re.compile(r"\bparam (\w+)")),
+    ("params", re.compile(r"\bparam (\w+)=")),
     ("command", re.compile(r"launch command")),
     ("workers", re.compile(r"--workers|replicas|a job has exactly one")),
     ("ps", re.compile(r"--ps\b|parameter servers")),

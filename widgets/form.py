@@ -40,7 +40,8 @@ def param_widget(decl: ParamDecl, value: Any = None) -> w.ValueWidget:
     if decl.kind == "choice":
         return w.Dropdown(options=list(decl.choices), value=value, description=decl.name, style=LABEL_STYLE)
     if decl.kind == "bool":
-        return w.Checkbox(value=bool(value), description=decl.name, style=LABEL_STYLE, indent=True)
+        return w.Checkbox(value=bool(value), description=decl.name, style=LABEL_STYLE, indent=True,
+                          layout=w.Layout(width="420px"))
     if decl.kind == "int":
         return w.IntText(value=int(value), **common)
     if decl.kind == "float":
@@ -78,12 +79,14 @@ class ParameterForm(FallbackBundle, w.VBox):
                                  continuous_update=False),
             "ps": w.IntText(value=request.ps, description="parameter servers", style=LABEL_STYLE,
                             continuous_update=False),
-            "chief": w.Checkbox(value=request.chief, description="TensorFlow chief", style=LABEL_STYLE),
+            "chief": w.Checkbox(value=request.chief, description="TensorFlow chief", style=LABEL_STYLE,
+                                layout=w.Layout(width="420px")),
             "image": _text("image", request.image, session.settings.image or "cluster runtimes only"),
             "input_path": _text("input path", request.input_path, "SUBMARINE_INPUT_PATH"),
             "checkpoint_path": _text("checkpoint path", request.checkpoint_path, "SUBMARINE_CHECKPOINT_PATH"),
             "clean_checkpoint": w.Checkbox(value=request.clean_checkpoint, style=LABEL_STYLE,
-                                           description="clean checkpoint before the run"),
+                                           description="clean checkpoint before the run",
+                                           layout=w.Layout(width="420px")),
         }
         for role in launch.RESOURCE_ROLES:
             label = "resources" if role == "default" else f"{role} resources"

@@ -87,18 +87,22 @@ class RunHistory(FallbackBundle, w.VBox):
         self.records: list[JobRecord] = []
         self.harvester = metrics.harvester_for(session)  # stores the metrics of jobs as they end
         self.table = w.HTML()
+        self.table.add_class("jp-RenderedHTMLCommon")  # JupyterLab's table styling
         self.selector = w.SelectMultiple(description="compare", rows=5, layout=w.Layout(width="720px"),
                                          style={"description_width": "80px"})
         self.metric = w.Dropdown(description="metric", options=[], style={"description_width": "80px"})
         self.chart = w.HTML()
         self.compare = w.HTML()
+        self.compare.add_class("jp-RenderedHTMLCommon")
         self.rerun_button = w.Button(description="Re-run", icon="redo", tooltip="fill the form with this run's values")
         self.refresh_button = w.Button(description="Refresh", icon="refresh")
         self.message = w.HTML()
         self.form_output = w.Output()
         self.rerun_button.on_click(lambda _: self.rerun())
         self.refresh_button.on_click(lambda _: self.refresh())
-        self.selector.observe(lambda _: self._redraw_selection(), names="value")
+        self._refreshing = False
+        self._user_selected = False  # until the user picks runs, the two newest are compared
+        self.selector.observe(self._on_select, names="value")
         self.metric.observe(lambda _: self._redraw_chart(), names="value")
         super().__init__(children=[w.HTML("<b>Runs of this notebook</b>"), self.table, self.selector,
                                    w.HBox([self.rerun_button, self.refresh_button, self.metric]), self.message,
@@ -107,6 +111,7 @@ class RunHistory(FallbackBundle, w.VBox):
         self.add_class("submarine-history")
         self._batcher = UpdateBatcher(lambda _: self.refresh(), REFRESH_INTERVAL)
         self._remove_listener = session.tracker.listen(lambda ref, status: self._batcher.push({"changed": True}))
+        self._remove_harvest_listener = self.harvester.listen(lambda ref, points: self._batcher.push({"changed": True}))
         self.refresh()
 
     # -- data --------------------------------------------------------------------------------------------
@@ -115,13 +120,22 @@ class RunHistory(FallbackBundle, w.VBox):
         self.records = self.session.registry.list(notebook=self.notebook, limit=self.limit)
         self.table.value = history_table_html(self.records)
         keys = {r.ref.key for r in self.records}
-        selected = [k for k in self.selector.value if k in keys]
+        selected = [k for k in self.selector.value if k in keys] if self._user_selected else []
         if not selected:  # compare the two newest runs by default
             selected = [r.ref.key for r in self.records[:2]]
-        self.selector.options = [(f"{r.ref.name} · {_state(r)} · {render.params_text(r.params)}", r.ref.key)
-                                 for r in self.records]
-        self.selector.value = tuple(selected)
+        self._refreshing = True
+        try:
+            self.selector.options = [(f"{r.ref.name} · {_state(r)} · {render.params_text(r.params)}", r.ref.key)
+                                     for r in self.records]
+            self.selector.value = tuple(selected)
+        finally:
+            self._refreshing = False
         self._redraw_selection()
+
+    def _on_select(self, _change) -> None:
+        if not self._refreshing:
+            self._user_selected = True
+            self._redraw_selection()
 
     @property
     def selected(self) -> list[JobRecord]:
@@ -166,6 +180,7 @@ class RunHistory(FallbackBundle, w.VBox):
 
     def close(self) -> None:
         self._remove_listener()
+        self._remove_harvest_listener()
         self._batcher.close()
         super().close()
 

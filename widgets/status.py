@@ -53,6 +53,7 @@ class JobStatusView(FallbackBundle, w.VBox):
         self._status_event = threading.Event()
         self.header = w.HTML()
         self.replicas = w.HTML()
+        self.replicas.add_class("jp-RenderedHTMLCommon")  # JupyterLab's table styling
         self.log_view = w.HTML(layout=w.Layout(max_height="220px", overflow="auto", border="1px solid #d0d7de"))
         self.stop_button = w.Button(description="Stop", icon="stop", button_style="danger",
                                     tooltip="stop every replica of this job", layout=w.Layout(width="90px"))

@@ -1,0 +1,238 @@
+"""The widgets without a browser: form → JobSpec, validation flags, Re-run, history, status batching,
+the HTML/text fallbacks, and the magics that show them in a real kernel."""
+
+from __future__ import annotations
+
+import sys
+
+import ipywidgets as w
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook
+
+from submarine_kernel import params as params_mod
+from submarine_kernel.errors import ValidationError
+from submarine_kernel.launch import RunRequest, launch, problem_field
+from submarine_kernel.params import ParamDecl
+from submarine_kernel.runtimes.base import JobRef, JobState, JobStatus, ReplicaStatus
+from submarine_kernel.session import default_session
+from submarine_kernel.widgets.form import ParameterForm, param_widget
+from submarine_kernel.widgets.history import RunHistory
+from submarine_kernel.widgets.status import JobStatusView
+
+from core_support import unique, wait_until
+
+DECLS = {"lr": ParamDecl("lr", 0.1, minimum=0.0, maximum=1.0), "epochs": ParamDecl("epochs", 2),
+         "opt": ParamDecl("opt", "sgd", choices=("sgd", "adam")), "amp": ParamDecl("amp", False),
+         "tag": ParamDecl("tag", "base")}
+
+
+def make_form(**request):
+    defaults = {"command": "python train.py --lr {lr} --epochs {epochs}", "params": {}}
+    return ParameterForm(default_session(), RunRequest(**{**defaults, **request}), DECLS)
+
+
+def test_each_param_gets_the_widget_of_its_type():
+    kinds = {name: type(param_widget(decl)) for name, decl in DECLS.items()}
+    assert kinds == {"lr": w.FloatText, "epochs": w.IntText, "opt": w.Dropdown, "amp": w.Checkbox, "tag": w.Text}
+
+
+def test_form_values_become_the_job_spec():
+    form = make_form(workers=2, input_path="/data/in", resources={"default": "memory=1G", "worker": "vcores=2"})
+    form.param_fields["lr"].value = 0.25
+    form.param_fields["opt"].value = "adam"
+    form.fields["checkpoint_path"].value = "/tmp/ck/run"
+    spec = form.request().build(default_session())
+    assert spec.framework == "pytorch" and set(spec.roles) == {"master", "worker"}
+    assert spec.roles["worker"].resources.cpus == 2 and spec.roles["master"].resources.memory_mib == 1024
+    assert spec.input_path == "/data/in" and spec.checkpoint_path == "/tmp/ck/run"
+    assert spec.params == {"lr": 0.25, "epochs": 2, "opt": "adam", "amp": False, "tag": "base"}
+    assert spec.launch_command("master") == "python train.py --lr 0.25 --epochs 2"
+    assert not form.run_button.disabled and form.message.value == ""
+
+
+def test_invalid_values_are_flagged_beside_their_fields_and_block_run():
+    form = make_form()
+    form.param_fields["lr"].value = 3.0
+    form.fields["workers"].value = 0
+    form.fields["resources.worker"].value = "memory=8X"
+    form.fields["command"].value = "python train.py --lr {lr} --seed {seed}"
+    assert form.run_button.disabled
+    assert "above its maximum 1" in form.flags["lr"].value
+    assert "--workers 0 is not a positive whole number" in form.flags["workers"].value
+    assert "memory=&#x27;8X&#x27; has a bad unit" in form.flags["resources.worker"].value
+    assert "{seed}" in form.flags["command"].value
+    assert "Fix before running" in form.message.value
+    assert form.run() == [] and form.jobs == []                  # Run refuses while anything is wrong
+    form.param_fields["lr"].value = 0.5
+    form.fields["workers"].value = 1
+    form.fields["resources.worker"].value = ""
+    form.fields["command"].value = "python train.py --lr {lr}"
+    assert not form.run_button.disabled and all(not f.value for f in form.flags.values())
+
+
+def test_problem_messages_name_their_field():
+    assert problem_field("param lr=3.0 is above its maximum 1") == "lr"
+    assert problem_field("role 'master' has no launch command: add one after --") == "command"
+    assert problem_field("job name 'Bad_Name' is not a DNS-1035 label") == "name"
+    assert problem_field("worker resources: memory='8X' has a bad unit") == "resources"
+
+
+def test_sweep_fields_are_checked_and_expanded():
+    form = make_form()
+    form.mode.value = "grid"
+    assert form.run_button.disabled and "nothing to sweep" in form.message.value
+    form.sweep_fields["lr"].value = "0.1, 0.2"
+    form.sweep_fields["opt"].value = "sgd, adam"
+    assert not form.run_button.disabled
+    assert [(r["lr"], r["opt"]) for r in form._sweep_runs()] == [(0.1, "sgd"), (0.1, "adam"), (0.2, "sgd"),
+                                                                 (0.2, "adam")]
+    form.sweep_fields["lr"].value = "0.1, 7"
+    assert form.run_button.disabled and "param lr=7.0 is above its maximum 1" in form.message.value
+    form.mode.value = "random"
+    form.sweep_fields["lr"].value = "log:0.001..0.1"
+    form.samples.value = 3
+    runs = form._sweep_runs()
+    assert len(runs) == 3 and all(0.001 <= r["lr"] <= 0.1 for r in runs)
+
+
+def test_rerun_fills_the_form_with_a_past_runs_values(tmp_path):
+    session = default_session()
+    spec = RunRequest(command="python t.py --lr {lr}", framework="tensorflow", workers=3, ps=1,
+                      resources={"ps": "memory=2G", "worker": "memory=4G"}, input_path="/in",
+                      params={"lr": 0.75, "epochs": 5}).build(session)
+    request = RunRequest.from_spec(spec, "local")
+    assert (request.workers, request.ps, request.framework) == (3, 1, "tensorflow")
+    assert request.resources == {"ps": "memory=2G", "worker": "memory=4G"}
+    form = make_form()
+    form.fill(request)
+    assert form.param_fields["lr"].value == 0.75 and form.param_fields["epochs"].value == 5
+    assert form.fields["workers"].value == 3 and form.fields["framework"].value == "tensorflow"
+    assert form.request().build(session).roles["ps"].resources.memory_mib == 2048
+
+
+def test_parameters_come_from_the_tagged_cell_and_declarations(tmp_path):
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(new_notebook(cells=[
+        new_code_cell("import os\nlr = 0.05\nepochs: int = 3\nname = 'x'\nlayers = [1, 2]\nuse_amp = True",
+                      metadata={"tags": ["parameters"]}),
+        new_code_cell("lr = 99")]), path)
+    found = params_mod.notebook_parameters(path)
+    assert found == {"lr": 0.05, "epochs": 3, "name": "x", "use_amp": True}   # lists have no widget
+    assert params_mod.notebook_parameters(tmp_path / "missing.ipynb") == {}
+    declared = {"lr": params_mod.declare("lr", "0.1", minimum="0", maximum="1")}
+    merged = params_mod.merge(found, declared, current={"lr": 0.3, "epochs": "three"})
+    assert merged["lr"].default == 0.3 and merged["lr"].maximum == 1      # declaration wins, kernel value shown
+    assert merged["epochs"].default == 3                                  # a value of another type is ignored
+    for words, message in [(("x", "1", None, "5"), "below its minimum 5"),
+                           (("x", "a", ["a", "b"], "1"), "both --choices and --min/--max"),
+                           (("x", "abc", None, "1"), "not a number, so it cannot have"),
+                           (("1x", "1"), "not a valid|invalid"), (("x", "1", None, "3", "2"), "above --max")]:
+        with pytest.raises(ValidationError, match=message):
+            params_mod.declare(*words)
+    assert params_mod.declare("opt", "sgd", ["sgd", "adam"]).kind == "choice"
+
+
+def test_history_rows_compare_chart_and_escaping():
+    session = default_session()
+    names = []
+    for lr, evil in ((0.1, "<b>x</b>"), (0.2, "<img src=x onerror=alert(1)>")):
+        spec = RunRequest(command="python t.py", params={"lr": lr, "note": evil}).build(session)
+        ref = JobRef("local", spec.name)
+        session.registry.add(ref, spec, None, session.notebook, JobStatus(JobState.SUCCEEDED, submitted="2024-01-01"
+                                                                          "T00:00:00+00:00"))
+        session.registry.add_metrics(ref, [{"step": s, "loss": lr * (3 - s)} for s in range(3)])
+        names.append(spec.name)
+    view = RunHistory(session)
+    assert [r.ref.name for r in view.records] == names[::-1]
+    assert len(view.selected) == 2 and view.metric.value == "loss"
+    assert "<polyline" in view.chart.value and names[0] in view.chart.value
+    assert "&lt;img src=x onerror=alert(1)&gt;" in view.table.value + view.compare.value
+    assert "<img" not in view.table.value + view.compare.value + view.chart.value
+    bundle = view._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle and "<svg" in bundle["text/html"]
+    assert "loss=0.2" in bundle["text/plain"] and "<img" not in bundle["text/html"]
+    form = make_form()
+    view.form = form
+    view.selector.value = (view.records[0].ref.key,)
+    request = view.rerun()
+    assert request.params["lr"] == 0.2 and form.param_fields["lr"].value == 0.2
+    view.close()
+
+
+def test_status_view_batches_updates_and_escapes():
+    session = default_session()
+    ref = JobRef("local", "no-such-job-<x>")
+    view = JobStatusView(session, ref, JobStatus(JobState.SUBMITTED, "submitted"), follow_logs=False, interval=3600)
+    sent = []
+    view.header.observe(lambda change: sent.append(change["new"]), names="value")
+    running = [ReplicaStatus("master-0", "master", 0, JobState.RUNNING)]
+    for i in range(50):                                       # a burst within one interval: one delivery
+        view.update(JobStatus(JobState.RUNNING, f"running {i}", replicas=running))
+    view._batcher.push({"lines": [f"line {i} <tag>" for i in range(300)],
+                        "metrics": {"step": 3, "loss": 0.5}})
+    assert len(sent) <= 1
+    view.update(JobStatus(JobState.SUCCEEDED, "succeeded <b>", replicas=running))  # the end shows at once
+    assert "SUCCEEDED" in view.header.value and "succeeded &lt;b&gt;" in view.header.value
+    assert "no-such-job-&lt;x&gt;" in view.header.value and "loss 0.5" in view.header.value
+    assert len(view.lines) == 200 and view.lines[-1] == "line 299 <tag>"          # bounded log tail
+    assert "line 299 &lt;tag&gt;" in view.log_view.value and "line 99 " not in view.log_view.value
+    assert view.stop_button.disabled
+    bundle = view._repr_mimebundle_()
+    assert set(bundle) == {"text/plain", "text/html", "application/vnd.jupyter.widget-view+json"}
+    assert "no-such-job-<x> on local: SUCCEEDED" in bundle["text/plain"]
+    view.close()
+
+
+def test_form_run_submits_through_the_session_and_remembers_params():
+    form = make_form(command="python -c pass", name=unique("form"))
+    form.param_fields["epochs"].value = 7
+    (job,) = form.run()
+    assert job.wait(timeout=120).state.value == "SUCCEEDED"
+    record = default_session().registry.get(job.name)
+    assert record.params["epochs"] == 7 and record.params["opt"] == "sgd"
+    assert "submitted" in form.message.value and len(form.output.outputs) == 1
+
+
+def test_form_sweep_submits_every_run_under_the_limit():
+    session = default_session()
+    form = make_form(command="python -c pass", checkpoint_path="/tmp/sweep-ck/base")
+    form.mode.value = "grid"
+    form.concurrency.value = 2
+    form.sweep_fields["epochs"].value = "1, 2, 3"
+    form.run()
+    scheduler = form.sweeps[0]
+    wait_until(lambda: scheduler.done, timeout=120, interval=0.1, what="the sweep ends")
+    records = [session.registry.get(job.name) for job in scheduler.jobs]
+    assert sorted(r.params["epochs"] for r in records) == [1, 2, 3]
+    assert len({r.spec.checkpoint_path for r in records}) == 3     # each run its own checkpoint folder
+    assert "3/3 submitted" in scheduler.summary() and "3 SUCCEEDED" in scheduler.summary()
+
+
+@pytest.mark.slow
+def test_magics_show_form_param_and_history_with_fallbacks(tmp_path):
+    from test_magics_kernel import errors, execute, html, text
+
+    nb = execute(
+        "import sys; print('ipywidgets' in sys.modules)",
+        "%submarine param lr=0.1 --min 0 --max 1",
+        "%submarine param opt=sgd --choices sgd,adam",
+        "%%submarine.python train.py --no-local\nimport sys, submarine_kernel as sk\n"
+        "for s in range(3): sk.report(step=s, loss=float(sys.argv[1]) / (s + 1))",
+        "%submarine run --name magic-widgets --wait -- python train.py {lr}",
+        "%submarine form",
+        "%submarine history",
+        "%submarine param lr=3 --min 0 --max 1",
+        "%submarine run --plain --name magic-plain --wait -- python train.py {lr}",
+        tmp_path=tmp_path)
+    cells = nb.cells
+    assert text(cells[0]).strip() == "False"                     # %load_ext did not import ipywidgets
+    assert not any(errors(c) for c in cells[:7] + cells[8:]), [text(c) for c in cells if errors(c)]
+    assert "param lr = 0.1 (float, 0..1)" in text(cells[1]) and "one of sgd, adam" in text(cells[2])
+    run_mimes = {m for o in cells[4].outputs for m in o.get("data", {})}
+    assert "application/vnd.jupyter.widget-view+json" in run_mimes and "SUCCEEDED" in text(cells[4])
+    assert "python train.py {lr}" in text(cells[5]) and "param opt" in html(cells[5])
+    assert "magic-widgets" in text(cells[6]) and "lr=0.1, opt=sgd" in text(cells[6])
+    assert "above its maximum 1" in errors(cells[7])[0]
+    plain_mimes = {m for o in cells[8].outputs for m in o.get("data", {})}
+    assert "application/vnd.jupyter.widget-view+json" not in plain_mimes and "SUCCEEDED" in text(cells[8])
