@@ -30,6 +30,8 @@ MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY = "submarine-kernel"
 COMPONENT_LABEL = "app.kubernetes.io/component"
 JOB_LABEL = "submarine-kernel/job"
+#: the token of one submission (set by Session.submit), so a retried create can recognise its own job
+SUBMISSION_LABEL = "submarine-kernel/submission"
 #: labels the training operator puts on every pod it creates
 OPERATOR_JOB_NAME_LABEL = "training.kubeflow.org/job-name"
 OPERATOR_REPLICA_TYPE_LABEL = "training.kubeflow.org/replica-type"

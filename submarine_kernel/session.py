@@ -24,6 +24,9 @@ from .storage import Storage, UploadResult
 from .tracker import Tracker
 
 LABEL_PREFIX = "submarine-kernel"
+#: one token per `submit`, carried by the job on the cluster: a retried create that meets a job of the same
+#: name with the same token adopts it ("already submitted"); another token means the name is taken
+SUBMISSION_LABEL = f"{LABEL_PREFIX}/submission"
 
 
 class Job:
@@ -189,7 +192,11 @@ class Session:
         self.check(spec, rt)
         bundle = bundle.with_params(spec.params)
         upload = self.storage().put(bundle)
-        # Runtimes make a retried create idempotent: a conflict on our own name means "already submitted".
+        # Runtimes make a retried create idempotent: a conflict on our own name with our own token means
+        # "already submitted" (the response of an earlier attempt was lost), another token "name taken".
+        import uuid
+
+        spec = spec.replace(labels={**spec.labels, SUBMISSION_LABEL: uuid.uuid4().hex})
         ref = DEFAULT_POLICY.call(lambda: rt.submit(spec, bundle, upload.uri), f"submitting {spec.name}",
                                   on_retry=self.notify)
         status = JobStatus(JobState.SUBMITTED, "submitted", submitted=utcnow(), links=rt.links(ref))

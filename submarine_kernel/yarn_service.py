@@ -38,6 +38,9 @@ from . import contract
 from .spec import JobSpec, Resources
 
 REPORT_AS_SERVICE_STATE = "yarn.service.container-state-report-as-service-state"
+#: JobSpec label with the token of one submission (Session.submit), kept in the service's properties
+SUBMISSION_LABEL = "submarine-kernel/submission"
+SUBMISSION_PROPERTY = "submarine-kernel.submission"
 MASTER_COMPONENT = "master"
 TENSORBOARD_COMPONENT = "tensorboard"
 TENSORBOARD_PORT = 6006
@@ -367,9 +370,20 @@ def build_service(spec: JobSpec, bundle_files: Iterable[str], bundle_uri: str, s
     if settings.docker_hadoop_hdfs_home:
         env["DOCKER_HADOOP_HDFS_HOME"] = settings.docker_hadoop_hdfs_home
     env.update(view(settings.extra_env))
-    service["configuration"] = {"env": env, "files": localized_files(bundle_files, bundle_uri), "properties": {}}
+    properties = {}
+    token = spec.labels.get(SUBMISSION_LABEL)
+    if token:  # lets a retried POST recognise the service an earlier, unanswered POST created
+        properties[SUBMISSION_PROPERTY] = str(token)
+    service["configuration"] = {"env": env, "files": localized_files(bundle_files, bundle_uri),
+                                "properties": properties}
     _add_cluster_fields(service, settings)
     return service
+
+
+def submission_token(service: Mapping | None) -> str:
+    """The submission token a service was created with ('' when none)."""
+    properties = ((service or {}).get("configuration") or {}).get("properties") or {}
+    return str(properties.get(SUBMISSION_PROPERTY) or "")
 
 
 def _add_cluster_fields(service: dict, settings: ServiceSettings) -> None:

@@ -107,6 +107,17 @@ def _api_server_class():
         """The emulator, plus what a real API server adds on writes: uid, resourceVersion, timestamps."""
 
         _versions = itertools.count(100)
+        #: [method, path prefix, times left]: handle the request, then close the connection unanswered
+        lost_responses: list = []
+
+        async def __call__(self, raw_request):
+            response = await super().__call__(raw_request)
+            for lost in self.lost_responses:
+                if lost[0] == raw_request.method and raw_request.path.startswith(lost[1]) and lost[2] > 0:
+                    lost[2] -= 1
+                    raw_request.transport.close()  # the object exists now; its creator never hears of it
+                    break
+            return response
 
         async def _handle(self, request):
             data = request.data
@@ -168,6 +179,12 @@ class EmulatedCluster:
 
     def run(self, coroutine, timeout: float = 10):
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+    def lose_response(self, method: str, path_prefix: str, times: int = 1) -> None:
+        """The next `times` matching requests are handled, then their connection closes without an answer."""
+        async def add():
+            self.api.lost_responses = [*self.api.lost_responses, [method.upper(), path_prefix, times]]
+        self.run(add())
 
     def configure(self, fn: Callable[[Any], Any]):
         """Add reactions from the loop's own thread (the DSL is not thread-safe)."""

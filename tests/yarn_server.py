@@ -12,7 +12,9 @@ It follows YARN where it matters to a client:
 - the RM application follows the service (ACCEPTED, RUNNING, FINISHED with SUCCEEDED/FAILED/ENDED);
 - a standby RM answers like Hadoop 3 (307 + Location + "This is standby RM") or Hadoop 2 (200 + Refresh);
 - auth: `user.name` (simple) and `Authorization: Negotiate <token>` (SPNEGO), 401 without, 403 for users
-  not allowed to submit.
+  not allowed to submit;
+- faults for the retry tests (`fail_next`): answer a request with a 5xx before handling it, or handle it
+  and then drop the connection without an answer (a lost response).
 """
 
 from __future__ import annotations
@@ -187,6 +189,7 @@ class YarnTestServer:
         self.apps: dict[str, ServiceRecord] = {}
         self.container_logs: dict[tuple[str, str], str] = {}
         self.lock = threading.RLock()
+        self.faults: list[list] = []  # [method, path prefix, 503 or "drop", times left]
         self._seq = 0
         self._httpd: ThreadingHTTPServer | None = None
 
@@ -231,6 +234,20 @@ class YarnTestServer:
         with self.lock:
             return sum(1 for r in self.requests if (method is None or r.method == method)
                        and r.path.startswith(path_prefix))
+
+    def fail_next(self, method: str, path_prefix: str, fault: int | str = 503, times: int = 1) -> None:
+        """The next `times` requests matching `method` and `path_prefix` get `fault`: an HTTP status sent
+        before anything is done, or "drop": the request is handled and the connection closed unanswered."""
+        with self.lock:
+            self.faults.append([method, path_prefix, fault, times])
+
+    def _take_fault(self, method: str, path: str) -> int | str | None:
+        with self.lock:
+            for fault in self.faults:
+                if fault[0] == method and path.startswith(fault[1]) and fault[3] > 0:
+                    fault[3] -= 1
+                    return fault[2]
+        return None
 
     def reset_counts(self) -> None:
         with self.lock:
@@ -334,6 +351,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- plumbing ------------------------------------------------------------------------------------
     def _send(self, code: int, body=None, *, content_type: str = "application/json", headers: dict | None = None):
+        if getattr(self, "_drop", False):  # handled, but the answer is lost: close without a word
+            import socket
+
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
         if body is None:
             data = b""
         elif isinstance(body, (bytes, str)):
@@ -374,6 +397,11 @@ class _Handler(BaseHTTPRequestHandler):
         server = self.yarn
         with server.lock:
             server.requests.append(Recorded(method, path, query, body, dict(self.headers)))
+        fault = server._take_fault(method, path)
+        self._drop = fault == "drop"
+        if isinstance(fault, int):
+            return self._send(fault, "<html><body>Error %d Service Unavailable</body></html>" % fault,
+                              content_type="text/html")
         if server.standby and path not in ("/ws/v1/cluster/info", "/cluster"):
             return self._standby(path, parts.query)
         user = self._authenticate(path, query)

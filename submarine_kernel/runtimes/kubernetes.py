@@ -24,6 +24,7 @@ from traitlets import Bool, CaselessStrEnum, Dict, Enum, Float, Int, List, Unico
 from .. import k8s_manifests as m
 from ..algorithm import Bundle
 from ..errors import RuntimeFailure, SubmarineError, TransientError, ValidationError
+from ..retry import DEFAULT_POLICY
 from ..names import dns1035_problems
 from ..spec import JobSpec
 from .base import JobRef, JobState, JobStatus, ReplicaStatus, Runtime
@@ -214,10 +215,20 @@ class KubernetesRuntime(Runtime):
         plan = self.plan(spec, bundle, bundle_uri)
         clients = self._connect()
         namespace = plan.job["metadata"]["namespace"]
-        created = self._create(clients, plan.job, plan.kind)
+        try:
+            created = self._create(clients, plan.job, plan.kind)
+        except _AlreadyExists:
+            # A retried create: the earlier attempt may have made the job and lost its answer. Our token on
+            # the job means it is ours ("already submitted"); anything else means the name is taken.
+            created = self._adopt(clients, plan, spec)
         try:
             for obj in plan.owned_objects(created):
-                self._create(clients, obj)
+                try:
+                    self._create(clients, obj)
+                except _AlreadyExists:
+                    self._check_owned(clients, obj, created)
+        except TransientError:
+            raise  # kept: the session's retry adopts the job (same token) and creates what is missing
         except SubmarineError:
             self._delete_job(clients, plan.kind, namespace, spec.name, missing_ok=True)
             raise
@@ -255,7 +266,7 @@ class KubernetesRuntime(Runtime):
             raise SubmarineError(f"job {ref.name!r} has no replica {replica!r}: use one of {', '.join(names)}")
         clients = self._connect()
         namespace = _ref_namespace(ref, self)
-        pod = self._pod_of(clients, ref, replica)
+        pod = _retried(lambda: self._pod_of(clients, ref, replica), f"reading the log of {ref.name}")
         if pod is None:
             raise SubmarineError(f"replica {replica} of job {ref.name!r} has no pod in namespace {namespace!r} "
                                  "(not started yet, or cleaned up): wait for it, or keep pods with "
@@ -266,8 +277,9 @@ class KubernetesRuntime(Runtime):
             kwargs["tail_lines"] = tail
         # A followed log may stay silent for long: no read timeout then.
         kwargs["_request_timeout"] = None if follow else self.request_timeout
-        response = self._call(clients, "read the log of", f"pod {pod!r}",
-                              clients.core.read_namespaced_pod_log, pod, namespace, **kwargs)
+        response = _retried(lambda: self._call(clients, "read the log of", f"pod {pod!r}",
+                                               clients.core.read_namespaced_pod_log, pod, namespace, **kwargs),
+                            f"reading the log of {ref.name}")
         return self._lines(response, f"pod {pod!r}", clients)
 
     @staticmethod
@@ -460,6 +472,44 @@ class KubernetesRuntime(Runtime):
         created = self._call(clients, "create", what, creators[obj["kind"]], namespace, obj)
         return clients.api.sanitize_for_serialization(created) if created is not None else obj
 
+    def _read_job(self, clients: _Clients, kind: m.Kind, namespace: str, name: str) -> dict[str, Any] | None:
+        what = f"{kind.kind} {name!r} in namespace {namespace!r}"
+        try:
+            if kind.operator:
+                return self._call(clients, "read", what, clients.custom.get_namespaced_custom_object, kind.group,
+                                  kind.version, namespace, kind.plural, name)
+            return clients.api.sanitize_for_serialization(
+                self._call(clients, "read", what, clients.batch.read_namespaced_job, name, namespace))
+        except _NotFound:
+            return None
+
+    def _adopt(self, clients: _Clients, plan: m.JobPlan, spec: JobSpec) -> dict[str, Any]:
+        """The existing job of our name when it carries this submission's token, else the "taken" error."""
+        namespace = plan.job["metadata"]["namespace"]
+        token = (plan.job["metadata"].get("labels") or {}).get(m.SUBMISSION_LABEL)
+        existing = self._read_job(clients, plan.kind, namespace, spec.name)
+        labels = ((existing or {}).get("metadata") or {}).get("labels") or {}
+        if token and labels.get(m.SUBMISSION_LABEL) == token:
+            return existing
+        raise _AlreadyExists(f"cannot create {plan.kind.kind} {spec.name!r} in namespace {namespace!r}: it already "
+                             "exists; choose another job name (--name) or stop and remove the old job")
+
+    def _check_owned(self, clients: _Clients, obj: dict[str, Any], owner: Mapping[str, Any]) -> None:
+        """An owned object that exists already is fine when the same job owns it (a retried submit)."""
+        meta = obj["metadata"]
+        what = f"{obj['kind']} {meta['name']!r} in namespace {meta['namespace']!r}"
+        readers = {"ConfigMap": clients.core.read_namespaced_config_map, "Secret": clients.core.read_namespaced_secret,
+                   "Service": clients.core.read_namespaced_service}
+        try:
+            found = clients.api.sanitize_for_serialization(
+                self._call(clients, "read", what, readers[obj["kind"]], meta["name"], meta["namespace"]))
+        except _NotFound:
+            found = None
+        owners = {ref.get("uid") for ref in ((found or {}).get("metadata") or {}).get("ownerReferences") or []}
+        if (owner.get("metadata") or {}).get("uid") not in owners:
+            raise _AlreadyExists(f"cannot create {what}: it already exists and belongs to another job; remove it "
+                                 "or choose another job name (--name)")
+
     def _delete_job(self, clients: _Clients, kind: m.Kind, namespace: str, name: str, missing_ok: bool) -> None:
         what = f"{kind.kind} {name!r} in namespace {namespace!r}"
         try:
@@ -530,6 +580,8 @@ class KubernetesRuntime(Runtime):
                                      "deleted, or removed ttlSecondsAfterFinished after it ended")
         status = self._job_status(obj, kind, ref, job_pods)
         status.stale = not jobs.connected
+        if status.stale and jobs.error:
+            status.message = f"status may be out of date ({jobs.error})"
         return status
 
     def _job_status(self, obj: Mapping[str, Any], kind: m.Kind, ref: JobRef, pods: list[dict]) -> JobStatus:
@@ -600,6 +652,7 @@ class _ResourceWatch:
         self.resource_version: str | None = None
         self.lists = 0
         self.watches = 0
+        self.failures = 0  # failed list/watch requests in a row
         self._thread = threading.Thread(target=self._run, name=f"submarine-watch {what}", daemon=True)
 
     def start(self) -> None:
@@ -648,12 +701,18 @@ class _ResourceWatch:
                 if exc.status == 410:  # our resourceVersion is too old: start over from a fresh list
                     self.resource_version = None
                     continue
-                self.error = str(self._describe_error(exc))
+                error = str(self._describe_error(exc))
             except Exception as exc:  # a dropped connection or a read timeout: resume from resource_version
                 if self._stopping.is_set():
                     break
-                self.error = f"the watch of {self.what} dropped ({type(exc).__name__}); reconnecting"
+                error = f"the watch of {self.what} dropped ({type(exc).__name__}); reconnecting"
             self.connected = False
+            self.failures += 1
+            # visible in every status answered from this cache, as the tracker words its own retries
+            attempts = DEFAULT_POLICY.attempts
+            retrying = (f"retrying {self.failures + 1}/{attempts}" if self.failures < attempts
+                        else "still retrying every 30 s")
+            self.error = f"{error}; {retrying}"
             self._stopping.wait(delay)
             delay = min(delay * 2, 30)
 
@@ -669,7 +728,7 @@ class _ResourceWatch:
             self._objects = objects
         self.resource_version = (data.get("metadata") or {}).get("resourceVersion") or ""
         self.lists += 1
-        self.connected, self.error = True, ""
+        self.connected, self.error, self.failures = True, "", 0
         self.synced.set()
 
     def _stream(self) -> None:
@@ -685,7 +744,7 @@ class _ResourceWatch:
         response = self._list_fn(**kwargs)
         self._response = response
         self.watches += 1
-        self.connected, self.error = True, ""
+        self.connected, self.error, self.failures = True, "", 0
         try:
             for line in _iter_lines(response):
                 if self._stopping.is_set():
@@ -732,6 +791,13 @@ class _AlreadyExists(RuntimeFailure):
 
 
 # -- helpers ----------------------------------------------------------------------------------------------
+def _retried(func: Callable[[], Any], what: str) -> Any:
+    """`func()` with the session's bounded, jittered retries; each retry is logged ("retrying 2/5")."""
+    import logging
+
+    return DEFAULT_POLICY.call(func, what, on_retry=logging.getLogger("submarine_kernel").warning)
+
+
 def _managed(obj: Mapping[str, Any]) -> bool:
     # The selector is sent too; checking again keeps foreign objects out where a server ignores it.
     return ((obj.get("metadata") or {}).get("labels") or {}).get(m.MANAGED_BY_LABEL) == m.MANAGED_BY

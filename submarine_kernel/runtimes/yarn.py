@@ -23,7 +23,7 @@ from traitlets import Bool, Dict, Float, Int, List, Unicode, Union, default
 
 from .. import yarn_service as ys
 from ..algorithm import Bundle
-from ..errors import JobNotFound, RuntimeFailure, SubmarineError
+from ..errors import JobNotFound, RuntimeFailure, SubmarineError, TransientError
 from ..http import build_session, one_line
 from ..kerberos import KerberosError, KerberosLogin, is_gssapi_error, spnego_auth
 from ..spec import JobSpec
@@ -46,8 +46,8 @@ _CONTAINER_STATES = {"RUNNING_BUT_UNREADY": JobState.RUNNING, "READY": JobState.
                      "UPGRADING": JobState.RUNNING, "NEEDS_UPGRADE": JobState.RUNNING}
 
 
-class ResourceManagerUnreachable(RuntimeFailure):
-    """No configured ResourceManager answered as the active one."""
+class ResourceManagerUnreachable(TransientError):
+    """No configured ResourceManager answered as the active one (retried: it may come back)."""
 
 
 class YarnAuthError(RuntimeFailure):
@@ -70,6 +70,15 @@ def _iso(ms: Any) -> str | None:
     if ms <= 0:
         return None
     return _dt.datetime.fromtimestamp(ms / 1000, _dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _retried(func, what: str):
+    """`func()` with the session's bounded, jittered retries; each retry is logged ("retrying 2/5")."""
+    import logging
+
+    from ..retry import DEFAULT_POLICY
+
+    return DEFAULT_POLICY.call(func, what, on_retry=logging.getLogger("submarine_kernel").warning)
 
 
 def _default_user() -> str:
@@ -192,6 +201,9 @@ class ResourceManagerClient:
                                    f"remove the old job first ({why})")
         if code == 400:
             raise ServiceRejected(f"YARN rejected {action} (400 Bad Request): {why}")
+        if code >= 500 or code == 429:  # an overloaded or restarting RM: may pass by itself, retried
+            raise TransientError(f"the ResourceManager {self.active_url} failed to {action} ({code}): "
+                                 f"{why or 'no details'}")
         raise RuntimeFailure(f"the ResourceManager {self.active_url} failed to {action} ({code}): "
                              f"{why or 'no details'}")
 
@@ -420,7 +432,17 @@ class YarnRuntime(Runtime):
             raise ValidationError(problems)
         service = self.service(spec, bundle, bundle_uri)
         submitted_ms = int(time.time() * 1000)
-        app_id = self.client.create_service(service)
+        try:
+            app_id = self.client.create_service(service)
+        except ServiceNameTaken:
+            # A retried POST whose first attempt created the service but lost the answer: our token in the
+            # service's properties means "already submitted"; any other service keeps the name taken.
+            token = ys.submission_token(service)
+            existing = self.client.get_service(spec.name) if token else None
+            if not token or ys.submission_token(existing) != token:
+                raise
+            app_id = str(existing.get("id") or "")
+            app_id = app_id if _APP_ID.fullmatch(app_id) else ""
         if app_id:
             self._app_ids[spec.name] = app_id
         extra = {
@@ -543,11 +565,11 @@ class YarnRuntime(Runtime):
     def logs(self, ref: JobRef, replica: str | None = None, tail: int | None = None,
              follow: bool = False) -> Iterator[str]:
         """A container's log files through its NodeManager (`replica` is `worker-1` or `master-0`)."""
-        service = self.client.get_service(ref.name)
+        service = _retried(lambda: self.client.get_service(ref.name), f"reading the logs of {ref.name}")
         if service is None:
             raise JobNotFound(f"YARN knows no service {ref.name!r}: it was destroyed, its logs are in the RM UI")
         container_id, host = self._find_container(ref, service, replica)
-        node = self.client.node_http_address(host)
+        node = _retried(lambda: self.client.node_http_address(host), f"reading the logs of {ref.name}")
         if not node:
             raise RuntimeFailure(f"the ResourceManager lists no NodeManager on {host}: open the logs link instead")
         scheme = urlsplit(self.client.active_url).scheme
@@ -580,12 +602,9 @@ class YarnRuntime(Runtime):
         while True:
             lines = []
             for name in self.log_files:
-                response = self.client.session.get(f"{base}/{name}", params=self._user_params())
-                if response.status_code == 404:
+                text = _retried(lambda n=name: self._read_log_file(f"{base}/{n}", n), f"reading log {name}")
+                if text is None:
                     continue
-                if response.status_code != 200:
-                    self.client.fail(response, f"read log {name}")
-                text = response.text
                 new = text[seen[name]:]
                 seen[name] = len(text)
                 lines.extend(new.splitlines())
@@ -596,6 +615,20 @@ class YarnRuntime(Runtime):
             if not follow or self.poll([ref])[ref.key].terminal:
                 return
             time.sleep(self.follow_interval)
+
+    def _read_log_file(self, url: str, name: str) -> str | None:
+        """One container log file from its NodeManager (None when it has none)."""
+        import requests
+
+        try:
+            response = self.client.session.get(url, params=self._user_params())
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise TransientError(f"cannot reach the NodeManager for log {name} ({type(exc).__name__})") from None
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            self.client.fail(response, f"read log {name}")
+        return response.text
 
     def _user_params(self) -> dict:
         return {} if self.uses_kerberos or not self.user else {"user.name": self.user}
