@@ -88,5 +88,7 @@ class FrontendKernel:
                 printed.append(content["data"].get("text/plain", ""))
             elif out["msg_type"] == "status" and content["execution_state"] == "idle":
                 break
-        reply = self.kc.get_shell_msg(timeout=60)
-        return reply, "".join(printed)
+        while True:  # skip stray replies (wait_for_ready may leave extra kernel_info replies queued)
+            reply = self.kc.get_shell_msg(timeout=60)
+            if reply["parent_header"].get("msg_id") == msg["header"]["msg_id"]:
+                return reply, "".join(printed)
