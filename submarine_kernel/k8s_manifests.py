@@ -7,6 +7,12 @@ or `KubernetesRuntime.training_operator = False`); the plain Job sets the enviro
 Algorithm files travel in a ConfigMap owned by the job when they fit, else an init container fetches them
 from the bundle's storage URI (s3:// or hdfs://). Either way they are in `<workdir>/submarine_algorithm`
 (on PYTHONPATH) and in the working directory itself.
+
+Secrets: env values and params whose names look secret (`secrets.is_secret_key`) go into a Secret
+`<job>-secrets` owned by the job, referenced with `valueFrom.secretKeyRef`; a secret param on the command line
+is written as `"${SUBMARINE_PARAM_<NAME>}"` for the pod's shell to expand; a params.json holding a secret param
+moves from the ConfigMap into that Secret and is projected into the same folder (the code reads the real
+value). Dry runs show the Secret with `***` values. With storage delivery, params.json stays in the bundle.
 """
 
 from __future__ import annotations
@@ -20,9 +26,10 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 from urllib.parse import quote, urlsplit
 
-from .algorithm import Bundle
+from .algorithm import PARAMS_NAME, Bundle
 from .contract import ALGORITHM_DIR, distributed_env, replica_names, submarine_env, tf_config
 from .errors import SubmarineError
+from .secrets import REDACTED, is_secret_key
 from .spec import JobSpec, Resources
 from .storage import redact_url
 
@@ -124,6 +131,10 @@ def job_kind(spec: JobSpec, options: ClusterOptions) -> Kind:
 
 def configmap_name(job_name: str) -> str:
     return f"{job_name}-algorithm"
+
+
+def secret_name(job_name: str) -> str:
+    return f"{job_name}-secrets"
 
 
 def tensorboard_name(name: str) -> str:
@@ -327,20 +338,27 @@ class JobPlan:
     delivery: str = "configmap"
     #: replica names (`worker-1`) in completion-index order; the plain Job's pods are found by index
     replicas: list[str] = field(default_factory=list)
+    #: secret-looking env values and params (and params.json when it holds any), referenced by the pods
+    secret: dict[str, Any] | None = None
 
-    def owned_objects(self, created_job: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
-        """ConfigMap and Service with an ownerReference to the created job (a placeholder uid when None)."""
+    def owned_objects(self, created_job: Mapping[str, Any] | None = None,
+                      redact: bool = False) -> list[dict[str, Any]]:
+        """Secret, ConfigMap and Service with an ownerReference to the created job (a placeholder uid when
+        None); `redact` shows the Secret's values as `***` (dry runs)."""
         owner = owner_reference(created_job or self.job)
         out = []
-        for obj in (self.configmap, self.service):
+        for obj in (self.secret, self.configmap, self.service):
             if obj is not None:
                 obj = json.loads(json.dumps(obj))
                 obj["metadata"]["ownerReferences"] = [owner]
+                if redact and obj["kind"] == "Secret":
+                    obj["stringData"] = {key: REDACTED for key in obj.get("stringData", {})}
                 out.append(obj)
         return out
 
-    def objects(self) -> list[dict[str, Any]]:
-        return [self.job, *self.owned_objects()]
+    def objects(self, redact: bool = True) -> list[dict[str, Any]]:
+        """Every object in creation order; the Secret's values hidden unless `redact` is False."""
+        return [self.job, *self.owned_objects(redact=redact)]
 
 
 def plan_job(spec: JobSpec, bundle: Bundle, bundle_uri: str, options: ClusterOptions) -> JobPlan:
@@ -353,13 +371,83 @@ def plan_job(spec: JobSpec, bundle: Bundle, bundle_uri: str, options: ClusterOpt
     volumes, mounts, init = _algorithm_volumes(bundle, bundle_uri, options, delivery, cm_name, workdir)
     annotations = {DIGEST_ANNOTATION: bundle.digest, BUNDLE_URI_ANNOTATION: redact_url(bundle_uri)}
     metadata = {"name": spec.name, "namespace": options.namespace, "labels": labels, "annotations": annotations}
-    configmap = algorithm_configmap(cm_name, options.namespace, bundle, labels) if delivery == "configmap" else None
+    secrets = _Secrets(spec)
+    if delivery == "configmap" and secrets.params and PARAMS_NAME in bundle.files:
+        # params.json holds a secret: it comes from the Secret, projected into the same algorithm folder
+        secrets.data[PARAMS_NAME] = bundle.files[PARAMS_NAME].decode("utf-8")
+        in_configmap = Bundle({k: v for k, v in bundle.files.items() if k != PARAMS_NAME}, notebook=bundle.notebook)
+        volumes = [_projected_algorithm_volume(bundle, cm_name, secrets.name)]
+    else:
+        in_configmap = bundle
+    configmap = (algorithm_configmap(cm_name, options.namespace, in_configmap, labels)
+                 if delivery == "configmap" else None)
     replicas = [f"{role}-{index}" for role, index in replica_names(spec)]
     if kind.operator:
-        job = _operator_job(spec, kind, options, metadata, labels, volumes, mounts, init, workdir)
-        return JobPlan(kind, job, configmap, None, delivery, replicas)
-    job, service = _plain_job(spec, options, metadata, labels, volumes, mounts, init, workdir)
-    return JobPlan(kind, job, configmap, service, delivery, replicas)
+        job = _operator_job(spec, kind, options, metadata, labels, volumes, mounts, init, workdir, secrets)
+        return JobPlan(kind, job, configmap, None, delivery, replicas, secrets.manifest(options.namespace, labels))
+    job, service = _plain_job(spec, options, metadata, labels, volumes, mounts, init, workdir, secrets)
+    return JobPlan(kind, job, configmap, service, delivery, replicas, secrets.manifest(options.namespace, labels))
+
+
+class _Secrets:
+    """Secret-looking env values and params of one job, kept out of the job, its command and its ConfigMap.
+
+    Env entries whose name looks secret (AWS_SECRET_ACCESS_KEY, HF_TOKEN, SUBMARINE_PARAM_API_KEY...) become
+    `valueFrom.secretKeyRef`s into one Secret owned by the job; a secret param on the command line becomes a
+    reference to its SUBMARINE_PARAM_* variable, which the shell expands in the pod.
+    """
+
+    def __init__(self, spec: JobSpec):
+        self.name = secret_name(spec.name)
+        self.params = {k for k in spec.params if is_secret_key(k)}
+        self.data: dict[str, str] = {}
+        values: dict[str, dict[str, str]] = {}  # var → role → value
+        for role in spec.roles:
+            for key, value in spec.role_env(role).items():
+                if is_secret_key(key):
+                    values.setdefault(key, {})[role] = str(value)
+        self._keys: dict[tuple[str, str], str] = {}  # (role, var) → key in the Secret
+        for var, by_role in values.items():
+            shared = len(set(by_role.values())) == 1
+            for role, value in by_role.items():
+                key = _CONFIGMAP_KEY_BAD.sub("_", var if shared else f"{role}.{var}")
+                self._keys[(role, var)] = key
+                self.data[key] = value
+        masked = {k: (f"__SUBMARINE_SECRET_PARAM_{k.upper()}__" if k in self.params else v)
+                  for k, v in spec.params.items()}
+        self._masked = spec.replace(params=masked)
+
+    def ref(self, role: str, var: str) -> dict[str, Any] | None:
+        key = self._keys.get((role, var))
+        return {"secretKeyRef": {"name": self.name, "key": key}} if key else None
+
+    def env(self, role: str, env: Mapping[str, Any]) -> dict[str, Any]:
+        """`env` with secret values replaced by references to the Secret."""
+        return {k: (self.ref(role, k) or v) if isinstance(v, str) else v for k, v in env.items()}
+
+    def command(self, spec: JobSpec, role: str) -> str:
+        """The role's launch command with each secret param read from its variable in the pod."""
+        command = self._masked.launch_command(role)
+        for name in self.params:
+            command = command.replace(f"__SUBMARINE_SECRET_PARAM_{name.upper()}__",
+                                      f'"${{SUBMARINE_PARAM_{name.upper()}}}"')
+        return command
+
+    def manifest(self, namespace: str, labels: Mapping[str, str]) -> dict[str, Any] | None:
+        if not self.data:
+            return None
+        return {"apiVersion": "v1", "kind": "Secret",
+                "metadata": {"name": self.name, "namespace": namespace,
+                             "labels": {**labels, COMPONENT_LABEL: "secrets"}},
+                "type": "Opaque", "immutable": True, "stringData": dict(sorted(self.data.items()))}
+
+
+def _projected_algorithm_volume(bundle: Bundle, cm_name: str, secret: str) -> dict[str, Any]:
+    """The algorithm folder from the ConfigMap, with params.json from the Secret."""
+    keys = configmap_keys([n for n in bundle.files if n != PARAMS_NAME])
+    return {"name": ALGORITHM_VOLUME, "projected": {"defaultMode": 0o755, "sources": [
+        {"configMap": {"name": cm_name, "items": [{"key": keys[n], "path": n} for n in sorted(keys)]}},
+        {"secret": {"name": secret, "items": [{"key": PARAMS_NAME, "path": PARAMS_NAME}]}}]}}
 
 
 def _algorithm_volumes(bundle: Bundle, bundle_uri: str, options: ClusterOptions, delivery: str, cm_name: str,
@@ -435,15 +523,15 @@ def _container(spec: JobSpec, role: str, kind: Kind, options: ClusterOptions, en
 
 
 def _operator_job(spec: JobSpec, kind: Kind, options: ClusterOptions, metadata: dict, labels: dict,
-                  volumes: list, mounts: list, init: list, workdir: str) -> dict[str, Any]:
+                  volumes: list, mounts: list, init: list, workdir: str, secrets: "_Secrets") -> dict[str, Any]:
     replica_specs = {}
     for role_name, role in spec.roles.items():
         # One template serves every replica of a role, so the index comes from the pod's operator label.
         env: dict[str, Any] = {**_base_env(spec, workdir), **submarine_env(spec, role_name, 0)}
         env["SUBMARINE_REPLICA_INDEX"] = {"fieldRef": {
             "fieldPath": f"metadata.labels['{OPERATOR_REPLICA_INDEX_LABEL}']"}}
-        env.update(spec.role_env(role_name))
-        container = _container(spec, role_name, kind, options, env, spec.launch_command(role_name), mounts,
+        env.update(secrets.env(role_name, spec.role_env(role_name)))
+        container = _container(spec, role_name, kind, options, env, secrets.command(spec, role_name), mounts,
                                workdir, role.resources)
         replica_specs[REPLICA_TYPES[role_name]] = {
             "replicas": role.replicas,
@@ -486,21 +574,31 @@ def plain_job_env(spec: JobSpec, namespace: str) -> list[dict[str, str]]:
 
 
 def _plain_job(spec: JobSpec, options: ClusterOptions, metadata: dict, labels: dict, volumes: list,
-               mounts: list, init: list, workdir: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    per_index = plain_job_env(spec, options.namespace)
-    common = {k: v for k, v in per_index[0].items() if all(env.get(k) == v for env in per_index)}
+               mounts: list, init: list, workdir: str, secrets: "_Secrets") -> tuple[dict[str, Any], dict[str, Any]]:
     order = replica_names(spec)
+    per_index = [secrets.env(role, env) for (role, _), env in zip(order, plain_job_env(spec, options.namespace))]
+    common = {k: v for k, v in per_index[0].items() if all(env.get(k) == v for env in per_index)}
     cases = []
+    secret_env: dict[str, Any] = {}  # role-specific secrets: one variable per role, exported by its case
     for index, ((role, _), env) in enumerate(zip(order, per_index)):
-        exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items() if k not in common)
-        export = f"export {exports}; " if exports else ""
-        cases.append(f"  {index}) {export}exec /bin/sh -c {shlex.quote(spec.launch_command(role))} ;;")
+        exports = []
+        for k, v in env.items():
+            if k in common:
+                continue
+            if isinstance(v, Mapping):
+                holder = f"SUBMARINE_SECRET_{_LABEL_VALUE_BAD.sub('_', role).upper()}_{k}"
+                secret_env[holder] = v
+                exports.append(f'{k}="${{{holder}}}"')
+            else:
+                exports.append(f"{k}={shlex.quote(v)}")
+        export = f"export {' '.join(exports)}; " if exports else ""
+        cases.append(f"  {index}) {export}exec /bin/sh -c {shlex.quote(secrets.command(spec, role))} ;;")
     script = "\n".join([
         'case "${JOB_COMPLETION_INDEX}" in', *cases,
         '  *) echo "submarine-kernel: no replica for completion index ${JOB_COMPLETION_INDEX}" >&2; exit 2 ;;',
         "esac"])
     first_role = order[0][0]
-    env = {**_base_env(spec, workdir), **common}
+    env = {**_base_env(spec, workdir), **common, **secret_env}
     container = _container(spec, first_role, PLAIN_JOB, options, env, script, mounts, workdir,
                            spec.roles[first_role].resources)
     restart = "OnFailure" if options.restart_policy == "OnFailure" else "Never"

@@ -467,6 +467,7 @@ class KubernetesRuntime(Runtime):
                                      "KubernetesRuntime.training_operator = False to run a plain Job") from None
             return created or obj
         creators = {"Job": clients.batch.create_namespaced_job, "ConfigMap": clients.core.create_namespaced_config_map,
+                    "Secret": clients.core.create_namespaced_secret,
                     "Service": clients.core.create_namespaced_service,
                     "Deployment": clients.apps.create_namespaced_deployment}
         created = self._call(clients, "create", what, creators[obj["kind"]], namespace, obj)

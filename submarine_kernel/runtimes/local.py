@@ -144,7 +144,8 @@ class LocalRuntime(Runtime):
             job = {"name": spec.name, "submitted": utcnow(), "decider": f"{spec.deciding_role}-0",
                    "success_grace": self.success_grace, "replicas": plan, "bundle_uri": bundle_uri}
             _write_json(job_dir / "job.json", job)
-            with open(job_dir / "supervisor.log", "ab") as log:
+            log_fd = os.open(job_dir / "supervisor.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            with os.fdopen(log_fd, "ab") as log:
                 supervisor = subprocess.Popen([sys.executable, "-S", str(_SUPERVISOR), str(job_dir)], stdin=subprocess.DEVNULL,
                                  stdout=log, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
             (job_dir / "supervisor.pid").write_text(str(supervisor.pid))

@@ -410,6 +410,7 @@ class YarnRuntime(Runtime):
         """The service JSON and the equivalent classic Hadoop Submarine command line (secrets hidden)."""
         from ..secrets import redact_mapping
 
+        spec = spec.replace(params=redact_mapping(spec.params))  # secret params are on the command lines too
         service = self.service(spec, bundle, bundle_uri, redact=True)
         classic = ys.classic_command(spec, bundle.files, bundle_uri, self.settings(), self.submarine_jar,
                                      env_view=redact_mapping)
