@@ -44,6 +44,9 @@ class ClusterSession(requests.Session):
 
     def request(self, method, url, *args, **kwargs):  # noqa: D401 - same contract as requests.Session
         kwargs.setdefault("timeout", self.timeout)
+        # Per request, so that REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE cannot silently replace an explicit opt-out
+        # or CA bundle: requests lets those variables override Session.verify (psf/requests#3829).
+        kwargs.setdefault("verify", self.verify)
         try:
             response = super().request(method, url, *args, **kwargs)
         except requests.RequestException as exc:

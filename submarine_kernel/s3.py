@@ -35,12 +35,23 @@ _ALIASES = {
 def s3_options(options: Mapping[str, Any]) -> dict[str, Any]:
     """storage_options in any common spelling → S3FileSystem arguments; unknown keys are refused."""
     out: dict[str, Any] = {}
+    verify = None
     for name, value in options.items():
+        if name.lower() in ("verify", "verify_tls"):
+            verify = value
+            continue
         target = _ALIASES.get(name.lower())
         if target is None:
             raise StorageError(f"unknown S3 storage option {name!r}: use endpoint_url, region, profile, key, "
-                               "secret, token, anon or part_size")
+                               "secret, token, anon, part_size or verify")
         out[target] = value
+    if verify is not None:
+        # TLS verification is botocore's default (True); only an explicit False (or a CA bundle path) changes it
+        if isinstance(verify, str) and verify.lower() in ("true", "false"):
+            verify = verify.lower() == "true"
+        if not isinstance(verify, (bool, str)) or verify == "":
+            raise StorageError(f"S3 storage option verify must be True, False or a CA bundle path, not {verify!r}")
+        out["client_kwargs"] = {**(out.get("client_kwargs") or {}), "verify": verify}
     return out
 
 
