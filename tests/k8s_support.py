@@ -167,7 +167,8 @@ class EmulatedCluster:
         await self.api.__aenter__()
         self.server = self.kmock.Server(self.api)
         await self.server.__aenter__()
-        for resource in ("v1/pods", "v1/configmaps", "v1/secrets", "v1/services", "batch/v1/jobs", "apps/v1/deployments",
+        for resource in ("v1/pods", "v1/configmaps", "v1/secrets", "v1/services", "batch/v1/jobs",
+                         "apps/v1/deployments",
                          "kubeflow.org/v1/tfjobs", "kubeflow.org/v1/pytorchjobs", "kubeflow.org/v1/xgboostjobs"):
             self.api.resources[resource] = {}
         # The client wants 201 for a created custom object (it answers None for 200).
