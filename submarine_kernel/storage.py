@@ -160,8 +160,12 @@ class Storage:
         """
         digest = bundle.digest
         folder = self.folder_for(bundle)
-        if self.is_complete(digest, folder):
-            return UploadResult(self.uri(folder), digest, 0, True)
+        try:
+            if self.is_complete(digest, folder):
+                return UploadResult(self.uri(folder), digest, 0, True)
+        except OSError as exc:  # storage unreachable: one clear line, not a traceback
+            raise StorageError(f"cannot reach the bundle storage {redact_url(self.root)}: {exc}; "
+                               "check the storage root, endpoint and credentials") from None
         staged = self._renames_atomically()
         write_folder = f".staging-{folder}-{secrets.token_hex(4)}" if staged else folder
         bar = self._progress_bar(bundle.size)

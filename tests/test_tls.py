@@ -190,10 +190,8 @@ def test_local_job_files_are_readable_by_their_user_only(tmp_path):
         logs = sorted((job_dir / "logs").iterdir())
         assert [p.name for p in logs] == ["master-0.log", "worker-0.log"]
         assert all(mode(p) == 0o600 for p in logs)
-        for name in ("job.json", "supervisor.log"):
+        for name in ("job.json", "supervisor.log", "status.json"):
             assert mode(job_dir / name) == 0o600, name
-        # status.json is rewritten by the supervisor under the user's umask; the 0700 job folder above keeps
-        # every other user out of it
         assert mode(session.registry.path) == 0o600
     finally:
         session.close()

@@ -52,7 +52,7 @@ class Supervisor:
     def write_status(self):
         path = os.path.join(self.job_dir, "status.json")
         tmp = path + f".tmp{os.getpid()}"
-        with open(tmp, "w") as f:
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
             json.dump(self.status, f)
         os.replace(tmp, path)
 
