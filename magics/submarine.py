@@ -229,6 +229,7 @@ class SubmarineMagics(Magics, SubmarineConfig):
         self.last_job: str | None = None
         self._displays: dict[str, _Display] = {}
         self._cell_id: str | None = None
+        self._prompt_number = shell.execution_count if shell is not None else 0
         self._stop_listening = self.session.tracker.listen(self._on_status)
         self._metrics = harvester_for(self.session)  # reported metrics reach the registry when jobs end
         set_default_session(self.session)
@@ -257,6 +258,8 @@ class SubmarineMagics(Magics, SubmarineConfig):
 
     def _remember_cell(self, info) -> None:
         self._cell_id = getattr(info, "cell_id", None)
+        # the prompt number of this cell: IPython 9 increments execution_count before running it, 8 after
+        self._prompt_number = self.shell.execution_count
 
     # -- cell magics -------------------------------------------------------------------------------
     @cell_magic("submarine.python")
@@ -285,7 +288,7 @@ class SubmarineMagics(Magics, SubmarineConfig):
             warnings.simplefilter("always", UntitledCellWarning)
             try:
                 part = self.session.collector.add(args.title, cell, cell_id=self._cell_id, kind=kind,
-                                                  where=f"In [{self.shell.execution_count}]")
+                                                  where=f"In [{self._prompt_number}]")
             except SubmarineError as exc:
                 raise UsageError(str(exc)) from None
         for warning in caught:
