@@ -13,6 +13,7 @@ import posixpath
 import re
 import warnings
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Iterable, Mapping
 
@@ -93,12 +94,18 @@ class Bundle:
     notebook: str | None = None
     created: str = field(default_factory=lambda: _dt.datetime.now(_dt.timezone.utc).isoformat())
 
-    @property
+    @cached_property
+    def _file_hashes(self) -> dict[str, bytes]:
+        """sha256 of each file, computed once: the digest and the manifest both need them (a bundle's files
+        are not changed after it is made)."""
+        return {name: hashlib.sha256(data).digest() for name, data in self.files.items()}
+
+    @cached_property
     def digest(self) -> str:
         """sha256 over the sorted (name, content hash) pairs: changes iff a name or a content changes."""
         h = hashlib.sha256()
         for name in sorted(self.files):
-            h.update(name.encode("utf-8") + b"\x00" + hashlib.sha256(self.files[name]).digest())
+            h.update(name.encode("utf-8") + b"\x00" + self._file_hashes[name])
         return h.hexdigest()
 
     @property
@@ -114,7 +121,7 @@ class Bundle:
                 {
                     "name": name,
                     "size": len(data),
-                    "sha256": hashlib.sha256(data).hexdigest(),
+                    "sha256": self._file_hashes[name].hex(),
                     "cells": list(self.cells.get(name, ())),
                 }
                 for name, data in sorted(self.files.items())
