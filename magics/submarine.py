@@ -229,7 +229,6 @@ class SubmarineMagics(Magics, SubmarineConfig):
         self.last_job: str | None = None
         self._displays: dict[str, _Display] = {}
         self._cell_id: str | None = None
-        self._prompt_number = shell.execution_count if shell is not None else 0
         self._stop_listening = self.session.tracker.listen(self._on_status)
         self._metrics = harvester_for(self.session)  # reported metrics reach the registry when jobs end
         set_default_session(self.session)
@@ -256,10 +255,14 @@ class SubmarineMagics(Magics, SubmarineConfig):
                 pass
         self.session.close()
 
+    def _prompt_number(self) -> int:
+        """This cell's prompt number. IPython 9 increments execution_count before running a cell and 8 after,
+        but both have stored the running cell's input in history by now (index 0 is a blank entry)."""
+        history = getattr(self.shell.history_manager, "input_hist_raw", None)
+        return len(history) - 1 if history else self.shell.execution_count
+
     def _remember_cell(self, info) -> None:
         self._cell_id = getattr(info, "cell_id", None)
-        # the prompt number of this cell: IPython 9 increments execution_count before running it, 8 after
-        self._prompt_number = self.shell.execution_count
 
     # -- cell magics -------------------------------------------------------------------------------
     @cell_magic("submarine.python")
@@ -288,7 +291,7 @@ class SubmarineMagics(Magics, SubmarineConfig):
             warnings.simplefilter("always", UntitledCellWarning)
             try:
                 part = self.session.collector.add(args.title, cell, cell_id=self._cell_id, kind=kind,
-                                                  where=f"In [{self._prompt_number}]")
+                                                  where=f"In [{self._prompt_number()}]")
             except SubmarineError as exc:
                 raise UsageError(str(exc)) from None
         for warning in caught:
