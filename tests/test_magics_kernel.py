@@ -211,3 +211,29 @@ def test_quickstart_notebook_runs_headless(tmp_path):
     assert result.stdout.count("SUCCEEDED: master-0 succeeded") == 2
     executed = nbformat.read(tmp_path / "quickstart.out.ipynb", as_version=4)
     assert any("rank 1/2 epoch 0" in text(c) for c in executed.cells if c.cell_type == "code")
+
+
+def test_tensorboard_and_clean_subcommands(tmp_path):
+    checkpoint = tmp_path / "a" / "b" / "c" / "ckpt"
+    checkpoint.mkdir(parents=True)
+    (checkpoint / "model.pt").write_text("weights")
+    nb = execute(
+        "%%submarine.python t.py --no-local\npass",
+        f"%submarine run --name tb-job --checkpoint {checkpoint} --wait -- python t.py",
+        "%submarine tensorboard run",
+        "%submarine tensorboard stop",
+        "%submarine clean --checkpoint",
+        "%submarine clean --jobs",
+        "%submarine status tb-job",
+        tmp_path=tmp_path)
+    import importlib.util
+
+    if importlib.util.find_spec("tensorboard") is None:
+        assert errors(nb.cells[2]) == ["UsageError: TensorBoard is not installed in this environment: "
+                                       "pip install tensorboard"]
+    else:
+        assert "TensorBoard: http://127.0.0.1:" in text(nb.cells[2])
+    assert "no TensorBoard was running" in text(nb.cells[3]) or "TensorBoard stopped" in text(nb.cells[3])
+    assert f"deleted checkpoint {checkpoint}" in text(nb.cells[4]) and not checkpoint.exists()
+    assert "removed what 1 finished job(s) left" in text(nb.cells[5])
+    assert "UNKNOWN" in text(nb.cells[6]) and "gone" in text(nb.cells[6])  # its local folder was removed
