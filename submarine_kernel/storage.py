@@ -194,16 +194,33 @@ class Storage:
         """Write every file, then the manifest, under `folder`; returns the bytes sent."""
         base = self._path(folder)
         self.fs.makedirs(base, exist_ok=True)
+        per_part = bar is not None and _takes_callback(self.fs)
+        made = {base}
         sent = 0
         for name, data in bundle.files.items():
             target = self._path(folder, name)
             parent = posixpath.dirname(target)
-            if parent != base:
+            if parent not in made:  # once per folder: on S3 each makedirs is a request
                 self.fs.makedirs(parent, exist_ok=True)
-            DEFAULT_POLICY.call(lambda: self.fs.pipe_file(target, data), f"uploading {name}",
-                                on_retry=self.on_retry)
+                made.add(parent)
+            if per_part:  # the bar moves with each part of a large file (S3 multipart), not once per file
+                counted = [0]
+
+                def progress(n: int, counted=counted) -> None:
+                    counted[0] += n
+                    bar.update(n)
+
+                def attempt(target=target, data=data, counted=counted, progress=progress):
+                    if counted[0]:  # a retried file starts over: take back what its failed attempt counted
+                        bar.update(-counted[0])
+                        counted[0] = 0
+                    self.fs.pipe_file(target, data, callback=progress)
+            else:
+                def attempt(target=target, data=data):
+                    self.fs.pipe_file(target, data)
+            DEFAULT_POLICY.call(attempt, f"uploading {name}", on_retry=self.on_retry)
             sent += len(data)
-            if bar is not None:
+            if bar is not None and not per_part:
                 bar.update(len(data))
         manifest = bundle.manifest_bytes()
         DEFAULT_POLICY.call(lambda: self.fs.pipe_file(self._path(folder, MANIFEST_NAME), manifest),
@@ -253,6 +270,16 @@ def fetch_bundle(uri: str, destination: str | Path, options: Mapping[str, Any] |
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(fs.cat_file(posixpath.join(path, entry["name"])))
     return destination
+
+
+def _takes_callback(fs) -> bool:
+    """Whether `fs.pipe_file` reports progress through `callback=` (our S3 file system does, per part)."""
+    import inspect
+
+    try:
+        return "callback" in inspect.signature(fs.pipe_file).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def checkpoint_depth(path: str) -> int:

@@ -93,6 +93,37 @@ def test_large_files_go_up_in_parts_with_progress(s3, endpoint):
     assert head["ETag"].endswith('-3"') and head["ContentLength"] == len(data)
 
 
+class RecordingBar:
+    def __init__(self):
+        self.updates: list[int] = []
+
+    def update(self, n: int) -> None:
+        self.updates.append(n)
+
+    def close(self) -> None:
+        pass
+
+
+def test_the_progress_bar_moves_per_part_and_a_retried_file_starts_over(s3, endpoint, monkeypatch):
+    b = bundle(**{"model.bin": b"\x07" * (11 * MiB), "train.py": b"print(1)\n"})
+    storage = Storage(f"s3://{BUCKET}/bar", options(endpoint, part_size=5 * MiB), progress=True)
+    bar = RecordingBar()
+    monkeypatch.setattr(storage, "_progress_bar", lambda total: bar)
+    original, seen = storage.fs._call_s3, {"n": 0}
+
+    async def blip(name, *args, **kwargs):  # the connection drops once, on the second part
+        if name == "upload_part":
+            seen["n"] += 1
+            if seen["n"] == 2:
+                raise ConnectionError("connection reset (injected)")
+        return await original(name, *args, **kwargs)
+
+    storage.fs._call_s3 = blip
+    storage.put(b)
+    assert bar.updates == [5 * MiB, -5 * MiB, 5 * MiB, 5 * MiB, MiB, len(b"print(1)\n")]
+    assert sum(bar.updates) == b.size
+
+
 def fail_on(fs, method: str, call: int):
     """Make the `call`-th S3 request of `method` fail for good, as credentials expiring mid-upload do
     (an error that no retry fixes, so the upload really stops half-way)."""
