@@ -143,11 +143,11 @@ class Storage:
         return posixpath.join(self.root_path, digest, name) if name else posixpath.join(self.root_path, digest)
 
     def is_complete(self, digest: str, folder: str | None = None) -> bool:
-        """Whether the bundle `digest` is completely stored (in `folder`, by default its own digest folder)."""
-        if folder is None or folder == digest:
-            return self.fs.exists(self._path(digest, MANIFEST_NAME))
+        """Whether the bundle `digest` is completely stored (in `folder`, by default its own digest folder).
+
+        Reads the manifest (one GET on object stores, where `exists` costs a HEAD and a LIST)."""
         try:
-            return json.loads(self.fs.cat_file(self._path(folder, MANIFEST_NAME))).get("digest") == digest
+            return json.loads(self.fs.cat_file(self._path(folder or digest, MANIFEST_NAME))).get("digest") == digest
         except (FileNotFoundError, ValueError):
             return False
 
@@ -191,41 +191,48 @@ class Storage:
         return UploadResult(self.uri(folder), digest, sent, False)
 
     def _write(self, bundle: Bundle, folder: str, bar) -> int:
-        """Write every file, then the manifest, under `folder`; returns the bytes sent."""
+        """Write every file, then the manifest, under `folder`; returns the bytes sent.
+
+        Async file systems (s3fs) get all files in one concurrent `pipe`, as a raw s3fs upload would send
+        them; others get them one by one. Either way the manifest is written only after every file.
+        """
         base = self._path(folder)
-        self.fs.makedirs(base, exist_ok=True)
-        per_part = bar is not None and _takes_callback(self.fs)
-        made = {base}
-        sent = 0
-        for name, data in bundle.files.items():
-            target = self._path(folder, name)
-            parent = posixpath.dirname(target)
-            if parent not in made:  # once per folder: on S3 each makedirs is a request
+        targets = {self._path(folder, name): data for name, data in bundle.files.items()}
+        if not getattr(self.fs, "async_impl", False):  # object stores (s3fs, gcsfs...) have no folders to make
+            for parent in dict.fromkeys([base, *(posixpath.dirname(t) for t in targets)]):
                 self.fs.makedirs(parent, exist_ok=True)
-                made.add(parent)
-            if per_part:  # the bar moves with each part of a large file (S3 multipart), not once per file
-                counted = [0]
-
-                def progress(n: int, counted=counted) -> None:
-                    counted[0] += n
-                    bar.update(n)
-
-                def attempt(target=target, data=data, counted=counted, progress=progress):
-                    if counted[0]:  # a retried file starts over: take back what its failed attempt counted
-                        bar.update(-counted[0])
-                        counted[0] = 0
-                    self.fs.pipe_file(target, data, callback=progress)
-            else:
-                def attempt(target=target, data=data):
-                    self.fs.pipe_file(target, data)
-            DEFAULT_POLICY.call(attempt, f"uploading {name}", on_retry=self.on_retry)
-            sent += len(data)
+        per_part = bar is not None and _takes_callback(self.fs)
+        batches = [targets] if getattr(self.fs, "async_impl", False) else [{t: d} for t, d in targets.items()]
+        for batch in batches:
+            what = f"uploading {len(batch)} files" if len(batch) > 1 else \
+                f"uploading {posixpath.relpath(next(iter(batch)), base)}"
+            DEFAULT_POLICY.call(self._piper(batch, bar, per_part), what, on_retry=self.on_retry)
             if bar is not None and not per_part:
-                bar.update(len(data))
+                bar.update(sum(len(d) for d in batch.values()))
         manifest = bundle.manifest_bytes()
         DEFAULT_POLICY.call(lambda: self.fs.pipe_file(self._path(folder, MANIFEST_NAME), manifest),
                             "uploading the manifest", on_retry=self.on_retry)
-        return sent + len(manifest)
+        return sum(len(d) for d in targets.values()) + len(manifest)
+
+    def _piper(self, batch: Mapping[str, bytes], bar, per_part: bool) -> Callable[[], None]:
+        """One upload attempt of `batch`; with `per_part` the bar moves with each part sent (S3 multipart),
+        and a retried attempt first takes back what the failed one counted."""
+        counted = [0]
+
+        def progress(n: int) -> None:
+            counted[0] += n
+            bar.update(n)
+
+        def attempt() -> None:
+            if counted[0]:
+                bar.update(-counted[0])
+                counted[0] = 0
+            if len(batch) == 1:
+                (target, data), = batch.items()
+                self.fs.pipe_file(target, data, **({"callback": progress} if per_part else {}))
+            else:
+                self.fs.pipe(dict(batch), **({"callback": progress} if per_part else {}))
+        return attempt
 
     def _renames_atomically(self) -> bool:
         from fsspec.implementations.local import LocalFileSystem

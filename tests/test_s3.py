@@ -84,11 +84,11 @@ def test_an_unchanged_rerun_uploads_nothing(s3, endpoint):
 
 
 def test_large_files_go_up_in_parts_with_progress(s3, endpoint):
-    fs, path = open_filesystem(f"s3://{BUCKET}/big", options(endpoint, part_size=5 * MiB))
+    fs, path = open_filesystem(f"s3://{BUCKET}/big", options(endpoint, part_size=5 * MiB, multipart_threshold=10 * MiB))
     data = bytes(range(256)) * (11 * MiB // 256)
     progress: list[int] = []
     fs.pipe_file(f"{path}/weights.bin", data, callback=progress.append)
-    assert progress == [5 * MiB, 5 * MiB, MiB]
+    assert sorted(progress) == [MiB, 5 * MiB, 5 * MiB]  # parts go up concurrently: any order
     head = s3.head_object(Bucket=BUCKET, Key="big/weights.bin")
     assert head["ETag"].endswith('-3"') and head["ContentLength"] == len(data)
 
@@ -106,7 +106,7 @@ class RecordingBar:
 
 def test_the_progress_bar_moves_per_part_and_a_retried_file_starts_over(s3, endpoint, monkeypatch):
     b = bundle(**{"model.bin": b"\x07" * (11 * MiB), "train.py": b"print(1)\n"})
-    storage = Storage(f"s3://{BUCKET}/bar", options(endpoint, part_size=5 * MiB), progress=True)
+    storage = Storage(f"s3://{BUCKET}/bar", options(endpoint, part_size=5 * MiB, multipart_threshold=10 * MiB), progress=True)
     bar = RecordingBar()
     monkeypatch.setattr(storage, "_progress_bar", lambda total: bar)
     original, seen = storage.fs._call_s3, {"n": 0}
@@ -120,7 +120,14 @@ def test_the_progress_bar_moves_per_part_and_a_retried_file_starts_over(s3, endp
 
     storage.fs._call_s3 = blip
     storage.put(b)
-    assert bar.updates == [5 * MiB, -5 * MiB, 5 * MiB, 5 * MiB, MiB, len(b"print(1)\n")]
+    # files and parts go up concurrently, so their order varies; the failed attempt is taken back once
+    # (when the failure came before anything was counted, there is nothing to take back)
+    negatives = [i for i, n in enumerate(bar.updates) if n < 0]
+    assert len(negatives) <= 1
+    retried = negatives[0] + 1 if negatives else 0
+    if negatives:
+        assert -bar.updates[negatives[0]] == sum(bar.updates[:negatives[0]]) > 0
+    assert sorted(bar.updates[retried:]) == sorted([5 * MiB, 5 * MiB, MiB, len(b"print(1)\n")])
     assert sum(bar.updates) == b.size
 
 
@@ -143,7 +150,7 @@ def fail_on(fs, method: str, call: int):
 @pytest.mark.parametrize("method,call", [("upload_part", 2), ("put_object", 2)])
 def test_an_interrupted_upload_never_looks_complete(s3, endpoint, method, call):
     b = bundle(**{"a.py": b"a = 1\n", "model.bin": b"\x00" * (11 * MiB), "z.py": b"z = 1\n"})
-    storage = Storage(f"s3://{BUCKET}/root", options(endpoint, part_size=5 * MiB), progress=False)
+    storage = Storage(f"s3://{BUCKET}/root", options(endpoint, part_size=5 * MiB, multipart_threshold=10 * MiB), progress=False)
     fail_on(storage.fs, method, call)
     with pytest.raises(StorageError, match="run again"):
         storage.put(b)
@@ -151,7 +158,7 @@ def test_an_interrupted_upload_never_looks_complete(s3, endpoint, method, call):
     assert f"root/{b.digest}/{MANIFEST_NAME}" not in keys(s3)
     assert s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []  # aborted, nothing billed
 
-    retry = Storage(f"s3://{BUCKET}/root", options(endpoint, part_size=5 * MiB), progress=False).put(b)
+    retry = Storage(f"s3://{BUCKET}/root", options(endpoint, part_size=5 * MiB, multipart_threshold=10 * MiB), progress=False).put(b)
     assert not retry.reused and retry.bytes_uploaded > b.size
     assert Storage(f"s3://{BUCKET}/root", options(endpoint), progress=False).is_complete(b.digest)
     body = s3.get_object(Bucket=BUCKET, Key=f"root/{b.digest}/model.bin")["Body"].read()
