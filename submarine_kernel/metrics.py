@@ -19,6 +19,8 @@ import threading
 import weakref
 from typing import Any, Callable, Iterable, Mapping
 
+from .listeners import Listeners
+
 MARKER = "SUBMARINE_METRIC "
 METRICS_FILE_ENV = "SUBMARINE_METRICS_FILE"
 
@@ -147,19 +149,12 @@ class MetricsHarvester:
         self._done: set[str] = set()
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
-        self._listeners: list = []
+        self._listeners: Listeners = Listeners("metrics")
         self._remove = session.tracker.listen(self._on_status)
 
     def listen(self, listener: Callable[[Any, list], None]) -> Callable[[], None]:
         """Call `listener(ref, points)` after a job's points were stored (views redraw); returns a remover."""
-        with self._lock:
-            self._listeners.append(listener)
-
-        def remove():
-            with self._lock:
-                if listener in self._listeners:
-                    self._listeners.remove(listener)
-        return remove
+        return self._listeners.add(listener)
 
     def _on_status(self, ref, status) -> None:
         if not status.terminal or status.stale:
@@ -183,13 +178,7 @@ class MetricsHarvester:
         except Exception as exc:  # a log that cannot be read must not break the tracker or the kernel
             log.info("no metrics collected for %s: %s", ref.key, exc)
             return []
-        with self._lock:
-            listeners = list(self._listeners)
-        for listener in listeners:
-            try:
-                listener(ref, points)
-            except Exception:
-                log.exception("a metrics listener failed for %s", ref.key)
+        self._listeners.notify(ref, points)
         return points
 
     def join(self, timeout: float | None = None) -> None:

@@ -12,6 +12,7 @@ import threading
 from dataclasses import replace
 from typing import Callable, Mapping
 
+from .listeners import Listeners
 from .retry import DEFAULT_POLICY, RetryPolicy
 from .runtimes.base import JobRef, JobStatus, Runtime
 
@@ -31,7 +32,7 @@ class Tracker:
         self.interval = interval
         self._refs: dict[str, JobRef] = {}
         self._last: dict[str, JobStatus] = {}
-        self._listeners: list[Listener] = []
+        self._listeners: Listeners[Listener] = Listeners("status")
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -55,14 +56,7 @@ class Tracker:
 
     def listen(self, listener: Listener) -> Callable[[], None]:
         """Call `listener(ref, status)` on every change; returns a function that removes it."""
-        with self._lock:
-            self._listeners.append(listener)
-
-        def remove():
-            with self._lock:
-                if listener in self._listeners:
-                    self._listeners.remove(listener)
-        return remove
+        return self._listeners.add(listener)
 
     def last(self, ref: JobRef) -> JobStatus | None:
         with self._lock:
@@ -139,7 +133,6 @@ class Tracker:
                 self._last[ref.key] = status
                 if status.terminal:
                     self._refs.pop(ref.key, None)
-                listeners = list(self._listeners)
             if not changed:
                 continue
             if self.registry is not None and not status.stale:
@@ -147,8 +140,4 @@ class Tracker:
                     self.registry.update_status(ref, status)
                 except Exception:
                     log.exception("could not record the status of %s", ref.key)
-            for listener in listeners:
-                try:
-                    listener(ref, status)
-                except Exception:
-                    log.exception("a status listener failed for %s", ref.key)
+            self._listeners.notify(ref, status)

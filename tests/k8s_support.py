@@ -248,14 +248,7 @@ def write_kubeconfig(path: Path, server: str, namespace: str = NAMESPACE) -> Pat
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 10, interval: float = 0.05, what: str = "condition"):
-    """Poll `predicate` until it is truthy; return its value or fail naming `what`."""
-    import time
+    """Poll `predicate` until it is truthy; return its value or fail naming `what` (see core_support)."""
+    from core_support import wait_until
 
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}; last value {value!r}")
-        time.sleep(interval)
+    return wait_until(predicate, timeout=timeout, interval=interval, what=what)

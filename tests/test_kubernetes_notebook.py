@@ -13,13 +13,6 @@ from k8s_support import validate_core, validate_operator_job
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "kubernetes.ipynb"
 
 
-def test_notebook_is_committed_without_outputs():
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    nbformat.validate(nb)
-    code = [c for c in nb.cells if c.cell_type == "code"]
-    assert code and all(not c.outputs and c.execution_count is None for c in code)
-
-
 @pytest.mark.slow
 def test_notebook_dry_runs_through_the_magics_and_the_python_api(tmp_path, monkeypatch):
     from nbclient import NotebookClient
