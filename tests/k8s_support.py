@@ -16,6 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
 
+import pytest
 import yaml
 
 TOKEN = "k8s-test-token-5f1b9c"  # a credential that must never show up anywhere
@@ -252,3 +253,11 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 10, interval: float 
     from core_support import wait_until
 
     return wait_until(predicate, timeout=timeout, interval=interval, what=what)
+
+
+@pytest.fixture
+def cluster():
+    """A kmock Kubernetes emulator for one test (import this fixture into a test module to use it)."""
+    emulated = EmulatedCluster()
+    yield emulated
+    emulated.close()

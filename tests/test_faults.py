@@ -18,7 +18,7 @@ from submarine_kernel.runtimes.base import JobState
 from submarine_kernel.session import SUBMISSION_LABEL, Session
 from submarine_kernel.tracker import Tracker
 
-from k8s_support import NAMESPACE, EmulatedCluster, now, wait_for, write_kubeconfig
+from k8s_support import cluster, NAMESPACE, now, wait_for, write_kubeconfig  # noqa: F401 (cluster is a fixture)
 from yarn_server import YarnTestServer, schema_errors
 
 BUNDLE = Bundle({"train.py": b"print('hi')\n"})
@@ -186,15 +186,6 @@ def test_yarn_logs_are_read_through_503s(yarn, tmp_path):
 # -- Kubernetes (kmock) ------------------------------------------------------------------------------------
 JOBS_PATH = f"/apis/kubeflow.org/v1/namespaces/{NAMESPACE}/pytorchjobs"
 PYTORCHJOBS = "kubeflow.org/v1/pytorchjobs"
-
-
-@pytest.fixture
-def cluster():
-    pytest.importorskip("kubernetes")
-    pytest.importorskip("kmock")
-    emulated = EmulatedCluster()
-    yield emulated
-    emulated.close()
 
 
 def k8s_session(cluster, tmp_path) -> Session:

@@ -14,7 +14,7 @@ import pytest
 pytest.importorskip("kubernetes")  # at collection, so the first test does not pay for the import
 pytest.importorskip("kmock")
 
-from k8s_support import NAMESPACE, TOKEN, EmulatedCluster, now, wait_for, write_kubeconfig  # noqa: E402
+from k8s_support import cluster, NAMESPACE, TOKEN, now, wait_for, write_kubeconfig  # noqa: E402,F401 (cluster is a fixture)
 from submarine_kernel import k8s_manifests as m  # noqa: E402
 from submarine_kernel.algorithm import Bundle  # noqa: E402
 from submarine_kernel.errors import RuntimeFailure, SubmarineError, TransientError, ValidationError  # noqa: E402
@@ -25,13 +25,6 @@ from submarine_kernel.spec import build_spec  # noqa: E402
 PYTORCHJOBS = "kubeflow.org/v1/pytorchjobs"
 JOBS_PATH = f"/apis/kubeflow.org/v1/namespaces/{NAMESPACE}/pytorchjobs"
 BUNDLE = Bundle({"train.py": b"print('training')\n", "utils/data.py": b"X = 1\n"})
-
-
-@pytest.fixture
-def cluster():
-    emulated = EmulatedCluster()
-    yield emulated
-    emulated.close()
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from submarine_kernel.errors import SubmarineError
 from submarine_kernel.registry import Registry
 from submarine_kernel.session import Session
 
-from k8s_support import NAMESPACE, EmulatedCluster, validate_core, validate_operator_job, wait_for, write_kubeconfig
+from k8s_support import cluster, NAMESPACE, validate_core, validate_operator_job, wait_for, write_kubeconfig  # noqa: F401 (cluster is a fixture)
 from yarn_server import YarnTestServer, schema_errors
 
 SECRET = "hunter2-sentinel-7Qx"
@@ -100,15 +100,6 @@ def test_local_dry_run_and_submission_keep_secrets_out(tmp_path, watched):
 
 
 # -- Kubernetes ---------------------------------------------------------------------------------------
-@pytest.fixture
-def cluster():
-    pytest.importorskip("kubernetes")
-    pytest.importorskip("kmock")
-    emulated = EmulatedCluster()
-    yield emulated
-    emulated.close()
-
-
 @pytest.mark.parametrize("operator", [True, False], ids=["operator", "plain-job"])
 def test_kubernetes_dry_run_shows_a_secret_with_hidden_values(tmp_path, watched, operator):
     session = session_for(tmp_path, "kubernetes", namespace=NAMESPACE, training_operator=operator)
