@@ -54,6 +54,7 @@ class Resources:
         gpus = 0
         other: dict[str, int] = {}
         problems: list[str] = []
+        seen: dict[str, str] = {}  # normalized kind → the item that gave it
         for item in str(text).split(","):
             item = item.strip()
             if not item:
@@ -63,6 +64,12 @@ class Resources:
             if not sep or not value:
                 problems.append(f"resource {item!r} has no value: write it as key=value, e.g. memory=4G")
                 continue
+            kind = next((k for k, names in (("memory", _MEMORY_KEYS), ("cpu", _CPU_KEYS), ("gpu", _GPU_KEYS))
+                         if key in names), key)
+            if kind in seen:
+                problems.append(f"{kind} is given twice in {text!r} ({seen[kind]} and {key}={value}): keep one")
+                continue
+            seen[kind] = f"{key}={value}"
             if key in _MEMORY_KEYS:
                 memory = _parse_memory(value, problems)
             elif key in _CPU_KEYS:

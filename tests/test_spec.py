@@ -350,3 +350,15 @@ def test_injection_corpus_appended_and_in_env(tmp_path, argv_dump):
     assert _run_sh(reader, env).returncode == 0
     assert json.loads(env_out.read_text()) == {f"SUBMARINE_PARAM_{k.upper()}": v for k, v in params.items()}
     assert list(marker.iterdir()) == [] and (victim / "keep").exists()
+
+
+@pytest.mark.parametrize("text, twice", [
+    ("memory=4G,memory=8G", "memory"),
+    ("cpu=2,vcores=4", "cpu"),
+    ("gpu=1,nvidia.com/gpu=2", "gpu"),
+    ("example.com/fpga=1,example.com/fpga=2", "example.com/fpga"),
+])
+def test_a_resource_given_twice_is_refused(text, twice):
+    with pytest.raises(ResourceError) as info:
+        Resources.parse(text)
+    assert f"{twice} is given twice" in str(info.value) and "keep one" in str(info.value)
