@@ -175,7 +175,8 @@ class Session:
 
     def check(self, spec: JobSpec, runtime: Runtime) -> None:
         """Raise one ValidationError with every problem of the spec and of the runtime's rules."""
-        problems = spec.problems() + [p for p in runtime.check(spec) if p not in spec.problems()]
+        own = spec.problems()
+        problems = own + [p for p in runtime.check(spec) if p not in own]
         if problems:
             raise ValidationError(problems)
 

@@ -49,6 +49,8 @@ class LocalRuntime(Runtime):
                                      "succeeded, before they are stopped.").tag(config=True)
     poll_interval = Float(0.25, help="Seconds between status reads while a job is followed.").tag(config=True)
 
+    _probed_gpus: list[str] | None = None
+
     @default("jobs_dir")
     def _default_jobs_dir(self):
         return str(data_dir() / "jobs")
@@ -76,13 +78,9 @@ class LocalRuntime(Runtime):
         visible = os.environ.get("CUDA_VISIBLE_DEVICES")
         if visible is not None:
             return [d for d in visible.split(",") if d.strip() and d.strip() != "-1"]
-        if not shutil.which("nvidia-smi"):
-            return []
-        try:
-            out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10).stdout
-        except (OSError, subprocess.TimeoutExpired):
-            return []
-        return [str(i) for i, line in enumerate(l for l in out.splitlines() if l.startswith("GPU "))]
+        if self._probed_gpus is None:  # the hardware does not change: ask nvidia-smi once, not on every check
+            self._probed_gpus = _probe_gpus()
+        return list(self._probed_gpus)
 
     # -- submit ----------------------------------------------------------------------------------------
     def _plan(self, spec: JobSpec, job_dir: Path) -> list[dict]:
@@ -296,6 +294,17 @@ class LocalRuntime(Runtime):
         _kill_group(info["pid"])
         self._tensorboard_file(name).unlink(missing_ok=True)
         return True
+
+
+def _probe_gpus() -> list[str]:
+    """Device ids nvidia-smi lists; none without it (or when it hangs)."""
+    if not shutil.which("nvidia-smi"):
+        return []
+    try:
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    return [str(i) for i, _ in enumerate(line for line in out.splitlines() if line.startswith("GPU "))]
 
 
 def _free_ports(count: int) -> list[int]:
