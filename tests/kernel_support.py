@@ -92,3 +92,13 @@ class FrontendKernel:
             reply = self.kc.get_shell_msg(timeout=60)
             if reply["parent_header"].get("msg_id") == msg["header"]["msg_id"]:
                 return reply, "".join(printed)
+
+
+def run_notebook_file(path: Path, tmp_path: Path, kernel_name: str = "python3") -> list[str]:
+    """Execute a saved notebook in a fresh kernel; return what each code cell printed (stream text)."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    NotebookClient(nb, kernel_name=kernel_name, timeout=120, resources={"metadata": {"path": str(tmp_path)}}).execute()
+    return ["".join(o.get("text", "") for o in c.outputs if o.output_type == "stream")
+            for c in nb.cells if c.cell_type == "code"]

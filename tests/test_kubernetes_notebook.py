@@ -1,27 +1,22 @@
-"""notebooks/kubernetes.ipynb runs top to bottom without a cluster, and is committed with its outputs cleared."""
+"""notebooks/kubernetes.ipynb runs top to bottom without a cluster (outputs: test_notebooks.py)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import nbformat
 import pytest
 import yaml
 
 from k8s_support import validate_core, validate_operator_job
+from kernel_support import run_notebook_file
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "kubernetes.ipynb"
 
 
 @pytest.mark.slow
 def test_notebook_dry_runs_through_the_magics_and_the_python_api(tmp_path, monkeypatch):
-    from nbclient import NotebookClient
-
     monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-kubeconfig"))  # nothing may reach a real cluster
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    NotebookClient(nb, kernel_name="python3", timeout=120, resources={"metadata": {"path": str(tmp_path)}}).execute()
-    printed = ["".join(o.get("text", "") for o in c.outputs if o.output_type == "stream")
-               for c in nb.cells if c.cell_type == "code"]
+    printed = run_notebook_file(NOTEBOOK, tmp_path)
     dry_runs = [text for text in printed if "(dry run: nothing was created)" in text]
     assert len(dry_runs) == 3
     kinds = []

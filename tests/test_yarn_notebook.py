@@ -1,13 +1,13 @@
-"""notebooks/yarn.ipynb runs top to bottom without a cluster, and is committed with its outputs cleared."""
+"""notebooks/yarn.ipynb runs top to bottom without a cluster (outputs: test_notebooks.py)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-import nbformat
 import pytest
 
+from kernel_support import run_notebook_file
 from yarn_server import schema_errors
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "yarn.ipynb"
@@ -15,12 +15,7 @@ NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "yarn.ipynb"
 
 @pytest.mark.slow
 def test_notebook_dry_runs_through_the_magics_and_the_python_api(tmp_path):
-    from nbclient import NotebookClient
-
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    NotebookClient(nb, kernel_name="python3", timeout=120, resources={"metadata": {"path": str(tmp_path)}}).execute()
-    printed = ["".join(o.get("text", "") for o in c.outputs if o.output_type == "stream")
-               for c in nb.cells if c.cell_type == "code"]
+    printed = run_notebook_file(NOTEBOOK, tmp_path)
     dry_runs = [text for text in printed if "/app/v1/services" in text]
     assert len(dry_runs) == 2
     for text in dry_runs:
