@@ -2,19 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import sys
-from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def protocols_dir() -> Path:
-    """../shared/protocols beside the clone (SUBMARINE_PROTOCOLS_DIR overrides)."""
-    override = os.environ.get("SUBMARINE_PROTOCOLS_DIR")
-    return Path(override) if override else REPO.parent / "shared" / "protocols"
 
 
 @pytest.fixture(autouse=True)

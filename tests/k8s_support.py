@@ -8,7 +8,6 @@ import asyncio
 import datetime as dt
 import itertools
 import json
-import os
 import re
 import threading
 import uuid
@@ -29,8 +28,8 @@ CRD_FILES = {"TFJob": "tfjobs", "PyTorchJob": "pytorchjobs", "XGBoostJob": "xgbo
 
 # -- schemas -----------------------------------------------------------------------------------------------
 def protocols_dir() -> Path:
-    override = os.environ.get("SUBMARINE_PROTOCOLS_DIR")
-    return Path(override) if override else Path(__file__).resolve().parents[2] / "shared" / "protocols"
+    """The upstream schemas kept in the clone (tests/protocols/README.md names their sources)."""
+    return Path(__file__).resolve().parent / "protocols"
 
 
 @lru_cache(maxsize=None)

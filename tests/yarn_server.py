@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import re
 import threading
 import time
@@ -38,9 +37,8 @@ TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
 
 
 def protocols_dir() -> Path:
-    """The shared protocol folder beside the clone (SUBMARINE_PROTOCOLS_DIR overrides)."""
-    override = os.environ.get("SUBMARINE_PROTOCOLS_DIR")
-    return Path(override) if override else Path(__file__).resolve().parents[2] / "shared" / "protocols"
+    """The upstream schemas kept in the clone (tests/protocols/README.md names their sources)."""
+    return Path(__file__).resolve().parent / "protocols"
 
 
 _SWAGGER = None
