@@ -48,12 +48,20 @@ class LocalRuntime(Runtime):
     success_grace = Float(30.0, help="Seconds other workers may keep running after the deciding replica "
                                      "succeeded, before they are stopped.").tag(config=True)
     poll_interval = Float(0.25, help="Seconds between status reads while a job is followed.").tag(config=True)
+    python = Unicode(help="Interpreter that `python` and `python3` in launch commands run (default: the one "
+                          "running this kernel or CLI); its folder is also first on the replicas' PATH, so its "
+                          "`pip`, `torchrun` and packages are the ones a job sees.").tag(config=True)
 
     _probed_gpus: list[str] | None = None
 
     @default("jobs_dir")
     def _default_jobs_dir(self):
         return str(data_dir() / "jobs")
+
+    @default("python")
+    def _default_python(self):
+        # sys.executable, not a PATH lookup: the kernel's environment is often not on the server's PATH.
+        return sys.executable
 
     # -- checks ----------------------------------------------------------------------------------------
     def check(self, spec: JobSpec) -> list[str]:
@@ -64,6 +72,9 @@ class LocalRuntime(Runtime):
             problems.append(f"job name {name!r} cannot be a folder name: use letters, digits, '-', '_' and '.'")
         elif (Path(self.jobs_dir) / name).exists():
             problems.append(f"a local job named {name!r} already exists: choose another --name")
+        if not (os.path.isfile(self.python) and os.access(self.python, os.X_OK)):
+            problems.append(f"LocalRuntime.python = {self.python!r} is not an executable file: point it at a "
+                            "Python interpreter (e.g. /path/to/venv/bin/python)")
         wanted = sum(role.resources.gpus * role.replicas for role in spec.roles.values())
         available = self.available_gpus()
         if wanted > len(available):
@@ -106,6 +117,7 @@ class LocalRuntime(Runtime):
             env["CUDA_VISIBLE_DEVICES"] = ",".join(next(gpu_ids) for _ in range(gpus))
             algorithm_dir = cwd / contract.ALGORITHM_DIR
             env["PYTHONPATH"] = os.pathsep.join(p for p in (str(algorithm_dir), os.environ.get("PYTHONPATH")) if p)
+            env["PATH"] = self._replica_path(job_dir)
             env["PYTHONUNBUFFERED"] = "1"
             plan.append({"name": name, "role": role, "index": index, "command": spec.launch_command(role),
                          "env": env, "cwd": str(cwd), "log": str(job_dir / "logs" / f"{name}.log")})
@@ -114,7 +126,8 @@ class LocalRuntime(Runtime):
     def render(self, spec: JobSpec, bundle: Bundle, bundle_uri: str) -> str:
         job_dir = Path(self.jobs_dir) / spec.name
         spec = spec.replace(params=redact_mapping(spec.params))  # a printed dry run shows no secret param
-        lines = [f"# local job {spec.name}: {spec.replica_count} replica(s), bundle {bundle_uri}"]
+        lines = [f"# local job {spec.name}: {spec.replica_count} replica(s), bundle {bundle_uri}",
+                 f"# python, python3: {self.python} (LocalRuntime.python)"]
         for replica in self._plan(spec, job_dir):
             contract_env = {k: v for k, v in replica["env"].items() if k.startswith(("SUBMARINE_", "TF_CONFIG",
                             "MASTER_", "WORLD_SIZE", "RANK", "CUDA_VISIBLE"))}
@@ -133,6 +146,7 @@ class LocalRuntime(Runtime):
         try:
             bundle_dir = fetch_bundle(bundle_uri, job_dir / "bundle")
             (job_dir / "logs").mkdir(mode=0o700)
+            _write_interpreter_shims(job_dir / "bin", self.python)
             plan = self._plan(spec, job_dir)
             for replica in plan:
                 cwd = Path(replica["cwd"])
@@ -151,6 +165,12 @@ class LocalRuntime(Runtime):
             shutil.rmtree(job_dir, ignore_errors=True)  # nothing half-done
             raise
         return JobRef(self.name, spec.name, id=str(job_dir), extra={"dir": str(job_dir)})
+
+    def _replica_path(self, job_dir: Path) -> str:
+        """PATH for replicas: the job's `python`/`python3` shims, the interpreter's folder, then the inherited PATH."""
+        first = [str(job_dir / "bin"), os.path.dirname(self.python)]
+        rest = [d for d in os.environ.get("PATH", os.defpath).split(os.pathsep) if d and d not in first]
+        return os.pathsep.join(first + rest)
 
     # -- follow ----------------------------------------------------------------------------------------
     def _job_dir(self, ref: JobRef) -> Path:
@@ -363,3 +383,15 @@ def _write_json(path: Path, data) -> None:
     with os.fdopen(fd, "w") as f:
         json.dump(data, f)
     os.replace(tmp, path)
+
+
+def _write_interpreter_shims(bin_dir: Path, python: str) -> None:
+    """`python` and `python3` that exec the chosen interpreter.
+
+    Scripts, not symlinks: a symlinked venv interpreter outside its venv folder loses the venv's site-packages.
+    """
+    bin_dir.mkdir(mode=0o700)
+    for name in ("python", "python3"):
+        shim = bin_dir / name
+        shim.write_text(f'#!/bin/sh\nexec {shlex.quote(python)} "$@"\n')
+        shim.chmod(0o700)
