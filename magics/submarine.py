@@ -90,10 +90,12 @@ def _pairs(items: list[str] | None, what: str) -> dict[str, str]:
 @argument("--ps", type=int, default=0, help="TensorFlow parameter servers")
 @argument("--chief", action="store_true", help="TensorFlow: run an explicit chief instead of worker 0")
 @argument("--resources", help="resources of every replica: memory=8G,vcores=2,gpu=1 or cpu=2,memory=1024M")
-@argument("--worker-resources", help="resources of workers")
+@argument("--worker-resources", help="resources of every training replica --workers counts: the workers and "
+                                     "the PyTorch/XGBoost master or TensorFlow chief (unless --master-/"
+                                     "--chief-resources says otherwise)")
 @argument("--ps-resources", help="resources of parameter servers")
-@argument("--master-resources", help="resources of the PyTorch/XGBoost master")
-@argument("--chief-resources", help="resources of the TensorFlow chief")
+@argument("--master-resources", help="resources of the PyTorch/XGBoost master (default: --worker-resources)")
+@argument("--chief-resources", help="resources of the TensorFlow chief (default: --worker-resources)")
 @argument("--evaluator-resources", help="resources of evaluators")
 @argument("--image", help="container image (cluster runtimes)")
 @argument("--input", help="input data path, given to replicas as SUBMARINE_INPUT_PATH")
@@ -351,7 +353,7 @@ class SubmarineMagics(Magics, SubmarineConfig):
             workers=args.workers if args.workers is not None else self.workers, ps=args.ps, chief=args.chief,
             resources=resources or None, image=args.image, env=_pairs(args.env, "env"),
             input_path=args.input, checkpoint_path=args.checkpoint, params=params,
-            labels=_pairs(args.label, "label"))
+            labels=_pairs(args.label, "label"), dry_run=args.dry_run)
         bundle = self.session.bundle(notebook=args.notebook)
         if args.dry_run:
             print(self.session.dry_run(spec, bundle, runtime))

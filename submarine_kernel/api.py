@@ -23,7 +23,7 @@ def submit(command: str | None = None, *, files: Mapping[str, str | bytes] | Non
     session = default_session()
     spec = session.build(command, runtime=runtime, name=name, framework=framework, workers=workers, ps=ps,
                          chief=chief, resources=resources, image=image, env=env, input_path=input_path,
-                         checkpoint_path=checkpoint_path, params=params, labels=labels)
+                         checkpoint_path=checkpoint_path, params=params, labels=labels, dry_run=dry_run)
     bundle = session.bundle(files=files, notebook=notebook)
     if dry_run:
         return session.dry_run(spec, bundle, runtime)

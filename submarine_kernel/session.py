@@ -142,9 +142,11 @@ class Session:
         return default_job_name(self.settings.user, self.notebook)
 
     def build(self, command: str | None = None, *, runtime: str | None = None, name: str | None = None,
-              framework: str | None = None, labels: Mapping[str, str] | None = None, **options: Any) -> JobSpec:
+              framework: str | None = None, labels: Mapping[str, str] | None = None, dry_run: bool = False,
+              **options: Any) -> JobSpec:
         """A JobSpec from run options and session defaults, checked against the spec rules and the
-        runtime's own; one ValidationError lists every problem."""
+        runtime's own; one ValidationError lists every problem. For a `dry_run`, settings the runtime still
+        needs (`Runtime.missing_settings`) are not problems: the dry run shows placeholders and lists them."""
         base_labels = {f"{LABEL_PREFIX}/user": sanitize(self.settings.user, 63),
                        f"{LABEL_PREFIX}/job": "placeholder"}
         if self.notebook:
@@ -155,10 +157,19 @@ class Session:
                                     image=options.pop("image", None) or self.settings.image or None,
                                     labels={**base_labels, **dict(labels or {})}, **options)
         if spec.roles:
-            problems += [p for p in self.runtime(runtime).check(spec) if p not in problems]
+            problems += [p for p in self._runtime_problems(spec, self.runtime(runtime), dry_run)
+                         if p not in problems]
         if problems:
             raise ValidationError(problems)
         return spec
+
+    @staticmethod
+    def _runtime_problems(spec: JobSpec, runtime: Runtime, dry_run: bool) -> list[str]:
+        problems = runtime.check(spec)
+        if dry_run:
+            missing = set(runtime.missing_settings(spec))
+            problems = [p for p in problems if p not in missing]
+        return problems
 
     def bundle(self, files: Mapping[str, str | bytes] | None = None, notebook: str | None = None) -> Bundle:
         """The algorithm files: given files, a saved notebook's cells, or the cells collected so far."""
@@ -173,19 +184,24 @@ class Session:
             return collect_notebook(notebook)
         return self.collector.bundle()
 
-    def check(self, spec: JobSpec, runtime: Runtime) -> None:
+    def check(self, spec: JobSpec, runtime: Runtime, dry_run: bool = False) -> None:
         """Raise one ValidationError with every problem of the spec and of the runtime's rules."""
         own = spec.problems()
-        problems = own + [p for p in runtime.check(spec) if p not in own]
+        problems = own + [p for p in self._runtime_problems(spec, runtime, dry_run) if p not in own]
         if problems:
             raise ValidationError(problems)
 
     def dry_run(self, spec: JobSpec, bundle: Bundle, runtime: str | None = None) -> str:
-        """What the runtime would receive; nothing is uploaded or submitted."""
+        """What the runtime would receive; nothing is uploaded or submitted. Settings a real submission still
+        needs are shown as placeholders in the output and listed at its end."""
         rt = self.runtime(runtime)
-        self.check(spec, rt)
+        self.check(spec, rt, dry_run=True)
         bundle = bundle.with_params(spec.params)
-        return rt.render(spec, bundle, self.storage().uri_for(bundle))
+        text = rt.render(spec, bundle, self.storage().uri_for(bundle))
+        missing = rt.missing_settings(spec)
+        if missing:
+            text += "\n\n# a real submission still needs:\n" + "\n".join(f"#   - {m}" for m in missing)
+        return text
 
     def submit(self, spec: JobSpec, bundle: Bundle, runtime: str | None = None) -> Job:
         """Validate, upload the bundle (unless already there), submit, record and track."""

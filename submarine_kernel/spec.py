@@ -18,6 +18,8 @@ FRAMEWORKS = ("tensorflow", "pytorch", "xgboost", "custom")
 ROLE_NAMES = ("chief", "master", "worker", "ps", "evaluator")
 #: The role whose replica 0 decides success, in order of preference (the training operator's rule).
 DECIDING_ROLES = ("chief", "master", "worker")
+#: training replicas that lead the others; `--workers` counts them, so worker resources apply to them too
+TRAINING_LEADERS = ("chief", "master")
 
 _MEMORY_UNITS_MIB = {
     "": 1, "m": 1, "mb": 1, "mi": 1, "mib": 1,
@@ -364,8 +366,7 @@ def draft_spec(name: str, *, framework: str = "pytorch", workers: int = 1, ps: i
         if role not in ROLE_NAMES:
             problems.append(f"command or image for unknown role {role!r}: use one of {', '.join(ROLE_NAMES)}")
     roles = {
-        role: Role(name=role, replicas=count,
-                   resources=parsed.get(role, parsed.get("default", Resources())),
+        role: Role(name=role, replicas=count, resources=_role_resources(role, parsed),
                    image=role_images.get(role), command=role_commands.get(role))
         for role, count in counts.items()
     }
@@ -374,6 +375,16 @@ def draft_spec(name: str, *, framework: str = "pytorch", workers: int = 1, ps: i
                    params=dict(params or {}), labels=dict(labels or {}))
     problems.extend(p for p in spec.problems() if p not in problems)
     return spec, problems
+
+
+def _role_resources(role: str, parsed: Mapping[str, Resources]) -> Resources:
+    """A role's own resources, else (for the PyTorch master and the TensorFlow chief, which `--workers` counts
+    as training replicas) the workers', else the job-wide default."""
+    if role in parsed:
+        return parsed[role]
+    if role in TRAINING_LEADERS and "worker" in parsed:
+        return parsed["worker"]
+    return parsed.get("default", Resources())
 
 
 def render_command(command: str, params: Mapping[str, Any]) -> str:

@@ -202,9 +202,6 @@ def service_problems(spec: JobSpec, settings: ServiceSettings) -> list[str]:
                             or not USER_NAME_PATTERN.match(registry_user(settings.user))):
         problems.append(f"user {settings.user!r} is not a valid registry DNS label: set YarnRuntime.user to "
                         "your lower-case short name")
-    if spec.replica_count > 1 and not settings.domain:
-        problems.append("a distributed job on YARN needs the registry DNS domain to find its replicas: set "
-                        "YarnRuntime.registry_dns_domain (hadoop.registry.dns.domain-name of the cluster)")
     if settings.kerberos_principal and "/" not in settings.kerberos_principal:
         problems.append(f"the service principal {settings.kerberos_principal!r} has no host part: YARN wants "
                         "user/_HOST@REALM in YarnRuntime.service_principal")

@@ -118,7 +118,13 @@ class Runtime(Configurable):
     name: ClassVar[str] = ""
 
     def check(self, spec: JobSpec) -> list[str]:
-        """Problems this runtime would refuse (name rules, resources it cannot give); [] when fine."""
+        """Problems this runtime would refuse (name rules, resources it cannot give, and every
+        `missing_settings` entry); [] when fine."""
+        return list(self.missing_settings(spec))
+
+    def missing_settings(self, spec: JobSpec) -> list[str]:
+        """Settings a real submission of `spec` needs that are not configured yet (a cluster address, a DNS
+        domain): a dry run renders a visible placeholder for each and lists them instead of refusing."""
         return []
 
     def render(self, spec: JobSpec, bundle: Bundle, bundle_uri: str) -> str:

@@ -31,6 +31,9 @@ from .base import JobRef, JobState, JobStatus, ReplicaStatus, Runtime
 
 _APP_ID = re.compile(r"application_\d+_\d+")
 _REDIRECTS = (301, 302, 303, 307, 308)
+#: what a dry run writes where a setting a real submission needs is not configured yet
+DOMAIN_PLACEHOLDER = "<YarnRuntime.registry_dns_domain>"
+RM_PLACEHOLDER = "<YarnRuntime.rm_urls>"
 #: RM application state (+ final status) → standard state
 _APP_STATES = {"NEW": JobState.SUBMITTED, "NEW_SAVING": JobState.SUBMITTED, "SUBMITTED": JobState.SUBMITTED,
                "ACCEPTED": JobState.PENDING, "RUNNING": JobState.RUNNING, "KILLED": JobState.STOPPED,
@@ -358,11 +361,13 @@ class YarnRuntime(Runtime):
     def uses_kerberos(self) -> bool:
         return bool(self.kerberos or self.keytab)
 
-    def settings(self) -> ys.ServiceSettings:
-        """The traits the service JSON needs, as plain data."""
+    def settings(self, placeholders: bool = False) -> ys.ServiceSettings:
+        """The traits the service JSON needs, as plain data; with `placeholders` (dry runs) an unset registry
+        DNS domain is written as a visible `<YarnRuntime.registry_dns_domain>`."""
         service_keytab = self.service_keytab
+        domain = self.registry_dns_domain or (DOMAIN_PLACEHOLDER if placeholders else "")
         return ys.ServiceSettings(
-            user=self.user, domain=self.registry_dns_domain, queue=self.queue, lifetime=self.lifetime,
+            user=self.user, domain=domain, queue=self.queue, lifetime=self.lifetime,
             docker_java_home=self.docker_java_home, docker_hadoop_hdfs_home=self.docker_hadoop_hdfs_home,
             kerberos_principal=self.service_principal, kerberos_keytab=service_keytab, tf_port=self.tf_port,
             master_port=self.master_port, default_memory_mib=self.default_memory_mib,
@@ -390,20 +395,29 @@ class YarnRuntime(Runtime):
     def check(self, spec: JobSpec) -> list[str]:
         """YARN's name rules and the resources YARN cannot give; no cluster call."""
         problems = ys.service_problems(spec, self.settings())
-        if not self.rm_urls:
-            problems.append("no ResourceManager is configured: set YarnRuntime.rm_urls = ['http://rm:8088']")
-        if (self.tensorboard and spec.checkpoint_path) and not self.registry_dns_domain:
-            problems.append("the TensorBoard quicklink needs the registry DNS domain: set "
-                            "YarnRuntime.registry_dns_domain")
         if self.keytab and not self.principal:
             problems.append("YarnRuntime.keytab is set but YarnRuntime.principal is not: set both for kinit")
-        return problems
+        return problems + self.missing_settings(spec)
+
+    def missing_settings(self, spec: JobSpec) -> list[str]:
+        missing = []
+        if not self.rm_urls:
+            missing.append("no ResourceManager is configured: set YarnRuntime.rm_urls = ['http://rm:8088']")
+        if not self.registry_dns_domain:
+            if spec.replica_count > 1:
+                missing.append("a distributed job on YARN needs the registry DNS domain to find its replicas: set "
+                               "YarnRuntime.registry_dns_domain (hadoop.registry.dns.domain-name of the cluster)")
+            elif self.tensorboard and spec.checkpoint_path:
+                missing.append("the TensorBoard quicklink needs the registry DNS domain: set "
+                               "YarnRuntime.registry_dns_domain")
+        return missing
 
     def service(self, spec: JobSpec, bundle: Bundle, bundle_uri: str, *, redact: bool = False) -> dict:
-        """The Service JSON `submit` would POST (`redact` hides secret-looking env values, for printing)."""
+        """The Service JSON `submit` would POST (`redact`, for printing, hides secret-looking env values and
+        writes placeholders for settings not configured yet)."""
         from ..secrets import redact_mapping
 
-        return ys.build_service(spec, bundle.files, bundle_uri, self.settings(),
+        return ys.build_service(spec, bundle.files, bundle_uri, self.settings(placeholders=redact),
                                 env_view=redact_mapping if redact else None)
 
     def render(self, spec: JobSpec, bundle: Bundle, bundle_uri: str) -> str:
@@ -412,9 +426,10 @@ class YarnRuntime(Runtime):
 
         spec = spec.replace(params=redact_mapping(spec.params))  # secret params are on the command lines too
         service = self.service(spec, bundle, bundle_uri, redact=True)
-        classic = ys.classic_command(spec, bundle.files, bundle_uri, self.settings(), self.submarine_jar,
+        classic = ys.classic_command(spec, bundle.files, bundle_uri, self.settings(placeholders=True),
+                                     self.submarine_jar,
                                      env_view=redact_mapping)
-        rm = self.rm_urls[0].rstrip("/") if self.rm_urls else "http://RM:8088"
+        rm = self.rm_urls[0].rstrip("/") if self.rm_urls else RM_PLACEHOLDER
         return "\n".join([
             f"# YARN service {spec.name}: POST {rm}/app/v1/services",
             ys.service_json(service),
