@@ -14,7 +14,7 @@ DISPLAY_NAME = "Python 3 (Submarine)"
 def kernel_json(python: str | None = None) -> dict:
     return {
         "argv": [python or sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}",
-                 "--ext", "submarine_kernel"],
+                 "--ext", "submarine_kernel.preload"],
         "display_name": DISPLAY_NAME,
         "language": "python",
         "metadata": {"debugger": True},
