@@ -42,5 +42,6 @@ with open(os.path.join(out, f"rank{rank}.json.tmp"), "w") as f:
     json.dump({"own": own, "initial": initial, "final": final, "steps": steps}, f)
 os.replace(os.path.join(out, f"rank{rank}.json.tmp"), os.path.join(out, f"rank{rank}.json"))
 dist.barrier()
+del ddp, optimizer  # release DDP's hold on the group, so destroy closes it now, not at interpreter exit
 dist.destroy_process_group()
 print(f"rank {rank} done", flush=True)
