@@ -134,7 +134,7 @@ def test_html_is_escaped(tmp_path):
 
 def test_extension_load_unload_reload(tmp_path):
     nb = execute(
-        "%unload_ext submarine_kernel",
+        "%unload_ext submarine_kernel.preload",  # what the Submarine kernel loaded at start
         "%submarine list",
         "%load_ext submarine_kernel",
         "%load_ext submarine_kernel",

@@ -44,7 +44,8 @@ def test_form_values_become_the_job_spec():
     form.fields["checkpoint_path"].value = "/tmp/ck/run"
     spec = form.request().build(default_session())
     assert spec.framework == "pytorch" and set(spec.roles) == {"master", "worker"}
-    assert spec.roles["worker"].resources.cpus == 2 and spec.roles["master"].resources.memory_mib == 1024
+    # --workers counts the master too, so it takes the worker resources (issue 10), not the job-wide default
+    assert spec.roles["worker"].resources.cpus == 2 and spec.roles["master"].resources.cpus == 2
     assert spec.input_path == "/data/in" and spec.checkpoint_path == "/tmp/ck/run"
     assert spec.params == {"lr": 0.25, "epochs": 2, "opt": "adam", "amp": False, "tag": "base"}
     assert spec.launch_command("master") == "python train.py --lr 0.25 --epochs 2"
