@@ -24,7 +24,7 @@ from IPython.display import HTML, display, update_display
 from traitlets import Bool, Int
 
 from submarine_kernel import render
-from submarine_kernel.algorithm import UntitledCellWarning
+from submarine_kernel.algorithm import UntitledCellWarning, parse_cell_header, strip_interpreter_line
 from submarine_kernel.config import SubmarineConfig
 from submarine_kernel.errors import SubmarineError
 from submarine_kernel.metrics import harvester_for
@@ -165,14 +165,6 @@ def _config_args(line):
 
 
 @magic_arguments()
-@argument("--python", action="store_true", help="run the body without collecting it")
-@argument("--no-local", action="store_true", help="collect the cell without running it here")
-@argument("title", nargs="?", help="algorithm file the cell belongs to, e.g. train.py or utils/data.py")
-def _cell_args(line):
-    """TITLE [--no-local]: collect this cell into the algorithm file TITLE, then run it here."""
-
-
-@magic_arguments()
 @argument("--from", dest="from_job", metavar="NAME", help="start from this job's values (default: the newest run)")
 @argument("--concurrency", type=int, default=2, help="sweeps: at most this many jobs at once")
 def _form_args(line):
@@ -270,29 +262,47 @@ class SubmarineMagics(Magics, SubmarineConfig):
     @cell_magic("submarine.python")
     def submarine_python(self, line, cell):
         """%%submarine.python TITLE [--no-local]: collect the cell into TITLE, then run it in this kernel."""
-        if self._collect(line, cell, "python"):
-            self.shell.run_cell(cell, store_history=False)
+        body = self._collect(line, cell, "python")
+        if body is not None:
+            self._run_here(body)
 
     @cell_magic("submarine.sh")
     def submarine_sh(self, line, cell):
         """%%submarine.sh TITLE [--no-local]: collect the cell into TITLE, then run it in a shell here."""
-        if self._collect(line, cell, "sh"):
-            result = subprocess.run(["/bin/bash", "-c", cell], capture_output=True, text=True)
+        body = self._collect(line, cell, "sh")
+        if body is not None:
+            result = subprocess.run(["/bin/bash", "-c", body], capture_output=True, text=True)
             sys.stdout.write(result.stdout)
             sys.stderr.write(result.stderr)
             if result.returncode:
                 raise UsageError(f"the shell cell exited with code {result.returncode}")
 
-    def _collect(self, line: str, cell: str, kind: str) -> bool:
-        """Collect the cell; True when it should also run here."""
+    def _run_here(self, body: str) -> None:
+        """Run the body as a plain cell runs, and fail this cell when it fails (so the next cell does not run
+        and a headless run exits non-zero). The nested run has shown the traceback already; handing its
+        error to this cell's own result makes the execute reply an error with the same name and value."""
+        outer = getattr(self.shell.displayhook, "exec_result", None)
+        result = self.shell.run_cell(body, store_history=False)
+        self.shell.displayhook.exec_result = outer
+        error = result.error_before_exec if result.error_before_exec is not None else result.error_in_exec
+        if error is None:
+            return
+        if outer is None:  # called outside a cell (shell.run_cell_magic from code): say it plainly
+            raise UsageError(f"the cell raised {type(error).__name__}: {error}")
+        outer.error_in_exec = error
+
+    def _collect(self, line: str, cell: str, kind: str) -> str | None:
+        """Collect the cell; the body to run here (interpreter line stripped), or None when it should not."""
         try:
-            args = parse_argstring(_cell_args, line)
-        except UsageError as exc:
-            raise UsageError(f"%%submarine.{kind} {line}: {exc}; write %%submarine.{kind} TITLE [--no-local]")
+            header = parse_cell_header(kind, line)
+        except SubmarineError as exc:
+            raise UsageError(str(exc)) from None
+        if header.python:
+            return strip_interpreter_line(cell)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", UntitledCellWarning)
             try:
-                part = self.session.collector.add(args.title, cell, cell_id=self._cell_id, kind=kind,
+                part = self.session.collector.add(header.title, cell, cell_id=self._cell_id, kind=kind,
                                                   where=f"In [{self._prompt_number()}]")
             except SubmarineError as exc:
                 raise UsageError(str(exc)) from None
@@ -301,7 +311,9 @@ class SubmarineMagics(Magics, SubmarineConfig):
         if part is not None:
             same = [p for p in self.session.collector.parts if p.title == part.title]
             print(f"submarine: collected into {part.title} (part {same.index(part) + 1} of {len(same)})")
-        return not args.no_local
+        if header.no_local:
+            return None
+        return part.source if part is not None else strip_interpreter_line(cell)
 
     # -- %submarine --------------------------------------------------------------------------------
     @no_var_expand

@@ -182,7 +182,9 @@ class Session:
             from .algorithm import collect_notebook
 
             return collect_notebook(notebook)
-        return self.collector.bundle()
+        from .algorithm import notebook_order
+
+        return self.collector.bundle(saved=notebook_order(self.notebook))  # the saved notebook's order
 
     def check(self, spec: JobSpec, runtime: Runtime, dry_run: bool = False) -> None:
         """Raise one ValidationError with every problem of the spec and of the runtime's rules."""

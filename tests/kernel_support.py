@@ -50,15 +50,25 @@ def errors(cell) -> list[str]:
 
 
 class FrontendKernel:
-    """A started Submarine kernel that executes code the way JupyterLab does: with the cell id in metadata."""
+    """A started Submarine kernel that executes code the way JupyterLab does: with the cell id in metadata.
 
-    def __init__(self, kernel_spec_manager=None):
+    `cell_ids=False` makes it a client that sends none (consoles, nbclient, some frontends), whatever
+    `run` is given, so one scenario can be played both ways. `env` adds variables to the kernel's."""
+
+    def __init__(self, kernel_spec_manager=None, cell_ids: bool = True, env: dict | None = None,
+                 cwd: str | None = None):
         from jupyter_client.manager import KernelManager
 
         self.km = KernelManager(kernel_name="submarine", kernel_spec_manager=kernel_spec_manager or spec_manager())
+        self.cell_ids = cell_ids
+        self.start_options = {}
+        if env:
+            self.start_options["env"] = {**os.environ, **env}
+        if cwd:
+            self.start_options["cwd"] = cwd
 
     def __enter__(self):
-        self.km.start_kernel()
+        self.km.start_kernel(**self.start_options)
         self.kc = self.km.client()
         self.kc.start_channels()
         self.kc.wait_for_ready(timeout=60)
@@ -73,10 +83,11 @@ class FrontendKernel:
         msg = self.kc.session.msg("execute_request", {"code": code, "silent": False, "store_history": True,
                                                       "user_expressions": {}, "allow_stdin": False,
                                                       "stop_on_error": False})
-        if cell_id:
+        if cell_id and self.cell_ids:
             msg["metadata"]["cellId"] = cell_id
         self.kc.shell_channel.send(msg)
         printed = []
+        self.errors = []  # (ename, evalue) of every error output the cell showed
         while True:
             out = self.kc.get_iopub_msg(timeout=60)
             if out["parent_header"].get("msg_id") != msg["header"]["msg_id"]:
@@ -86,6 +97,8 @@ class FrontendKernel:
                 printed.append(content["text"])
             elif out["msg_type"] in ("display_data", "execute_result"):
                 printed.append(content["data"].get("text/plain", ""))
+            elif out["msg_type"] == "error":
+                self.errors.append((content["ename"], content["evalue"]))
             elif out["msg_type"] == "status" and content["execution_state"] == "idle":
                 break
         while True:  # skip stray replies (wait_for_ready may leave extra kernel_info replies queued)
