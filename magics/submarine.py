@@ -373,8 +373,9 @@ class SubmarineMagics(Magics, SubmarineConfig):
         job = self.session.submit(spec, bundle, runtime)
         self.last_job = job.name
         upload = job.upload
-        print(f"submarine: submitted {job.name} to {job.ref.runtime} "
-              f"(bundle {'reused' if upload.reused else f'uploaded, {upload.bytes_uploaded} bytes'}: {upload.uri})")
+        stored = (f"bundle {'reused' if upload.reused else f'uploaded, {upload.bytes_uploaded} bytes'}: {upload.uri}"
+                  if upload.uri else "no algorithm files")
+        print(f"submarine: submitted {job.name} to {job.ref.runtime} ({stored})")
         self._show(job.ref, self.session.tracker.last(job.ref), plain=args.plain)
         if args.wait or self.wait:
             return self._wait(job)

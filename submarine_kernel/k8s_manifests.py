@@ -253,6 +253,8 @@ def algorithm_configmap(name: str, namespace: str, bundle: Bundle, labels: Mappi
 
 def choose_delivery(bundle: Bundle, bundle_uri: str, options: ClusterOptions) -> str:
     """'configmap' or 'storage'; raise when the bundle can reach the pods neither way."""
+    if not bundle.files:
+        return "configmap"  # a job without files: nothing stored, an empty algorithm folder
     fits = configmap_size(bundle) <= options.configmap_limit
     if options.bundle_delivery == "configmap":
         if not fits:

@@ -199,7 +199,7 @@ class Session:
         rt = self.runtime(runtime)
         self.check(spec, rt, dry_run=True)
         bundle = bundle.with_params(spec.params)
-        text = rt.render(spec, bundle, self.storage().uri_for(bundle))
+        text = rt.render(spec, bundle, self.storage().uri_for(bundle) if bundle.files else "")
         missing = rt.missing_settings(spec)
         if missing:
             text += "\n\n# a real submission still needs:\n" + "\n".join(f"#   - {m}" for m in missing)
@@ -210,7 +210,7 @@ class Session:
         rt = self.runtime(runtime)
         self.check(spec, rt)
         bundle = bundle.with_params(spec.params)
-        upload = self.storage().put(bundle)
+        upload = self._upload(bundle)
         # Runtimes make a retried create idempotent: a conflict on our own name with our own token means
         # "already submitted" (the response of an earlier attempt was lost), another token "name taken".
         import uuid
@@ -222,6 +222,13 @@ class Session:
         self.registry.add(ref, spec, upload.uri, self.notebook, status)
         self.tracker.track(ref, status)
         return Job(self, ref, spec, upload)
+
+    def _upload(self, bundle: Bundle) -> UploadResult:
+        """Store the bundle; a job without files (a command that lives in the image) stores nothing and
+        runs with an empty algorithm folder (its bundle URI is "")."""
+        if not bundle.files:
+            return UploadResult(uri="", digest=bundle.digest, bytes_uploaded=0, reused=False)
+        return self.storage().put(bundle)
 
     # -- history -----------------------------------------------------------------------------------
     def job(self, name: str, runtime: str | None = None) -> Job:

@@ -140,3 +140,43 @@ def test_an_edited_cell_without_ids_is_a_new_part_as_the_readme_says():
         _, probe = kernel.run(BUNDLE_PROBE)
     assert "part 2 of 2" in edited
     assert _bundle(probe)["files"]["t.py"] == "v = 1\n\nv = 2\n"
+
+
+# -- item 3 (and issue 13 item 9): a job without files is legal and runs -------------------------------
+NO_FILES_RUN = "%submarine run --name nocells --wait -- echo hi from the image"
+
+
+@pytest.mark.parametrize("cell_ids", [True, False], ids=["cell-ids", "no-cell-ids"])
+def test_a_run_with_nothing_collected_runs_and_stores_no_bundle(isolated_data_dir, cell_ids):
+    with FrontendKernel(cell_ids=cell_ids) as kernel:
+        reply, printed = kernel.run(NO_FILES_RUN, cell_id="run")
+        _, logs = kernel.run("%submarine logs nocells", cell_id="logs")
+        _, status = kernel.run("%submarine status nocells", cell_id="status")
+        _, dry = kernel.run("%submarine run --name nocells-k8s --runtime kubernetes --image busybox --dry-run -- echo hi\n"
+                            "%submarine run --name nocells-yarn --runtime yarn --image busybox --dry-run -- echo hi", cell_id="dry")
+    assert reply["content"]["status"] == "ok", printed
+    assert "submitted nocells to local (no algorithm files)" in printed
+    assert "nocells on local: SUCCEEDED" in status
+    assert "hi from the image" in logs
+    assert "ConfigMap" in dry and "echo hi" in dry and "Error" not in dry
+    bundles = isolated_data_dir / "bundles"
+    assert not bundles.exists() or not any(bundles.iterdir())      # an empty bundle is never stored
+
+
+def test_nbclient_runs_a_notebook_whose_job_has_no_files(tmp_path, isolated_data_dir):
+    path = _save(tmp_path / "nofiles.ipynb", [NO_FILES_RUN], ["run"])
+    nb = _nbclient(path)
+    assert "SUCCEEDED" in text(nb.cells[0])
+    bundles = isolated_data_dir / "bundles"
+    assert not bundles.exists() or not any(bundles.iterdir())
+
+
+def test_the_api_submits_a_command_without_files(isolated_data_dir):
+    import submarine_kernel as sk
+
+    job = sk.submit("echo hello", name="api-nofiles")
+    assert job.wait(timeout=60).state.value == "SUCCEEDED"
+    assert "hello" in job.logs()
+    assert job.upload.uri == ""
+    bundles = isolated_data_dir / "bundles"
+    assert not bundles.exists() or not any(bundles.iterdir())

@@ -126,7 +126,7 @@ class LocalRuntime(Runtime):
     def render(self, spec: JobSpec, bundle: Bundle, bundle_uri: str) -> str:
         job_dir = Path(self.jobs_dir) / spec.name
         spec = spec.replace(params=redact_mapping(spec.params))  # a printed dry run shows no secret param
-        lines = [f"# local job {spec.name}: {spec.replica_count} replica(s), bundle {bundle_uri}",
+        lines = [f"# local job {spec.name}: {spec.replica_count} replica(s), bundle {bundle_uri or '(no files)'}",
                  f"# python, python3: {self.python} (LocalRuntime.python)"]
         for replica in self._plan(spec, job_dir):
             contract_env = {k: v for k, v in replica["env"].items() if k.startswith(("SUBMARINE_", "TF_CONFIG",
@@ -144,7 +144,10 @@ class LocalRuntime(Runtime):
         except FileExistsError:
             raise SubmarineError(f"a local job named {spec.name!r} already exists: choose another --name") from None
         try:
-            bundle_dir = fetch_bundle(bundle_uri, job_dir / "bundle")
+            bundle_dir = job_dir / "bundle"
+            if bundle_uri:
+                fetch_bundle(bundle_uri, bundle_dir)
+            bundle_dir.mkdir(mode=0o700, exist_ok=True)  # a job without files gets an empty folder
             (job_dir / "logs").mkdir(mode=0o700)
             _write_interpreter_shims(job_dir / "bin", self.python)
             plan = self._plan(spec, job_dir)
