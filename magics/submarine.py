@@ -6,7 +6,6 @@ raise UsageError: IPython shows one line, no traceback, and a headless run still
 
 from __future__ import annotations
 
-import ast
 import os
 import re
 import shlex
@@ -51,16 +50,15 @@ class _Display:
         update_display(self._bundle(status), raw=True, display_id=self.display_id)
 
 
-def _value(text: str):
-    """`3` → 3, `0.1` → 0.1, `true` → True, `[1, 2]` → [1, 2]; anything else stays a string."""
-    lowered = text.strip().lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    try:
-        value = ast.literal_eval(text)
-    except (ValueError, SyntaxError, MemoryError, RecursionError):
-        return text
-    return value if isinstance(value, (int, float, list, dict, tuple, bool)) else text
+def _typed_params(pairs: list[list[str]] | None) -> dict[str, str]:
+    """`-p NAME VALUE` pairs as typed (`1.10` stays `1.10`: only declared params convert, in Session.build);
+    a name given twice is refused rather than silently resolved."""
+    params: dict[str, str] = {}
+    for name, value in pairs or []:
+        if name in params:
+            raise UsageError(f"-p {name} is given twice ({params[name]!r} and {value!r}): keep one")
+        params[name] = value
+    return params
 
 
 def parse_argstring(parser_func: Callable, text: str):
@@ -358,7 +356,7 @@ class SubmarineMagics(Magics, SubmarineConfig):
                      if getattr(args, f"{role}_resources")}
         if args.resources:
             resources["default"] = args.resources
-        params = {**self._declared_param_values(), **{name: _value(value) for name, value in args.param or []}}
+        params = {**self._declared_param_values(), **_typed_params(args.param)}
         runtime = args.runtime or self.runtime
         spec = self.session.build(
             command or None, runtime=runtime, name=args.name, framework=args.framework,

@@ -156,6 +156,8 @@ class Session:
         spec, problems = draft_spec(name, framework=framework or self.settings.framework, command=command,
                                     image=options.pop("image", None) or self.settings.image or None,
                                     labels={**base_labels, **dict(labels or {})}, **options)
+        spec, param_problems = self._typed_params(spec)
+        problems += [p for p in param_problems if p not in problems]
         if spec.roles:
             problems += [p for p in self._runtime_problems(spec, self.runtime(runtime), dry_run)
                          if p not in problems]
@@ -170,6 +172,20 @@ class Session:
             missing = set(runtime.missing_settings(spec))
             problems = [p for p in problems if p not in missing]
         return problems
+
+    def param_decls(self) -> dict:
+        """Every declared param: the saved notebook's `parameters` cell, then `%submarine param` (which wins)."""
+        from .params import merge, notebook_parameters
+
+        return merge(notebook_parameters(self.notebook), self.params)
+
+    def _typed_params(self, spec: JobSpec) -> tuple[JobSpec, list[str]]:
+        """Declared params checked (kind, choices, bounds) and converted for params.json, on every path:
+        magics, API, form, sweeps and headless runs all build here."""
+        from .params import check_values
+
+        typed, problems = check_values(spec.params, self.param_decls())
+        return spec.replace(param_values=typed), problems
 
     def bundle(self, files: Mapping[str, str | bytes] | None = None, notebook: str | None = None) -> Bundle:
         """The algorithm files: given files, a saved notebook's cells, or the cells collected so far."""
@@ -198,7 +214,7 @@ class Session:
         needs are shown as placeholders in the output and listed at its end."""
         rt = self.runtime(runtime)
         self.check(spec, rt, dry_run=True)
-        bundle = bundle.with_params(spec.params)
+        bundle = bundle.with_params(spec.params_file())
         text = rt.render(spec, bundle, self.storage().uri_for(bundle) if bundle.files else "")
         missing = rt.missing_settings(spec)
         if missing:
@@ -209,7 +225,7 @@ class Session:
         """Validate, upload the bundle (unless already there), submit, record and track."""
         rt = self.runtime(runtime)
         self.check(spec, rt)
-        bundle = bundle.with_params(spec.params)
+        bundle = bundle.with_params(spec.params_file())
         upload = self._upload(bundle)
         # Runtimes make a retried create idempotent: a conflict on our own name with our own token means
         # "already submitted" (the response of an earlier attempt was lost), another token "name taken".

@@ -194,8 +194,10 @@ class JobSpec:
     env: Mapping[str, str] = field(default_factory=dict)
     input_path: str | None = None
     checkpoint_path: str | None = None
-    params: Mapping[str, Any] = field(default_factory=dict)
+    params: Mapping[str, Any] = field(default_factory=dict)  # as typed: what argv and env receive
     labels: Mapping[str, str] = field(default_factory=dict)
+    #: declared params converted to their declared type (`-p lr 1e-3` → 0.001): what params.json holds
+    param_values: Mapping[str, Any] = field(default_factory=dict)
 
     # -- derived views -------------------------------------------------------------------------------
     @property
@@ -229,6 +231,10 @@ class JobSpec:
         env = {**self.env, **self.roles[role].env}
         env.update(param_env(self.params))
         return env
+
+    def params_file(self) -> dict[str, Any]:
+        """The contents of params.json: each param as typed, declared ones as their declared type."""
+        return {name: self.param_values.get(name, value) for name, value in self.params.items()}
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -280,9 +286,15 @@ class JobSpec:
         for key in self.env:
             if not _ENV_NAME.match(key):
                 problems.append(f"environment variable name {key!r} is invalid: use letters, digits and _")
+        env_names: dict[str, str] = {}
         for key in self.params:
             if not _PARAM_NAME.match(str(key)):
                 problems.append(f"param name {key!r} is invalid: use a Python identifier, e.g. learning_rate")
+                continue
+            other = env_names.setdefault(str(key).upper(), str(key))
+            if other != key:
+                problems.append(f"params {other} and {key} both become SUBMARINE_PARAM_{str(key).upper()}: "
+                                "rename one of them")
         for key in self.labels:
             if not _LABEL_KEY.match(key):
                 problems.append(f"label key {key!r} is invalid: use letters, digits, '-', '_' and '.'")

@@ -180,3 +180,90 @@ def test_the_api_submits_a_command_without_files(isolated_data_dir):
     assert job.upload.uri == ""
     bundles = isolated_data_dir / "bundles"
     assert not bundles.exists() or not any(bundles.iterdir())
+
+
+# -- one scenario, three clients -------------------------------------------------------------------------
+MODES = ["cell-ids", "no-cell-ids", "nbclient"]
+
+
+def play(cells: list[str], mode: str, tmp_path: Path) -> list[tuple[bool, str]]:
+    """(succeeded, printed text) of each cell, run by a frontend with or without cell ids, or by nbclient on
+    the saved notebook with errors allowed."""
+    path = _save(tmp_path / f"{mode}.ipynb", cells, [f"c{i}" for i in range(len(cells))])
+    if mode == "nbclient":
+        nb = _nbclient(path, allow_errors=True)
+        from kernel_support import errors
+
+        return [(not errors(cell), text(cell)) for cell in nb.cells]
+    results = []
+    with FrontendKernel(cell_ids=mode == "cell-ids", env={"JPY_SESSION_NAME": str(path)},
+                        cwd=str(tmp_path)) as kernel:
+        for index, source in enumerate(cells):
+            reply, printed = kernel.run(source, cell_id=f"c{index}")
+            results.append((reply["content"]["status"] == "ok", printed))
+    return results
+
+
+SHOW = ("%%submarine.python show.py --no-local\nimport json, os, sys\nprint('ARGV', sys.argv[1:])\n"
+        "print('ENV', *(os.environ['SUBMARINE_PARAM_' + n] for n in ('MODEL_VERSION', 'BIG', 'HEXID', 'LR')))\n"
+        "print('JSON', json.dumps(json.load(open('params.json')), sort_keys=True))")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_values_reach_the_job_as_typed_and_declared_ones_convert_for_params_json(mode, tmp_path):
+    results = play([
+        SHOW,
+        "%submarine param lr=0.1 --min 0 --max 1",
+        "%submarine run --name typed --wait -p model_version 1.10 -p big 1e3 -p hexid 0x1F -p lr 1e-1 "
+        "-- python show.py",
+        "%submarine logs typed",
+    ], mode, tmp_path)
+    assert all(ok for ok, _ in results), results
+    logs = results[-1][1]
+    assert "ARGV ['--lr', '1e-1', '--model_version', '1.10', '--big', '1e3', '--hexid', '0x1F']" in logs
+    assert "ENV 1.10 1e3 0x1F 1e-1" in logs
+    assert 'JSON {"big": "1e3", "hexid": "0x1F", "lr": 0.1, "model_version": "1.10"}' in logs
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_declarations_hold_on_every_path(mode, tmp_path, isolated_data_dir):
+    api = ("import submarine_kernel as sk\ntry:\n    sk.submit('python t.py', params={'lr': 7}, dry_run=True)\n"
+           "except sk.SubmarineError as exc:\n    print('API', exc)")
+    form = ("from submarine_kernel.launch import RunRequest, launch\nimport submarine_kernel.session as s\n"
+            "try:\n    launch(s.default_session(), RunRequest(command='python t.py', params={'lr': 3.0}))\n"
+            "except Exception as exc:\n    print('FORM', type(exc).__name__, exc)")
+    results = play([
+        "%submarine param lr=0.1 --min 0 --max 1",
+        "%submarine run --dry-run -p lr 7 -- python t.py",
+        "lr = 5",
+        "%submarine run --dry-run -- python t.py",
+        api,
+        form,
+        "%submarine run --dry-run -p lr abc -- python t.py",
+        "%submarine run --dry-run -p lr 0.1 -p LR 0.9 -- python t.py",
+        "%submarine run --dry-run -p a 1 -p a 2 -- python t.py",
+        "lr = 0.5\n%submarine run --dry-run -- python t.py",
+    ], mode, tmp_path)
+    assert results[0][0]
+    assert not results[1][0] and "param lr=7.0 is above its maximum 1" in results[1][1]
+    assert not results[3][0] and "param lr=5.0 is above its maximum 1" in results[3][1]
+    assert "API param lr=7.0 is above its maximum 1" in results[4][1]
+    assert "FORM ValidationError param lr=3.0 is above its maximum 1" in results[5][1]
+    assert not results[6][0] and "param lr='abc' is not a number" in results[6][1]
+    assert not results[7][0] and "params lr and LR both become SUBMARINE_PARAM_LR" in results[7][1]
+    assert not results[8][0] and "-p a is given twice ('1' and '2')" in results[8][1]
+    assert results[9][0] and "--lr 0.5" in results[9][1]
+    jobs = isolated_data_dir / "jobs"
+    assert not jobs.exists() or not any(jobs.iterdir())
+
+
+def test_the_headless_run_checks_declarations_too(tmp_path, isolated_data_dir):
+    cell = new_code_cell("lr = 0.1", metadata={"tags": ["parameters"]})
+    nb = new_notebook(cells=[cell, new_code_cell("%submarine param lr=0.1 --min 0 --max 1"),
+                             new_code_cell("%submarine run --name headless-lr --wait -- python -c pass")])
+    nbformat.write(nb, tmp_path / "declared.ipynb")
+    run = subprocess.run([sys.executable, "-m", "submarine_kernel", "run", str(tmp_path / "declared.ipynb"),
+                          "-p", "lr", "7"], capture_output=True, text=True, timeout=180)
+    assert run.returncode == 1 and "param lr=7.0 is above its maximum 1" in run.stdout + run.stderr
+    jobs = isolated_data_dir / "jobs"
+    assert not jobs.exists() or not any(jobs.iterdir())
