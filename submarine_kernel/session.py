@@ -151,6 +151,7 @@ class Session:
                        f"{LABEL_PREFIX}/job": "placeholder"}
         if self.notebook:
             base_labels[f"{LABEL_PREFIX}/notebook"] = sanitize(self.notebook, 63)
+        self._check_replica_counts(self.runtime(runtime), options)
         name = name or self.default_name()
         base_labels[f"{LABEL_PREFIX}/job"] = name[:63]
         spec, problems = draft_spec(name, framework=framework or self.settings.framework, command=command,
@@ -172,6 +173,15 @@ class Session:
             missing = set(runtime.missing_settings(spec))
             problems = [p for p in problems if p not in missing]
         return problems
+
+    @staticmethod
+    def _check_replica_counts(rt: Runtime, options: Mapping[str, Any]) -> None:
+        """Refuse counts over the runtime's limit before anything is built (a huge count froze the kernel)."""
+        counts = [options.get(key) for key in ("workers", "ps", "evaluator")]
+        total = sum(c for c in counts if isinstance(c, int) and not isinstance(c, bool) and c > 0)
+        problem = rt.replica_limit_problem(total)
+        if problem:
+            raise ValidationError(problem)
 
     def param_decls(self) -> dict:
         """Every declared param: the saved notebook's `parameters` cell, then `%submarine param` (which wins)."""
@@ -204,6 +214,9 @@ class Session:
 
     def check(self, spec: JobSpec, runtime: Runtime, dry_run: bool = False) -> None:
         """Raise one ValidationError with every problem of the spec and of the runtime's rules."""
+        limit = runtime.replica_limit_problem(spec.replica_count)
+        if limit:  # before the runtime's own checks, which may look at every replica
+            raise ValidationError(limit)
         own = spec.problems()
         problems = own + [p for p in self._runtime_problems(spec, runtime, dry_run) if p not in own]
         if problems:

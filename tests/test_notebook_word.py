@@ -267,3 +267,26 @@ def test_the_headless_run_checks_declarations_too(tmp_path, isolated_data_dir):
     assert run.returncode == 1 and "param lr=7.0 is above its maximum 1" in run.stdout + run.stderr
     jobs = isolated_data_dir / "jobs"
     assert not jobs.exists() or not any(jobs.iterdir())
+
+
+# -- item 7: replica counts have a configurable per-runtime limit, checked before anything is built -----
+@pytest.mark.parametrize("mode", MODES)
+def test_replica_counts_are_limited_per_runtime_and_the_limit_is_configurable(mode, tmp_path, isolated_data_dir):
+    results = play([
+        "%submarine run --workers 30000 --dry-run -- python t.py",
+        "%submarine run --runtime yarn --image i --workers 99999999999999999999 --dry-run -- python t.py",
+        "%submarine run --runtime kubernetes --image i --workers 100000000 --dry-run -- python t.py",
+        "%submarine run --runtime kubernetes --image i --workers 1000 --dry-run -- python t.py",
+        "%config KubernetesRuntime.max_replicas = 20",
+        "%submarine run --runtime kubernetes --image i --framework tensorflow --workers 20 --ps 1 --dry-run "
+        "-- python t.py",
+        "import submarine_kernel as sk\ntry:\n    sk.submit('python t.py', workers=10**20, runtime='yarn', "
+        "image='i', dry_run=True)\nexcept sk.SubmarineError as exc:\n    print('API', exc)",
+    ], mode, tmp_path)
+    assert not results[0][0] and ("asks for 30000 replicas, more than the local runtime allows (256): ask for "
+                                  "fewer, or raise LocalRuntime.max_replicas") in results[0][1]
+    assert not results[1][0] and "asks for 99999999999999999999 replicas" in results[1][1]
+    assert not results[2][0] and "more than the kubernetes runtime allows (10000)" in results[2][1]
+    assert results[3][0] and "PyTorchJob" in results[3][1]
+    assert not results[5][0] and "asks for 21 replicas, more than the kubernetes runtime allows (20)" in results[5][1]
+    assert "API the job asks for 100000000000000000000 replicas" in results[6][1]

@@ -43,6 +43,8 @@ class LocalRuntime(Runtime):
 
     jobs_dir = Unicode(help="Folder that holds one sub-folder per local job.").tag(config=True)
     host = Unicode("127.0.0.1", help="Address replicas use to reach each other.").tag(config=True)
+    max_replicas = Int(256, min=1, help="Most replicas one local job may ask for: each is a process with its "
+                       "own log on this machine.").tag(config=True)
     gpus = Int(-1, help="GPUs this machine offers to jobs; -1 detects them (CUDA_VISIBLE_DEVICES, nvidia-smi).",
                ).tag(config=True)
     success_grace = Float(30.0, help="Seconds other workers may keep running after the deciding replica "
