@@ -23,6 +23,7 @@ from IPython.display import HTML, display, update_display
 from traitlets import Bool, Int
 
 from submarine_kernel import render
+from submarine_kernel.argtypes import whole_number
 from submarine_kernel.algorithm import UntitledCellWarning, parse_cell_header, strip_interpreter_line
 from submarine_kernel.config import SubmarineConfig
 from submarine_kernel.errors import SubmarineError
@@ -76,6 +77,8 @@ def _pairs(items: list[str] | None, what: str) -> dict[str, str]:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise UsageError(f"{what} {item!r} is not KEY=VALUE: write e.g. --{what} NAME=value")
+        if key in out and out[key] != value:
+            raise UsageError(f"--{what} {key} is given twice ({key}={out[key]} and {item}): keep one")
         out[key] = value
     return out
 
@@ -119,7 +122,7 @@ def _status_args(line):
 
 @magic_arguments()
 @argument("--all", action="store_true", help="every notebook's jobs, not only this one's")
-@argument("--limit", type=int, default=20, help="at most this many jobs")
+@argument("--limit", type=whole_number(1), default=20, help="at most this many jobs")
 def _list_args(line):
     """list: jobs known to the registry, newest first."""
 
@@ -127,7 +130,7 @@ def _list_args(line):
 @magic_arguments()
 @argument("name", nargs="?", help="job name (default: the last job)")
 @argument("--replica", help="replica such as worker-1 (default: the deciding replica)")
-@argument("--tail", type=int, help="only the last N lines")
+@argument("--tail", type=whole_number(0), help="only the last N lines")
 @argument("--follow", action="store_true", help="keep printing until the job ends")
 def _logs_args(line):
     """logs [NAME] [--replica R] [--tail N] [--follow]: a replica's log."""
@@ -164,7 +167,7 @@ def _config_args(line):
 
 @magic_arguments()
 @argument("--from", dest="from_job", metavar="NAME", help="start from this job's values (default: the newest run)")
-@argument("--concurrency", type=int, default=2, help="sweeps: at most this many jobs at once")
+@argument("--concurrency", type=whole_number(1), default=2, help="sweeps: at most this many jobs at once")
 def _form_args(line):
     """form [--from NAME] [-- LAUNCH COMMAND]: a parameter form for re-runs and sweeps."""
 
@@ -181,7 +184,7 @@ def _param_args(line):
 
 @magic_arguments()
 @argument("--all", action="store_true", help="every notebook's runs, not only this one's")
-@argument("--limit", type=int, default=50, help="at most this many runs")
+@argument("--limit", type=whole_number(1), default=50, help="at most this many runs")
 def _history_args(line):
     """history [--all] [--limit N]: runs with params, state, duration and metrics; compare and re-run."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .argtypes import whole_number
 from .errors import SubmarineError
 
 
@@ -39,7 +40,7 @@ def _parser() -> argparse.ArgumentParser:
     logs = sub.add_parser("logs", help="a replica's log")
     logs.add_argument("name")
     logs.add_argument("--replica")
-    logs.add_argument("--tail", type=int)
+    logs.add_argument("--tail", type=whole_number(0))
     logs.add_argument("--follow", action="store_true")
     return parser
 

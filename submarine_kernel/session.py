@@ -228,8 +228,9 @@ class Session:
         rt = self.runtime(runtime)
         self.check(spec, rt, dry_run=True)
         bundle = bundle.with_params(spec.params_file())
-        text = rt.render(spec, bundle, self.storage().uri_for(bundle) if bundle.files else "")
-        missing = rt.missing_settings(spec)
+        uri = self.storage().uri_for(bundle) if bundle.files else ""
+        text = rt.render(spec, bundle, uri)
+        missing = rt.missing_settings(spec) + (rt.bundle_problems(uri) if uri else [])
         if missing:
             text += "\n\n# a real submission still needs:\n" + "\n".join(f"#   - {m}" for m in missing)
         return text
@@ -239,7 +240,7 @@ class Session:
         rt = self.runtime(runtime)
         self.check(spec, rt)
         bundle = bundle.with_params(spec.params_file())
-        upload = self._upload(bundle)
+        upload = self._upload(bundle, rt)
         # Runtimes make a retried create idempotent: a conflict on our own name with our own token means
         # "already submitted" (the response of an earlier attempt was lost), another token "name taken".
         import uuid
@@ -252,12 +253,17 @@ class Session:
         self.tracker.track(ref, status)
         return Job(self, ref, spec, upload)
 
-    def _upload(self, bundle: Bundle) -> UploadResult:
-        """Store the bundle; a job without files (a command that lives in the image) stores nothing and
-        runs with an empty algorithm folder (its bundle URI is "")."""
+    def _upload(self, bundle: Bundle, rt: Runtime) -> UploadResult:
+        """Store the bundle where the runtime's replicas can fetch it (refused before any byte moves); a job
+        without files (a command that lives in the image) stores nothing and runs with an empty algorithm
+        folder (its bundle URI is "")."""
         if not bundle.files:
             return UploadResult(uri="", digest=bundle.digest, bytes_uploaded=0, reused=False)
-        return self.storage().put(bundle)
+        storage = self.storage()
+        problems = rt.bundle_problems(storage.uri_for(bundle))
+        if problems:
+            raise ValidationError(problems)
+        return storage.put(bundle)
 
     # -- history -----------------------------------------------------------------------------------
     def job(self, name: str, runtime: str | None = None) -> Job:

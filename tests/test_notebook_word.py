@@ -290,3 +290,82 @@ def test_replica_counts_are_limited_per_runtime_and_the_limit_is_configurable(mo
     assert results[3][0] and "PyTorchJob" in results[3][1]
     assert not results[5][0] and "asks for 21 replicas, more than the kubernetes runtime allows (20)" in results[5][1]
     assert "API the job asks for 100000000000000000000 replicas" in results[6][1]
+
+
+# -- item 8: the smaller breaks --------------------------------------------------------------------------
+@pytest.mark.parametrize("mode", MODES)
+def test_smaller_breaks_are_one_line_each_and_templates_keep_their_braces(mode, tmp_path, isolated_data_dir):
+    results = play([
+        "%submarine logs somejob --tail -3",
+        "%submarine config runtime=kubernets",
+        "%submarine config",
+        "%submarine run --framework pytorch --workers 2 --chief-resources memory=1G -- python t.py",
+        "%submarine run --env A=1 --env A=2 -- python t.py",
+        "%submarine list --limit -1",
+        "%submarine form --concurrency 0",
+        "%submarine run --name braces --wait -p x 1 -- python -c 'import sys; print(\"ARG\", sys.argv[1])' "
+        "'{{\"a\": {x}}}'\n%submarine logs braces",
+        "%submarine run --dry-run -- prog --json '{{\"a\": {x}}}'",
+        "%submarine run --framework pytorch --workers 1 --worker-resources memory=2G --dry-run -- python t.py",
+    ], mode, tmp_path)
+    assert not results[0][0] and "argument --tail: -3 is below 0" in results[0][1]
+    assert not results[1][0] and "unknown runtime 'kubernets': use one of" in results[1][1]
+    assert "kubernets" not in results[2][1]                               # the setting kept its value
+    assert not results[3][0] and "this pytorch job has no chief" in results[3][1]
+    assert not results[4][0] and "--env A is given twice" in results[4][1]
+    assert not results[5][0] and "-1 is below 1" in results[5][1]
+    assert not results[6][0] and "0 is below 1" in results[6][1]
+    assert results[7][0] and 'ARG {"a": 1}' in results[7][1], results[7][1]
+    assert not results[8][0] and "uses {x} but no such param is set" in results[8][1]
+    assert results[9][0]                        # the single PyTorch replica takes the worker resources
+    assert "Traceback" not in "".join(printed for _, printed in results)
+
+
+def test_the_cli_refuses_a_negative_tail_in_one_line():
+    run = subprocess.run([sys.executable, "-m", "submarine_kernel", "logs", "somejob", "--tail", "-3"],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2 and "argument --tail: -3 is below 0" in run.stderr and "Traceback" not in run.stderr
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_yarn_refuses_a_bundle_on_this_machine_before_uploading(mode, tmp_path, isolated_data_dir):
+    results = play([
+        "%%submarine.python t.py --no-local\nprint(1)",
+        "%submarine run --runtime yarn --image i --dry-run -- python t.py",
+        "%config YarnRuntime.rm_urls = ['http://127.0.0.1:9']",
+        "%submarine run --runtime yarn --image i --name yarn-local-root -- python t.py",
+        "%config YarnRuntime.shared_file_storage = True",
+        "%submarine run --runtime yarn --image i --dry-run -- python t.py",
+    ], mode, tmp_path)
+    assert results[1][0] and "a real submission still needs" in results[1][1] \
+        and "NodeManagers cannot fetch it" in results[1][1]
+    assert not results[3][0] and "NodeManagers cannot fetch it" in results[3][1]
+    assert "cannot fetch" not in results[5][1]
+    bundles = isolated_data_dir / "bundles"
+    assert not bundles.exists() or not any(bundles.iterdir())          # refused before any upload
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_param_with_a_newline_keeps_the_list_on_one_row(mode, tmp_path):
+    results = play([
+        "import submarine_kernel as sk\njob = sk.submit('echo {msg}', params={'msg': 'a\\nb'}, name=f'nl-{id(sk)}',"
+        " wait=True)\nprint(job.status().state.value)",
+        "%submarine list",
+    ], mode, tmp_path)
+    assert results[0][0] and "SUCCEEDED" in results[0][1], results[0][1]
+    rows = [line for line in results[1][1].splitlines() if line.startswith("nl-")]
+    assert len(rows) == 1 and "msg=a\\nb" in rows[0]
+
+
+def test_a_form_seeded_from_the_newest_run_does_not_carry_its_one_off_params(isolated_data_dir):
+    import submarine_kernel as sk
+    from submarine_kernel.session import default_session
+    from submarine_kernel.widgets import make_form
+
+    sk.submit("python -c pass", params={"seed": 3}, name="seeded-one", wait=True)
+    sk.submit("python -c pass --lr {lr}", params={"lr": 0.5, "seed": 4}, name="seeded-two", wait=True)
+    session = default_session()
+    form = make_form(session)
+    assert form.request().params == {"lr": 0.5}                         # the command needs lr, not seed
+    chosen = make_form(session, from_job="seeded-one")
+    assert chosen.request().params == {"seed": 3}                       # an explicit --from keeps them

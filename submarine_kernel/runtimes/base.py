@@ -134,6 +134,11 @@ class Runtime(Configurable):
         `missing_settings` entry); [] when fine."""
         return list(self.missing_settings(spec))
 
+    def bundle_problems(self, bundle_uri: str) -> list[str]:
+        """Why replicas could not fetch a bundle stored at `bundle_uri` (checked before the upload); [] when
+        they can."""
+        return []
+
     def missing_settings(self, spec: JobSpec) -> list[str]:
         """Settings a real submission of `spec` needs that are not configured yet (a cluster address, a DNS
         domain): a dry run renders a visible placeholder for each and lists them instead of refusing."""
