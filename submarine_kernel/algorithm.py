@@ -134,11 +134,15 @@ class Bundle:
         return json.dumps(self.manifest(), indent=2, sort_keys=True).encode("utf-8")
 
     def with_params(self, params: Mapping[str, object]) -> "Bundle":
-        """A copy that also carries `params.json`, the third way params reach a job."""
+        """A copy that also carries `params.json`, the third way params reach a job. Secret-looking params
+        (api_key, password, token...) are `***` there: the bundle goes to shared storage, so their values reach
+        replicas only through the runtime's secret mechanism (see `params_json`)."""
         if not params:
             return self
+        from .secrets import redact_mapping
+
         files = dict(self.files)
-        files[PARAMS_NAME] = json.dumps(dict(params), indent=2, sort_keys=True).encode("utf-8")
+        files[PARAMS_NAME] = params_json(redact_mapping(dict(params)))
         return Bundle(files=files, cells=self.cells, notebook=self.notebook, created=self.created)
 
     def write_to(self, directory: str | Path) -> None:
@@ -148,6 +152,12 @@ class Bundle:
             target = root / name
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
+
+
+def params_json(params: Mapping[str, object]) -> bytes:
+    """`params.json` as a job reads it. The bundle's copy has secrets redacted; runtimes with a private place
+    for the real values (a Kubernetes Secret, the local runtime's 0700 job folder) write this one there."""
+    return json.dumps(dict(params), indent=2, sort_keys=True, default=str).encode("utf-8")
 
 
 class AlgorithmCollector:

@@ -369,3 +369,27 @@ def test_a_form_seeded_from_the_newest_run_does_not_carry_its_one_off_params(iso
     assert form.request().params == {"lr": 0.5}                         # the command needs lr, not seed
     chosen = make_form(session, from_job="seeded-one")
     assert chosen.request().params == {"seed": 3}                       # an explicit --from keeps them
+
+
+# -- issue 13 item 7: secret params never go into a bundle ------------------------------------------------
+SECRET_VALUE = "s3cr3t-" + "sentinel-9Zq"
+SHOW_SECRET = ("%%submarine.python secret.py --no-local\nimport json, os, stat\np = json.load(open('params.json'))\n"
+               "print('REAL', p['api_key'] == os.environ['SUBMARINE_PARAM_API_KEY'], len(p['api_key']), p['lr'],\n"
+               "      oct(stat.S_IMODE(os.stat('params.json').st_mode)))")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_secret_params_reach_replicas_privately_and_never_the_bundle_store(mode, tmp_path, isolated_data_dir):
+    results = play([
+        SHOW_SECRET,
+        f"%submarine run --name secret-job --wait -p api_key {SECRET_VALUE} -p lr 0.1 -- python secret.py",
+        "%submarine logs secret-job",
+    ], mode, tmp_path)
+    assert all(ok for ok, _ in results), results
+    assert f"REAL True {len(SECRET_VALUE)} 0.1 0o600" in results[-1][1]   # the replica's own copy: real, private
+    stored = list((isolated_data_dir / "bundles").rglob("params.json"))
+    assert stored and all(json.loads(p.read_text()) == {"api_key": "***", "lr": "0.1"} for p in stored)
+    for path in (isolated_data_dir / "bundles").rglob("*"):
+        if path.is_file():
+            assert SECRET_VALUE.encode() not in path.read_bytes(), path
+    assert SECRET_VALUE not in "".join(printed for _, printed in results)

@@ -24,10 +24,10 @@ from typing import Iterator, Sequence
 from traitlets import Float, Int, Unicode, default
 
 from .. import contract
-from ..algorithm import Bundle
+from ..algorithm import PARAMS_NAME, Bundle, params_json
 from ..config import data_dir, private_dir
 from ..errors import JobNotFound, SubmarineError
-from ..secrets import redact_mapping
+from ..secrets import is_secret_key, redact_mapping
 from ..spec import JobSpec
 from ..storage import fetch_bundle
 from .base import JobRef, JobState, JobStatus, ReplicaStatus, Runtime, utcnow
@@ -150,6 +150,12 @@ class LocalRuntime(Runtime):
             if bundle_uri:
                 fetch_bundle(bundle_uri, bundle_dir)
             bundle_dir.mkdir(mode=0o700, exist_ok=True)  # a job without files gets an empty folder
+            if PARAMS_NAME in bundle.files and any(is_secret_key(k) for k in spec.params):
+                # the stored params.json shows secret params as ***; this private job folder gets their values
+                (bundle_dir / PARAMS_NAME).unlink(missing_ok=True)
+                fd = os.open(bundle_dir / PARAMS_NAME, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "wb") as real:
+                    real.write(params_json(spec.params_file()))
             (job_dir / "logs").mkdir(mode=0o700)
             _write_interpreter_shims(job_dir / "bin", self.python)
             plan = self._plan(spec, job_dir)
