@@ -45,15 +45,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _param_value(text: str):
-    import ast
-
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
-
-
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -86,7 +77,7 @@ def _dispatch(args) -> int:
     if args.command == "run":
         from .headless import run_notebook
 
-        params = {name: _param_value(value) for name, value in args.param}
+        params = dict(args.param)  # as typed: the notebook's parameters cell decides their types
         return run_notebook(args.notebook, params, runtime=args.runtime, output=args.output,
                             timeout=args.timeout, kernel_name=args.kernel)
 

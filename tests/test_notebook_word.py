@@ -393,3 +393,18 @@ def test_secret_params_reach_replicas_privately_and_never_the_bundle_store(mode,
         if path.is_file():
             assert SECRET_VALUE.encode() not in path.read_bytes(), path
     assert SECRET_VALUE not in "".join(printed for _, printed in results)
+
+
+def test_headless_values_are_typed_by_the_parameters_cell_and_otherwise_kept_as_typed(tmp_path):
+    from submarine_kernel.headless import inject_parameters
+
+    nb = new_notebook(cells=[new_code_cell("epochs = 1\nlr = 0.1", metadata={"tags": ["parameters"]})])
+    inject_parameters(nb, {"epochs": "3", "lr": "1e-3", "model_version": "1.10", "hexid": "0x1F"})
+    assert nb.cells[1].source.splitlines()[1:] == ["epochs = 3", "lr = 0.001", "model_version = '1.10'",
+                                                   "hexid = '0x1F'"]
+    nbformat.write(new_notebook(cells=[new_code_cell("epochs = 1", metadata={"tags": ["parameters"]})]),
+                   tmp_path / "typed.ipynb")
+    run = subprocess.run([sys.executable, "-m", "submarine_kernel", "run", str(tmp_path / "typed.ipynb"),
+                          "-p", "epochs", "many"], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2 and "param epochs='many' is not a whole number" in run.stderr
+    assert run.stderr.count("\n") == 1
