@@ -115,3 +115,43 @@ def run_notebook_file(path: Path, tmp_path: Path, kernel_name: str = "python3") 
     NotebookClient(nb, kernel_name=kernel_name, timeout=120, resources={"metadata": {"path": str(tmp_path)}}).execute()
     return ["".join(o.get("text", "") for o in c.outputs if o.output_type == "stream")
             for c in nb.cells if c.cell_type == "code"]
+
+
+# -- one scenario, three clients: a frontend with cell ids, one without, nbclient on the saved notebook --------
+MODES = ["cell-ids", "no-cell-ids", "nbclient"]
+
+
+def save_notebook(path: Path, sources: list[str], ids: list[str]) -> Path:
+    import nbformat
+
+    nb = new_notebook(cells=[new_code_cell(source, id=cell_id) for source, cell_id in zip(sources, ids)])
+    nbformat.write(nb, path)
+    return path
+
+
+def run_saved(path: Path, **options):
+    """Run a saved notebook with nbclient (which sends no cell ids), as `submarine-kernel run` does."""
+    import nbformat
+    from jupyter_client.manager import AsyncKernelManager
+
+    nb = nbformat.read(path, as_version=4)
+    km = AsyncKernelManager(kernel_name="submarine", kernel_spec_manager=spec_manager())
+    client = NotebookClient(nb, km=km, timeout=120, resources={"metadata": {"path": str(path.parent)}}, **options)
+    client.execute(env={**os.environ, "JPY_SESSION_NAME": str(path)})
+    return nb
+
+
+def play(cells: list[str], mode: str, tmp_path: Path) -> list[tuple[bool, str]]:
+    """(succeeded, printed text) of each cell, run by a frontend with (`cell-ids`) or without (`no-cell-ids`)
+    cell ids, or by nbclient on the saved notebook with errors allowed (`nbclient`)."""
+    path = save_notebook(tmp_path / f"{mode}.ipynb", cells, [f"c{i}" for i in range(len(cells))])
+    if mode == "nbclient":
+        nb = run_saved(path, allow_errors=True)
+        return [(not errors(cell), text(cell)) for cell in nb.cells]
+    results = []
+    with FrontendKernel(cell_ids=mode == "cell-ids", env={"JPY_SESSION_NAME": str(path)},
+                        cwd=str(tmp_path)) as kernel:
+        for index, source in enumerate(cells):
+            reply, printed = kernel.run(source, cell_id=f"c{index}")
+            results.append((reply["content"]["status"] == "ok", printed))
+    return results
