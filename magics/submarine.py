@@ -6,7 +6,6 @@ raise UsageError: IPython shows one line, no traceback, and a headless run still
 
 from __future__ import annotations
 
-import ast
 import os
 import re
 import shlex
@@ -24,7 +23,8 @@ from IPython.display import HTML, display, update_display
 from traitlets import Bool, Int
 
 from submarine_kernel import render
-from submarine_kernel.algorithm import UntitledCellWarning
+from submarine_kernel.argtypes import whole_number
+from submarine_kernel.algorithm import UntitledCellWarning, parse_cell_header, strip_interpreter_line
 from submarine_kernel.config import SubmarineConfig
 from submarine_kernel.errors import SubmarineError
 from submarine_kernel.metrics import harvester_for
@@ -51,16 +51,15 @@ class _Display:
         update_display(self._bundle(status), raw=True, display_id=self.display_id)
 
 
-def _value(text: str):
-    """`3` → 3, `0.1` → 0.1, `true` → True, `[1, 2]` → [1, 2]; anything else stays a string."""
-    lowered = text.strip().lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    try:
-        value = ast.literal_eval(text)
-    except (ValueError, SyntaxError, MemoryError, RecursionError):
-        return text
-    return value if isinstance(value, (int, float, list, dict, tuple, bool)) else text
+def _typed_params(pairs: list[list[str]] | None) -> dict[str, str]:
+    """`-p NAME VALUE` pairs as typed (`1.10` stays `1.10`: only declared params convert, in Session.build);
+    a name given twice is refused rather than silently resolved."""
+    params: dict[str, str] = {}
+    for name, value in pairs or []:
+        if name in params:
+            raise UsageError(f"-p {name} is given twice ({params[name]!r} and {value!r}): keep one")
+        params[name] = value
+    return params
 
 
 def parse_argstring(parser_func: Callable, text: str):
@@ -78,6 +77,8 @@ def _pairs(items: list[str] | None, what: str) -> dict[str, str]:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise UsageError(f"{what} {item!r} is not KEY=VALUE: write e.g. --{what} NAME=value")
+        if key in out and out[key] != value:
+            raise UsageError(f"--{what} {key} is given twice ({key}={out[key]} and {item}): keep one")
         out[key] = value
     return out
 
@@ -121,7 +122,7 @@ def _status_args(line):
 
 @magic_arguments()
 @argument("--all", action="store_true", help="every notebook's jobs, not only this one's")
-@argument("--limit", type=int, default=20, help="at most this many jobs")
+@argument("--limit", type=whole_number(1), default=20, help="at most this many jobs")
 def _list_args(line):
     """list: jobs known to the registry, newest first."""
 
@@ -129,7 +130,7 @@ def _list_args(line):
 @magic_arguments()
 @argument("name", nargs="?", help="job name (default: the last job)")
 @argument("--replica", help="replica such as worker-1 (default: the deciding replica)")
-@argument("--tail", type=int, help="only the last N lines")
+@argument("--tail", type=whole_number(0), help="only the last N lines")
 @argument("--follow", action="store_true", help="keep printing until the job ends")
 def _logs_args(line):
     """logs [NAME] [--replica R] [--tail N] [--follow]: a replica's log."""
@@ -165,16 +166,8 @@ def _config_args(line):
 
 
 @magic_arguments()
-@argument("--python", action="store_true", help="run the body without collecting it")
-@argument("--no-local", action="store_true", help="collect the cell without running it here")
-@argument("title", nargs="?", help="algorithm file the cell belongs to, e.g. train.py or utils/data.py")
-def _cell_args(line):
-    """TITLE [--no-local]: collect this cell into the algorithm file TITLE, then run it here."""
-
-
-@magic_arguments()
 @argument("--from", dest="from_job", metavar="NAME", help="start from this job's values (default: the newest run)")
-@argument("--concurrency", type=int, default=2, help="sweeps: at most this many jobs at once")
+@argument("--concurrency", type=whole_number(1), default=2, help="sweeps: at most this many jobs at once")
 def _form_args(line):
     """form [--from NAME] [-- LAUNCH COMMAND]: a parameter form for re-runs and sweeps."""
 
@@ -191,7 +184,7 @@ def _param_args(line):
 
 @magic_arguments()
 @argument("--all", action="store_true", help="every notebook's runs, not only this one's")
-@argument("--limit", type=int, default=50, help="at most this many runs")
+@argument("--limit", type=whole_number(1), default=50, help="at most this many runs")
 def _history_args(line):
     """history [--all] [--limit N]: runs with params, state, duration and metrics; compare and re-run."""
 
@@ -270,29 +263,47 @@ class SubmarineMagics(Magics, SubmarineConfig):
     @cell_magic("submarine.python")
     def submarine_python(self, line, cell):
         """%%submarine.python TITLE [--no-local]: collect the cell into TITLE, then run it in this kernel."""
-        if self._collect(line, cell, "python"):
-            self.shell.run_cell(cell, store_history=False)
+        body = self._collect(line, cell, "python")
+        if body is not None:
+            self._run_here(body)
 
     @cell_magic("submarine.sh")
     def submarine_sh(self, line, cell):
         """%%submarine.sh TITLE [--no-local]: collect the cell into TITLE, then run it in a shell here."""
-        if self._collect(line, cell, "sh"):
-            result = subprocess.run(["/bin/bash", "-c", cell], capture_output=True, text=True)
+        body = self._collect(line, cell, "sh")
+        if body is not None:
+            result = subprocess.run(["/bin/bash", "-c", body], capture_output=True, text=True)
             sys.stdout.write(result.stdout)
             sys.stderr.write(result.stderr)
             if result.returncode:
                 raise UsageError(f"the shell cell exited with code {result.returncode}")
 
-    def _collect(self, line: str, cell: str, kind: str) -> bool:
-        """Collect the cell; True when it should also run here."""
+    def _run_here(self, body: str) -> None:
+        """Run the body as a plain cell runs, and fail this cell when it fails (so the next cell does not run
+        and a headless run exits non-zero). The nested run has shown the traceback already; handing its
+        error to this cell's own result makes the execute reply an error with the same name and value."""
+        outer = getattr(self.shell.displayhook, "exec_result", None)
+        result = self.shell.run_cell(body, store_history=False)
+        self.shell.displayhook.exec_result = outer
+        error = result.error_before_exec if result.error_before_exec is not None else result.error_in_exec
+        if error is None:
+            return
+        if outer is None:  # called outside a cell (shell.run_cell_magic from code): say it plainly
+            raise UsageError(f"the cell raised {type(error).__name__}: {error}")
+        outer.error_in_exec = error
+
+    def _collect(self, line: str, cell: str, kind: str) -> str | None:
+        """Collect the cell; the body to run here (interpreter line stripped), or None when it should not."""
         try:
-            args = parse_argstring(_cell_args, line)
-        except UsageError as exc:
-            raise UsageError(f"%%submarine.{kind} {line}: {exc}; write %%submarine.{kind} TITLE [--no-local]")
+            header = parse_cell_header(kind, line)
+        except SubmarineError as exc:
+            raise UsageError(str(exc)) from None
+        if header.python:
+            return strip_interpreter_line(cell)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", UntitledCellWarning)
             try:
-                part = self.session.collector.add(args.title, cell, cell_id=self._cell_id, kind=kind,
+                part = self.session.collector.add(header.title, cell, cell_id=self._cell_id, kind=kind,
                                                   where=f"In [{self._prompt_number()}]")
             except SubmarineError as exc:
                 raise UsageError(str(exc)) from None
@@ -301,7 +312,9 @@ class SubmarineMagics(Magics, SubmarineConfig):
         if part is not None:
             same = [p for p in self.session.collector.parts if p.title == part.title]
             print(f"submarine: collected into {part.title} (part {same.index(part) + 1} of {len(same)})")
-        return not args.no_local
+        if header.no_local:
+            return None
+        return part.source if part is not None else strip_interpreter_line(cell)
 
     # -- %submarine --------------------------------------------------------------------------------
     @no_var_expand
@@ -346,7 +359,7 @@ class SubmarineMagics(Magics, SubmarineConfig):
                      if getattr(args, f"{role}_resources")}
         if args.resources:
             resources["default"] = args.resources
-        params = {**self._declared_param_values(), **{name: _value(value) for name, value in args.param or []}}
+        params = {**self._declared_param_values(), **_typed_params(args.param)}
         runtime = args.runtime or self.runtime
         spec = self.session.build(
             command or None, runtime=runtime, name=args.name, framework=args.framework,
@@ -361,8 +374,9 @@ class SubmarineMagics(Magics, SubmarineConfig):
         job = self.session.submit(spec, bundle, runtime)
         self.last_job = job.name
         upload = job.upload
-        print(f"submarine: submitted {job.name} to {job.ref.runtime} "
-              f"(bundle {'reused' if upload.reused else f'uploaded, {upload.bytes_uploaded} bytes'}: {upload.uri})")
+        stored = (f"bundle {'reused' if upload.reused else f'uploaded, {upload.bytes_uploaded} bytes'}: {upload.uri}"
+                  if upload.uri else "no algorithm files")
+        print(f"submarine: submitted {job.name} to {job.ref.runtime} ({stored})")
         self._show(job.ref, self.session.tracker.last(job.ref), plain=args.plain)
         if args.wait or self.wait:
             return self._wait(job)

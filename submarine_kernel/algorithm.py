@@ -6,11 +6,13 @@ replaces its own part; untitled cells are skipped with a warning that names thei
 
 from __future__ import annotations
 
+import argparse
 import datetime as _dt
 import hashlib
 import json
 import posixpath
 import re
+import shlex
 import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -132,11 +134,15 @@ class Bundle:
         return json.dumps(self.manifest(), indent=2, sort_keys=True).encode("utf-8")
 
     def with_params(self, params: Mapping[str, object]) -> "Bundle":
-        """A copy that also carries `params.json`, the third way params reach a job."""
+        """A copy that also carries `params.json`, the third way params reach a job. Secret-looking params
+        (api_key, password, token...) are `***` there: the bundle goes to shared storage, so their values reach
+        replicas only through the runtime's secret mechanism (see `params_json`)."""
         if not params:
             return self
+        from .secrets import redact_mapping
+
         files = dict(self.files)
-        files[PARAMS_NAME] = json.dumps(dict(params), indent=2, sort_keys=True).encode("utf-8")
+        files[PARAMS_NAME] = params_json(redact_mapping(dict(params)))
         return Bundle(files=files, cells=self.cells, notebook=self.notebook, created=self.created)
 
     def write_to(self, directory: str | Path) -> None:
@@ -148,21 +154,29 @@ class Bundle:
             target.write_bytes(data)
 
 
+def params_json(params: Mapping[str, object]) -> bytes:
+    """`params.json` as a job reads it. The bundle's copy has secrets redacted; runtimes with a private place
+    for the real values (a Kubernetes Secret, the local runtime's 0700 job folder) write this one there."""
+    return json.dumps(dict(params), indent=2, sort_keys=True, default=str).encode("utf-8")
+
+
 class AlgorithmCollector:
     """Collects titled cells as they run in a live kernel, or from a saved notebook.
 
-    Parts keep the order in which their cell ids were first seen (or the notebook position when known);
-    re-running a cell replaces its part in place.
+    A part is known by its cell id (JupyterLab sends one with every request) or, from a client that sends
+    none (consoles, nbclient), by its kind, title and text, so running the same cell again replaces it
+    in place. `bundle` orders parts by notebook position: their own, or the one the saved notebook gives
+    their id (or their text); parts the saved notebook does not have yet follow, in first-run order.
     """
 
     def __init__(self, notebook: str | None = None):
         self.notebook = notebook
         self._parts: dict[str, CellPart] = {}
-        self._anonymous = 0
 
     def add(self, title: str | None, source: str, *, cell_id: str | None = None, kind: str = "python",
             position: int | None = None, where: str | None = None) -> CellPart | None:
-        """Collect one cell; returns None (and warns, naming `where` or the position) when it has no title."""
+        """Collect one cell body (without its `%%submarine` line); returns None (and warns, naming `where`
+        or the position) when it has no title."""
         if title is None or not title.strip():
             where = where or (f"[{position}]" if position is not None else f"(cell {cell_id})")
             warnings.warn(f"The title of the {where} paragraph is empty and was not submitted: "
@@ -175,10 +189,11 @@ class AlgorithmCollector:
         if size > MAX_CELL_BYTES:
             raise ValidationError(f"the cell for {title!r} is {size // (1024 * 1024)} MiB: keep algorithm cells under "
                                   f"{MAX_CELL_BYTES // (1024 * 1024)} MiB and pass data with --input instead")
-        if cell_id is None:
-            self._anonymous += 1
-            cell_id = f"anonymous-{self._anonymous}"
-        part = CellPart(cell_id, title, strip_interpreter_line(source), kind, position)
+        body = strip_interpreter_line(source)
+        if cell_id is None:  # no id from the client: the same text is the same cell
+            cell_id = "text-" + hashlib.sha256(f"{kind}\x00{title}\x00{_normalized(body)}".encode(
+                "utf-8", errors="surrogatepass")).hexdigest()[:16]
+        part = CellPart(cell_id, title, body, kind, position)
         self._parts[cell_id] = part  # dict keeps first-insertion order, so a re-run stays in place
         return part
 
@@ -190,58 +205,174 @@ class AlgorithmCollector:
 
     @property
     def parts(self) -> list[CellPart]:
-        parts = list(self._parts.values())
-        if all(p.position is not None for p in parts):
-            parts.sort(key=lambda p: p.position)
-        return parts
+        return self.ordered_parts()
+
+    def ordered_parts(self, saved: Iterable["SavedCell"] = ()) -> list[CellPart]:
+        """Parts in notebook order: by their own position, else the saved notebook's position of their id or
+        (for parts without a client id) of a cell with the same kind, title and text; the rest keep
+        first-run order after them."""
+        saved = list(saved)
+        by_id = {cell.cell_id: cell.position for cell in saved if cell.cell_id}
+        by_text: dict[tuple, int] = {}
+        for cell in saved:
+            by_text.setdefault((cell.kind, cell.title, _normalized(strip_interpreter_line(cell.body))), cell.position)
+
+        def key(item):
+            seq, part = item
+            position = part.position
+            if position is None:
+                position = by_id.get(part.cell_id)
+            if position is None and part.cell_id.startswith("text-"):
+                position = by_text.get((part.kind, part.title, _normalized(part.source)))
+            return (0, position, seq) if position is not None else (1, 0, seq)
+
+        return [part for _, part in sorted(enumerate(self._parts.values()), key=key)]
 
     def titles(self) -> list[str]:
         return list(dict.fromkeys(p.title for p in self.parts))
 
-    def bundle(self) -> Bundle:
-        """Join the parts by title, in order, separated by a blank line."""
+    def bundle(self, saved: Iterable["SavedCell"] = ()) -> Bundle:
+        """Join the parts by title, in notebook order (see `ordered_parts`), separated by a blank line."""
         texts: dict[str, list[str]] = {}
         cells: dict[str, list[str]] = {}
-        for part in self.parts:
+        for part in self.ordered_parts(saved):
             texts.setdefault(part.title, []).append(part.source.strip("\n"))
             cells.setdefault(part.title, []).append(part.cell_id)
         files = {title: ("\n\n".join(chunks) + "\n").encode("utf-8") for title, chunks in texts.items()}
         return Bundle(files=files, cells={t: tuple(c) for t, c in cells.items()}, notebook=self.notebook)
 
 
-def parse_cell_magic_line(line: str) -> tuple[str, str | None, str] | None:
-    """`%%submarine.python train.py --no-local` → ('python', 'train.py', '--no-local'); None if not ours."""
-    match = re.match(r"^\s*%%submarine\.(python|sh)\b(.*)$", line)
+def _normalized(body: str) -> str:
+    return body.strip("\n")
+
+
+# -- the `%%submarine.python TITLE [--no-local]` line: one parser for live cells and saved notebooks -------
+_CELL_MAGIC_LINE = re.compile(r"^\s*%%submarine\.(python|sh)(?:[ \t]+(.*))?$")
+
+
+@dataclass(frozen=True)
+class CellHeader:
+    """The options of a `%%submarine.python|sh` line."""
+
+    kind: str
+    title: str | None
+    no_local: bool = False
+    python: bool = False  # run the body without collecting it
+
+
+class _CellLineParser(argparse.ArgumentParser):
+    def error(self, message):  # argparse would print usage and exit the kernel
+        raise ValidationError(message)
+
+
+def _cell_line_parser(kind: str) -> argparse.ArgumentParser:
+    parser = _CellLineParser(prog=f"%%submarine.{kind}", add_help=False)
+    parser.add_argument("--python", action="store_true", help="run the body without collecting it")
+    parser.add_argument("--no-local", action="store_true", help="collect the cell without running it here")
+    parser.add_argument("title", nargs="?", help="algorithm file the cell belongs to, e.g. train.py")
+    return parser
+
+
+def parse_cell_header(kind: str, line: str) -> CellHeader:
+    """`train.py --no-local` (what follows `%%submarine.python`) → CellHeader; quotes group words
+    (`"my model.py"`); ValidationError saying how to write it otherwise."""
+    usage = f"write %%submarine.{kind} TITLE [--no-local]"
+    try:
+        words = shlex.split(line)
+        args = _cell_line_parser(kind).parse_args(words)
+    except ValueError as exc:
+        raise ValidationError(f"%%submarine.{kind} {line.strip()}: {exc}: close the quotes") from None
+    except ValidationError as exc:
+        raise ValidationError(f"%%submarine.{kind} {line.strip()}: {exc}; {usage}") from None
+    return CellHeader(kind, args.title, args.no_local, args.python)
+
+
+def split_cell(source: str) -> tuple[str, str, str] | None:
+    """A saved cell's `(kind, header line, body)` when its first line is `%%submarine.python|sh`, else None."""
+    first, _, body = source.partition("\n")
+    match = _CELL_MAGIC_LINE.match(first)
     if not match:
         return None
-    words = match.group(2).split()
-    title = next((w for w in words if not w.startswith("--")), None)
-    flags = " ".join(w for w in words if w.startswith("--"))
-    return match.group(1), title, flags
+    return match.group(1), match.group(2) or "", body
+
+
+@dataclass(frozen=True)
+class SavedCell:
+    """One `%%submarine` cell of a saved notebook."""
+
+    cell_id: str | None
+    position: int
+    kind: str
+    title: str | None
+    body: str
+    header: CellHeader
+
+
+def saved_cells(cells: Iterable[tuple[str | None, str]], strict: bool = True) -> list[SavedCell]:
+    """The `%%submarine` cells among `(cell_id, source)` pairs; a bad header raises (strict) or is skipped."""
+    found = []
+    for position, (cell_id, source) in enumerate(cells):
+        split = split_cell(source)
+        if split is None:
+            continue
+        kind, line, body = split
+        try:
+            header = parse_cell_header(kind, line)
+        except ValidationError as exc:
+            if strict:
+                raise ValidationError(f"cell [{position}] of the notebook: {exc}") from None
+            continue
+        found.append(SavedCell(cell_id, position, kind, header.title, body, header))
+    return found
 
 
 def collect_cells(cells: Iterable[tuple[str | None, str]], notebook: str | None = None) -> Bundle:
-    """Collect `(cell_id, source)` pairs whose first line is a `%%submarine.python|sh` magic."""
+    """Collect `(cell_id, source)` pairs whose first line is a `%%submarine.python|sh` magic, as the live
+    kernel would collect them (the same header parser, the same body)."""
     collector = AlgorithmCollector(notebook)
-    for position, (cell_id, source) in enumerate(cells):
-        parsed = parse_cell_magic_line(source.partition("\n")[0])
-        if parsed is None:
+    for cell in saved_cells(cells):
+        if cell.header.python:
             continue
-        kind, title, _flags = parsed
-        collector.add(title, source, cell_id=cell_id or f"cell-{position}", kind=kind, position=position)
+        collector.add(cell.title, cell.body, cell_id=cell.cell_id or f"cell-{cell.position}", kind=cell.kind,
+                      position=cell.position)
     return collector.bundle()
 
 
-def collect_notebook(path: str | Path) -> Bundle:
-    """Collect every `%%submarine.python TITLE` / `%%submarine.sh TITLE` cell of a saved .ipynb."""
+def _read_notebook(path: str | Path):
     import nbformat  # only needed for saved notebooks
 
     try:
-        nb = nbformat.read(str(path), as_version=4)
+        return nbformat.read(str(path), as_version=4)
     except FileNotFoundError:
         raise ValidationError(f"notebook {str(path)!r} does not exist: check the path") from None
     except Exception as exc:  # nbformat raises several unrelated types for corrupt files
         raise ValidationError(f"notebook {str(path)!r} is not a readable .ipynb ({type(exc).__name__}): "
                               "re-save it from Jupyter") from None
-    code_cells = [(cell.get("id"), cell.source) for cell in nb.cells if cell.cell_type == "code"]
-    return collect_cells(code_cells, notebook=str(path))
+
+
+def _code_cells(nb) -> list[tuple[str | None, str]]:
+    return [(cell.get("id"), cell.source) for cell in nb.cells if cell.cell_type == "code"]
+
+
+def collect_notebook(path: str | Path) -> Bundle:
+    """Collect every `%%submarine.python TITLE` / `%%submarine.sh TITLE` cell of a saved .ipynb."""
+    return collect_cells(_code_cells(_read_notebook(path)), notebook=str(path))
+
+
+def notebook_order(path: str | None) -> list[SavedCell]:
+    """The `%%submarine` cells of the live kernel's saved notebook, for ordering; [] when it cannot be read.
+
+    `path` is the kernel's notebook (JPY_SESSION_NAME), which a server may give relative to its root: the
+    kernel runs in the notebook's folder, so its base name there is tried as well."""
+    if not path or not str(path).endswith(".ipynb"):
+        return []
+    candidates = [Path(path)]
+    if not Path(path).is_absolute():
+        candidates.append(Path.cwd() / Path(path).name)
+    for candidate in candidates:
+        if candidate.is_file():
+            try:
+                return saved_cells(_code_cells(_read_notebook(candidate)), strict=False)
+            except ValidationError:
+                return []
+    return []

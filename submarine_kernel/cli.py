@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .argtypes import whole_number
 from .errors import SubmarineError
 
 
@@ -39,18 +40,9 @@ def _parser() -> argparse.ArgumentParser:
     logs = sub.add_parser("logs", help="a replica's log")
     logs.add_argument("name")
     logs.add_argument("--replica")
-    logs.add_argument("--tail", type=int)
+    logs.add_argument("--tail", type=whole_number(0))
     logs.add_argument("--follow", action="store_true")
     return parser
-
-
-def _param_value(text: str):
-    import ast
-
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -85,7 +77,7 @@ def _dispatch(args) -> int:
     if args.command == "run":
         from .headless import run_notebook
 
-        params = {name: _param_value(value) for name, value in args.param}
+        params = dict(args.param)  # as typed: the notebook's parameters cell decides their types
         return run_notebook(args.notebook, params, runtime=args.runtime, output=args.output,
                             timeout=args.timeout, kernel_name=args.kernel)
 

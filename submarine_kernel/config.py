@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from traitlets import Bool, Dict, Float, Unicode, default
+from traitlets import Bool, Dict, Float, TraitError, Unicode, default, validate
 from traitlets.config import Configurable
 
 _APP = "submarine-kernel"
@@ -42,6 +42,15 @@ class SubmarineConfig(Configurable):
     poll_interval = Float(help="Seconds between two status polls of the tracker.").tag(config=True)
     user = Unicode(help="User name for job names and labels.").tag(config=True)
     progress = Bool(True, help="Show a progress bar for large uploads.").tag(config=True)
+
+    @validate("runtime")
+    def _known_runtime(self, proposal):
+        """A misspelt runtime (`runtime=kubernets`) is refused when set, not on every later run."""
+        from .runtimes.base import runtime_names
+
+        if proposal.value not in runtime_names():
+            raise TraitError(f"unknown runtime {proposal.value!r}: use one of {', '.join(runtime_names())}")
+        return proposal.value
 
     @default("runtime")
     def _default_runtime(self):

@@ -29,10 +29,33 @@ def inject_parameters(nb, params: Mapping[str, Any]) -> None:
         if not str(name).isidentifier():
             raise ValidationError(f"parameter name {name!r} is not a Python identifier: use e.g. learning_rate")
     nb.cells = [c for c in nb.cells if INJECTED_TAG not in c.get("metadata", {}).get("tags", [])]
+    params = _typed_as_declared(nb, params)
     source = "# Parameters injected by submarine-kernel\n" + "".join(f"{k} = {v!r}\n" for k, v in params.items())
     cell = nbformat.v4.new_code_cell(source, metadata={"tags": [INJECTED_TAG]})
     index = next((i + 1 for i, c in enumerate(nb.cells) if "parameters" in c.get("metadata", {}).get("tags", [])), 0)
     nb.cells.insert(index, cell)
+
+
+def _typed_as_declared(nb, params: Mapping[str, Any]) -> dict[str, Any]:
+    """Text values (`-p lr 1e-3`) converted to the type of the `parameters` cell's value for that name; a name
+    the cell does not declare stays the text as typed (`-p version 1.10` is '1.10', not 1.1)."""
+    from .params import PARAMETERS_TAG, ParamDecl, params_from_source
+
+    declared: dict[str, Any] = {}
+    for cell in nb.cells:
+        if cell.get("cell_type") == "code" and PARAMETERS_TAG in cell.get("metadata", {}).get("tags", []):
+            declared.update(params_from_source(cell.get("source", "")))
+    typed = dict(params)
+    problems = []
+    for name, value in params.items():
+        if isinstance(value, str) and name in declared:
+            try:
+                typed[name] = ParamDecl(name, declared[name]).coerce(value)
+            except ValidationError as exc:
+                problems.extend(exc.problems)
+    if problems:
+        raise ValidationError(problems)
+    return typed
 
 
 def _client_class():

@@ -12,7 +12,8 @@ Secrets: env values and params whose names look secret (`secrets.is_secret_key`)
 `<job>-secrets` owned by the job, referenced with `valueFrom.secretKeyRef`; a secret param on the command line
 is written as `"${SUBMARINE_PARAM_<NAME>}"` for the pod's shell to expand; a params.json holding a secret param
 moves from the ConfigMap into that Secret and is projected into the same folder (the code reads the real
-value). Dry runs show the Secret with `***` values. With storage delivery, params.json stays in the bundle.
+value). Dry runs show the Secret with `***` values. The stored bundle's params.json shows secret params
+as `***` (storage delivery: the pods read them from env only).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 from urllib.parse import quote, urlsplit
 
-from .algorithm import PARAMS_NAME, Bundle
+from .algorithm import PARAMS_NAME, Bundle, params_json
 from .contract import ALGORITHM_DIR, distributed_env, replica_names, submarine_env, tf_config
 from .errors import SubmarineError
 from .secrets import REDACTED, is_secret_key
@@ -253,6 +254,8 @@ def algorithm_configmap(name: str, namespace: str, bundle: Bundle, labels: Mappi
 
 def choose_delivery(bundle: Bundle, bundle_uri: str, options: ClusterOptions) -> str:
     """'configmap' or 'storage'; raise when the bundle can reach the pods neither way."""
+    if not bundle.files:
+        return "configmap"  # a job without files: nothing stored, an empty algorithm folder
     fits = configmap_size(bundle) <= options.configmap_limit
     if options.bundle_delivery == "configmap":
         if not fits:
@@ -374,7 +377,8 @@ def plan_job(spec: JobSpec, bundle: Bundle, bundle_uri: str, options: ClusterOpt
     secrets = _Secrets(spec)
     if delivery == "configmap" and secrets.params and PARAMS_NAME in bundle.files:
         # params.json holds a secret: it comes from the Secret, projected into the same algorithm folder
-        secrets.data[PARAMS_NAME] = bundle.files[PARAMS_NAME].decode("utf-8")
+        # (the bundle's own copy shows `***`: it is stored where others may read it)
+        secrets.data[PARAMS_NAME] = params_json(spec.params_file()).decode("utf-8")
         in_configmap = Bundle({k: v for k, v in bundle.files.items() if k != PARAMS_NAME}, notebook=bundle.notebook)
         volumes = [_projected_algorithm_volume(bundle, cm_name, secrets.name)]
     else:

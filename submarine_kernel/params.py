@@ -221,3 +221,25 @@ def merge(notebook_values: Mapping[str, Any], declared: Mapping[str, ParamDecl],
                 merged[name] = ParamDecl(name, value, decl.choices, decl.minimum, decl.maximum,
                                          decl.source)
     return merged
+
+
+def check_values(values: Mapping[str, Any], decls: Mapping[str, ParamDecl]) -> tuple[dict[str, Any], list[str]]:
+    """Declared params' values as their declared type, and every problem (kind, choices, bounds).
+
+    Text (`-p lr 1e-3`) converts to the declared type; a value that is already typed is checked as is.
+    Undeclared params are not touched: they reach the job as typed."""
+    typed: dict[str, Any] = {}
+    problems: list[str] = []
+    for name, value in values.items():
+        decl = decls.get(name)
+        if decl is None:
+            continue
+        if isinstance(value, str) or decl.choices:
+            try:
+                value = decl.coerce(value)
+            except ValidationError as exc:
+                problems.extend(exc.problems)
+                continue
+        problems.extend(decl.problems(value))
+        typed[name] = value
+    return typed, problems

@@ -79,6 +79,7 @@ class Registry:
         spec_data = spec.to_dict()
         spec_data["env"] = redact_mapping(spec_data["env"])
         spec_data["params"] = redact_mapping(spec_data["params"])  # the params column is not the only copy
+        spec_data["param_values"] = redact_mapping(spec_data.get("param_values") or {})
         for role in spec_data["roles"].values():
             role["env"] = redact_mapping(role["env"])
         now = utcnow()

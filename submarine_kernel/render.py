@@ -104,9 +104,14 @@ def table_html(headers: Iterable[str], rows: Iterable[Iterable[object]]) -> str:
     return f'<table class="submarine-table"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
+def _one_line(text: str) -> str:
+    """A cell of a text table stays on its row: a newline in a param value is shown as \\n."""
+    return text.replace("\r", "\\r").replace("\n", "\\n").replace("\t", "\\t")
+
+
 def table_text(headers: Iterable[str], rows: Iterable[Iterable[object]]) -> str:
     headers = [str(h) for h in headers]
-    rows = [[str(c) for c in row] for row in rows]
+    rows = [[_one_line(str(c)) for c in row] for row in rows]
     widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     return "\n".join([fmt.format(*headers)] + [fmt.format(*r) for r in rows])

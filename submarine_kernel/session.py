@@ -151,11 +151,14 @@ class Session:
                        f"{LABEL_PREFIX}/job": "placeholder"}
         if self.notebook:
             base_labels[f"{LABEL_PREFIX}/notebook"] = sanitize(self.notebook, 63)
+        self._check_replica_counts(self.runtime(runtime), options)
         name = name or self.default_name()
         base_labels[f"{LABEL_PREFIX}/job"] = name[:63]
         spec, problems = draft_spec(name, framework=framework or self.settings.framework, command=command,
                                     image=options.pop("image", None) or self.settings.image or None,
                                     labels={**base_labels, **dict(labels or {})}, **options)
+        spec, param_problems = self._typed_params(spec)
+        problems += [p for p in param_problems if p not in problems]
         if spec.roles:
             problems += [p for p in self._runtime_problems(spec, self.runtime(runtime), dry_run)
                          if p not in problems]
@@ -171,6 +174,29 @@ class Session:
             problems = [p for p in problems if p not in missing]
         return problems
 
+    @staticmethod
+    def _check_replica_counts(rt: Runtime, options: Mapping[str, Any]) -> None:
+        """Refuse counts over the runtime's limit before anything is built (a huge count froze the kernel)."""
+        counts = [options.get(key) for key in ("workers", "ps", "evaluator")]
+        total = sum(c for c in counts if isinstance(c, int) and not isinstance(c, bool) and c > 0)
+        problem = rt.replica_limit_problem(total)
+        if problem:
+            raise ValidationError(problem)
+
+    def param_decls(self) -> dict:
+        """Every declared param: the saved notebook's `parameters` cell, then `%submarine param` (which wins)."""
+        from .params import merge, notebook_parameters
+
+        return merge(notebook_parameters(self.notebook), self.params)
+
+    def _typed_params(self, spec: JobSpec) -> tuple[JobSpec, list[str]]:
+        """Declared params checked (kind, choices, bounds) and converted for params.json, on every path:
+        magics, API, form, sweeps and headless runs all build here."""
+        from .params import check_values
+
+        typed, problems = check_values(spec.params, self.param_decls())
+        return spec.replace(param_values=typed), problems
+
     def bundle(self, files: Mapping[str, str | bytes] | None = None, notebook: str | None = None) -> Bundle:
         """The algorithm files: given files, a saved notebook's cells, or the cells collected so far."""
         if files is not None:
@@ -182,10 +208,15 @@ class Session:
             from .algorithm import collect_notebook
 
             return collect_notebook(notebook)
-        return self.collector.bundle()
+        from .algorithm import notebook_order
+
+        return self.collector.bundle(saved=notebook_order(self.notebook))  # the saved notebook's order
 
     def check(self, spec: JobSpec, runtime: Runtime, dry_run: bool = False) -> None:
         """Raise one ValidationError with every problem of the spec and of the runtime's rules."""
+        limit = runtime.replica_limit_problem(spec.replica_count)
+        if limit:  # before the runtime's own checks, which may look at every replica
+            raise ValidationError(limit)
         own = spec.problems()
         problems = own + [p for p in self._runtime_problems(spec, runtime, dry_run) if p not in own]
         if problems:
@@ -196,9 +227,10 @@ class Session:
         needs are shown as placeholders in the output and listed at its end."""
         rt = self.runtime(runtime)
         self.check(spec, rt, dry_run=True)
-        bundle = bundle.with_params(spec.params)
-        text = rt.render(spec, bundle, self.storage().uri_for(bundle))
-        missing = rt.missing_settings(spec)
+        bundle = bundle.with_params(spec.params_file())
+        uri = self.storage().uri_for(bundle) if bundle.files else ""
+        text = rt.render(spec, bundle, uri)
+        missing = rt.missing_settings(spec) + (rt.bundle_problems(uri) if uri else [])
         if missing:
             text += "\n\n# a real submission still needs:\n" + "\n".join(f"#   - {m}" for m in missing)
         return text
@@ -207,8 +239,8 @@ class Session:
         """Validate, upload the bundle (unless already there), submit, record and track."""
         rt = self.runtime(runtime)
         self.check(spec, rt)
-        bundle = bundle.with_params(spec.params)
-        upload = self.storage().put(bundle)
+        bundle = bundle.with_params(spec.params_file())
+        upload = self._upload(bundle, rt)
         # Runtimes make a retried create idempotent: a conflict on our own name with our own token means
         # "already submitted" (the response of an earlier attempt was lost), another token "name taken".
         import uuid
@@ -220,6 +252,18 @@ class Session:
         self.registry.add(ref, spec, upload.uri, self.notebook, status)
         self.tracker.track(ref, status)
         return Job(self, ref, spec, upload)
+
+    def _upload(self, bundle: Bundle, rt: Runtime) -> UploadResult:
+        """Store the bundle where the runtime's replicas can fetch it (refused before any byte moves); a job
+        without files (a command that lives in the image) stores nothing and runs with an empty algorithm
+        folder (its bundle URI is "")."""
+        if not bundle.files:
+            return UploadResult(uri="", digest=bundle.digest, bytes_uploaded=0, reused=False)
+        storage = self.storage()
+        problems = rt.bundle_problems(storage.uri_for(bundle))
+        if problems:
+            raise ValidationError(problems)
+        return storage.put(bundle)
 
     # -- history -----------------------------------------------------------------------------------
     def job(self, name: str, runtime: str | None = None) -> Job:

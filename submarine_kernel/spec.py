@@ -33,7 +33,7 @@ _GPU_KEYS = ("gpu", "gpus", "nvidia.com/gpu", "yarn.io/gpu")
 # A vendor resource is a qualified name, as Kubernetes extended resources and YARN resource types are.
 _VENDOR_KEY = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
 _PARAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_PLACEHOLDER = re.compile(r"(?<!\{)\{([A-Za-z_][A-Za-z0-9_]*)\}(?!\})")
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
 
@@ -194,8 +194,10 @@ class JobSpec:
     env: Mapping[str, str] = field(default_factory=dict)
     input_path: str | None = None
     checkpoint_path: str | None = None
-    params: Mapping[str, Any] = field(default_factory=dict)
+    params: Mapping[str, Any] = field(default_factory=dict)  # as typed: what argv and env receive
     labels: Mapping[str, str] = field(default_factory=dict)
+    #: declared params converted to their declared type (`-p lr 1e-3` → 0.001): what params.json holds
+    param_values: Mapping[str, Any] = field(default_factory=dict)
 
     # -- derived views -------------------------------------------------------------------------------
     @property
@@ -229,6 +231,10 @@ class JobSpec:
         env = {**self.env, **self.roles[role].env}
         env.update(param_env(self.params))
         return env
+
+    def params_file(self) -> dict[str, Any]:
+        """The contents of params.json: each param as typed, declared ones as their declared type."""
+        return {name: self.param_values.get(name, value) for name, value in self.params.items()}
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -280,15 +286,21 @@ class JobSpec:
         for key in self.env:
             if not _ENV_NAME.match(key):
                 problems.append(f"environment variable name {key!r} is invalid: use letters, digits and _")
+        env_names: dict[str, str] = {}
         for key in self.params:
             if not _PARAM_NAME.match(str(key)):
                 problems.append(f"param name {key!r} is invalid: use a Python identifier, e.g. learning_rate")
+                continue
+            other = env_names.setdefault(str(key).upper(), str(key))
+            if other != key:
+                problems.append(f"params {other} and {key} both become SUBMARINE_PARAM_{str(key).upper()}: "
+                                "rename one of them")
         for key in self.labels:
             if not _LABEL_KEY.match(key):
                 problems.append(f"label key {key!r} is invalid: use letters, digits, '-', '_' and '.'")
         commands = [self.role_command(r) for r in self.roles] or [self.command]  # the job's own, even without roles
         for command in dict.fromkeys(c for c in commands if c):
-            missing = sorted(set(_PLACEHOLDER.findall(command)) - set(self.params))
+            missing = sorted(set(placeholders(command)) - set(self.params))
             if missing:
                 problems.append(f"the launch command uses {', '.join('{' + m + '}' for m in missing)} but no "
                                 f"such param is set: pass -p {missing[0]} VALUE")
@@ -360,6 +372,11 @@ def draft_spec(name: str, *, framework: str = "pytorch", workers: int = 1, ps: i
             parsed[role] = Resources.parse(text)
         except ResourceError as exc:
             problems.extend(f"{role} resources: {p}" if role != "default" else p for p in exc.problems)
+    for role in parsed:
+        covered = role == "worker" and any(leader in counts for leader in TRAINING_LEADERS)
+        if counts and role != "default" and role not in counts and not covered:
+            problems.append(f"--{role}-resources are given, but this {framework} job has no {role} "
+                            f"(it has {', '.join(counts)}): drop them or use --resources")
     role_commands = dict(role_commands or {})
     role_images = dict(role_images or {})
     for role in (*role_commands, *role_images):
@@ -390,41 +407,65 @@ def _role_resources(role: str, parsed: Mapping[str, Resources]) -> Resources:
 def render_command(command: str, params: Mapping[str, Any]) -> str:
     """Substitute `{name}` placeholders with shell-quoted values, or append `--name value` pairs.
 
-    `{{` and `}}` stay literal braces (e.g. a JSON argument), so only whole `{identifier}` tokens are params.
+    A command with a placeholder is a template, as Python's str.format reads one: `{{` and `}}` are literal
+    braces (`--json '{{"a": {x}}}'` gives `{"a": <x>}`). `${VAR}` is the shell's, never a placeholder.
+    A command without placeholders is left exactly as written.
     """
-    if not params:
-        return command
-    if _PLACEHOLDER.search(command):
-        return _substitute(command, params)
-    return command + "".join(f" --{name} {shlex.quote(format_param(value))}" for name, value in params.items())
+    tokens = _template(command)
+    if not any(kind == "param" for kind, _, _ in tokens):
+        return command + "".join(f" --{name} {shlex.quote(format_param(value))}" for name, value in params.items())
+    out = []
+    for kind, text, quote in tokens:
+        if kind == "text":
+            out.append(text)
+        elif text in params:
+            value = shlex.quote(format_param(params[text]))
+            out.append(f"{quote}{value}{quote}" if quote else value)
+        else:  # an unset placeholder: spec problems name it; leave it visible
+            out.append("{" + text + "}")
+    return "".join(out)
 
 
-def _substitute(command: str, params: Mapping[str, Any]) -> str:
-    """Replace `{name}` with the quoted value, closing and reopening a quote the placeholder sits in,
-    so `"{msg}"` and `'{msg}'` are as safe as a bare `{msg}` (a quoted value inside "..." would still expand)."""
-    out: list[str] = []
+def placeholders(command: str) -> list[str]:
+    """The `{name}` placeholders of a launch command, in order."""
+    return [text for kind, text, _ in _template(command) if kind == "param"]
+
+
+def _template(command: str) -> list[tuple[str, str, str | None]]:
+    """`(kind, text, quote)` tokens: "text" with `{{`/`}}` already resolved, or "param" with its name and the
+    shell quote it sits in, so a value in `"{msg}"` or `'{msg}'` can close and reopen that quote (a quoted
+    value inside "..." would still expand)."""
+    tokens: list[tuple[str, str, str | None]] = []
+    text: list[str] = []
     quote = None  # the shell quote we are inside: None, "'" or '"'
     i = 0
     while i < len(command):
         char = command[i]
         if char == "\\" and quote != "'":
-            out.append(command[i:i + 2])
+            text.append(command[i:i + 2])
             i += 2
-            continue
-        if char in "'\"" and quote in (None, char):
+        elif char in "'\"" and quote in (None, char):
             quote = None if quote else char
-            out.append(char)
+            text.append(char)
             i += 1
-            continue
-        match = _PLACEHOLDER.match(command, i)
-        if match and match.group(1) in params:
-            value = shlex.quote(format_param(params[match.group(1)]))
-            out.append(f"{quote}{value}{quote}" if quote else value)
+        elif command.startswith("${", i):  # the shell's own expansion, copied whole
+            end = command.find("}", i)
+            end = len(command) if end < 0 else end + 1
+            text.append(command[i:end])
+            i = end
+        elif command.startswith(("{{", "}}"), i):
+            text.append(char)
+            i += 2
+        elif (match := _PLACEHOLDER.match(command, i)):
+            tokens.append(("text", "".join(text), None))
+            text = []
+            tokens.append(("param", match.group(1), quote))
             i = match.end()
-            continue
-        out.append(char)
-        i += 1
-    return "".join(out)
+        else:
+            text.append(char)
+            i += 1
+    tokens.append(("text", "".join(text), None))
+    return tokens
 
 
 def format_param(value: Any) -> str:

@@ -277,3 +277,34 @@ def test_no_warning_for_titled_cells():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         collect_cells([("a", "%%submarine.python t.py\nprint(1)")])
+
+
+# -- one header parser and the saved notebook's order (issue 15 item 2) ---------------------------------
+def test_the_cell_header_parser_reads_quotes_flags_and_refuses_the_rest():
+    from submarine_kernel.algorithm import parse_cell_header
+
+    header = parse_cell_header("python", '"my model.py" --no-local')
+    assert (header.title, header.no_local, header.python) == ("my model.py", True, False)
+    assert parse_cell_header("sh", "").title is None
+    with pytest.raises(ValidationError, match="unrecognized arguments: --remote"):
+        parse_cell_header("python", "t.py --remote")
+    with pytest.raises(ValidationError, match="close the quotes"):
+        parse_cell_header("python", "'t.py")
+
+
+def test_saved_order_places_known_parts_and_keeps_unsaved_ones_after_in_first_run_order():
+    from submarine_kernel.algorithm import AlgorithmCollector, saved_cells
+
+    saved = saved_cells([("a", "%%submarine.python t.py\nA = 1"), ("x", "plain = 1"),
+                         ("b", "%%submarine.python t.py\nB = 2")])
+    collector = AlgorithmCollector()
+    collector.add("t.py", "NEW = 0", cell_id="new")            # not saved yet
+    collector.add("t.py", "B = 2", cell_id="b")
+    collector.add("t.py", "A = 1", cell_id=None)               # a client without ids: matched by its text
+    assert collector.bundle(saved).files["t.py"] == b"A = 1\n\nB = 2\n\nNEW = 0\n"
+    assert collector.bundle().files["t.py"] == b"NEW = 0\n\nB = 2\n\nA = 1\n"   # no saved notebook: first-run
+
+
+def test_a_saved_cell_with_a_bad_header_names_its_position():
+    with pytest.raises(ValidationError, match=r"cell \[1\] of the notebook: .*unrecognized arguments: --oops"):
+        collect_cells([("a", "x = 1"), ("b", "%%submarine.python t.py --oops\nx = 1")])

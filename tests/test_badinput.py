@@ -34,6 +34,8 @@ def kernel_and_files(tmp_path_factory):
     (files / "corrupt.ipynb").write_text('{"cells": [ this is not json')
     nbformat.write(new_notebook(cells=[new_code_cell("%%submarine.python ../escape.py\nx = 1")]),
                    files / "bad_title.ipynb")
+    nbformat.write(new_notebook(cells=[new_code_cell("%%submarine.python t.py --remote\nx = 1")]),
+                   files / "bad_header.ipynb")
     import os
 
     old = os.environ.get("SUBMARINE_DATA_DIR")
@@ -65,6 +67,7 @@ def test_bad_input_gives_one_clear_error_and_no_side_effect(kernel_and_files, ca
     cell = (case["cell"].replace("{corrupt}", str(files / "corrupt.ipynb"))
             .replace("{missing}", str(files / "missing.ipynb"))
             .replace("{bad_title_notebook}", str(files / "bad_title.ipynb"))
+            .replace("{bad_header_notebook}", str(files / "bad_header.ipynb"))
             .replace("{long_title}", "x" * 300 + ".py"))
     reply, printed = kernel.run(cell, cell_id=f"case-{case['id']}")
     assert reply["content"]["status"] == "error", printed

@@ -41,11 +41,12 @@ def test_yarn_distributed_dry_run_without_domain_or_rm_prints_placeholders_and_w
     assert "ps-0.tfdry." in master["launch_command"] and ".<YarnRuntime.registry_dns_domain>:" in master["launch_command"]
     assert "job run --name tfdry" in preview and "--num_workers 2" in preview  # the classic line is there too
     needs = preview.split("# a real submission still needs:\n", 1)[1].splitlines()
-    assert needs == [
+    assert needs[:2] == [
         "#   - no ResourceManager is configured: set YarnRuntime.rm_urls = ['http://rm:8088']",
         "#   - a distributed job on YARN needs the registry DNS domain to find its replicas: set "
         "YarnRuntime.registry_dns_domain (hadoop.registry.dns.domain-name of the cluster)",
     ]
+    assert needs[2].startswith("#   - the bundle would be stored at file://") and "NodeManagers cannot fetch" in needs[2]
 
 
 def test_a_real_yarn_submission_still_refuses_without_those_settings_and_uploads_nothing():
@@ -57,7 +58,7 @@ def test_a_real_yarn_submission_still_refuses_without_those_settings_and_uploads
 
 
 def test_a_configured_yarn_dry_run_lists_nothing_missing():
-    unconfigured_yarn(rm_urls=["http://rm1:8088"], registry_dns_domain="ml.example.com")
+    unconfigured_yarn(rm_urls=["http://rm1:8088"], registry_dns_domain="ml.example.com", shared_file_storage=True)
     preview = sk.submit("python train.py", name="tfok", dry_run=True, **TF_PS)
     assert "a real submission still needs" not in preview
     assert "<YarnRuntime." not in preview and ".tfok.root.ml.example.com:" in preview

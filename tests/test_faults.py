@@ -58,6 +58,7 @@ def yarn_session(yarn, tmp_path, **traits) -> Session:
     config = Config()
     config.SubmarineConfig.runtime = "yarn"
     config.SubmarineConfig.storage_root = (tmp_path / "store").as_uri()
+    config.YarnRuntime.shared_file_storage = True  # the test "cluster" shares this disk
     config.YarnRuntime.rm_urls = [yarn.url]
     config.YarnRuntime.user = "alice"
     config.YarnRuntime.registry_dns_domain = "ycluster.example.com"
@@ -152,6 +153,7 @@ def test_yarn_an_unreachable_rm_is_retried_then_named(tmp_path):
     config = Config()
     config.SubmarineConfig.runtime = "yarn"
     config.SubmarineConfig.storage_root = (tmp_path / "store").as_uri()
+    config.YarnRuntime.shared_file_storage = True  # the test "cluster" shares this disk
     config.YarnRuntime.rm_urls = [dead]
     config.YarnRuntime.user = "alice"
     config.YarnRuntime.registry_dns_domain = "ycluster.example.com"

@@ -51,6 +51,7 @@ def test_yarn_jobs_are_listed_and_reattached_after_a_restart(tmp_path):
         config = Config()
         config.SubmarineConfig.runtime = "yarn"
         config.SubmarineConfig.storage_root = (tmp_path / "store").as_uri()
+        config.YarnRuntime.shared_file_storage = True  # the test "cluster" shares this disk
         config.SubmarineConfig.poll_interval = 0.1
         config.YarnRuntime.rm_urls = [yarn.url]
         config.YarnRuntime.user = "alice"

@@ -58,6 +58,8 @@ def session_for(tmp_path, runtime: str, storage_options: dict | None = None, **t
     if storage_options is not None:
         config.SubmarineConfig.storage_options = storage_options
     section = {"kubernetes": "KubernetesRuntime", "yarn": "YarnRuntime", "local": "LocalRuntime"}[runtime]
+    if runtime == "yarn":
+        config.YarnRuntime.shared_file_storage = True  # the test "cluster" shares this disk
     for key, value in traits.items():
         setattr(config[section], key, value)
     return Session(config=config, registry=Registry(tmp_path / "registry.sqlite"))

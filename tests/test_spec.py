@@ -10,7 +10,7 @@ import pytest
 
 from submarine_kernel.algorithm import PARAMS_NAME, Bundle
 from submarine_kernel.errors import ResourceError, SubmarineError, ValidationError
-from submarine_kernel.spec import JobSpec, Resources, Role, build_spec, draft_spec, param_env, render_command
+from submarine_kernel.spec import JobSpec, Resources, Role, build_spec, draft_spec, param_env, placeholders, render_command
 
 
 # -- counting workers ----------------------------------------------------------------------------------
@@ -239,8 +239,17 @@ def test_no_params_leaves_command_alone():
     assert render_command("python t.py '{not_a_param}'", {}) == "python t.py '{not_a_param}'"
 
 
-def test_double_braces_are_not_placeholders():
-    assert render_command("echo '{{lr}}' {lr}", {"lr": 1}) == "echo '{{lr}}' 1"
+def test_double_braces_are_literal_braces_in_a_template_as_str_format_reads_them():
+    assert render_command("echo '{{lr}}' {lr}", {"lr": 1}) == "echo '{lr}' 1"
+    assert render_command("""prog --json '{{"a": {x}}}'""", {"x": 1}) == """prog --json '{"a": '1'}'"""
+    assert placeholders("""prog --json '{{"a": {x}}}'""") == ["x"]            # the one before `}` counts
+
+
+def test_a_command_without_placeholders_keeps_its_braces_and_shell_expansions_are_not_params():
+    assert render_command("""python -c "d={'a': {'b': 1}}" """, {"lr": 0.1}) == \
+        """python -c "d={'a': {'b': 1}}"  --lr 0.1"""
+    assert placeholders("echo ${HOME} {x}") == ["x"]
+    assert render_command("echo ${HOME} {x}", {"x": 2}) == "echo ${HOME} 2"
 
 
 def test_param_values_formatted():

@@ -28,6 +28,7 @@ def make_form(session, command: str | None = None, *, request=None, from_job: st
 
     from .form import ParameterForm
 
+    seeded = request is None and not from_job
     if request is None:
         record = session.registry.get(from_job) if from_job else \
             next(iter(session.registry.list(notebook=session.notebook, limit=1)), None)
@@ -36,6 +37,11 @@ def make_form(session, command: str | None = None, *, request=None, from_job: st
         request = request.with_changes(command=command)
     decls = form_params(session, user_ns)
     decls.update(params_mod.decls_from_values(params or {}, source="declared"))
+    if seeded:  # the newest run seeds the job fields, not its one-off -p params (unless its command needs them)
+        from submarine_kernel.spec import placeholders
+
+        needed = set(decls) | set(placeholders(request.command))
+        request = request.with_changes(params={k: v for k, v in request.params.items() if k in needed})
     for name, value in request.params.items():  # a past run's -p params stay editable
         if name not in decls and isinstance(value, (bool, int, float, str)):
             decls[name] = params_mod.ParamDecl(name, value, source="run")

@@ -13,6 +13,7 @@ import importlib
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar, Iterator, Mapping, Sequence
 
+from traitlets import Int
 from traitlets.config import Configurable
 
 from ..algorithm import Bundle
@@ -117,10 +118,26 @@ class Runtime(Configurable):
 
     name: ClassVar[str] = ""
 
+    max_replicas = Int(10000, min=1, help="Most replicas (workers, parameter servers, chief, evaluators) one job "
+                       "may ask for; checked before anything is built, so a typo like --workers 10000000 is one "
+                       "line, not a frozen kernel.").tag(config=True)
+
+    def replica_limit_problem(self, count: int) -> str | None:
+        """The line refusing `count` replicas when it is over `max_replicas`; None when it is fine."""
+        if count <= self.max_replicas:
+            return None
+        return (f"the job asks for {count} replicas, more than the {self.name} runtime allows "
+                f"({self.max_replicas}): ask for fewer, or raise {type(self).__name__}.max_replicas")
+
     def check(self, spec: JobSpec) -> list[str]:
         """Problems this runtime would refuse (name rules, resources it cannot give, and every
         `missing_settings` entry); [] when fine."""
         return list(self.missing_settings(spec))
+
+    def bundle_problems(self, bundle_uri: str) -> list[str]:
+        """Why replicas could not fetch a bundle stored at `bundle_uri` (checked before the upload); [] when
+        they can."""
+        return []
 
     def missing_settings(self, spec: JobSpec) -> list[str]:
         """Settings a real submission of `spec` needs that are not configured yet (a cluster address, a DNS

@@ -24,10 +24,10 @@ from typing import Iterator, Sequence
 from traitlets import Float, Int, Unicode, default
 
 from .. import contract
-from ..algorithm import Bundle
+from ..algorithm import PARAMS_NAME, Bundle, params_json
 from ..config import data_dir, private_dir
 from ..errors import JobNotFound, SubmarineError
-from ..secrets import redact_mapping
+from ..secrets import is_secret_key, redact_mapping
 from ..spec import JobSpec
 from ..storage import fetch_bundle
 from .base import JobRef, JobState, JobStatus, ReplicaStatus, Runtime, utcnow
@@ -43,6 +43,8 @@ class LocalRuntime(Runtime):
 
     jobs_dir = Unicode(help="Folder that holds one sub-folder per local job.").tag(config=True)
     host = Unicode("127.0.0.1", help="Address replicas use to reach each other.").tag(config=True)
+    max_replicas = Int(256, min=1, help="Most replicas one local job may ask for: each is a process with its "
+                       "own log on this machine.").tag(config=True)
     gpus = Int(-1, help="GPUs this machine offers to jobs; -1 detects them (CUDA_VISIBLE_DEVICES, nvidia-smi).",
                ).tag(config=True)
     success_grace = Float(30.0, help="Seconds other workers may keep running after the deciding replica "
@@ -126,7 +128,7 @@ class LocalRuntime(Runtime):
     def render(self, spec: JobSpec, bundle: Bundle, bundle_uri: str) -> str:
         job_dir = Path(self.jobs_dir) / spec.name
         spec = spec.replace(params=redact_mapping(spec.params))  # a printed dry run shows no secret param
-        lines = [f"# local job {spec.name}: {spec.replica_count} replica(s), bundle {bundle_uri}",
+        lines = [f"# local job {spec.name}: {spec.replica_count} replica(s), bundle {bundle_uri or '(no files)'}",
                  f"# python, python3: {self.python} (LocalRuntime.python)"]
         for replica in self._plan(spec, job_dir):
             contract_env = {k: v for k, v in replica["env"].items() if k.startswith(("SUBMARINE_", "TF_CONFIG",
@@ -144,7 +146,16 @@ class LocalRuntime(Runtime):
         except FileExistsError:
             raise SubmarineError(f"a local job named {spec.name!r} already exists: choose another --name") from None
         try:
-            bundle_dir = fetch_bundle(bundle_uri, job_dir / "bundle")
+            bundle_dir = job_dir / "bundle"
+            if bundle_uri:
+                fetch_bundle(bundle_uri, bundle_dir)
+            bundle_dir.mkdir(mode=0o700, exist_ok=True)  # a job without files gets an empty folder
+            if PARAMS_NAME in bundle.files and any(is_secret_key(k) for k in spec.params):
+                # the stored params.json shows secret params as ***; this private job folder gets their values
+                (bundle_dir / PARAMS_NAME).unlink(missing_ok=True)
+                fd = os.open(bundle_dir / PARAMS_NAME, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "wb") as real:
+                    real.write(params_json(spec.params_file()))
             (job_dir / "logs").mkdir(mode=0o700)
             _write_interpreter_shims(job_dir / "bin", self.python)
             plan = self._plan(spec, job_dir)

@@ -283,6 +283,8 @@ class YarnRuntime(Runtime):
                                ).tag(config=True)
     docker_hadoop_hdfs_home = Unicode("", help="Hadoop home inside the image (DOCKER_HADOOP_HDFS_HOME)."
                                       ).tag(config=True)
+    shared_file_storage = Bool(False, help="A file:// storage root is a file system every NodeManager mounts at "
+                               "the same path (NFS), so YARN can localize bundles from it.").tag(config=True)
     registry_dns_domain = Unicode("", help="The cluster's hadoop.registry.dns.domain-name; replicas find each "
                                            "other as <component>-<i>.<service>.<user>.<domain>.").tag(config=True)
     kerberos = Bool(False, help="Authenticate to the ResourceManager with SPNEGO (Kerberos).").tag(config=True)
@@ -398,6 +400,15 @@ class YarnRuntime(Runtime):
         if self.keytab and not self.principal:
             problems.append("YarnRuntime.keytab is set but YarnRuntime.principal is not: set both for kinit")
         return problems + self.missing_settings(spec)
+
+    def bundle_problems(self, bundle_uri: str) -> list[str]:
+        """YARN localizes each file from the bundle URI on the node that runs the container: a file:// root on
+        this machine reaches no node (unless every node mounts it, `shared_file_storage`)."""
+        if urlsplit(bundle_uri).scheme in ("", "file") and not self.shared_file_storage:
+            return [f"the bundle would be stored at {bundle_uri}, on this machine, where YARN's NodeManagers "
+                    "cannot fetch it: set SubmarineConfig.storage_root to an hdfs:// URL of the cluster (or set "
+                    "YarnRuntime.shared_file_storage = True when every node mounts that folder)"]
+        return []
 
     def missing_settings(self, spec: JobSpec) -> list[str]:
         missing = []
