@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from k8s_support import validate_core, validate_operator_job
+from k8s_support import validate_manifest
 from kernel_support import run_notebook_file
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "kubernetes.ipynb"
@@ -24,10 +24,7 @@ def test_notebook_dry_runs_through_the_magics_and_the_python_api(tmp_path, monke
         documents = list(yaml.safe_load_all(text[text.index("apiVersion"):].split("\n[", 1)[0]))
         for obj in documents:
             kinds.append(obj["kind"])
-            if obj["apiVersion"] == "kubeflow.org/v1":
-                validate_operator_job(obj)
-            else:
-                validate_core(obj)
+            validate_manifest(obj)
     assert kinds == ["PyTorchJob", "ConfigMap", "Job", "ConfigMap", "Service", "TFJob", "ConfigMap"]
     assert "namespace: ml-team" in dry_runs[0] and "s3://ml-bundles/submarine/" in dry_runs[0]
     assert "is not a DNS-1035 label" in printed[-1]

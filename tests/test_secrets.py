@@ -102,9 +102,10 @@ def test_local_dry_run_and_submission_keep_secrets_out(tmp_path, watched):
 # -- Kubernetes ---------------------------------------------------------------------------------------
 @pytest.mark.parametrize("operator", [True, False], ids=["operator", "plain-job"])
 def test_kubernetes_dry_run_shows_a_secret_with_hidden_values(tmp_path, watched, operator):
-    session = session_for(tmp_path, "kubernetes", namespace=NAMESPACE, training_operator=operator)
+    session = session_for(tmp_path, "kubernetes", namespace=NAMESPACE,
+                          api="training-operator" if operator else "job")
     try:
-        text = session.dry_run(build(session, "k8s-dry"), bundle())
+        text = session.dry_run(build(session, "k8s-dry", dry_run=True), bundle())
         assert_clean(text, where="the Kubernetes dry run")
         import yaml
 
@@ -243,6 +244,7 @@ def test_s3_credentials_stay_out_of_dry_runs_errors_and_the_registry(tmp_path, w
         config.SubmarineConfig.storage_root = "s3://bundles/submarine"
         config.SubmarineConfig.storage_options = options
         config.KubernetesRuntime.namespace = NAMESPACE
+        config.KubernetesRuntime.kubeconfig = str(write_kubeconfig(tmp_path / "kubeconfig", "http://127.0.0.1:9"))
         config.YarnRuntime.rm_urls = ["http://127.0.0.1:9"]
         config.YarnRuntime.registry_dns_domain = "ycluster.example.com"
         session = Session(config=config, registry=Registry(tmp_path / f"{runtime}.sqlite"))
