@@ -212,3 +212,34 @@ def test_a_dry_run_without_a_cluster_renders_trainer_v2_and_says_why(tmp_path, m
     kubeconfig = write_kubeconfig(tmp_path / "kc", "https://k8s.example.com")
     assert KubernetesRuntime(kubeconfig=str(kubeconfig), image_pull_policy="Always").missing_settings(
         build_spec("p", framework="pytorch", workers=1, image="i", command="c")) == []
+
+
+def test_sk_submit_dry_run_needs_no_kubeconfig_and_lists_what_a_submission_needs(tmp_path, monkeypatch):
+    import yaml
+
+    import submarine_kernel as sk
+    from submarine_kernel.errors import ValidationError
+    from submarine_kernel.session import default_session
+
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "none"))
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    default_session().runtime("kubernetes").namespace = "ml"
+    files = {"train.py": "print('train')\n"}
+    preview = sk.submit("python train.py", name="k8sdry", runtime="kubernetes", framework="tensorflow", workers=2,
+                        ps=1, files=files, dry_run=True)
+    assert preview.startswith("# JobSet 'k8sdry' in namespace 'ml' (dry run: nothing was created)\n"
+                              "# api: Kubeflow Trainer v2 (api 'auto' without a cluster to ask")
+    body, needs = preview.split("# a real submission still needs:\n", 1)
+    objects = [o for o in yaml.safe_load_all(body) if o]
+    for obj in objects:
+        validate_manifest(obj)
+    assert [o["kind"] for o in objects] == ["JobSet", "ConfigMap"]
+    assert needs.splitlines() == [
+        f"#   - no kubeconfig at {tmp_path / 'none'}: set KubernetesRuntime.kubeconfig or $KUBECONFIG, or run "
+        "inside a cluster",
+        "#   - role 'worker' has no container image: pass --image or set SubmarineConfig.image",
+        "#   - role 'ps' has no container image: pass --image or set SubmarineConfig.image"]
+    with pytest.raises(ValidationError, match="no kubeconfig at"):  # a real submission still refuses, at once
+        sk.submit("python train.py", name="k8sreal", runtime="kubernetes", framework="tensorflow", workers=2,
+                  files=files)
+    assert sk.jobs() == []

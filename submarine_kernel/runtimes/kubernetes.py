@@ -356,7 +356,9 @@ class KubernetesRuntime(Runtime):
             jobs.synced.wait(FIRST_SYNC_WAIT)
             pods.synced.wait(FIRST_SYNC_WAIT if jobs.synced.is_set() else 0)
             for ref in group:
-                out[ref.key] = self._status(ref, jobs, pods)
+                status = self._status(ref, jobs, pods)
+                status.details = _details(ref)
+                out[ref.key] = status
         return out
 
     def logs(self, ref: JobRef, replica: str | None = None, tail: int | None = None,
@@ -966,6 +968,18 @@ def _ref_namespace(ref: JobRef, runtime: KubernetesRuntime) -> str:
 
 def _ref_kind(ref: JobRef) -> m.Kind:
     return _KINDS.get(ref.extra.get("plural", ""), m.PLAIN_JOB)
+
+
+def _details(ref: JobRef) -> dict[str, str]:
+    """How the job runs, for `%submarine status`: the API it was built for and why, its queue."""
+    details = {}
+    api = ref.extra.get("api")
+    if api in k8s_api.TITLES:
+        details["api"] = (f"{k8s_api.TITLES[api]}: {ref.extra.get('kind', '')} "
+                          f"({ref.extra.get('api_reason') or 'chosen at submit'})")
+    if ref.extra.get("queue"):
+        details["queue"] = f"Kueue LocalQueue {ref.extra['queue']!r}"
+    return details
 
 
 def _first_start(replicas: Sequence[ReplicaStatus]) -> str | None:
