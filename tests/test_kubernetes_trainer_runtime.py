@@ -273,3 +273,27 @@ def test_a_real_trainer_cluster_runs_a_trainjob():
     finally:
         runtime.remove(ref)
         runtime.close()
+
+
+@pytest.mark.parametrize("kind_path", ["trainjobs", "jobs"])
+def test_stop_can_suspend_instead_of_deleting(trainer_cluster, tmp_path, kind_path):
+    api = "trainer" if kind_path == "trainjobs" else "job"
+    runtime = make_runtime(trainer_cluster, tmp_path, stop_action="suspend", api=api)
+    try:
+        ref = runtime.submit(pytorch_spec(f"susp-{api}"), BUNDLE, "file:///b")
+        runtime.poll([ref])
+        runtime.stop(ref)
+        resource = TRAINJOBS if api == "trainer" else "batch/v1/jobs"
+        job = trainer_cluster.object(resource, NAMESPACE, f"susp-{api}")
+        assert job["spec"]["suspend"] is True  # kept, not deleted
+        assert trainer_cluster.requests(lambda r: r.method == "DELETE") == []
+        # the annotation says who suspended it, so that a restarted kernel still sees STOPPED
+        runtime.close()
+        again = make_runtime(trainer_cluster, tmp_path, api=api)
+        try:
+            status = poll_until(again, ref, lambda s: s.terminal, "STOPPED")
+            assert (status.state, status.raw_state) == (JobState.STOPPED, "Suspended")
+        finally:
+            again.close()
+    finally:
+        runtime.close()

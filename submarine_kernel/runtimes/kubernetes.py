@@ -51,6 +51,8 @@ _STUCK_REASONS = {
 _TEMPLATE_FIELDS = ("name", "namespace", "kind", "uid")
 #: every kind a job can be, by plural (the plural is what a JobRef keeps)
 _KINDS = {**m.KINDS_BY_PLURAL, **trainer.KINDS}
+#: set on a job that `stop` suspended, so that its status says STOPPED after a kernel restart too
+STOPPED_ANNOTATION = "submarine-kernel/stopped"
 #: what a dry run writes for an image nobody configured
 IMAGE_PLACEHOLDER = "<image: --image or SubmarineConfig.image>"
 #: custom kinds created beside a job, by kind: plural (group and version come from apiVersion)
@@ -104,6 +106,9 @@ class KubernetesRuntime(Runtime):
     scheduler_name = Unicode("", help="schedulerName of the pods with a gang scheduler (default: volcano, or "
                                       "scheduler-plugins-scheduler for coscheduling).").tag(config=True)
     gang_timeout_seconds = Int(60, help="coscheduling: seconds to wait for the whole gang.").tag(config=True)
+    stop_action = Enum(["delete", "suspend"], "delete",
+                       help="What %submarine stop does: delete the job (and its pods and logs), or suspend it "
+                            "(pods end; the job object stays).").tag(config=True)
     # -- what the jobs look like ----------------------------------------------------------------------------
     service_account = Unicode("", help="Service account of the job's pods.").tag(config=True)
     image_pull_policy = Enum(["Always", "IfNotPresent", "Never"], "IfNotPresent").tag(config=True)
@@ -399,14 +404,32 @@ class KubernetesRuntime(Runtime):
             response.release_conn()
 
     def stop(self, ref: JobRef) -> None:
-        """Delete the job with background propagation: pods, ConfigMap and Service go with it."""
+        """Delete the job with background propagation (pods, ConfigMap and Service go with it); with
+        `stop_action = 'suspend'`, suspend it instead: its pods end, the object and its record stay."""
+        clients = self._connect()
+        self._stopped.add(ref.key)
+        kind, namespace = _ref_kind(ref), _ref_namespace(ref, self)
+        if self.stop_action == "suspend":
+            suspend = {"runPolicy": {"suspend": True}} if kind.operator else {"suspend": True}
+            patch = {"metadata": {"annotations": {STOPPED_ANNOTATION: "true"}}, "spec": suspend}
+            what = f"{kind.kind} {ref.name!r} in namespace {namespace!r}"
+            try:
+                if kind.custom:
+                    self._call(clients, "suspend", what, clients.custom.patch_namespaced_custom_object, kind.group,
+                               kind.version, namespace, kind.plural, ref.name, patch)
+                else:
+                    self._call(clients, "suspend", what, clients.batch.patch_namespaced_job, ref.name, namespace,
+                               patch)
+            except _NotFound:
+                pass  # gone already: stopped either way
+            return
+        self._delete_job(clients, kind, namespace, ref.name, missing_ok=True)
+
+    def remove(self, ref: JobRef) -> None:
+        """Delete the job object (and with it its pods and logs)."""
         clients = self._connect()
         self._stopped.add(ref.key)
         self._delete_job(clients, _ref_kind(ref), _ref_namespace(ref, self), ref.name, missing_ok=True)
-
-    def remove(self, ref: JobRef) -> None:
-        """Delete the finished job object (and with it its pods and logs)."""
-        self.stop(ref)
 
     def links(self, ref: JobRef) -> dict[str, str]:
         """The dashboard and TensorBoard URLs from the URL templates, when configured."""
@@ -769,7 +792,10 @@ class KubernetesRuntime(Runtime):
             finished = decided.get("lastTransitionTime")
         message = (decided or {}).get("message", "") or ""
         queue = ((obj.get("metadata") or {}).get("labels") or {}).get(m.QUEUE_LABEL)
-        if queue and not state.terminal and state != JobState.RUNNING and _suspended(obj):
+        stopped = ((obj.get("metadata") or {}).get("annotations") or {}).get(STOPPED_ANNOTATION) == "true"
+        if stopped and not state.terminal and _suspended(obj):
+            state, raw, message = JobState.STOPPED, "Suspended", "suspended by stop"
+        elif queue and not state.terminal and state != JobState.RUNNING and _suspended(obj):
             # Kueue holds it suspended until the LocalQueue admits it: waiting, not stuck
             state, raw, message = JobState.PENDING, "Queued", f"waiting in queue {queue!r}"
         stuck = [f"{r.name}: {r.raw_state} ({_STUCK_REASONS[r.raw_state]})" for r in replicas
