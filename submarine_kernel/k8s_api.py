@@ -9,6 +9,7 @@ in the dry run's header and in `%submarine status`.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Collection
 
@@ -80,3 +81,42 @@ def wire_bool(value: bool):
     if client_major() >= PYDANTIC_CLIENT_MAJOR:
         return bool(value)
     return "true" if value else "false"
+
+
+#: Kueue's on-demand visibility API: the pending workloads of a LocalQueue, with their positions
+KUEUE_VISIBILITY = "/apis/visibility.kueue.x-k8s.io/v1beta1/namespaces/{namespace}/localqueues/{queue}/pendingworkloads"
+
+
+def get_json(api_client, path: str, _request_timeout: float | None = None) -> dict:
+    """GET an API path that no generated method covers (a subresource path with slashes), with the client's
+    credentials; raises the client's ApiException on an error status, as its generated methods do."""
+    from kubernetes.client.exceptions import ApiException
+
+    headers = {"Accept": "application/json"}
+    if client_major() >= PYDANTIC_CLIENT_MAJOR:  # the generator of 37 splits serialising from sending
+        method, url, headers, body, post = api_client.param_serialize(
+            "GET", path, header_params=headers, auth_settings=["BearerToken"])
+        response = api_client.call_api(method, url, headers, body, post, _request_timeout=_request_timeout)
+        data = response.read()
+        if response.status >= 400:
+            raise ApiException(status=response.status, reason=response.reason, body=data)
+    else:
+        response = api_client.call_api(path, "GET", header_params=headers, auth_settings=["BearerToken"],
+                                       _preload_content=False, _return_http_data_only=True,
+                                       _request_timeout=_request_timeout)
+        data = response.data
+    return json.loads(data or b"{}")
+
+
+def queue_positions(summary: dict) -> dict[str, int]:
+    """owner uid (and owner name) → workloads ahead of it in its LocalQueue, from a PendingWorkloadsSummary."""
+    out: dict[str, int] = {}
+    for item in summary.get("items") or []:
+        position = item.get("positionInLocalQueue")
+        if not isinstance(position, int):
+            continue
+        for owner in (item.get("metadata") or {}).get("ownerReferences") or []:
+            for key in (owner.get("uid"), f"{owner.get('kind')}/{owner.get('name')}"):
+                if key:
+                    out[key] = position
+    return out

@@ -297,3 +297,41 @@ def test_stop_can_suspend_instead_of_deleting(trainer_cluster, tmp_path, kind_pa
             again.close()
     finally:
         runtime.close()
+
+
+def test_the_queue_position_comes_from_kueues_visibility_api(trainer_cluster, tmp_path):
+    runtime = make_runtime(trainer_cluster, tmp_path, queue="team-b")
+    try:
+        ref = runtime.submit(pytorch_spec("tj-pos"), BUNDLE, "file:///b")
+        path = f"/apis/visibility.kueue.x-k8s.io/v1beta1/namespaces/{NAMESPACE}/localqueues/team-b/pendingworkloads"
+        summary = {"kind": "PendingWorkloadsSummary", "apiVersion": "visibility.kueue.x-k8s.io/v1beta1", "items": [
+            {"metadata": {"name": "trainjob-other-1a2b3", "ownerReferences": [
+                {"apiVersion": "trainer.kubeflow.org/v1alpha1", "kind": "TrainJob", "name": "other", "uid": "u-1"}]},
+             "positionInClusterQueue": 4, "positionInLocalQueue": 0, "priority": 0, "localQueueName": "team-b"},
+            {"metadata": {"name": "trainjob-tj-pos-9z8y7", "ownerReferences": [
+                {"apiVersion": "trainer.kubeflow.org/v1alpha1", "kind": "TrainJob", "name": "tj-pos",
+                 "uid": ref.id}]},
+             "positionInClusterQueue": 5, "positionInLocalQueue": 1, "priority": 0, "localQueueName": "team-b"}]}
+        trainer_cluster.configure(lambda api: api[f"get {path}"] << summary)
+        status = runtime.poll([ref])[ref.key]
+        assert (status.state, status.message) == (JobState.PENDING, "waiting in queue 'team-b' (1 ahead)")
+        asked = trainer_cluster.requests(lambda r: r.url.path == path)
+        assert len(asked) == 1 and asked[0].headers.get("Authorization", "").startswith("Bearer ")
+        for _ in range(3):
+            runtime.poll([ref])
+        assert len(trainer_cluster.requests(lambda r: r.url.path == path)) == 1  # reused, not asked per poll
+    finally:
+        runtime.close()
+
+
+def test_without_kueues_visibility_api_the_queue_is_still_named(trainer_cluster, tmp_path):
+    runtime = make_runtime(trainer_cluster, tmp_path, queue="team-c")
+    try:
+        ref = runtime.submit(pytorch_spec("tj-novis"), BUNDLE, "file:///b")
+        assert runtime.poll([ref])[ref.key].message == "waiting in queue 'team-c'"  # kmock answers 404
+        runtime._positions.clear()
+        runtime.poll([ref])
+        path_end = "localqueues/team-c/pendingworkloads"
+        assert len(trainer_cluster.requests(lambda r: r.url.path.endswith(path_end))) == 1  # not asked again
+    finally:
+        runtime.close()

@@ -35,6 +35,8 @@ from .base import JobRef, JobState, JobStatus, ReplicaStatus, Runtime
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 #: how long the first poll of a namespace waits for its initial list
 FIRST_SYNC_WAIT = 5.0
+#: seconds a LocalQueue's positions (Kueue's visibility API) are reused before being asked again
+QUEUE_POSITION_TTL = 10.0
 _OPERATOR_STATES = {
     "Created": JobState.PENDING, "Running": JobState.RUNNING, "Restarting": JobState.RUNNING,
     "Suspended": JobState.PENDING, "Succeeded": JobState.SUCCEEDED, "Failed": JobState.FAILED,
@@ -161,6 +163,8 @@ class KubernetesRuntime(Runtime):
         self._watches: dict[tuple[str, str], _ResourceWatch] = {}
         self._stopped: set[str] = set()
         self._served: set[str] | None = None  # group/versions the cluster's discovery answered
+        self._positions: dict[tuple[str, str], tuple[float, dict[str, int]]] = {}
+        self._no_visibility: set[tuple[str, str]] = set()
         super().__init__(**kwargs)
 
     @observe("kubeconfig", "context", "in_cluster")
@@ -364,7 +368,36 @@ class KubernetesRuntime(Runtime):
                 status = self._status(ref, jobs, pods)
                 status.details = _details(ref)
                 out[ref.key] = status
+        self._add_queue_positions(refs, out)
         return out
+
+    def _add_queue_positions(self, refs: Sequence[JobRef], statuses: dict[str, JobStatus]) -> None:
+        """'waiting in queue Q (N ahead)' where Kueue's visibility API answers: one request per LocalQueue
+        at most every QUEUE_POSITION_TTL seconds; a cluster without it (404, 403) is not asked again."""
+        for ref in refs:
+            status = statuses[ref.key]
+            queue = ref.extra.get("queue")
+            if status.raw_state != "Queued" or not queue:
+                continue
+            key = (_ref_namespace(ref, self), queue)
+            if key in self._no_visibility:
+                continue
+            cached = self._positions.get(key)
+            if cached is None or time.monotonic() - cached[0] > QUEUE_POSITION_TTL:
+                try:
+                    clients = self._connect()
+                    path = k8s_api.KUEUE_VISIBILITY.format(namespace=key[0], queue=queue)
+                    summary = self._call(clients, "read the positions in", f"LocalQueue {queue!r}", k8s_api.get_json,
+                                         clients.api, path)
+                except TransientError:
+                    continue  # a blip: the next poll asks again
+                except SubmarineError:  # no visibility API (404), or not allowed to use it (403)
+                    self._no_visibility.add(key)
+                    continue
+                cached = self._positions[key] = (time.monotonic(), k8s_api.queue_positions(summary))
+            ahead = cached[1].get(ref.id, cached[1].get(f"{ref.extra.get('kind')}/{ref.name}"))
+            if ahead is not None:
+                status.message = f"waiting in queue {queue!r} ({ahead} ahead)"
 
     def logs(self, ref: JobRef, replica: str | None = None, tail: int | None = None,
              follow: bool = False) -> Iterator[str]:
@@ -488,6 +521,7 @@ class KubernetesRuntime(Runtime):
             watches, self._watches = list(self._watches.values()), {}
             clients, self._clients = self._clients, None
             self._served = None
+            self._positions, self._no_visibility = {}, set()
         for watch in watches:
             watch.stop()
         if clients is not None:
