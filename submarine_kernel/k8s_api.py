@@ -120,3 +120,34 @@ def queue_positions(summary: dict) -> dict[str, int]:
                 if key:
                     out[key] = position
     return out
+
+
+def details(extra: dict) -> dict[str, str]:
+    """How a job runs, for `%submarine status`, from its JobRef's extra: the API and why, its queue."""
+    out = {}
+    api = extra.get("api")
+    if api in TITLES:
+        out["api"] = f"{TITLES[api]}: {extra.get('kind', '')} ({extra.get('api_reason') or 'chosen at submit'})"
+    if extra.get("queue"):
+        out["queue"] = f"Kueue LocalQueue {extra['queue']!r}"
+    return out
+
+
+def missing_api(kind) -> str:
+    """What to call the API a 404 on creating `kind` says is missing."""
+    if kind.operator:
+        return "the Kubeflow training operator"
+    if kind.group == "trainer.kubeflow.org":
+        return "Kubeflow Trainer v2"
+    if kind.group == "jobset.x-k8s.io":
+        return "JobSet (which Kubeflow Trainer v2 runs on)"
+    return f"the {kind.kind} API of {kind.group}"
+
+
+def missing_api_fix(kind) -> str:
+    if kind.kind == "PodGroup":
+        return "install that gang scheduler, or set KubernetesRuntime.scheduler = 'default'"
+    if kind.operator:
+        return "install it, or set KubernetesRuntime.api = 'job' to run a plain Job ('auto' picks what is served)"
+    return ("install it, or set KubernetesRuntime.api = 'training-operator' or 'job' ('auto' picks what is "
+            "served)")

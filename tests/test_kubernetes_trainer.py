@@ -12,7 +12,6 @@ import pytest
 
 from k8s_support import validate_manifest, write_kubeconfig
 from submarine_kernel import k8s_manifests as m
-from submarine_kernel import k8s_trainer as t
 from submarine_kernel.algorithm import Bundle
 from submarine_kernel.runtimes.kubernetes import KubernetesRuntime
 from submarine_kernel.spec import build_spec

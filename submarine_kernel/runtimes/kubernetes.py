@@ -366,7 +366,7 @@ class KubernetesRuntime(Runtime):
             pods.synced.wait(FIRST_SYNC_WAIT if jobs.synced.is_set() else 0)
             for ref in group:
                 status = self._status(ref, jobs, pods)
-                status.details = _details(ref)
+                status.details = k8s_api.details(ref.extra)
                 out[ref.key] = status
         self._add_queue_positions(refs, out)
         return out
@@ -625,8 +625,8 @@ class KubernetesRuntime(Runtime):
             except _NamespaceNotFound:
                 raise
             except _NotFound:
-                raise RuntimeFailure(f"{_missing_api(kind)} is not installed in this cluster (the API has no "
-                                     f"{kind.plural}.{kind.group}): {_missing_api_fix(kind)}") from None
+                raise RuntimeFailure(f"{k8s_api.missing_api(kind)} is not installed in this cluster (the API has no "
+                                     f"{kind.plural}.{kind.group}): {k8s_api.missing_api_fix(kind)}") from None
             return created or obj
         creators = {"Job": clients.batch.create_namespaced_job, "ConfigMap": clients.core.create_namespaced_config_map,
                     "Secret": clients.core.create_namespaced_secret,
@@ -1030,18 +1030,6 @@ def _ref_kind(ref: JobRef) -> m.Kind:
     return _KINDS.get(ref.extra.get("plural", ""), m.PLAIN_JOB)
 
 
-def _details(ref: JobRef) -> dict[str, str]:
-    """How the job runs, for `%submarine status`: the API it was built for and why, its queue."""
-    details = {}
-    api = ref.extra.get("api")
-    if api in k8s_api.TITLES:
-        details["api"] = (f"{k8s_api.TITLES[api]}: {ref.extra.get('kind', '')} "
-                          f"({ref.extra.get('api_reason') or 'chosen at submit'})")
-    if ref.extra.get("queue"):
-        details["queue"] = f"Kueue LocalQueue {ref.extra['queue']!r}"
-    return details
-
-
 def _first_start(replicas: Sequence[ReplicaStatus]) -> str | None:
     """A TrainJob or JobSet keeps no startTime: its first replica's start is the job's."""
     return min((r.started for r in replicas if r.started), default=None)
@@ -1059,25 +1047,6 @@ def _custom_kind(obj: Mapping[str, Any]) -> m.Kind | None:
     if not group or group in ("apps", "batch") or plural is None:
         return None
     return m.Kind(group, version, obj["kind"], plural, None, "", 0)
-
-
-def _missing_api(kind: m.Kind) -> str:
-    if kind.operator:
-        return "the Kubeflow training operator"
-    if kind.group == "trainer.kubeflow.org":
-        return "Kubeflow Trainer v2"
-    if kind.group == "jobset.x-k8s.io":
-        return "JobSet (which Kubeflow Trainer v2 runs on)"
-    return f"the {kind.kind} API of {kind.group}"
-
-
-def _missing_api_fix(kind: m.Kind) -> str:
-    if kind.kind == "PodGroup":
-        return "install that gang scheduler, or set KubernetesRuntime.scheduler = 'default'"
-    if kind.operator:
-        return "install it, or set KubernetesRuntime.api = 'job' to run a plain Job ('auto' picks what is served)"
-    return ("install it, or set KubernetesRuntime.api = 'training-operator' or 'job' ('auto' picks what is "
-            "served)")
 
 
 def _pod_job(pod: Mapping[str, Any]) -> str | None:
