@@ -335,3 +335,25 @@ def test_without_kueues_visibility_api_the_queue_is_still_named(trainer_cluster,
         assert len(trainer_cluster.requests(lambda r: r.url.path.endswith(path_end))) == 1  # not asked again
     finally:
         runtime.close()
+
+
+@pytest.mark.slow
+def test_submarine_status_in_a_real_kernel_shows_the_api_and_the_queue(trainer_cluster, tmp_path):
+    from kernel_support import errors, execute, text
+
+    kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", trainer_cluster.url)
+    nb = execute(
+        f"%config KubernetesRuntime.kubeconfig = {str(kubeconfig)!r}\n%config KubernetesRuntime.queue = 'team-a'",
+        "%%submarine.python train.py --no-local\nprint('training')",
+        "%submarine run --runtime kubernetes --framework pytorch --workers 2 --image repo/train:1 --name k-status "
+        "--plain -- python train.py",
+        "%submarine status k-status",
+        # end the kernel's watch streams while the emulator still runs (a killed kernel would leave them open)
+        "get_ipython().magics_manager.registry['SubmarineMagics'].session.close()",
+        tmp_path=tmp_path)
+    assert not any(errors(c) for c in nb.cells), [text(c) for c in nb.cells if errors(c)]
+    assert trainer_cluster.object(TRAINJOBS, NAMESPACE, "k-status")["spec"]["suspend"] is True
+    shown = text(nb.cells[3])
+    assert "k-status on kubernetes: PENDING" in shown and "waiting in queue 'team-a'" in shown
+    assert ("api: Kubeflow Trainer v2: TrainJob (api 'auto': the cluster serves trainer.kubeflow.org/v1alpha1)"
+            in shown)
