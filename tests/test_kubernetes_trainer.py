@@ -242,3 +242,14 @@ def test_sk_submit_dry_run_needs_no_kubeconfig_and_lists_what_a_submission_needs
         sk.submit("python train.py", name="k8sreal", runtime="kubernetes", framework="tensorflow", workers=2,
                   files=files)
     assert sk.jobs() == []
+
+
+def test_auto_previews_v1_for_a_job_trainer_v2_cannot_run():
+    spec = build_spec("mixed-auto", framework="pytorch", workers=3, image="img:1", command="python train.py",
+                      resources={"master": "cpu=1", "worker": GPU})
+    rt = KubernetesRuntime(namespace="ml")  # api 'auto', no cluster asked
+    assert not any("one template" in p for p in rt.check(spec))
+    text = rt.render(spec, BUNDLE, "file:///b")
+    assert text.startswith("# PyTorchJob 'mixed-auto'")
+    assert ("# api: Kubeflow training operator v1 (api 'auto' without a cluster to ask: rendered for the training "
+            "operator v1, since on Trainer v2 a TrainJob runs every node from one template") in text

@@ -357,3 +357,14 @@ def test_submarine_status_in_a_real_kernel_shows_the_api_and_the_queue(trainer_c
     assert "k-status on kubernetes: PENDING" in shown and "waiting in queue 'team-a'" in shown
     assert ("api: Kubeflow Trainer v2: TrainJob (api 'auto': the cluster serves trainer.kubeflow.org/v1alpha1)"
             in shown)
+
+
+def test_auto_on_a_trainer_cluster_refuses_what_trainer_v2_cannot_run(trainer_cluster, runtime):
+    from submarine_kernel.errors import ValidationError
+
+    spec = build_spec("tj-mixed", framework="pytorch", workers=2, image="img:1", command="python train.py",
+                      resources={"master": "cpu=1", "worker": "cpu=2"})
+    with pytest.raises(ValidationError, match="a TrainJob runs every node from one template.*"
+                                              "KubernetesRuntime.api = 'training-operator'"):
+        runtime.submit(spec, BUNDLE, "file:///b")
+    assert trainer_cluster.requests(lambda r: r.method == "POST") == []

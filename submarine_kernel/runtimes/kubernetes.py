@@ -172,13 +172,23 @@ class KubernetesRuntime(Runtime):
         self.close()
 
     # -- options --------------------------------------------------------------------------------------------
-    def api_choice(self, discover: bool = False) -> k8s_api.ApiChoice:
-        """The API jobs are built for and why; `discover` asks the cluster (once per connection) for `auto`."""
+    def api_choice(self, discover: bool = False, spec: JobSpec | None = None) -> k8s_api.ApiChoice:
+        """The API jobs are built for and why; `discover` asks the cluster (once per connection) for `auto`.
+
+        Without an answer from the cluster, `auto` previews Trainer v2, unless Trainer v2 cannot run `spec`
+        (a master unlike its workers): then the v1 operator, which can, so that a preview is not refused
+        for what the cluster may not even serve. A submission asks, and refuses on a Trainer v2 cluster."""
         if self.api in (k8s_api.AUTO, k8s_api.TRAINING_OPERATOR) and not self.training_operator:
             return k8s_api.ApiChoice(k8s_api.PLAIN_JOB, "KubernetesRuntime.training_operator = False")
         if self.api == k8s_api.AUTO and discover and self._served is None:
             self._served = self._discover(self._connect())
-        return k8s_api.choose(self.api, self._served)
+        choice = k8s_api.choose(self.api, self._served)
+        if spec is not None and self.api == k8s_api.AUTO and self._served is None and choice.api == k8s_api.TRAINER:
+            blockers = trainer.trainer_problems(spec, self.cluster_options(choice))
+            if blockers and spec.framework in m.OPERATOR_KINDS:
+                return k8s_api.ApiChoice(k8s_api.TRAINING_OPERATOR, "api 'auto' without a cluster to ask: rendered "
+                                         f"for the training operator v1, since on Trainer v2 {blockers[0]}")
+        return choice
 
     def job_kind(self, spec: JobSpec, choice: k8s_api.ApiChoice | None = None) -> m.Kind:
         choice = choice or self.api_choice()
@@ -234,7 +244,7 @@ class KubernetesRuntime(Runtime):
     def check(self, spec: JobSpec, choice: k8s_api.ApiChoice | None = None) -> list[str]:
         """Name rules (DNS-1035, short enough for every replica's host name), API limits, and every setting a
         submission still needs (`missing_settings`); no cluster call."""
-        choice = choice or self.api_choice()
+        choice = choice or self.api_choice(spec=spec)
         options = self.cluster_options(choice)
         kind = self.job_kind(spec, choice)
         if kind.operator:  # the operator names a Service per replica: <job>-<type>-<index>, a DNS label
@@ -267,7 +277,7 @@ class KubernetesRuntime(Runtime):
     def plan(self, spec: JobSpec, bundle: Bundle, bundle_uri: str,
              choice: k8s_api.ApiChoice | None = None) -> m.JobPlan:
         """The objects `spec` becomes, built locally (no cluster needed)."""
-        choice = choice or self.api_choice()
+        choice = choice or self.api_choice(spec=spec)
         options = self.cluster_options(choice)
         if choice.api == k8s_api.TRAINER:
             return trainer.plan(spec, bundle, bundle_uri, options)
@@ -278,7 +288,7 @@ class KubernetesRuntime(Runtime):
         configured yet shows as a visible placeholder."""
         if any(not spec.role_image(role) for role in spec.roles):
             spec = spec.replace(image=IMAGE_PLACEHOLDER)
-        choice = self.api_choice()
+        choice = self.api_choice(spec=spec)
         plan = self.plan(spec, bundle, bundle_uri, choice)
         how = ("in a ConfigMap owned by the job" if plan.delivery == "configmap"
                else "fetched from storage by an init container")
