@@ -23,12 +23,13 @@ from __future__ import annotations
 
 import json
 import shlex
+from dataclasses import replace
 from typing import Any, Mapping
 
 from . import k8s_manifests as m
 from .algorithm import PARAMS_NAME, Bundle
 from .contract import TF_ROLE_ORDER, distributed_env, rank, replica_names, submarine_env
-from .runtimes.base import JobState
+from .runtimes.base import JobState, ReplicaStatus
 from .spec import JobSpec
 from .storage import redact_url
 
@@ -312,3 +313,20 @@ def active_jobs(status: Mapping[str, Any]) -> int:
     """Child Jobs with pods pending or running: TrainJob `jobsStatus`, JobSet `replicatedJobsStatus`."""
     rows = status.get("jobsStatus") or status.get("replicatedJobsStatus") or []
     return sum(int(row.get("active") or 0) for row in rows)
+
+
+def replica_from_jobs(replica: ReplicaStatus, status: Mapping[str, Any], trainjob: bool) -> ReplicaStatus:
+    """A replica without a pod (not created yet, or cleaned up) from its child Job's counts in the TrainJob's
+    `jobsStatus` / the JobSet's `replicatedJobsStatus`: a Job that succeeded ran every index to success."""
+    if replica.raw_state != "NoPod":
+        return replica
+    name = NODE_JOB if trainjob else replica.role
+    row = next((r for r in status.get("jobsStatus") or status.get("replicatedJobsStatus") or []
+                if r.get("name") == name), None)
+    if row is None:
+        return replica
+    if row.get("succeeded"):
+        return replace(replica, state=JobState.SUCCEEDED, raw_state="JobSucceeded")
+    if row.get("failed"):
+        return replace(replica, state=JobState.FAILED, raw_state="JobFailed")
+    return replica

@@ -119,6 +119,16 @@ def test_a_trainjob_goes_created_running_complete(trainer_cluster, runtime):
     status = poll_until(runtime, ref, lambda s: s.terminal, "SUCCEEDED")
     assert status.state == JobState.SUCCEEDED and status.raw_state == "Complete" and status.finished
 
+    # the pods are cleaned up; the child Job's counts still give every replica's outcome
+    for index in range(3):
+        trainer_cluster.run(trainer_cluster.api.request(
+            "DELETE", f"/api/v1/namespaces/{NAMESPACE}/pods/tj-run-node-0-{index}-x7k2p"))
+    trainer_cluster.patch(f"{TRAINJOBS_PATH}/tj-run", {"status": {"jobsStatus": [
+        {"name": "node", "active": 0, "ready": 0, "succeeded": 1, "failed": 0, "suspended": 0}]}})
+    status = poll_until(runtime, ref, lambda s: all(r.raw_state == "JobSucceeded" for r in s.replicas),
+                        "replicas from the child Job")
+    assert [r.state for r in status.replicas] == [JobState.SUCCEEDED] * 3
+
 
 def test_a_failed_trainjob_names_the_failed_node(trainer_cluster, runtime):
     ref = runtime.submit(pytorch_spec("tj-fail"), BUNDLE, "file:///b")

@@ -802,6 +802,8 @@ class KubernetesRuntime(Runtime):
         raw_status = obj.get("status") or {}
         conditions = [c for c in raw_status.get("conditions") or [] if c.get("status") == "True"]
         replicas = _replica_statuses(ref, pods)
+        if kind.custom and not kind.operator:  # pods cleaned up: the child Jobs' counts still say how it went
+            replicas = [trainer.replica_from_jobs(r, raw_status, kind is trainer.TRAINJOB) for r in replicas]
         decided = None
         if kind.operator:
             # The operator appends conditions; a terminal one is the state, else the last one.
