@@ -253,3 +253,29 @@ def test_auto_previews_v1_for_a_job_trainer_v2_cannot_run():
     assert text.startswith("# PyTorchJob 'mixed-auto'")
     assert ("# api: Kubeflow training operator v1 (api 'auto' without a cluster to ask: rendered for the training "
             "operator v1, since on Trainer v2 a TrainJob runs every node from one template") in text
+
+
+@pytest.mark.parametrize("framework, upstream", [("pytorch", "torch_distributed.yaml"),
+                                                 ("xgboost", "xgboost_distributed.yaml")])
+def test_the_patch_and_our_own_runtime_match_the_upstream_runtimes_shape(framework, upstream):
+    """What the TrainJob patches (and our own TrainingRuntime copies) must line up with the upstream runtime:
+    the replicated Job, its ancestor label, the container name and the ML policy."""
+    import yaml
+    from k8s_support import protocols_dir, validate_trainer_object
+
+    cluster_runtime = yaml.safe_load((protocols_dir() / "kubeflow-trainer" / "runtimes" / upstream).read_text())
+    validate_trainer_object(cluster_runtime)
+    upstream_job = cluster_runtime["spec"]["template"]["spec"]["replicatedJobs"][0]
+    upstream_container = upstream_job["template"]["spec"]["template"]["spec"]["containers"][0]["name"]
+    spec = build_spec("shape", framework=framework, workers=2, image="img:1", command="python train.py")
+    patched = runtime().plan(spec, BUNDLE, "file:///b").job
+    assert patched["spec"]["runtimeRef"]["name"] == cluster_runtime["metadata"]["name"]
+    patch_job = patched["spec"]["runtimePatches"][0]["trainingRuntimeSpec"]["template"]["spec"]["replicatedJobs"][0]
+    assert patch_job["name"] == upstream_job["name"]
+    assert patch_job["template"]["spec"]["template"]["spec"]["containers"][0]["name"] == upstream_container
+    own = runtime(scheduler="volcano").plan(spec, BUNDLE, "file:///b").before[0]
+    own_job = own["spec"]["template"]["spec"]["replicatedJobs"][0]
+    assert own_job["name"] == upstream_job["name"]
+    assert own_job["template"]["metadata"]["labels"] == upstream_job["template"]["metadata"]["labels"]
+    assert own_job["template"]["spec"]["template"]["spec"]["containers"][0]["name"] == upstream_container
+    assert set(own["spec"]["mlPolicy"]) == set(cluster_runtime["spec"]["mlPolicy"])
