@@ -78,7 +78,13 @@ class Kind:
 
     @property
     def operator(self) -> bool:
+        """A v1 training operator kind (TFJob, PyTorchJob, XGBoostJob)."""
         return self.replica_specs_key is not None
+
+    @property
+    def custom(self) -> bool:
+        """Served through the custom objects API (everything but the core batch/v1 Job)."""
+        return self.group != "batch"
 
 
 TFJOB = Kind("kubeflow.org", "v1", "TFJob", "tfjobs", "tfReplicaSpecs", "tensorflow", 2222)
@@ -121,6 +127,16 @@ class ClusterOptions:
     hdfs_fetch_image: str = "curlimages/curl:8.8.0"
     webhdfs_url: str = ""
     hdfs_user: str = ""
+    #: Kubeflow Trainer v2: the ClusterTrainingRuntime (or TrainingRuntime) per framework
+    trainer_runtimes: Mapping[str, str] = field(default_factory=lambda: {
+        "pytorch": "torch-distributed", "xgboost": "xgboost-distributed"})
+    trainer_runtime_kind: str = "ClusterTrainingRuntime"
+    #: Kueue LocalQueue (label + created suspended); "" for none
+    queue: str = ""
+    #: gang scheduling: default | volcano | coscheduling
+    scheduler: str = "default"
+    scheduler_name: str = ""
+    gang_timeout_seconds: int = 60
 
 
 def job_kind(spec: JobSpec, options: ClusterOptions) -> Kind:
@@ -329,6 +345,40 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+# -- gang scheduling and queues ---------------------------------------------------------------------------
+QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
+#: the scheduler a pod-group plugin needs when KubernetesRuntime.scheduler_name does not say
+SCHEDULER_NAMES = {"volcano": "volcano", "coscheduling": "scheduler-plugins-scheduler"}
+VOLCANO_GROUP_ANNOTATION = "scheduling.k8s.io/group-name"
+COSCHEDULING_GROUP_LABEL = "scheduling.x-k8s.io/pod-group"
+
+
+def add_scheduler(pod: dict, options: ClusterOptions) -> None:
+    """The pod's schedulerName for gang scheduling (nothing for the default scheduler)."""
+    if options.scheduler != "default":
+        pod["schedulerName"] = options.scheduler_name or SCHEDULER_NAMES[options.scheduler]
+
+
+def add_pod_group_membership(pod_metadata: dict, group: str, options: ClusterOptions) -> None:
+    """Mark the pod a member of PodGroup `group` the way its scheduler looks for it."""
+    if options.scheduler == "volcano":
+        pod_metadata.setdefault("annotations", {})[VOLCANO_GROUP_ANNOTATION] = group
+    elif options.scheduler == "coscheduling":
+        pod_metadata.setdefault("labels", {})[COSCHEDULING_GROUP_LABEL] = group
+
+
+def pod_group(spec: JobSpec, options: ClusterOptions, labels: Mapping[str, str]) -> dict[str, Any] | None:
+    """The PodGroup that makes the scheduler start all replicas or none (None for the default scheduler)."""
+    if options.scheduler == "default":
+        return None
+    meta = {"name": spec.name, "namespace": options.namespace, "labels": {**labels, COMPONENT_LABEL: "pod-group"}}
+    if options.scheduler == "volcano":
+        return {"apiVersion": "scheduling.volcano.sh/v1beta1", "kind": "PodGroup", "metadata": meta,
+                "spec": {"minMember": spec.replica_count}}
+    return {"apiVersion": "scheduling.x-k8s.io/v1alpha1", "kind": "PodGroup", "metadata": meta,
+            "spec": {"minMember": spec.replica_count, "scheduleTimeoutSeconds": options.gang_timeout_seconds}}
+
+
 # -- whole jobs --------------------------------------------------------------------------------------------
 @dataclass
 class JobPlan:
@@ -343,6 +393,12 @@ class JobPlan:
     replicas: list[str] = field(default_factory=list)
     #: secret-looking env values and params (and params.json when it holds any), referenced by the pods
     secret: dict[str, Any] | None = None
+    #: objects the job refers to, so created before it and made owned by it afterwards (a TrainingRuntime)
+    before: list[dict[str, Any]] = field(default_factory=list)
+    #: the name of the job's main container, whose log is the replica's log
+    container: str = ""
+    #: a gang-scheduling PodGroup (volcano or coscheduling) for jobs whose controller makes none
+    pod_group: dict[str, Any] | None = None
 
     def owned_objects(self, created_job: Mapping[str, Any] | None = None,
                       redact: bool = False) -> list[dict[str, Any]]:
@@ -350,7 +406,7 @@ class JobPlan:
         None); `redact` shows the Secret's values as `***` (dry runs)."""
         owner = owner_reference(created_job or self.job)
         out = []
-        for obj in (self.secret, self.configmap, self.service):
+        for obj in (self.secret, self.configmap, self.service, self.pod_group):
             if obj is not None:
                 obj = json.loads(json.dumps(obj))
                 obj["metadata"]["ownerReferences"] = [owner]
@@ -361,7 +417,10 @@ class JobPlan:
 
     def objects(self, redact: bool = True) -> list[dict[str, Any]]:
         """Every object in creation order; the Secret's values hidden unless `redact` is False."""
-        return [self.job, *self.owned_objects(redact=redact)]
+        before = [json.loads(json.dumps(o)) for o in self.before]
+        for obj in before:
+            obj["metadata"]["ownerReferences"] = [owner_reference(self.job)]
+        return [*before, self.job, *self.owned_objects(redact=redact)]
 
 
 def plan_job(spec: JobSpec, bundle: Bundle, bundle_uri: str, options: ClusterOptions) -> JobPlan:
@@ -373,7 +432,8 @@ def plan_job(spec: JobSpec, bundle: Bundle, bundle_uri: str, options: ClusterOpt
     cm_name = configmap_name(spec.name)
     volumes, mounts, init = _algorithm_volumes(bundle, bundle_uri, options, delivery, cm_name, workdir)
     annotations = {DIGEST_ANNOTATION: bundle.digest, BUNDLE_URI_ANNOTATION: redact_url(bundle_uri)}
-    metadata = {"name": spec.name, "namespace": options.namespace, "labels": labels, "annotations": annotations}
+    metadata = {"name": spec.name, "namespace": options.namespace, "labels": dict(labels),
+                "annotations": annotations}
     secrets = _Secrets(spec)
     if delivery == "configmap" and secrets.params and PARAMS_NAME in bundle.files:
         # params.json holds a secret: it comes from the Secret, projected into the same algorithm folder
@@ -388,9 +448,11 @@ def plan_job(spec: JobSpec, bundle: Bundle, bundle_uri: str, options: ClusterOpt
     replicas = [f"{role}-{index}" for role, index in replica_names(spec)]
     if kind.operator:
         job = _operator_job(spec, kind, options, metadata, labels, volumes, mounts, init, workdir, secrets)
-        return JobPlan(kind, job, configmap, None, delivery, replicas, secrets.manifest(options.namespace, labels))
+        return JobPlan(kind, job, configmap, None, delivery, replicas, secrets.manifest(options.namespace, labels),
+                       container=kind.container)
     job, service = _plain_job(spec, options, metadata, labels, volumes, mounts, init, workdir, secrets)
-    return JobPlan(kind, job, configmap, service, delivery, replicas, secrets.manifest(options.namespace, labels))
+    return JobPlan(kind, job, configmap, service, delivery, replicas, secrets.manifest(options.namespace, labels),
+                   container=kind.container, pod_group=pod_group(spec, options, labels))
 
 
 class _Secrets:
@@ -537,13 +599,21 @@ def _operator_job(spec: JobSpec, kind: Kind, options: ClusterOptions, metadata: 
         env.update(secrets.env(role_name, spec.role_env(role_name)))
         container = _container(spec, role_name, kind, options, env, secrets.command(spec, role_name), mounts,
                                workdir, role.resources)
+        pod = _pod_spec(options, [container], volumes, init)
+        add_scheduler(pod, options)  # the operator makes the PodGroup when it runs with gang scheduling
         replica_specs[REPLICA_TYPES[role_name]] = {
             "replicas": role.replicas,
             "restartPolicy": options.restart_policy,
-            "template": {"metadata": _pod_metadata(labels, options),
-                         "spec": _pod_spec(options, [container], volumes, init)},
+            "template": {"metadata": _pod_metadata(labels, options), "spec": pod},
         }
     run_policy: dict[str, Any] = {"cleanPodPolicy": options.clean_pod_policy}
+    if options.scheduler != "default":
+        run_policy["schedulingPolicy"] = {"minAvailable": spec.replica_count}
+        if options.scheduler == "coscheduling":
+            run_policy["schedulingPolicy"]["scheduleTimeoutSeconds"] = options.gang_timeout_seconds
+    if options.queue:
+        metadata["labels"][QUEUE_LABEL] = options.queue
+        run_policy["suspend"] = True  # Kueue resumes it on admission
     for key, value in (("ttlSecondsAfterFinished", options.ttl_seconds_after_finished),
                        ("backoffLimit", options.backoff_limit),
                        ("activeDeadlineSeconds", options.active_deadline_seconds)):
@@ -577,10 +647,12 @@ def plain_job_env(spec: JobSpec, namespace: str) -> list[dict[str, str]]:
     return out
 
 
-def _plain_job(spec: JobSpec, options: ClusterOptions, metadata: dict, labels: dict, volumes: list,
-               mounts: list, init: list, workdir: str, secrets: "_Secrets") -> tuple[dict[str, Any], dict[str, Any]]:
+def indexed_launch(spec: JobSpec, per_index_env: Sequence[Mapping[str, Any]], secrets: "_Secrets",
+                   prelude: str = "") -> tuple[str, dict[str, Any]]:
+    """One shell script for every replica of an Indexed Job: a `case` on the completion index exports that
+    replica's own variables and runs its role's command; returns (script, the variables all replicas share)."""
     order = replica_names(spec)
-    per_index = [secrets.env(role, env) for (role, _), env in zip(order, plain_job_env(spec, options.namespace))]
+    per_index = [secrets.env(role, env) for (role, _), env in zip(order, per_index_env)]
     common = {k: v for k, v in per_index[0].items() if all(env.get(k) == v for env in per_index)}
     cases = []
     secret_env: dict[str, Any] = {}  # role-specific secrets: one variable per role, exported by its case
@@ -598,20 +670,34 @@ def _plain_job(spec: JobSpec, options: ClusterOptions, metadata: dict, labels: d
         export = f"export {' '.join(exports)}; " if exports else ""
         cases.append(f"  {index}) {export}exec /bin/sh -c {shlex.quote(secrets.command(spec, role))} ;;")
     script = "\n".join([
+        *([prelude] if prelude else []),
         'case "${JOB_COMPLETION_INDEX}" in', *cases,
         '  *) echo "submarine-kernel: no replica for completion index ${JOB_COMPLETION_INDEX}" >&2; exit 2 ;;',
         "esac"])
+    return script, {**common, **secret_env}
+
+
+def _plain_job(spec: JobSpec, options: ClusterOptions, metadata: dict, labels: dict, volumes: list,
+               mounts: list, init: list, workdir: str, secrets: "_Secrets") -> tuple[dict[str, Any], dict[str, Any]]:
+    order = replica_names(spec)
+    script, env = indexed_launch(spec, plain_job_env(spec, options.namespace), secrets)
     first_role = order[0][0]
-    env = {**_base_env(spec, workdir), **common, **secret_env}
+    env = {**_base_env(spec, workdir), **env}
     container = _container(spec, first_role, PLAIN_JOB, options, env, script, mounts, workdir,
                            spec.roles[first_role].resources)
     restart = "OnFailure" if options.restart_policy == "OnFailure" else "Never"
     count = spec.replica_count
+    pod = _pod_spec(options, [container], volumes, init, restart, subdomain=spec.name)
+    add_scheduler(pod, options)
+    pod_meta = _pod_metadata(labels, options)
+    add_pod_group_membership(pod_meta, spec.name, options)
     job_spec: dict[str, Any] = {
         "completionMode": "Indexed", "completions": count, "parallelism": count,
-        "template": {"metadata": _pod_metadata(labels, options),
-                     "spec": _pod_spec(options, [container], volumes, init, restart, subdomain=spec.name)},
+        "template": {"metadata": pod_meta, "spec": pod},
     }
+    if options.queue:
+        metadata["labels"][QUEUE_LABEL] = options.queue
+        job_spec["suspend"] = True  # Kueue resumes it on admission
     if options.job_success_policy and count > 1:
         # Index 0 is the deciding replica (chief, master or worker 0): its success ends the job, as in TFJob.
         job_spec["successPolicy"] = {"rules": [{"succeededIndexes": "0"}]}

@@ -83,7 +83,11 @@ def status_html(name: str, status: JobStatus, runtime: str = "") -> str:
             f"<div><b>{escape(name)}</b>{where} {state_badge(status.state, status.stale)} "
             f"<small>{escape(status.raw_state)}</small></div>"
             f"<div><small>{times}{' · elapsed ' + escape(elapsed(status)) if elapsed(status) else ''}</small></div>"
-            f"{message}{table}<div>{links}</div></div>")
+            f"{message}{table}{_details_html(status)}<div>{links}</div></div>")
+
+
+def _details_html(status: JobStatus) -> str:
+    return "".join(f"<div><small>{escape(k)}: {escape(v)}</small></div>" for k, v in status.details.items())
 
 
 def status_text(name: str, status: JobStatus, runtime: str = "") -> str:
@@ -94,7 +98,7 @@ def status_text(name: str, status: JobStatus, runtime: str = "") -> str:
     for r in status.replicas:
         code = "" if r.exit_code is None else f" (exit {r.exit_code})"
         lines.append(f"  {r.name:<14} {r.state.value}{code}")
-    lines += [f"  {k}: {v}" for k, v in status.links.items()]
+    lines += [f"  {k}: {v}" for k, v in {**status.details, **status.links}.items()]
     return "\n".join(lines)
 
 

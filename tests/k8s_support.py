@@ -24,6 +24,17 @@ DNS1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 CONTAINER_NAMES = {"TFJob": "tensorflow", "PyTorchJob": "pytorch", "XGBoostJob": "xgboost"}
 REPLICA_KEYS = {"TFJob": "tfReplicaSpecs", "PyTorchJob": "pytorchReplicaSpecs", "XGBoostJob": "xgbReplicaSpecs"}
 CRD_FILES = {"TFJob": "tfjobs", "PyTorchJob": "pytorchjobs", "XGBoostJob": "xgboostjobs"}
+#: Kubeflow Trainer v2 and JobSet CRDs, by kind
+TRAINER_CRD_FILES = {"TrainJob": "trainer.kubeflow.org_trainjobs.yaml",
+                     "TrainingRuntime": "trainer.kubeflow.org_trainingruntimes.yaml",
+                     "ClusterTrainingRuntime": "trainer.kubeflow.org_clustertrainingruntimes.yaml",
+                     "JobSet": "jobset.x-k8s.io_jobsets.yaml"}
+#: the resources kmock serves: the v1 training operator's cluster, and a Trainer v2 cluster
+CORE_RESOURCES = ("v1/pods", "v1/configmaps", "v1/secrets", "v1/services", "batch/v1/jobs", "apps/v1/deployments")
+OPERATOR_RESOURCES = ("kubeflow.org/v1/tfjobs", "kubeflow.org/v1/pytorchjobs", "kubeflow.org/v1/xgboostjobs")
+TRAINER_RESOURCES = ("trainer.kubeflow.org/v1alpha1/trainjobs", "trainer.kubeflow.org/v1alpha1/trainingruntimes",
+                     "jobset.x-k8s.io/v1alpha2/jobsets", "scheduling.x-k8s.io/v1alpha1/podgroups",
+                     "scheduling.volcano.sh/v1beta1/podgroups")
 
 
 # -- schemas -----------------------------------------------------------------------------------------------
@@ -36,7 +47,10 @@ def protocols_dir() -> Path:
 def crd_schema(kind: str, strict: bool = True) -> dict:
     """The CRD's openAPIV3Schema; `strict` also refuses unknown fields, as the API server's strict field
     validation does (the raw schema would let a misspelt field through)."""
-    path = protocols_dir() / "kubeflow" / f"kubeflow.org_{CRD_FILES[kind]}.yaml"
+    if kind in TRAINER_CRD_FILES:
+        path = protocols_dir() / "kubeflow-trainer" / TRAINER_CRD_FILES[kind]
+    else:
+        path = protocols_dir() / "kubeflow" / f"kubeflow.org_{CRD_FILES[kind]}.yaml"
     crd = yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
     return _closed(schema) if strict else schema
@@ -90,6 +104,37 @@ def webhook_problems(job: dict) -> list[str]:
     if kind == "PyTorchJob" and specs.get("Master", {}).get("replicas") != 1:
         problems.append("PyTorchJob needs exactly one Master")
     return problems
+
+
+def validate_trainer_object(obj: dict) -> None:
+    """A TrainJob, (Cluster)TrainingRuntime or JobSet against its CRD, strictly, plus the CEL rules of the
+    CRDs that jsonschema does not run (DNS-1035 names) and the host names the pods get."""
+    assert obj["apiVersion"] == {"JobSet": "jobset.x-k8s.io/v1alpha2"}.get(obj["kind"], "trainer.kubeflow.org/v1alpha1")
+    _crd_validator(obj["kind"]).validate(obj)
+    name = obj["metadata"]["name"]
+    assert DNS1035.match(name) and len(name) <= 63, f"name {name!r} is not DNS-1035"
+    if obj["kind"] == "JobSet":
+        for rjob in obj["spec"]["replicatedJobs"]:
+            for index in range(rjob["template"]["spec"].get("completions", 1)):
+                host = f"{name}-{rjob['name']}-0-{index}"  # <jobset>-<replicatedJob>-<jobIndex>-<podIndex>
+                assert DNS1035.match(host) and len(host) <= 63, f"pod host name {host!r} is not a DNS label"
+            containers = rjob["template"]["spec"]["template"]["spec"]["containers"]
+            assert all(c.get("image") for c in containers), f"{rjob['name']}: a container has no image"
+
+
+def validate_manifest(obj: dict) -> None:
+    """Any object the runtime creates, against the schema it belongs to (the CRD, or Kubernetes' own)."""
+    if obj["apiVersion"] == "kubeflow.org/v1":
+        validate_operator_job(obj)
+    elif obj["kind"] in TRAINER_CRD_FILES:
+        validate_trainer_object(obj)
+    elif obj["kind"] == "PodGroup":  # no PodGroup CRD is kept under tests/protocols: its few fields by hand
+        assert obj["apiVersion"] in ("scheduling.x-k8s.io/v1alpha1", "scheduling.volcano.sh/v1beta1")
+        assert isinstance(obj["spec"]["minMember"], int) and obj["spec"]["minMember"] > 0
+        assert set(obj["spec"]) <= {"minMember", "scheduleTimeoutSeconds", "queue", "minResources"}
+    else:
+        validate_core(json.loads(json.dumps(obj).replace("<uid of the job, filled in at submit>",
+                                                         "0f0f0f0f-0000-4000-8000-000000000000")))
 
 
 def validate_core(obj: dict, version: str = "1.33") -> None:
@@ -151,10 +196,11 @@ class EmulatedCluster:
     """kmock's KubernetesEmulator on 127.0.0.1 in its own event-loop thread; the test drives it synchronously
     and plays the training operator by patching .status."""
 
-    def __init__(self):
+    def __init__(self, resources=CORE_RESOURCES + OPERATOR_RESOURCES):
         import kmock
 
         self.kmock = kmock
+        self._resources = tuple(resources)
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, name="kmock", daemon=True)
         self._thread.start()
@@ -167,12 +213,12 @@ class EmulatedCluster:
         await self.api.__aenter__()
         self.server = self.kmock.Server(self.api)
         await self.server.__aenter__()
-        for resource in ("v1/pods", "v1/configmaps", "v1/secrets", "v1/services", "batch/v1/jobs",
-                         "apps/v1/deployments",
-                         "kubeflow.org/v1/tfjobs", "kubeflow.org/v1/pytorchjobs", "kubeflow.org/v1/xgboostjobs"):
+        for resource in self._resources:
             self.api.resources[resource] = {}
         # The client wants 201 for a created custom object (it answers None for 200).
-        self.api[self.kmock.action.CREATE][self.kmock.resource(group="kubeflow.org")] << 201 << (lambda r: r.data)
+        for group in sorted({r.split("/")[0] for r in self._resources if r.count("/") == 2}
+                            - {"batch", "apps"}):
+            self.api[self.kmock.action.CREATE][self.kmock.resource(group=group)] << 201 << (lambda r: r.data)
 
     @property
     def url(self) -> str:
@@ -256,7 +302,16 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 10, interval: float 
 
 @pytest.fixture
 def cluster():
-    """A kmock Kubernetes emulator for one test (import this fixture into a test module to use it)."""
+    """A kmock Kubernetes emulator for one test (import this fixture into a test module to use it): a
+    cluster with the v1 training operator."""
     emulated = EmulatedCluster()
+    yield emulated
+    emulated.close()
+
+
+@pytest.fixture
+def trainer_cluster():
+    """A kmock emulator serving Kubeflow Trainer v2, JobSet and the PodGroup kinds (no v1 operator)."""
+    emulated = EmulatedCluster(CORE_RESOURCES + TRAINER_RESOURCES)
     yield emulated
     emulated.close()

@@ -12,7 +12,7 @@ import sys
 import pytest
 import yaml
 
-from k8s_support import validate_core, validate_operator_job, webhook_problems
+from k8s_support import validate_core, validate_operator_job, webhook_problems, write_kubeconfig
 from submarine_kernel import k8s_manifests as m
 from submarine_kernel.algorithm import Bundle
 from submarine_kernel.contract import tf_config
@@ -26,7 +26,9 @@ LABELS = {"submarine-kernel/user": "jane", "submarine-kernel/notebook": "mnist-n
 
 
 def runtime(**traits) -> KubernetesRuntime:
+    """The v1 training operator's runtime (these tests pin v1; Trainer v2 is tested in test_kubernetes_trainer)."""
     traits.setdefault("namespace", "ml")
+    traits.setdefault("api", "training-operator")
     return KubernetesRuntime(**traits)
 
 
@@ -245,8 +247,8 @@ def test_tensorboard_deployment_and_service_are_valid():
     assert len(m.tensorboard_name("x" * 80)) <= 63
 
 
-def test_check_reports_names_images_and_plain_job_limits_before_anything_is_built():
-    rt = runtime()
+def test_check_reports_names_images_and_plain_job_limits_before_anything_is_built(tmp_path):
+    rt = runtime(kubeconfig=str(write_kubeconfig(tmp_path / "kubeconfig", "https://k8s.example.com")))
     long_name = "a" * 58  # fits 63 alone, but not as <name>-worker-0 host names
     spec = build_spec(long_name, framework="pytorch", workers=2, image="img", command="python t.py")
     assert any("keep it to" in p for p in rt.check(spec))
@@ -256,7 +258,7 @@ def test_check_reports_names_images_and_plain_job_limits_before_anything_is_buil
     mixed = build_spec("mixed", framework="tensorflow", workers=2, chief=True, image="img", command="python t.py",
                        resources={"chief": "gpu=1", "worker": "memory=1G"})
     assert rt.check(mixed) == []
-    assert any("one pod template" in p for p in runtime(training_operator=False).check(mixed))
+    assert any("one pod template" in p for p in runtime(training_operator=False, kubeconfig=rt.kubeconfig).check(mixed))
 
 
 def test_label_values_are_made_valid():

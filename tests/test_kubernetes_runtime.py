@@ -225,7 +225,7 @@ def test_a_missing_training_operator_names_the_plain_job_fallback(cluster, runti
                  "message": "the server could not find the requested resource"}
     cluster.configure(lambda api: (api ** 10)["post", cluster.kmock.resource(PYTORCHJOBS)] << 404 << not_found)
     with pytest.raises(RuntimeFailure, match="training operator is not installed.*"
-                                             "KubernetesRuntime.training_operator = False"):
+                                             "KubernetesRuntime.api = 'job' to run a plain Job"):
         runtime.submit(pytorch_spec("no-crd-job"), BUNDLE, "file:///b")
 
 

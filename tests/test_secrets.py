@@ -24,7 +24,7 @@ from submarine_kernel.errors import SubmarineError
 from submarine_kernel.registry import Registry
 from submarine_kernel.session import Session
 
-from k8s_support import cluster, NAMESPACE, validate_core, validate_operator_job, wait_for, write_kubeconfig  # noqa: F401 (cluster is a fixture)
+from k8s_support import cluster, NAMESPACE, validate_manifest, wait_for, write_kubeconfig  # noqa: F401 (cluster is a fixture)
 from yarn_server import YarnTestServer, schema_errors
 
 SECRET = "hunter2-sentinel-7Qx"
@@ -102,11 +102,11 @@ def test_local_dry_run_and_submission_keep_secrets_out(tmp_path, watched):
 
 
 # -- Kubernetes ---------------------------------------------------------------------------------------
-@pytest.mark.parametrize("operator", [True, False], ids=["operator", "plain-job"])
-def test_kubernetes_dry_run_shows_a_secret_with_hidden_values(tmp_path, watched, operator):
-    session = session_for(tmp_path, "kubernetes", namespace=NAMESPACE, training_operator=operator)
+@pytest.mark.parametrize("api", ["training-operator", "job", "trainer"])
+def test_kubernetes_dry_run_shows_a_secret_with_hidden_values(tmp_path, watched, api):
+    session = session_for(tmp_path, "kubernetes", namespace=NAMESPACE, api=api)
     try:
-        text = session.dry_run(build(session, "k8s-dry"), bundle())
+        text = session.dry_run(build(session, "k8s-dry", dry_run=True), bundle())
         assert_clean(text, where="the Kubernetes dry run")
         import yaml
 
@@ -118,13 +118,7 @@ def test_kubernetes_dry_run_shows_a_secret_with_hidden_values(tmp_path, watched,
         assert set(secret["stringData"].values()) == {"***"}
         assert '"${SUBMARINE_PARAM_API_TOKEN}"' in text and "visible" in text
         for obj in objects:
-            if obj["kind"] in ("ConfigMap", "Service", "Secret"):
-                validate_core(json.loads(json.dumps(obj).replace("<uid of the job, filled in at submit>",
-                                                                 "0f0f0f0f-0000-4000-8000-000000000000")))
-            elif operator:
-                validate_operator_job(obj)
-            else:
-                validate_core(obj)
+            validate_manifest(obj)
     finally:
         session.close()
 
@@ -245,6 +239,7 @@ def test_s3_credentials_stay_out_of_dry_runs_errors_and_the_registry(tmp_path, w
         config.SubmarineConfig.storage_root = "s3://bundles/submarine"
         config.SubmarineConfig.storage_options = options
         config.KubernetesRuntime.namespace = NAMESPACE
+        config.KubernetesRuntime.kubeconfig = str(write_kubeconfig(tmp_path / "kubeconfig", "http://127.0.0.1:9"))
         config.YarnRuntime.rm_urls = ["http://127.0.0.1:9"]
         config.YarnRuntime.registry_dns_domain = "ycluster.example.com"
         session = Session(config=config, registry=Registry(tmp_path / f"{runtime}.sqlite"))

@@ -22,7 +22,7 @@ GPU_WORKER = "cpu=4,memory=16384M,nvidia.com/gpu=1"
 def pytorch_job(**resources) -> dict:
     spec = build_spec("pt-gpu", framework="pytorch", workers=3, image="repo/img:1", command="python train.py",
                       resources=resources)
-    plan = KubernetesRuntime(namespace="ml").plan(spec, BUNDLE, "file:///tmp/bundles/x")
+    plan = KubernetesRuntime(namespace="ml", api="training-operator").plan(spec, BUNDLE, "file:///tmp/bundles/x")
     validate_operator_job(plan.job)
     return plan.job["spec"]["pytorchReplicaSpecs"]
 

@@ -71,6 +71,8 @@ class JobStatus:
     message: str = ""
     links: dict[str, str] = field(default_factory=dict)
     stale: bool = False
+    #: facts about how the job runs, shown under its state (Kubernetes: which API, and why)
+    details: dict[str, str] = field(default_factory=dict)
 
     @property
     def terminal(self) -> bool:

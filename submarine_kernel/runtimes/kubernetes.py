@@ -1,7 +1,8 @@
-"""The Kubernetes runtime: Kubeflow training operator jobs (TFJob, PyTorchJob, XGBoostJob) or a plain
-Indexed Job, through the official `kubernetes` client (imported on first use, never at `%load_ext`).
+"""The Kubernetes runtime: Kubeflow Trainer v2 (TrainJob, or a JobSet for TensorFlow), the training operator v1
+(TFJob, PyTorchJob, XGBoostJob) or a plain Indexed Job, through the official `kubernetes` client (imported on
+first use, never at `%load_ext`). Which one: `KubernetesRuntime.api`, chosen by `k8s_api` (discovery for `auto`).
 
-Manifests are built by `submarine_kernel.k8s_manifests`; this module talks to the cluster: it creates the job
+Manifests are built by `k8s_trainer` and `k8s_manifests`; this module talks to the cluster: it creates the job
 and then the objects it owns, follows every tracked job through one list+watch per namespace and resource
 (shared by all jobs, resumed from the last resourceVersion, listed again after `410 Gone`), answers `poll`
 from that cache, reads pod logs per replica, and turns API errors into one-line SubmarineErrors that say
@@ -21,7 +22,9 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from traitlets import Bool, CaselessStrEnum, Dict, Enum, Float, Int, List, Unicode, observe
 
+from .. import k8s_api
 from .. import k8s_manifests as m
+from .. import k8s_trainer as trainer
 from ..algorithm import Bundle
 from ..errors import RuntimeFailure, SubmarineError, TransientError, ValidationError
 from ..retry import DEFAULT_POLICY
@@ -32,6 +35,8 @@ from .base import JobRef, JobState, JobStatus, ReplicaStatus, Runtime
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 #: how long the first poll of a namespace waits for its initial list
 FIRST_SYNC_WAIT = 5.0
+#: seconds a LocalQueue's positions (Kueue's visibility API) are reused before being asked again
+QUEUE_POSITION_TTL = 10.0
 _OPERATOR_STATES = {
     "Created": JobState.PENDING, "Running": JobState.RUNNING, "Restarting": JobState.RUNNING,
     "Suspended": JobState.PENDING, "Succeeded": JobState.SUCCEEDED, "Failed": JobState.FAILED,
@@ -46,6 +51,14 @@ _STUCK_REASONS = {
     "CreateContainerConfigError": "a referenced Secret or ConfigMap is missing",
 }
 _TEMPLATE_FIELDS = ("name", "namespace", "kind", "uid")
+#: every kind a job can be, by plural (the plural is what a JobRef keeps)
+_KINDS = {**m.KINDS_BY_PLURAL, **trainer.KINDS}
+#: set on a job that `stop` suspended, so that its status says STOPPED after a kernel restart too
+STOPPED_ANNOTATION = "submarine-kernel/stopped"
+#: what a dry run writes for an image nobody configured
+IMAGE_PLACEHOLDER = "<image: --image or SubmarineConfig.image>"
+#: custom kinds created beside a job, by kind: plural (group and version come from apiVersion)
+_OWNED_CUSTOM_PLURALS = {"TrainingRuntime": "trainingruntimes", "PodGroup": "podgroups"}
 
 
 @dataclass
@@ -74,10 +87,31 @@ class KubernetesRuntime(Runtime):
     namespace = Unicode("", help="Namespace of the jobs (default: the context's, else 'default').").tag(config=True)
     request_timeout = Float(30.0, help="Seconds to wait for one API request.").tag(config=True)
     watch_timeout = Int(300, help="Seconds one watch request stays open before it is renewed.").tag(config=True)
+    # -- which API ------------------------------------------------------------------------------------------
+    api = CaselessStrEnum(list(k8s_api.APIS), "auto",
+                          help="trainer: Kubeflow Trainer v2 TrainJob (JobSet for TensorFlow); training-operator: "
+                               "v1 TFJob/PyTorchJob/XGBoostJob; job: a plain Indexed Job; auto: what the cluster's "
+                               "discovery serves, in that order (Trainer v2 in a dry run).").tag(config=True)
+    training_operator = Bool(True, help="False with api 'auto': always run a plain Indexed Job (kept for old "
+                                        "configurations; prefer KubernetesRuntime.api = 'job').").tag(config=True)
+    trainer_runtimes = Dict(value_trait=Unicode(),
+                            default_value={"pytorch": "torch-distributed", "xgboost": "xgboost-distributed"},
+                            help="Trainer v2: the runtime a TrainJob refers to, per framework.").tag(config=True)
+    trainer_runtime_kind = Enum(["ClusterTrainingRuntime", "TrainingRuntime"], "ClusterTrainingRuntime",
+                                help="Trainer v2: kind of the runtimes in trainer_runtimes.").tag(config=True)
+    queue = Unicode("", help="Kueue LocalQueue of the jobs (label kueue.x-k8s.io/queue-name; created suspended)."
+                    ).tag(config=True)
+    scheduler = Enum(["default", "volcano", "coscheduling"], "default",
+                     help="Gang scheduling: all replicas start together or none (Trainer v2: the runtime's "
+                          "podGroupPolicy; v1: runPolicy.schedulingPolicy; plain Job/JobSet: a PodGroup)."
+                     ).tag(config=True)
+    scheduler_name = Unicode("", help="schedulerName of the pods with a gang scheduler (default: volcano, or "
+                                      "scheduler-plugins-scheduler for coscheduling).").tag(config=True)
+    gang_timeout_seconds = Int(60, help="coscheduling: seconds to wait for the whole gang.").tag(config=True)
+    stop_action = Enum(["delete", "suspend"], "delete",
+                       help="What %submarine stop does: delete the job (and its pods and logs), or suspend it "
+                            "(pods end; the job object stays).").tag(config=True)
     # -- what the jobs look like ----------------------------------------------------------------------------
-    training_operator = Bool(True, help="Use the Kubeflow training operator's TFJob/PyTorchJob/XGBoostJob; False "
-                                        "runs a plain Indexed Job that sets TF_CONFIG/MASTER_ADDR itself."
-                             ).tag(config=True)
     service_account = Unicode("", help="Service account of the job's pods.").tag(config=True)
     image_pull_policy = Enum(["Always", "IfNotPresent", "Never"], "IfNotPresent").tag(config=True)
     image_pull_secrets = List(Unicode(), help="Names of docker-registry Secrets for private images.").tag(config=True)
@@ -128,6 +162,9 @@ class KubernetesRuntime(Runtime):
         self._clients: _Clients | None = None
         self._watches: dict[tuple[str, str], _ResourceWatch] = {}
         self._stopped: set[str] = set()
+        self._served: set[str] | None = None  # group/versions the cluster's discovery answered
+        self._positions: dict[tuple[str, str], tuple[float, dict[str, int]]] = {}
+        self._no_visibility: set[tuple[str, str]] = set()
         super().__init__(**kwargs)
 
     @observe("kubeconfig", "context", "in_cluster")
@@ -135,10 +172,40 @@ class KubernetesRuntime(Runtime):
         self.close()
 
     # -- options --------------------------------------------------------------------------------------------
-    def cluster_options(self) -> m.ClusterOptions:
+    def api_choice(self, discover: bool = False, spec: JobSpec | None = None) -> k8s_api.ApiChoice:
+        """The API jobs are built for and why; `discover` asks the cluster (once per connection) for `auto`.
+
+        Without an answer from the cluster, `auto` previews Trainer v2, unless Trainer v2 cannot run `spec`
+        (a master unlike its workers): then the v1 operator, which can, so that a preview is not refused
+        for what the cluster may not even serve. A submission asks, and refuses on a Trainer v2 cluster."""
+        if self.api in (k8s_api.AUTO, k8s_api.TRAINING_OPERATOR) and not self.training_operator:
+            return k8s_api.ApiChoice(k8s_api.PLAIN_JOB, "KubernetesRuntime.training_operator = False")
+        if self.api == k8s_api.AUTO and discover and self._served is None:
+            self._served = self._discover(self._connect())
+        choice = k8s_api.choose(self.api, self._served)
+        if spec is not None and self.api == k8s_api.AUTO and self._served is None and choice.api == k8s_api.TRAINER:
+            blockers = trainer.trainer_problems(spec, self.cluster_options(choice))
+            if blockers and spec.framework in m.OPERATOR_KINDS:
+                return k8s_api.ApiChoice(k8s_api.TRAINING_OPERATOR, "api 'auto' without a cluster to ask: rendered "
+                                         f"for the training operator v1, since on Trainer v2 {blockers[0]}")
+        return choice
+
+    def job_kind(self, spec: JobSpec, choice: k8s_api.ApiChoice | None = None) -> m.Kind:
+        choice = choice or self.api_choice()
+        if choice.api == k8s_api.TRAINER:
+            return trainer.trainer_kind(spec)
+        if choice.api == k8s_api.TRAINING_OPERATOR:
+            return m.OPERATOR_KINDS.get(spec.framework, m.PLAIN_JOB)
+        return m.PLAIN_JOB
+
+    def cluster_options(self, choice: k8s_api.ApiChoice | None = None) -> m.ClusterOptions:
         """The traits as k8s_manifests' options, with the namespace resolved without contacting the cluster."""
+        choice = choice or self.api_choice()
         return m.ClusterOptions(
-            namespace=self.effective_namespace(), training_operator=self.training_operator,
+            namespace=self.effective_namespace(), training_operator=choice.api == k8s_api.TRAINING_OPERATOR,
+            trainer_runtimes=dict(self.trainer_runtimes), trainer_runtime_kind=self.trainer_runtime_kind,
+            queue=self.queue, scheduler=self.scheduler, scheduler_name=self.scheduler_name,
+            gang_timeout_seconds=self.gang_timeout_seconds,
             service_account=self.service_account, image_pull_policy=self.image_pull_policy,
             image_pull_secrets=tuple(self.image_pull_secrets), node_selector=dict(self.node_selector),
             tolerations=tuple(self.tolerations), priority_class=self.priority_class,
@@ -164,6 +231,9 @@ class KubernetesRuntime(Runtime):
     def _kubeconfig_path(self) -> str:
         return os.path.expanduser(self.kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config")
 
+    def _has_kubeconfig(self) -> bool:
+        return any(os.path.exists(p) for p in self._kubeconfig_path().split(os.pathsep) if p)
+
     def _use_in_cluster(self) -> bool:
         if self.in_cluster != "auto":
             return self.in_cluster == "yes"
@@ -171,36 +241,68 @@ class KubernetesRuntime(Runtime):
         return not has_kubeconfig and bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
 
     # -- the Runtime interface ------------------------------------------------------------------------------
-    def check(self, spec: JobSpec) -> list[str]:
-        """Name rules (DNS-1035, short enough for every replica's host name), images, plain-Job limits."""
-        options = self.cluster_options()
-        kind = m.job_kind(spec, options)
+    def check(self, spec: JobSpec, choice: k8s_api.ApiChoice | None = None) -> list[str]:
+        """Name rules (DNS-1035, short enough for every replica's host name), API limits, and every setting a
+        submission still needs (`missing_settings`); no cluster call."""
+        choice = choice or self.api_choice(spec=spec)
+        options = self.cluster_options(choice)
+        kind = self.job_kind(spec, choice)
         if kind.operator:  # the operator names a Service per replica: <job>-<type>-<index>, a DNS label
             suffix = max((len(f"-{role}-{r.replicas - 1}") for role, r in spec.roles.items()), default=0)
+        elif kind.custom:  # JobSet pods: <job>-<replicated job>-0-<index>
+            suffix = trainer.host_suffix(spec)
         else:  # Indexed Job pods are hosts named <job>-<index>
             suffix = len(f"-{max(spec.replica_count - 1, 0)}")
         problems = dns1035_problems(spec.name, max_length=63 - suffix)
+        if kind.custom and not kind.operator:
+            problems += trainer.trainer_problems(spec, options)
+        elif not kind.operator:
+            problems += m.plain_job_problems(spec, options)
+        if self.queue and m.label_value(self.queue) != self.queue:
+            problems.append(f"KubernetesRuntime.queue {self.queue!r} is not a valid LocalQueue name: use letters, "
+                            "digits, '-', '_' and '.', at most 63")
+        return problems + [p for p in self.missing_settings(spec) if p not in problems]
+
+    def missing_settings(self, spec: JobSpec) -> list[str]:
+        """What a real submission needs that is not configured: a dry run shows placeholders instead."""
+        missing = []
+        if not self._use_in_cluster() and not self._has_kubeconfig():
+            missing.append(f"no kubeconfig at {self._kubeconfig_path()}: set KubernetesRuntime.kubeconfig or "
+                           "$KUBECONFIG, or run inside a cluster")
         for role in spec.roles:
             if not spec.role_image(role):
-                problems.append(f"role {role!r} has no container image: pass --image or set SubmarineConfig.image")
-        if not kind.operator:
-            problems += m.plain_job_problems(spec, options)
-        return problems
+                missing.append(f"role {role!r} has no container image: pass --image or set SubmarineConfig.image")
+        return missing
 
-    def plan(self, spec: JobSpec, bundle: Bundle, bundle_uri: str) -> m.JobPlan:
+    def plan(self, spec: JobSpec, bundle: Bundle, bundle_uri: str,
+             choice: k8s_api.ApiChoice | None = None) -> m.JobPlan:
         """The objects `spec` becomes, built locally (no cluster needed)."""
-        return m.plan_job(spec, bundle, bundle_uri, self.cluster_options())
+        choice = choice or self.api_choice(spec=spec)
+        options = self.cluster_options(choice)
+        if choice.api == k8s_api.TRAINER:
+            return trainer.plan(spec, bundle, bundle_uri, options)
+        return m.plan_job(spec, bundle, bundle_uri, options)
 
     def render(self, spec: JobSpec, bundle: Bundle, bundle_uri: str) -> str:
-        """YAML of every object submit would create, in creation order (no cluster needed)."""
-        plan = self.plan(spec, bundle, bundle_uri)
+        """YAML of every object submit would create, in creation order (no cluster needed); a setting not
+        configured yet shows as a visible placeholder."""
+        if any(not spec.role_image(role) for role in spec.roles):
+            spec = spec.replace(image=IMAGE_PLACEHOLDER)
+        choice = self.api_choice(spec=spec)
+        plan = self.plan(spec, bundle, bundle_uri, choice)
         how = ("in a ConfigMap owned by the job" if plan.delivery == "configmap"
                else "fetched from storage by an init container")
-        comment = (f"{plan.kind.kind} {spec.name!r} in namespace {plan.job['metadata']['namespace']!r} "
-                   f"(dry run: nothing was created)\n"
-                   f"algorithm files ({len(bundle.files)}, {bundle.size} bytes) {how}\n"
-                   "objects after the first are created after it and owned by it (their uid is set at submit)")
-        return m.to_yaml(plan.objects(), comment)
+        lines = [f"{plan.kind.kind} {spec.name!r} in namespace {plan.job['metadata']['namespace']!r} "
+                 "(dry run: nothing was created)",
+                 f"api: {choice.describe()}",
+                 f"algorithm files ({len(bundle.files)}, {bundle.size} bytes) {how}"]
+        if plan.before:
+            reasons = trainer.own_runtime_reasons(spec, self.cluster_options(choice), plan.delivery)
+            lines.append(f"its own TrainingRuntime {spec.name!r} comes first, because {' and '.join(reasons)}")
+        if self.queue:
+            lines.append(f"created suspended in Kueue LocalQueue {self.queue!r}, which starts it on admission")
+        lines.append("objects other than the job are owned by it (their owner's uid is set at submit)")
+        return m.to_yaml(plan.objects(), "\n".join(lines))
 
     def submit(self, spec: JobSpec, bundle: Bundle, bundle_uri: str) -> JobRef:
         """Create the job, then the ConfigMap/Service it owns; nothing is created when validation fails.
@@ -208,20 +310,38 @@ class KubernetesRuntime(Runtime):
         The job goes first so that its uid can own the rest: the garbage collector then deletes them with
         it, and nothing is orphaned if the job is refused. Pods that start before their ConfigMap exists
         wait in ContainerCreating (the kubelet retries the mount) for the few milliseconds in between.
+        A job's own TrainingRuntime is the exception: the TrainJob refers to it, so it goes first and is
+        made owned by the TrainJob once that exists.
         """
+        # Checked before any request too: a bad name or "no kubeconfig" needs no cluster to say so
         problems = spec.problems() + [p for p in self.check(spec) if p not in spec.problems()]
         if problems:
             raise ValidationError(problems)
-        plan = self.plan(spec, bundle, bundle_uri)
+        choice = self.api_choice(discover=True)
+        problems = spec.problems() + [p for p in self.check(spec, choice) if p not in spec.problems()]
+        if problems:
+            raise ValidationError(problems)
+        plan = self.plan(spec, bundle, bundle_uri, choice)
         clients = self._connect()
         namespace = plan.job["metadata"]["namespace"]
+        for obj in plan.before:
+            try:
+                self._create(clients, obj)
+            except _AlreadyExists:
+                self._check_ours(clients, obj)
         try:
             created = self._create(clients, plan.job, plan.kind)
         except _AlreadyExists:
             # A retried create: the earlier attempt may have made the job and lost its answer. Our token on
             # the job means it is ours ("already submitted"); anything else means the name is taken.
             created = self._adopt(clients, plan, spec)
+        except SubmarineError as exc:
+            if not isinstance(exc, TransientError):
+                self._delete_before(clients, plan)
+            raise
         try:
+            for obj in plan.before:  # now owned by the job: the garbage collector deletes them with it
+                self._patch_custom(clients, obj, {"metadata": {"ownerReferences": [m.owner_reference(created)]}})
             for obj in plan.owned_objects(created):
                 try:
                     self._create(clients, obj)
@@ -231,13 +351,14 @@ class KubernetesRuntime(Runtime):
             raise  # kept: the session's retry adopts the job (same token) and creates what is missing
         except SubmarineError:
             self._delete_job(clients, plan.kind, namespace, spec.name, missing_ok=True)
+            self._delete_before(clients, plan)
             raise
         uid = created.get("metadata", {}).get("uid", "")
         deciding = f"{spec.deciding_role}-0"
         ref = JobRef(self.name, spec.name, uid, {
             "namespace": namespace, "plural": plan.kind.plural, "kind": plan.kind.kind,
-            "container": plan.kind.container, "replicas": plan.replicas, "deciding": deciding,
-            "delivery": plan.delivery})
+            "container": plan.container or plan.kind.container, "replicas": plan.replicas, "deciding": deciding,
+            "delivery": plan.delivery, "api": choice.api, "api_reason": choice.reason, "queue": self.queue})
         self._stopped.discard(ref.key)
         self._watch(namespace, plan.kind.plural).seed(created)  # poll sees the job before its first event
         return ref
@@ -254,8 +375,39 @@ class KubernetesRuntime(Runtime):
             jobs.synced.wait(FIRST_SYNC_WAIT)
             pods.synced.wait(FIRST_SYNC_WAIT if jobs.synced.is_set() else 0)
             for ref in group:
-                out[ref.key] = self._status(ref, jobs, pods)
+                status = self._status(ref, jobs, pods)
+                status.details = k8s_api.details(ref.extra)
+                out[ref.key] = status
+        self._add_queue_positions(refs, out)
         return out
+
+    def _add_queue_positions(self, refs: Sequence[JobRef], statuses: dict[str, JobStatus]) -> None:
+        """'waiting in queue Q (N ahead)' where Kueue's visibility API answers: one request per LocalQueue
+        at most every QUEUE_POSITION_TTL seconds; a cluster without it (404, 403) is not asked again."""
+        for ref in refs:
+            status = statuses[ref.key]
+            queue = ref.extra.get("queue")
+            if status.raw_state != "Queued" or not queue:
+                continue
+            key = (_ref_namespace(ref, self), queue)
+            if key in self._no_visibility:
+                continue
+            cached = self._positions.get(key)
+            if cached is None or time.monotonic() - cached[0] > QUEUE_POSITION_TTL:
+                try:
+                    clients = self._connect()
+                    path = k8s_api.KUEUE_VISIBILITY.format(namespace=key[0], queue=queue)
+                    summary = self._call(clients, "read the positions in", f"LocalQueue {queue!r}", k8s_api.get_json,
+                                         clients.api, path)
+                except TransientError:
+                    continue  # a blip: the next poll asks again
+                except SubmarineError:  # no visibility API (404), or not allowed to use it (403)
+                    self._no_visibility.add(key)
+                    continue
+                cached = self._positions[key] = (time.monotonic(), k8s_api.queue_positions(summary))
+            ahead = cached[1].get(ref.id, cached[1].get(f"{ref.extra.get('kind')}/{ref.name}"))
+            if ahead is not None:
+                status.message = f"waiting in queue {queue!r} ({ahead} ahead)"
 
     def logs(self, ref: JobRef, replica: str | None = None, tail: int | None = None,
              follow: bool = False) -> Iterator[str]:
@@ -295,14 +447,32 @@ class KubernetesRuntime(Runtime):
             response.release_conn()
 
     def stop(self, ref: JobRef) -> None:
-        """Delete the job with background propagation: pods, ConfigMap and Service go with it."""
+        """Delete the job with background propagation (pods, ConfigMap and Service go with it); with
+        `stop_action = 'suspend'`, suspend it instead: its pods end, the object and its record stay."""
+        clients = self._connect()
+        self._stopped.add(ref.key)
+        kind, namespace = _ref_kind(ref), _ref_namespace(ref, self)
+        if self.stop_action == "suspend":
+            suspend = {"runPolicy": {"suspend": True}} if kind.operator else {"suspend": True}
+            patch = {"metadata": {"annotations": {STOPPED_ANNOTATION: "true"}}, "spec": suspend}
+            what = f"{kind.kind} {ref.name!r} in namespace {namespace!r}"
+            try:
+                if kind.custom:
+                    self._call(clients, "suspend", what, clients.custom.patch_namespaced_custom_object, kind.group,
+                               kind.version, namespace, kind.plural, ref.name, patch)
+                else:
+                    self._call(clients, "suspend", what, clients.batch.patch_namespaced_job, ref.name, namespace,
+                               patch)
+            except _NotFound:
+                pass  # gone already: stopped either way
+            return
+        self._delete_job(clients, kind, namespace, ref.name, missing_ok=True)
+
+    def remove(self, ref: JobRef) -> None:
+        """Delete the job object (and with it its pods and logs)."""
         clients = self._connect()
         self._stopped.add(ref.key)
         self._delete_job(clients, _ref_kind(ref), _ref_namespace(ref, self), ref.name, missing_ok=True)
-
-    def remove(self, ref: JobRef) -> None:
-        """Delete the finished job object (and with it its pods and logs)."""
-        self.stop(ref)
 
     def links(self, ref: JobRef) -> dict[str, str]:
         """The dashboard and TensorBoard URLs from the URL templates, when configured."""
@@ -360,6 +530,8 @@ class KubernetesRuntime(Runtime):
         with self._lock:
             watches, self._watches = list(self._watches.values()), {}
             clients, self._clients = self._clients, None
+            self._served = None
+            self._positions, self._no_visibility = {}, set()
         for watch in watches:
             watch.stop()
         if clients is not None:
@@ -455,16 +627,16 @@ class KubernetesRuntime(Runtime):
     def _create(self, clients: _Clients, obj: dict[str, Any], kind: m.Kind | None = None) -> dict[str, Any]:
         namespace = obj["metadata"]["namespace"]
         what = f"{obj['kind']} {obj['metadata']['name']!r} in namespace {namespace!r}"
-        if kind is not None and kind.operator:
+        kind = kind or _custom_kind(obj)
+        if kind is not None and kind.custom:
             try:
                 created = self._call(clients, "create", what, clients.custom.create_namespaced_custom_object,
                                      kind.group, kind.version, namespace, kind.plural, obj)
             except _NamespaceNotFound:
                 raise
             except _NotFound:
-                raise RuntimeFailure(f"the Kubeflow training operator is not installed in this cluster (the API has "
-                                     f"no {kind.plural}.{kind.group}): install it, or set "
-                                     "KubernetesRuntime.training_operator = False to run a plain Job") from None
+                raise RuntimeFailure(f"{k8s_api.missing_api(kind)} is not installed in this cluster (the API has no "
+                                     f"{kind.plural}.{kind.group}): {k8s_api.missing_api_fix(kind)}") from None
             return created or obj
         creators = {"Job": clients.batch.create_namespaced_job, "ConfigMap": clients.core.create_namespaced_config_map,
                     "Secret": clients.core.create_namespaced_secret,
@@ -473,10 +645,51 @@ class KubernetesRuntime(Runtime):
         created = self._call(clients, "create", what, creators[obj["kind"]], namespace, obj)
         return clients.api.sanitize_for_serialization(created) if created is not None else obj
 
+    def _patch_custom(self, clients: _Clients, obj: Mapping[str, Any], patch: dict) -> None:
+        kind = _custom_kind(obj)
+        meta = obj["metadata"]
+        self._call(clients, "update", f"{obj['kind']} {meta['name']!r} in namespace {meta['namespace']!r}",
+                   clients.custom.patch_namespaced_custom_object, kind.group, kind.version, meta["namespace"],
+                   kind.plural, meta["name"], patch)
+
+    def _check_ours(self, clients: _Clients, obj: Mapping[str, Any]) -> None:
+        """An object created before the job that exists already is fine when this submission made it."""
+        kind = _custom_kind(obj)
+        meta = obj["metadata"]
+        found = self._read_job(clients, kind, meta["namespace"], meta["name"]) or {}
+        token = (meta.get("labels") or {}).get(m.SUBMISSION_LABEL)
+        if not token or ((found.get("metadata") or {}).get("labels") or {}).get(m.SUBMISSION_LABEL) != token:
+            raise _AlreadyExists(f"cannot create {obj['kind']} {meta['name']!r} in namespace {meta['namespace']!r}: "
+                                 "it already exists; choose another job name (--name) or remove it")
+
+    def _delete_before(self, clients: _Clients, plan: m.JobPlan) -> None:
+        for obj in plan.before:
+            meta = obj["metadata"]
+            try:
+                self._delete_job(clients, _custom_kind(obj), meta["namespace"], meta["name"], missing_ok=True)
+            except SubmarineError:
+                pass  # best effort: the original error is the one to show
+
+    def _discover(self, clients: _Clients) -> set[str]:
+        """Which of the training APIs the API server serves (`GET /apis/<group>/<version>` of each, in the
+        order api 'auto' prefers them, stopping at the first served)."""
+        served: set[str] = set()
+        for group_version in k8s_api.DISCOVERY_ORDER:
+            group, version = group_version.split("/")
+            try:
+                _retried(lambda: self._call(clients, "discover", f"the API {group_version}",
+                                            clients.custom.get_api_resources, group, version,
+                                            _preload_content=False), "asking the cluster's discovery")
+            except _NotFound:
+                continue
+            served.add(group_version)
+            break
+        return served
+
     def _read_job(self, clients: _Clients, kind: m.Kind, namespace: str, name: str) -> dict[str, Any] | None:
         what = f"{kind.kind} {name!r} in namespace {namespace!r}"
         try:
-            if kind.operator:
+            if kind.custom:
                 return self._call(clients, "read", what, clients.custom.get_namespaced_custom_object, kind.group,
                                   kind.version, namespace, kind.plural, name)
             return clients.api.sanitize_for_serialization(
@@ -514,7 +727,7 @@ class KubernetesRuntime(Runtime):
     def _delete_job(self, clients: _Clients, kind: m.Kind, namespace: str, name: str, missing_ok: bool) -> None:
         what = f"{kind.kind} {name!r} in namespace {namespace!r}"
         try:
-            if kind.operator:
+            if kind.custom:
                 self._call(clients, "delete", what, clients.custom.delete_namespaced_custom_object, kind.group,
                            kind.version, namespace, kind.plural, name, propagation_policy="Background")
             else:
@@ -546,7 +759,7 @@ class KubernetesRuntime(Runtime):
                     def list_fn(**kw):
                         return clients.batch.list_namespaced_job(namespace, **kw)
                 else:
-                    kind = m.KINDS_BY_PLURAL[plural]
+                    kind = _KINDS[plural]
 
                     def list_fn(**kw):
                         return clients.custom.list_namespaced_custom_object(kind.group, kind.version, namespace,
@@ -589,6 +802,8 @@ class KubernetesRuntime(Runtime):
         raw_status = obj.get("status") or {}
         conditions = [c for c in raw_status.get("conditions") or [] if c.get("status") == "True"]
         replicas = _replica_statuses(ref, pods)
+        if kind.custom and not kind.operator:  # pods cleaned up: the child Jobs' counts still say how it went
+            replicas = [trainer.replica_from_jobs(r, raw_status, kind is trainer.TRAINJOB) for r in replicas]
         decided = None
         if kind.operator:
             # The operator appends conditions; a terminal one is the state, else the last one.
@@ -596,6 +811,13 @@ class KubernetesRuntime(Runtime):
             decided = (terminal or conditions or [None])[-1]
             state = _OPERATOR_STATES.get(decided.get("type"), JobState.UNKNOWN) if decided else JobState.SUBMITTED
             raw = decided.get("type", "") if decided else ""
+        elif kind.custom:  # TrainJob, JobSet
+            state, decided = trainer.condition_state(conditions)
+            active = trainer.active_jobs(raw_status)
+            if state is None:
+                running = any(r.state == JobState.RUNNING for r in replicas)
+                state = JobState.RUNNING if running else JobState.PENDING if active else JobState.SUBMITTED
+            raw = decided.get("type", "") if decided else ("Active" if active else "")
         else:
             by_type = {c.get("type"): c for c in conditions}
             if "Complete" in by_type or "SuccessCriteriaMet" in by_type:
@@ -615,6 +837,13 @@ class KubernetesRuntime(Runtime):
         if state.terminal and not finished and decided:
             finished = decided.get("lastTransitionTime")
         message = (decided or {}).get("message", "") or ""
+        queue = ((obj.get("metadata") or {}).get("labels") or {}).get(m.QUEUE_LABEL)
+        stopped = ((obj.get("metadata") or {}).get("annotations") or {}).get(STOPPED_ANNOTATION) == "true"
+        if stopped and not state.terminal and _suspended(obj):
+            state, raw, message = JobState.STOPPED, "Suspended", "suspended by stop"
+        elif queue and not state.terminal and state != JobState.RUNNING and _suspended(obj):
+            # Kueue holds it suspended until the LocalQueue admits it: waiting, not stuck
+            state, raw, message = JobState.PENDING, "Queued", f"waiting in queue {queue!r}"
         stuck = [f"{r.name}: {r.raw_state} ({_STUCK_REASONS[r.raw_state]})" for r in replicas
                  if r.raw_state in _STUCK_REASONS]
         if stuck and not state.terminal:
@@ -623,7 +852,8 @@ class KubernetesRuntime(Runtime):
             failed = [f"{r.name} exited {r.exit_code}" for r in replicas if r.state == JobState.FAILED]
             message = ", ".join(failed)
         return JobStatus(state=state, raw_state=raw, submitted=obj.get("metadata", {}).get("creationTimestamp"),
-                         started=raw_status.get("startTime"), finished=finished if state.terminal else None,
+                         started=raw_status.get("startTime") or _first_start(replicas),
+                         finished=finished if state.terminal else None,
                          replicas=replicas, message=message, links=self.links(ref))
 
 
@@ -735,9 +965,9 @@ class _ResourceWatch:
     def _stream(self) -> None:
         from kubernetes.client.exceptions import ApiException
 
-        # "true" as the API documents it: the client would send Python's "True", which Go servers accept
-        # but stricter peers (kmock's emulator) do not.
-        kwargs: dict[str, Any] = {"label_selector": _SELECTOR, "watch": "true", "allow_watch_bookmarks": "true",
+        # "true" as the API documents it (k8s_api.wire_bool: each client release wants it given differently)
+        kwargs: dict[str, Any] = {"label_selector": _SELECTOR, "watch": k8s_api.wire_bool(True),
+                                  "allow_watch_bookmarks": k8s_api.wire_bool(True),
                                   "timeout_seconds": self._watch_timeout, "_preload_content": False,
                                   "_request_timeout": (self._request_timeout, self._watch_timeout + 30)}
         if self.resource_version:
@@ -809,12 +1039,31 @@ def _ref_namespace(ref: JobRef, runtime: KubernetesRuntime) -> str:
 
 
 def _ref_kind(ref: JobRef) -> m.Kind:
-    return m.KINDS_BY_PLURAL.get(ref.extra.get("plural", ""), m.PLAIN_JOB)
+    return _KINDS.get(ref.extra.get("plural", ""), m.PLAIN_JOB)
+
+
+def _first_start(replicas: Sequence[ReplicaStatus]) -> str | None:
+    """A TrainJob or JobSet keeps no startTime: its first replica's start is the job's."""
+    return min((r.started for r in replicas if r.started), default=None)
+
+
+def _suspended(obj: Mapping[str, Any]) -> bool:
+    spec = obj.get("spec") or {}
+    return bool(spec.get("suspend") or (spec.get("runPolicy") or {}).get("suspend"))
+
+
+def _custom_kind(obj: Mapping[str, Any]) -> m.Kind | None:
+    """The Kind of a custom object created beside a job (TrainingRuntime, PodGroup); None for core kinds."""
+    group, _, version = obj.get("apiVersion", "").rpartition("/")
+    plural = _OWNED_CUSTOM_PLURALS.get(obj.get("kind", ""))
+    if not group or group in ("apps", "batch") or plural is None:
+        return None
+    return m.Kind(group, version, obj["kind"], plural, None, "", 0)
 
 
 def _pod_job(pod: Mapping[str, Any]) -> str | None:
     labels = (pod.get("metadata") or {}).get("labels") or {}
-    return labels.get(m.JOB_LABEL) or labels.get(m.OPERATOR_JOB_NAME_LABEL)
+    return labels.get(m.JOB_LABEL) or labels.get(m.OPERATOR_JOB_NAME_LABEL) or labels.get(trainer.JOBSET_NAME_LABEL)
 
 
 def _pod_replica(pod: Mapping[str, Any], ref: JobRef) -> str | None:
@@ -823,8 +1072,10 @@ def _pod_replica(pod: Mapping[str, Any], ref: JobRef) -> str | None:
     labels = meta.get("labels") or {}
     if m.OPERATOR_REPLICA_TYPE_LABEL in labels:
         return f"{labels[m.OPERATOR_REPLICA_TYPE_LABEL].lower()}-{labels.get(m.OPERATOR_REPLICA_INDEX_LABEL, '0')}"
-    index = labels.get(m.COMPLETION_INDEX_LABEL) or (meta.get("annotations") or {}).get(m.COMPLETION_INDEX_LABEL)
     names = ref.extra.get("replicas") or []
+    if trainer.REPLICATED_JOB_LABEL in labels:  # a JobSet's pod (a TrainJob runs as one)
+        return trainer.pod_replica(labels, meta.get("annotations") or {}, names)
+    index = labels.get(m.COMPLETION_INDEX_LABEL) or (meta.get("annotations") or {}).get(m.COMPLETION_INDEX_LABEL)
     if index is not None and str(index).isdigit() and int(index) < len(names):
         return names[int(index)]
     return None
