@@ -26,6 +26,7 @@ import tempfile
 import textwrap
 import threading
 import time
+import traceback
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,11 +48,13 @@ class Row:
 
 
 SECTIONS: dict[str, Callable[[argparse.Namespace], list[Row]]] = {}
+LABELS: dict[str, str] = {}  # section name (for --only) -> the label its rows carry
 
 
-def section(name: str):
+def section(name: str, label: str | None = None):
     def register(func):
         SECTIONS[name] = func
+        LABELS[name] = label or name
         return func
     return register
 
@@ -78,7 +81,7 @@ def _timed_execute(kc, code: str) -> float:
     return elapsed
 
 
-@section("load")
+@section("load", "extension load")
 def bench_extension_load(args) -> list[Row]:
     """`%load_ext submarine_kernel` in a fresh kernel vs a trivial cell in the same kind of fresh kernel."""
     loaded, bare = [], []
@@ -107,15 +110,16 @@ DDP_SCRIPT = textwrap.dedent("""
 """)
 
 
-@section("submit")
+@section("submit", "local submit")
 def bench_local_submit(args) -> list[Row]:
     """A trivial 2-replica DDP job through `%submarine run --wait` vs the same script under torchrun."""
+    torchrun = shutil.which("torchrun")
+    if torchrun is None:
+        return [Row("local submit", "skipped", "torch is not installed: pip install torch==2.13.0",
+                    "", "", "", None)]
     work = Path(tempfile.mkdtemp(prefix="bench-submit-"))
     script = work / "ddp.py"
     script.write_text(DDP_SCRIPT)
-    torchrun = shutil.which("torchrun")
-    if torchrun is None:
-        return [Row("local submit", "skipped", "torch is not installed", "", "", "", None)]
     env = {**os.environ, "SUBMARINE_DATA_DIR": args.data_dir}
     ours, theirs = [], []
     km, kc = _kernel("submarine", env)
@@ -251,11 +255,10 @@ def bench_tracking(args) -> list[Row]:
     """Jobs on the YARN test server and on kmock, kept RUNNING, followed by the tracker of a real Submarine
     kernel (submitted there through the Python API): requests per poll round counted at each server and the
     kernel's threads at 1, 10 and 100 jobs per runtime, and a trivial cell's latency with none vs all tracked."""
-    try:
-        from k8s_support import EmulatedCluster, write_kubeconfig
-        from yarn_server import YarnTestServer
-    except ModuleNotFoundError as exc:
-        return [Row("tracking", "skipped", f"{exc.name} is not installed", "", "", "", None)]
+    import kmock  # noqa: F401 - imported here so a missing one skips the section before anything starts
+    import kubernetes  # noqa: F401
+    from k8s_support import EmulatedCluster, write_kubeconfig
+    from yarn_server import YarnTestServer
     work = Path(tempfile.mkdtemp(prefix="bench-tracking-"))
     yarn = YarnTestServer(timeline={"STARTED": 0.0, "STABLE": 0.0}).start()  # RUNNING until the bench ends
     cluster = None
@@ -390,11 +393,9 @@ def _fake_aws_env():
 def bench_storage(args) -> list[Row]:
     """A 50 MB bundle to moto's S3 through Storage.put vs a raw s3fs pipe of the same files (fresh prefix and
     fresh file system each run, as each run of a notebook has), then an unchanged re-run, counted at the server."""
-    try:
-        import s3fs
-        from moto.server import ThreadedMotoServer  # noqa: F401
-    except ModuleNotFoundError as exc:
-        return [Row("storage", "skipped", f"{exc.name} is not installed", "", "", "", None)]
+    import boto3  # noqa: F401 - a missing one skips the section (run_section) before anything starts
+    import s3fs
+    from moto.server import ThreadedMotoServer  # noqa: F401
     from submarine_kernel.algorithm import Bundle
     from submarine_kernel.storage import Storage
 
@@ -483,22 +484,52 @@ def print_table(rows: list[Row]) -> None:
         print(" | ".join(v.ljust(w) for v, w in zip(c, widths)))
 
 
+def _one_line(exc: BaseException, limit: int = 160) -> str:
+    text = f"{type(exc).__name__}: {exc}".splitlines()[0] if str(exc) else type(exc).__name__
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def run_section(name: str, args: argparse.Namespace, show_traceback: bool = False) -> list[Row]:
+    """The section's rows; a section that crashes still gets a row saying why, so the others' figures
+    are printed whatever happens here."""
+    try:
+        return SECTIONS[name](args)
+    except ModuleNotFoundError as exc:  # a plain `pip install -e .` lacks the test peers (kmock, moto, ...)
+        print(f"{name}: skipped, {exc.name} is not installed", file=sys.stderr, flush=True)
+        return [Row(LABELS[name], "skipped", f"{exc.name} is not installed: pip install -e '.[test]'",
+                    "", "", "", None)]
+    except Exception as exc:  # noqa: BLE001 - any failure of one section is reported in its row
+        if show_traceback:
+            traceback.print_exc()
+        print(f"{name}: could not be measured: {_one_line(exc)}"
+              f"{'' if show_traceback else ' (--traceback shows where)'}", file=sys.stderr, flush=True)
+        return [Row(LABELS[name], "not measured", _one_line(exc), "", "", "runs", False)]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", help=f"comma-separated sections: {', '.join(SECTIONS)}")
     parser.add_argument("--repeat", type=int, default=5, help="repetitions per measurement (median is kept)")
+    parser.add_argument("--traceback", action="store_true", help="print the traceback of a section that fails")
     args = parser.parse_args(argv)
     chosen = args.only.split(",") if args.only else list(SECTIONS)
     unknown = set(chosen) - set(SECTIONS)
     if unknown:
         parser.error(f"unknown section(s) {', '.join(sorted(unknown))}: use {', '.join(SECTIONS)}")
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="submarine-bench-") as data_dir:
         args.data_dir = data_dir
         os.environ["SUBMARINE_DATA_DIR"] = data_dir
-        for name in chosen:
-            print(f"running {name} ...", file=sys.stderr, flush=True)
-            rows += SECTIONS[name](args)
+        pending = list(chosen)
+        try:
+            while pending:
+                print(f"running {pending[0]} ...", file=sys.stderr, flush=True)
+                rows += run_section(pending[0], args, args.traceback)
+                pending.pop(0)
+        except KeyboardInterrupt:  # the figures measured so far are still worth a table
+            rows += [Row(LABELS[name], "not measured", "interrupted", "", "", "runs", False) for name in pending]
     print_table(rows)
     return 0 if all(r.ok is not False for r in rows) else 1
 
