@@ -6,6 +6,7 @@ raise UsageError: IPython shows one line, no traceback, and a headless run still
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
 import shlex
@@ -22,7 +23,7 @@ from IPython.utils.process import arg_split
 from IPython.display import HTML, display, update_display
 from traitlets import Bool, Int
 
-from submarine_kernel import render
+from submarine_kernel import hints, render
 from submarine_kernel.argtypes import whole_number
 from submarine_kernel.algorithm import UntitledCellWarning, parse_cell_header, strip_interpreter_line
 from submarine_kernel.config import SubmarineConfig
@@ -229,6 +230,9 @@ class SubmarineMagics(Magics, SubmarineConfig):
         set_default_session(self.session)
         if shell is not None:
             shell.events.register("pre_run_cell", self._remember_cell)
+            # runs before ipykernel's own exit handler closes the sockets (atexit is last in, first out):
+            # a status arriving while the kernel shuts down would otherwise fail on a closed IOPub socket
+            atexit.register(self.session.tracker.close)
             try:
                 self.session.reattach()  # a restarted kernel follows its unfinished jobs again
             except SubmarineError:
@@ -241,6 +245,7 @@ class SubmarineMagics(Magics, SubmarineConfig):
             self.session.reconfigure(config)
 
     def close(self) -> None:
+        atexit.unregister(self.session.tracker.close)
         self._stop_listening()
         self._metrics.close()
         if self.shell is not None:
@@ -386,8 +391,7 @@ class SubmarineMagics(Magics, SubmarineConfig):
         self.session.tracker.refresh()
         self._show(job.ref, status)
         if status.state.value != "SUCCEEDED":
-            raise UsageError(f"job {job.name} ended {status.state.value}: {status.message or 'see its logs'} "
-                             f"(%submarine logs {job.name})")
+            raise UsageError(hints.ended_message(job.name, status))  # names the replica that failed
 
     def _show(self, ref: JobRef, status: JobStatus | None, plain: bool = False) -> None:
         if status is None:

@@ -1,17 +1,33 @@
-"""`submarine-kernel`: install the kernelspec, run a notebook headless, list/status/logs/stop jobs."""
+"""`submarine-kernel`: install the kernelspec, run a notebook headless, list/status/logs/stop jobs.
+
+The job commands mirror the magics (`%submarine status` ↔ `submarine-kernel status`): status and logs
+default to the newest job, and every message names what a shell user types.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
+from . import hints
 from .argtypes import whole_number
-from .errors import SubmarineError
+from .errors import JobNotFound, SubmarineError
+
+LIST_LIMIT = 20
+
+EXAMPLES = """\
+examples:
+  submarine-kernel run notebooks/quickstart.ipynb -p epochs 3 --output out.ipynb
+  submarine-kernel list
+  submarine-kernel status                  # the newest job
+  submarine-kernel logs NAME --replica worker-0 --tail 50
+  submarine-kernel stop NAME
+"""
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="submarine-kernel",
-                                     description="Notebook cells as distributed training jobs.")
+    parser = argparse.ArgumentParser(prog="submarine-kernel", description="Notebook cells as distributed training jobs.",
+                                     epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     install = sub.add_parser("install", help='install the "Python 3 (Submarine)" kernelspec')
@@ -19,29 +35,43 @@ def _parser() -> argparse.ArgumentParser:
     where.add_argument("--user", action="store_true", help="for this user only")
     where.add_argument("--sys-prefix", action="store_true", help="into this Python environment")
     where.add_argument("--prefix", help="under this prefix (PREFIX/share/jupyter/kernels)")
-    install.add_argument("--name", default="submarine", help="kernelspec name")
+    install.add_argument("--name", default="submarine", help="kernelspec name (default: submarine)")
 
     uninstall = sub.add_parser("uninstall", help="remove the kernelspec")
-    uninstall.add_argument("--name", default="submarine")
+    uninstall.add_argument("--name", default="submarine", help="kernelspec name (default: submarine)")
 
     run = sub.add_parser("run", help="execute a notebook headless and follow its jobs")
-    run.add_argument("notebook")
+    run.add_argument("notebook", help="the .ipynb to execute")
     run.add_argument("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"), default=[],
                      help="parameter injected after the cell tagged 'parameters' (repeatable)")
     run.add_argument("--runtime", help="runtime for the notebook's jobs (local, kubernetes, yarn, ...)")
     run.add_argument("--output", help="write the executed notebook here")
     run.add_argument("--timeout", type=float, default=None, help="seconds a cell may run (default: no limit)")
-    run.add_argument("--kernel", default="submarine", help="kernel to run it in")
+    run.add_argument("--kernel", default="submarine", help="kernel to run it in (default: submarine)")
 
-    sub.add_parser("list", help="jobs known to the registry")
-    for name, text in (("status", "a job's status"), ("stop", "stop a job")):
-        p = sub.add_parser(name, help=text)
-        p.add_argument("name")
-    logs = sub.add_parser("logs", help="a replica's log")
-    logs.add_argument("name")
-    logs.add_argument("--replica")
-    logs.add_argument("--tail", type=whole_number(0))
-    logs.add_argument("--follow", action="store_true")
+    jobs = sub.add_parser("list", help="jobs known to the registry, newest first")
+    jobs.add_argument("--notebook", metavar="PATH", help="only the jobs of this notebook")
+    jobs.add_argument("--limit", type=whole_number(0), default=LIST_LIMIT,
+                      help=f"at most this many jobs (default: {LIST_LIMIT}; 0 shows every job)")
+
+    status = sub.add_parser("status", help="a job's state, replicas and links")
+    status.add_argument("name", nargs="?", help="job name (default: the newest job)")
+    status.add_argument("--runtime", help="the job's runtime, when two runtimes have a job of that name")
+
+    logs = sub.add_parser("logs", help="a replica's log, under a header naming the replica")
+    logs.add_argument("name", nargs="?", help="job name (default: the newest job)")
+    which = logs.add_mutually_exclusive_group()
+    which.add_argument("--replica", help="replica such as worker-1 (default: the deciding replica, e.g. master-0)")
+    which.add_argument("--all", action="store_true", help="every replica's log, one after the other")
+    logs.add_argument("--tail", type=whole_number(0), metavar="N", help="only the last N lines of each log")
+    logs.add_argument("--follow", action="store_true", help="keep printing until the job ends (one replica)")
+    logs.add_argument("--metrics", action="store_true",
+                      help="also print the SUBMARINE_METRIC lines that report() writes (hidden by default)")
+    logs.add_argument("--runtime", help="the job's runtime, when two runtimes have a job of that name")
+
+    stop = sub.add_parser("stop", help="stop every replica of a job")
+    stop.add_argument("name", nargs="?", help="job name (required: stop never guesses)")
+    stop.add_argument("--runtime", help="the job's runtime, when two runtimes have a job of that name")
     return parser
 
 
@@ -54,6 +84,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `submarine-kernel logs NAME | head`
+        sys.stderr.close()
+        return 0
 
 
 def _dispatch(args) -> int:
@@ -80,31 +113,114 @@ def _dispatch(args) -> int:
         params = dict(args.param)  # as typed: the notebook's parameters cell decides their types
         return run_notebook(args.notebook, params, runtime=args.runtime, output=args.output,
                             timeout=args.timeout, kernel_name=args.kernel)
+    if args.command == "stop" and not args.name:
+        raise SubmarineError("stop needs the job's name (it never guesses which job to stop): "
+                             f"{hints.SHELL} list shows the jobs")
 
-    from . import render
     from .session import Session
 
     session = Session()
     try:
         if args.command == "list":
-            headers = ["name", "runtime", "state", "submitted", "elapsed", "notebook"]
-            rows = [[r.ref.name, r.ref.runtime, r.status.state.value if r.status else r.state,
-                     render.short_time(r.submitted), render.elapsed(r.status) if r.status else "", r.notebook or ""]
-                    for r in session.records()]
-            print(render.table_text(headers, rows) if rows else "no jobs yet")
+            _list(session, args)
         elif args.command == "status":
-            job = session.job(args.name)
-            print(render.status_text(job.name, job.status(), job.ref.runtime))
+            _status(session, args)
         elif args.command == "stop":
-            job = session.job(args.name)
+            job = _job(session, args.name, args.runtime)
             print(f"{job.name}: {job.stop().state.value}")
         elif args.command == "logs":
-            job = session.job(args.name)
-            for line in job.runtime.logs(job.ref, replica=args.replica, tail=args.tail, follow=args.follow):
-                print(line, flush=True)
+            _logs(session, args)
         return 0
     finally:
         session.close()
+
+
+def _job(session, name: str | None, runtime: str | None = None):
+    """The named job, or the newest one in the registry."""
+    if not name:
+        newest = session.registry.list(limit=1)
+        if not newest:
+            raise SubmarineError("no jobs in the registry yet: submit one from a notebook, "
+                                 f"or run one with {hints.SHELL} run NOTEBOOK.ipynb")
+        name, runtime = newest[0].ref.name, newest[0].ref.runtime
+    try:
+        return session.job(name, runtime)
+    except JobNotFound:
+        where = f" on runtime {runtime!r}" if runtime else ""
+        raise SubmarineError(f"no job named {name!r}{where} in the registry: {hints.SHELL} list shows the known jobs") \
+            from None
+
+
+def _list(session, args) -> None:
+    from pathlib import Path
+
+    from . import render
+
+    records = session.records()
+    if args.notebook:
+        wanted = {args.notebook, str(Path(args.notebook).resolve())}
+        records = [r for r in records if r.notebook in wanted]
+    shown = records[:args.limit] if args.limit else records
+    if not shown:
+        print("no jobs yet" + (f" from {args.notebook} (drop --notebook to see every notebook's)" if args.notebook else ""))
+        return
+    headers = ["name", "runtime", "state", "submitted", "elapsed", "params", "notebook"]
+    rows = [[r.ref.name, r.ref.runtime, r.status.state.value if r.status else r.state, render.short_time(r.submitted),
+             render.elapsed(r.status) if r.status else "", render.params_text(r.params), r.notebook or ""]
+            for r in shown]
+    print(render.table_text(headers, rows))
+    if len(records) > len(shown):
+        print(f"({len(records) - len(shown)} older job(s) not shown: --limit 0 shows every job)")
+
+
+def _status(session, args) -> None:
+    from . import render
+
+    job = _job(session, args.name, args.runtime)
+    status = job.status()
+    print(render.status_text(job.name, status, job.ref.runtime))
+    if status.terminal and status.state.value != "SUCCEEDED":
+        print(f"  see: {hints.logs_command(job.name, status, hints.SHELL)}")
+
+
+def _logs(session, args) -> None:
+    from collections import deque
+
+    from .contract import replica_names
+    from .metrics import parse_metric_line
+
+    job = _job(session, args.name, args.runtime)
+    spec = job.spec
+    if args.all:
+        if args.follow:
+            raise SubmarineError("--follow reads one replica as it writes: give --replica NAME instead of --all")
+        replicas = [f"{role}-{index}" for role, index in replica_names(spec)]
+    else:
+        replicas = [args.replica or f"{spec.deciding_role}-0"]
+    # --tail counts the lines shown: with metric lines hidden, read the whole log and keep the last N
+    tail_after = args.tail if args.tail and not args.metrics and not args.follow else None
+    for number, replica in enumerate(replicas):
+        lines = job.runtime.logs(job.ref, replica=replica, tail=None if tail_after else args.tail,
+                                 follow=args.follow)
+        print(("\n" if number else "") + f"==> {job.name} {replica} <==", flush=True)
+        hidden, printed = 0, 0
+        kept: deque = deque(maxlen=tail_after)
+        for line in lines:
+            if not args.metrics and parse_metric_line(line) is not None:
+                hidden += 1
+            elif tail_after:
+                kept.append(line)
+            else:
+                printed += 1
+                print(line, flush=args.follow)
+        for line in kept:
+            printed += 1
+            print(line)
+        if not printed and not hidden:
+            print("(no output)")
+        if hidden:
+            print(f"({hidden} SUBMARINE_METRIC line(s) of {replica} hidden: --metrics shows them)", file=sys.stderr,
+                  flush=True)
 
 
 if __name__ == "__main__":

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+import re
 import sys
-import time
 from pathlib import Path
 from typing import Any, Mapping, TextIO
 
+from . import hints
 from .errors import SubmarineError, ValidationError
+from .runtimes.base import JobState
 
 INJECTED_TAG = "injected-parameters"
+FOLLOW_SECONDS = 5  # a job still running after the last cell: its state is checked this often
 
 
 def inject_parameters(nb, params: Mapping[str, Any]) -> None:
@@ -58,14 +61,45 @@ def _typed_as_declared(nb, params: Mapping[str, Any]) -> dict[str, Any]:
     return typed
 
 
+#: the first line of a job's status text (render.status_text): `NAME on RUNTIME: STATE ...`
+_STATUS_LINE = re.compile(r"^(?P<name>[a-z][-a-z0-9]*) on (?P<runtime>\S+): (?P<state>" +
+                          "|".join(s.value for s in JobState) + r")\b")
+
+
+class StateLines:
+    """One terminal line per job state change, whichever output reports it (the live status display,
+    `%submarine status`, or the wait after the last cell)."""
+
+    def __init__(self, out: TextIO):
+        self.out = out
+        self.seen: dict[str, str] = {}  # job name -> last state printed
+
+    def offer(self, text: str) -> bool:
+        """Print the state line of a status text when its state is new; True when `text` was a status."""
+        first = text.split("\n", 1)[0]
+        match = _STATUS_LINE.match(first)
+        if match is None:
+            return False
+        if self.seen.get(match["name"]) != match["state"]:
+            self.seen[match["name"]] = match["state"]
+            self.out.write(first.rstrip() + "\n")
+        return True
+
+    def status(self, name: str, runtime: str, status) -> None:
+        from .render import status_text
+
+        self.offer(status_text(name, status, runtime))
+
+
 def _client_class():
     from nbclient import NotebookClient
 
     class EchoingClient(NotebookClient):
-        """Prints stream output and the text of (updated) displays as they arrive."""
+        """Prints stream output and the text of (updated) displays as they arrive; a job's status display
+        becomes one line per state change."""
 
         out: TextIO = sys.stdout
-        _last_text: dict = {}
+        states: StateLines
 
         def process_message(self, msg, cell, cell_index):
             kind, content = msg["msg_type"], msg.get("content", {})
@@ -74,7 +108,7 @@ def _client_class():
             elif kind in ("display_data", "update_display_data", "execute_result"):
                 text = content.get("data", {}).get("text/plain")
                 key = content.get("transient", {}).get("display_id") or id(msg)
-                if text and self._last_text.get(key) != text:
+                if text and not self.states.offer(text) and self._last_text.get(key) != text:
                     self._last_text[key] = text
                     self.out.write(text.rstrip("\n") + "\n")
             elif kind == "error":
@@ -90,10 +124,10 @@ def run_notebook(path: str, params: Mapping[str, Any] | None = None, runtime: st
                  out: TextIO = sys.stdout) -> int:
     """Execute the notebook; 0 when every cell and every job it submitted succeeded, else 1."""
     import nbformat
-    from jupyter_client.manager import AsyncKernelManager
+    from jupyter_core.utils import run_sync
     from nbclient.exceptions import CellExecutionError, DeadKernelError
 
-    from .kernelspec import spec_manager
+    from .kernelspec import kernel_manager
     from .registry import Registry
 
     source = Path(path)
@@ -109,45 +143,62 @@ def run_notebook(path: str, params: Mapping[str, Any] | None = None, runtime: st
     env["JPY_SESSION_NAME"] = str(source.resolve())  # names jobs and groups them in the registry, as in Lab
     if runtime:
         env["SUBMARINE_RUNTIME"] = runtime
-    km = AsyncKernelManager(kernel_name=kernel_name, kernel_spec_manager=spec_manager())
+    km = kernel_manager(kernel_name, asynchronous=True)
     client = _client_class()(nb, km=km, timeout=timeout, resources={"metadata": {"path": str(source.parent)}})
-    client.out = out
+    client.out, client.states, client._last_text = out, StateLines(out), {}
     started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-    failed = False
+    cells_failed = False
     try:
         client.execute(env=env)
     except CellExecutionError:
-        failed = True
+        cells_failed = True
         out.write("submarine-kernel: a cell failed; see its error above\n")
     except DeadKernelError as exc:
-        failed = True
+        cells_failed = True
         out.write(f"submarine-kernel: the kernel died: {exc}\n")
     finally:
+        # nbclient leaves a kernel it was handed running; shut it down now, or it lingers and later tells
+        # the terminal "Parent appears to have exited, shutting down"
+        if run_sync(km.is_alive)():
+            run_sync(km.shutdown_kernel)()
         if output:
             nbformat.write(nb, output)
-    failed = _wait_for_jobs(Registry(), str(source.resolve()), started, out) or failed
-    return 1 if failed else 0
+    jobs_failed, done = _wait_for_jobs(Registry(), str(source.resolve()), started, client.states)
+    if cells_failed or jobs_failed:
+        return 1
+    out.write(f"submarine-kernel: done: every cell ran{f', {done} job(s) SUCCEEDED' if done else ''}"
+              f"{f'; executed notebook in {output}' if output else ''}\n")
+    return 0
 
 
-def _wait_for_jobs(registry, notebook: str, since: str, out: TextIO) -> bool:
-    """Follow this run's jobs that are still going; True when one of them did not succeed."""
+def _wait_for_jobs(registry, notebook: str, since: str, states: StateLines) -> tuple[bool, int]:
+    """Follow this run's jobs to their end, one line per state change; (whether one did not succeed, how
+    many did). A failed job's line says why and which log to read."""
     from .session import Session
 
+    out = states.out
     session = Session(registry=registry)
     try:
         jobs = [r for r in registry.list(notebook=notebook) if r.submitted >= since]
-        failed = False
-        for record in jobs:
+        failed, succeeded = False, 0
+        for record in reversed(jobs):  # in the order they were submitted
             job = session.job(record.ref.name, record.ref.runtime)
             try:
-                status = job.wait()
+                while True:
+                    status = job.wait(timeout=FOLLOW_SECONDS)
+                    states.status(job.name, job.ref.runtime, status)
+                    if status.terminal:
+                        break
             except SubmarineError as exc:
                 out.write(f"submarine-kernel: cannot follow {record.ref.name}: {exc}\n")
                 failed = True
                 continue
-            out.write(f"submarine-kernel: job {record.ref.name} {status.state.value}"
-                      f"{': ' + status.message if status.message else ''}\n")
-            failed = failed or status.state.value != "SUCCEEDED"
-        return failed
+            if status.state == JobState.SUCCEEDED:
+                succeeded += 1
+            else:
+                failed = True
+                out.write(f"submarine-kernel: {hints.ended_message(job.name, status, hints.SHELL)}\n")
+            out.flush()
+        return failed, succeeded
     finally:
         session.close()

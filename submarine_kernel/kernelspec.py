@@ -17,8 +17,20 @@ def kernel_json(python: str | None = None) -> dict:
                  "--ext", "submarine_kernel.preload"],
         "display_name": DISPLAY_NAME,
         "language": "python",
-        "metadata": {"debugger": True},
+        "metadata": {"debugger": True, **_encryption_support()},
     }
+
+
+def _encryption_support() -> dict:
+    """ipykernel's own declaration of the transports it can encrypt (CurveZMQ since 7.x), so a manager with
+    `transport_encryption="auto"` encrypts this kernel's sockets too."""
+    try:
+        from ipykernel.kernelspec import get_kernel_dict
+
+        supported = get_kernel_dict().get("metadata", {}).get("supported_encryption")
+    except Exception:  # an ipykernel without it: plain TCP, as before
+        return {}
+    return {"supported_encryption": supported} if supported else {}
 
 
 def install(user: bool = False, prefix: str | None = None, name: str = KERNEL_NAME) -> str:
@@ -35,6 +47,23 @@ def uninstall(name: str = KERNEL_NAME) -> str:
     from jupyter_client.kernelspec import KernelSpecManager
 
     return KernelSpecManager().remove_kernel_spec(name)
+
+
+def kernel_manager(kernel_name: str = KERNEL_NAME, asynchronous: bool = False):
+    """A manager for `kernel_name` (the Submarine kernel even when not installed) that encrypts the kernel's
+    sockets where jupyter_client, pyzmq and the kernel all can: ipykernel then does not warn on the terminal
+    that it is "running over TCP without encryption"."""
+    from jupyter_client.manager import AsyncKernelManager, KernelManager
+    from traitlets import TraitError
+
+    manager = (AsyncKernelManager if asynchronous else KernelManager)(kernel_name=kernel_name,
+                                                                       kernel_spec_manager=spec_manager())
+    if manager.has_trait("transport_encryption"):  # jupyter_client >= 8.10
+        try:
+            manager.transport_encryption = "auto"
+        except TraitError:  # pyzmq built without CurveZMQ
+            pass
+    return manager
 
 
 def spec_manager():

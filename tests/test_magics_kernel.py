@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -208,7 +209,10 @@ def test_quickstart_notebook_runs_headless(tmp_path):
                              "-p", "epochs", "1", "--output", str(tmp_path / "quickstart.out.ipynb")],
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert result.stdout.count("SUCCEEDED: master-0 succeeded") == 2
+    succeeded = [line for line in result.stdout.splitlines() if re.match(r"^\S+-quickstart-\w+ on local: SUCCEEDED", line)]
+    assert len(succeeded) == len({line.split()[0] for line in succeeded}) == 2  # two jobs, each ends once
+    assert result.stdout.splitlines()[-1] == ("submarine-kernel: done: every cell ran, 2 job(s) SUCCEEDED; "
+                                              f"executed notebook in {tmp_path / 'quickstart.out.ipynb'}")
     executed = nbformat.read(tmp_path / "quickstart.out.ipynb", as_version=4)
     shown = [text(c) for c in executed.cells if c.cell_type == "code"]
     assert any("rank 1/2 epoch 0" in t for t in shown)

@@ -1,0 +1,34 @@
+"""What the user types next, worded for where they are: `%submarine ...` in a notebook,
+`submarine-kernel ...` in a shell."""
+
+from __future__ import annotations
+
+from .runtimes.base import JobState, JobStatus
+
+NOTEBOOK = "%submarine"
+SHELL = "submarine-kernel"
+
+
+def failed_replica(status: JobStatus | None) -> str | None:
+    """The replica that decided a failure: the first to end FAILED (replicas stopped because of it end
+    STOPPED); None when the status names none."""
+    if status is None:
+        return None
+    failed = [r for r in status.replicas if r.state == JobState.FAILED]
+    if not failed:
+        return None
+    # earliest end first; a replica without an end time after those with one; ties keep the runtime's
+    # order (deciding replica first)
+    return min(enumerate(failed), key=lambda item: (item[1].finished is None, item[1].finished or "", item[0]))[1].name
+
+
+def logs_command(name: str, status: JobStatus | None = None, prefix: str = NOTEBOOK) -> str:
+    """`%submarine logs NAME --replica worker-0`: the log that explains how the job ended."""
+    replica = failed_replica(status)
+    return f"{prefix} logs {name}" + (f" --replica {replica}" if replica else "")
+
+
+def ended_message(name: str, status: JobStatus, prefix: str = NOTEBOOK) -> str:
+    """`job NAME ended FAILED: why (%submarine logs NAME --replica worker-0)`."""
+    return (f"job {name} ended {status.state.value}: {status.message or 'see its logs'} "
+            f"({logs_command(name, status, prefix)})")
