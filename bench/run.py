@@ -60,11 +60,9 @@ def section(name: str, label: str | None = None):
 
 
 def _kernel(name: str, env: dict):
-    from jupyter_client.manager import KernelManager
+    from submarine_kernel.kernelspec import kernel_manager
 
-    from submarine_kernel.kernelspec import spec_manager
-
-    km = KernelManager(kernel_name=name, kernel_spec_manager=spec_manager())
+    km = kernel_manager(name)  # encrypted where it can be: no "running over TCP" warning amid the figures
     km.start_kernel(env=env)
     kc = km.client()
     kc.start_channels()
