@@ -29,6 +29,7 @@ from submarine_kernel.algorithm import UntitledCellWarning, parse_cell_header, s
 from submarine_kernel.config import SubmarineConfig
 from submarine_kernel.errors import SubmarineError
 from submarine_kernel.metrics import harvester_for
+from submarine_kernel.notebook_path import detect as detect_notebook
 from submarine_kernel.runtimes.base import JobRef, JobStatus
 from submarine_kernel.session import Job, Session, set_default_session
 
@@ -219,7 +220,7 @@ class SubmarineMagics(Magics, SubmarineConfig):
 
     def __init__(self, shell=None, **kwargs):
         super().__init__(shell=shell, **kwargs)
-        notebook = os.environ.get("JPY_SESSION_NAME") or (shell.user_ns.get("__session__") if shell else None)
+        notebook = detect_notebook(shell.user_ns if shell else None)  # also under nbconvert and papermill
         self.session = Session(config=shell.config if shell else None, notebook=notebook or None, settings=self)
         self.session.notify = lambda message: print(f"submarine: {message}", file=sys.stderr, flush=True)
         self.last_job: str | None = None
