@@ -30,9 +30,20 @@ def sanitize(text: str, max_length: int = 40) -> str:
     return text[:max_length].rstrip("-")
 
 
+def notebook_stem(notebook: str) -> str:
+    """`/home/jane/work/Train Model.ipynb` → `Train Model.ipynb`: paths (absolute under nbconvert, papermill
+    and headless runs) would otherwise fill names and labels with folders."""
+    return notebook.rstrip("/").replace("\\", "/").rsplit("/", 1)[-1]
+
+
+def notebook_label(notebook: str) -> str:
+    """The notebook as a label value (`train-model`)."""
+    return sanitize(notebook_stem(notebook), 63)
+
+
 def default_job_name(user: str, notebook: str | None = None) -> str:
     """`<user>-<notebook>` as Zeppelin named jobs, plus a short unique suffix so every run is its own job."""
-    base = sanitize(f"{user}-{notebook.rsplit('/', 1)[-1]}" if notebook else user, max_length=48)
+    base = sanitize(f"{user}-{notebook_stem(notebook)}" if notebook else user, max_length=48)
     return unique_name(base)
 
 

@@ -15,7 +15,7 @@ from typing import Any, Iterator, Mapping
 from .algorithm import AlgorithmCollector, Bundle
 from .config import SubmarineConfig
 from .errors import SubmarineError, TransientError, ValidationError
-from .names import default_job_name, sanitize
+from .names import default_job_name, notebook_label, sanitize
 from .registry import JobRecord, Registry
 from .retry import DEFAULT_POLICY
 from .runtimes.base import JobRef, JobState, JobStatus, Runtime, runtime_class, utcnow
@@ -150,7 +150,7 @@ class Session:
         base_labels = {f"{LABEL_PREFIX}/user": sanitize(self.settings.user, 63),
                        f"{LABEL_PREFIX}/job": "placeholder"}
         if self.notebook:
-            base_labels[f"{LABEL_PREFIX}/notebook"] = sanitize(self.notebook, 63)
+            base_labels[f"{LABEL_PREFIX}/notebook"] = notebook_label(self.notebook)
         self._check_replica_counts(self.runtime(runtime), options)
         name = name or self.default_name()
         base_labels[f"{LABEL_PREFIX}/job"] = name[:63]

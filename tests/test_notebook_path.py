@@ -13,6 +13,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
+from submarine_kernel.names import default_job_name, notebook_label
 from submarine_kernel.notebook_path import detect, from_command_line
 from submarine_kernel.registry import Registry
 
@@ -40,6 +41,13 @@ def test_several_nbconvert_inputs_are_told_apart_by_the_kernels_folder():
     argv = ["jupyter-nbconvert", "--execute", "x/a.ipynb", "y/b.ipynb"]
     assert from_command_line(argv, "/w", "/w/y") == "/w/y/b.ipynb"
     assert from_command_line(["jupyter-nbconvert", "--execute", "a.ipynb", "b.ipynb"], "/w", "/w") is None
+
+
+def test_names_and_labels_use_the_notebooks_own_name_not_its_folders():
+    path = "/tmp/pytest-of-someone/pytest-123/test_a_rather_long_folder_name0/sub/Train Model.ipynb"
+    assert notebook_label(path) == "train-model"
+    assert re.match(r"^jane-train-model-\w+$", default_job_name("jane", path))
+    assert notebook_label("C:\\Users\\jane\\mnist.ipynb") == "mnist"
 
 
 def _notebook(path: Path, marker: str) -> None:
