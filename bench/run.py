@@ -179,6 +179,7 @@ TRACKING_SETUP = textwrap.dedent("""
         config.YarnRuntime.rm_urls = [rm_url]
         config.YarnRuntime.user = "bench"
         config.YarnRuntime.registry_dns_domain = "bench.example.com"
+        config.YarnRuntime.shared_file_storage = True  # the test "cluster" shares this disk
         config.KubernetesRuntime.kubeconfig = kubeconfig
         _default_session().reconfigure(config)
 
@@ -528,6 +529,7 @@ def main(argv: list[str] | None = None) -> int:
                 pending.pop(0)
         except KeyboardInterrupt:  # the figures measured so far are still worth a table
             rows += [Row(LABELS[name], "not measured", "interrupted", "", "", "runs", False) for name in pending]
+    print(file=sys.stderr, flush=True)  # a progress bar (storage uploads) leaves its line open on a terminal
     print_table(rows)
     return 0 if all(r.ok is not False for r in rows) else 1
 
