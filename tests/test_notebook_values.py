@@ -100,7 +100,7 @@ def test_replica_counts_are_limited_per_runtime_and_the_limit_is_configurable(mo
                                   "fewer, or raise LocalRuntime.max_replicas") in results[0][1]
     assert not results[1][0] and "asks for 99999999999999999999 replicas" in results[1][1]
     assert not results[2][0] and "more than the kubernetes runtime allows (10000)" in results[2][1]
-    assert results[3][0] and "PyTorchJob" in results[3][1]
+    assert results[3][0] and "kind: TrainJob" in results[3][1] and "numNodes: 1000" in results[3][1]
     assert not results[5][0] and "asks for 21 replicas, more than the kubernetes runtime allows (20)" in results[5][1]
     assert "API the job asks for 100000000000000000000 replicas" in results[6][1]
 
