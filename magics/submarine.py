@@ -441,8 +441,9 @@ class SubmarineMagics(Magics, SubmarineConfig):
     def _sub_stop(self, rest: str):
         args = self._parse("stop", rest)
         job = self.session.job(self._name(args.name))
-        status = job.stop()
-        print(f"submarine: {job.name} is {status.state.value}")
+        status = job.stop()  # a replica still in its stop grace shows "stopping (grace 30 s)"
+        print(f"submarine: {job.name} is {status.state.value}"
+              + ("" if status.terminal or not status.message else f" ({status.message})"))
 
     def _sub_clean(self, rest: str):
         args = self._parse("clean", rest)

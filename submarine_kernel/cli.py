@@ -72,6 +72,11 @@ def _parser() -> argparse.ArgumentParser:
     stop = sub.add_parser("stop", help="stop every replica of a job")
     stop.add_argument("name", nargs="?", help="job name (required: stop never guesses)")
     stop.add_argument("--runtime", help="the job's runtime, when two runtimes have a job of that name")
+
+    sub.add_parser("recover", help="rebuild the registry's rows of local jobs from their folders "
+                                   "(after a damaged registry was moved aside)")
+    forget = sub.add_parser("forget", help="remove a job's registry row (a damaged one included)")
+    forget.add_argument("name", help="job name")
     return parser
 
 
@@ -120,6 +125,7 @@ def _dispatch(args) -> int:
     from .session import Session
 
     session = Session()
+    session.notify = lambda message: print(f"submarine-kernel: warning: {message}", file=sys.stderr)
     try:
         if args.command == "list":
             _list(session, args)
@@ -127,7 +133,19 @@ def _dispatch(args) -> int:
             _status(session, args)
         elif args.command == "stop":
             job = _job(session, args.name, args.runtime)
-            print(f"{job.name}: {job.stop().state.value}")
+            status = job.stop()  # a replica still in its stop grace shows "stopping (grace 30 s)"
+            print(f"{job.name}: {status.state.value}" + ("" if status.terminal or not status.message
+                                                          else f" ({status.message})"))
+        elif args.command == "recover":
+            from .recovery import rebuild_local
+
+            added = rebuild_local(session.registry, session.runtime("local").jobs_dir)
+            print(f"rebuilt {len(added)} local job(s)" + (f": {', '.join(added)}" if added else ""))
+        elif args.command == "forget":
+            count = session.registry.forget(args.name)
+            if not count:
+                raise SubmarineError(f"no job named {args.name!r} in the registry")
+            print(f"forgot {count} row(s) of {args.name}")
         elif args.command == "logs":
             _logs(session, args)
         return 0

@@ -3,21 +3,28 @@
 One row per job: its reference, spec (secrets redacted), bundle, params, latest status and metrics.
 The file is created readable by its user only; every call opens its own connection, so the tracker
 thread and the kernel thread never share one.
+
+A job is recorded (state NEW, its submitter's pid in the ref) before anything is uploaded or started, and
+confirmed once its runtime accepted it, so a killed submitter leaves a row a later session can settle
+(session.py: adopt the job, or clean up). A damaged file is one RegistryError that says how to recover;
+one bad row is skipped and reported (`Registry.skipped`), not a failed listing.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import socket
 import sqlite3
-from contextlib import closing
+import time
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
 from .config import data_dir, private_dir
-from .errors import JobNotFound
-from .runtimes.base import JobRef, JobStatus, utcnow
+from .errors import JobNotFound, SubmarineError
+from .runtimes.base import JobRef, JobState, JobStatus, utcnow
 from .secrets import redact_mapping
 from .spec import JobSpec
 
@@ -41,6 +48,18 @@ CREATE INDEX IF NOT EXISTS jobs_by_time ON jobs (submitted);
 """
 
 
+#: how long a recorded-but-unconfirmed row of another host's submitter is presumed still in flight
+PENDING_FOREIGN_SECONDS = 3600.0
+#: ref.extra key of a recorded row: who is submitting it
+SUBMITTER = "submitter"
+#: raw state of a submission whose answer never came (create retried out): settled by the next check
+UNCONFIRMED = "submit-unconfirmed"
+
+
+class RegistryError(SubmarineError):
+    """The registry file cannot be used: damaged, read-only, or in a folder that cannot be written."""
+
+
 @dataclass
 class JobRecord:
     ref: JobRef
@@ -54,53 +73,168 @@ class JobRecord:
     submitted: str
     updated: str
 
+    @property
+    def pending(self) -> bool:
+        """Recorded but not confirmed: the submission may or may not have reached the runtime."""
+        return self.state == "NEW" or (self.status is not None and self.status.raw_state == UNCONFIRMED)
+
 
 class Registry:
     """The job table in `<data dir>/registry.sqlite` (or any path given)."""
 
     def __init__(self, path: str | Path | None = None):
         self.path = Path(path) if path else data_dir() / "registry.sqlite"
-        private_dir(self.path.parent)
-        if not self.path.exists():
-            fd = os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600)
-            os.close(fd)
-        with self._connect() as db:
-            db.executescript(_SCHEMA)
+        self.skipped: list[str] = []  # rows the last listing could not read, one line each
+        self._ready = False  # opened on first use, so a damaged file never breaks %load_ext, only its use
+
+    def _open(self) -> None:
+        try:
+            private_dir(self.path.parent)
+        except OSError as exc:
+            raise RegistryError(f"cannot create the data folder {self.path.parent} ({exc.strerror}): make it "
+                                "writable, or point SUBMARINE_DATA_DIR at a folder you can write") from None
+        with self._guard():
+            if not self.path.exists():
+                self._create()
+            elif self.path.is_file() and self.path.stat().st_size == 0:
+                raise sqlite3.DatabaseError("the file is empty (0 bytes): it was truncated")
+            with closing(self._raw_connect()) as db:
+                db.executescript(_SCHEMA)
+        self._ready = True
+
+    def _create(self) -> None:
+        """Make the file with its schema under a temporary name, then link it into place: a registry is
+        never seen half-made (so an empty file always means damage), and two creators cannot clash."""
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        os.close(os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600))
+        try:
+            with closing(sqlite3.connect(tmp, isolation_level=None)) as db:
+                db.executescript(_SCHEMA)
+            try:
+                os.link(tmp, self.path)
+            except FileExistsError:
+                pass  # another process made it first
+        finally:
+            tmp.unlink(missing_ok=True)
 
     def _connect(self) -> sqlite3.Connection:
+        if not self._ready:
+            self._open()
+        return self._raw_connect()
+
+    def _raw_connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         db.execute("PRAGMA busy_timeout = 30000")
         db.row_factory = sqlite3.Row
         return db
 
+    @contextmanager
+    def _guard(self):
+        """sqlite and file errors as one RegistryError that says what is wrong and how to recover."""
+        try:
+            yield
+        except sqlite3.OperationalError as exc:
+            text = str(exc)
+            if "readonly" in text or "read-only" in text:
+                raise RegistryError(f"the job registry {self.path} is read-only: make it (and its folder) "
+                                    "writable, or point SUBMARINE_DATA_DIR at a folder you can write") from None
+            if "locked" in text or "busy" in text:
+                raise RegistryError(f"the job registry {self.path} stayed locked by another process: "
+                                    "try again in a moment") from None
+            raise self._damaged(text) from None
+        except sqlite3.DatabaseError as exc:
+            raise self._damaged(str(exc)) from None
+        except PermissionError as exc:
+            raise RegistryError(f"cannot write the job registry {self.path} ({exc.strerror}): make it and its "
+                                "folder writable, or point SUBMARINE_DATA_DIR at a folder you can write") from None
+        except IsADirectoryError:
+            raise self._damaged("a folder is in its place") from None
+
+    def _damaged(self, reason: str) -> RegistryError:
+        kind = "a folder is in its place" if self.path.is_dir() else reason
+        return RegistryError(f"the job registry {self.path} is damaged ({kind}): move it aside "
+                             f"(mv {self.path} {self.path}.damaged) and run again; `submarine-kernel recover` "
+                             "then rebuilds the local jobs from their folders")
+
     def add(self, ref: JobRef, spec: JobSpec, bundle_uri: str | None, notebook: str | None,
             status: JobStatus) -> None:
-        """Record a newly submitted job."""
-        spec_data = spec.to_dict()
-        spec_data["env"] = redact_mapping(spec_data["env"])
-        spec_data["params"] = redact_mapping(spec_data["params"])  # the params column is not the only copy
-        spec_data["param_values"] = redact_mapping(spec_data.get("param_values") or {})
-        for role in spec_data["roles"].values():
-            role["env"] = redact_mapping(role["env"])
+        """Record a job as submitted, in one step (Session.submit uses `record` then `confirm`)."""
         now = utcnow()
-        with closing(self._connect()) as db:
+        with self._guard(), closing(self._connect()) as db:
             db.execute(
                 "INSERT OR REPLACE INTO jobs (runtime, name, ref, spec, bundle_uri, notebook, params, state, status,"
                 " submitted, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (ref.runtime, ref.name, json.dumps(ref.to_dict()), json.dumps(spec_data), bundle_uri, notebook,
+                (ref.runtime, ref.name, json.dumps(ref.to_dict()), _spec_json(spec), bundle_uri, notebook,
                  json.dumps(redact_mapping(dict(spec.params)), default=str), status.state.value,
                  json.dumps(status.to_dict()), now, now))
 
+    def record(self, runtime: str, spec: JobSpec, bundle_uri: str | None, notebook: str | None) -> JobRef:
+        """Record a job about to be submitted (state NEW), before anything is uploaded or started.
+
+        Refuses the name while another live process is submitting a job of that name on that runtime; any
+        other row of that name (a finished or forgotten job) is replaced, as a new submission always did."""
+        ref = JobRef(runtime, spec.name, extra={SUBMITTER: submitter_identity()})
+        status = JobStatus(JobState.NEW, "recorded", message="recorded; being submitted")
+        now = utcnow()
+        with self._guard(), closing(self._connect()) as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                row = db.execute("SELECT * FROM jobs WHERE runtime = ? AND name = ?", (runtime, spec.name)).fetchone()
+                if row is not None and row["state"] == "NEW":
+                    owner = (json.loads(row["ref"]).get("extra") or {}).get(SUBMITTER)
+                    if submitter_alive(owner, row["submitted"]):
+                        raise SubmarineError(f"job {spec.name!r} is being submitted by another process "
+                                             f"(pid {owner.get('pid')}): choose another --name")
+                db.execute(
+                    "INSERT OR REPLACE INTO jobs (runtime, name, ref, spec, bundle_uri, notebook, params, state,"
+                    " status, submitted, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (runtime, spec.name, json.dumps(ref.to_dict()), _spec_json(spec), bundle_uri, notebook,
+                     json.dumps(redact_mapping(dict(spec.params)), default=str), status.state.value,
+                     json.dumps(status.to_dict()), now, now))
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        return ref
+
+    def confirm(self, ref: JobRef, status: JobStatus, bundle_uri: str | None = None,
+                recorded: JobRef | None = None) -> None:
+        """The runtime accepted a recorded job: keep its real ref and first status (with `recorded`, only
+        while the row still holds that recorded ref)."""
+        query = ("UPDATE jobs SET ref = ?, state = ?, status = ?, bundle_uri = COALESCE(?, bundle_uri), updated = ?"
+                 " WHERE runtime = ? AND name = ?" + (" AND ref = ?" if recorded else ""))
+        args = (json.dumps(ref.to_dict()), status.state.value, json.dumps(status.to_dict()), bundle_uri, utcnow(),
+                ref.runtime, ref.name) + ((json.dumps(recorded.to_dict()),) if recorded else ())
+        with self._guard(), closing(self._connect()) as db:
+            db.execute(query, args)
+
     def update_status(self, ref: JobRef, status: JobStatus) -> None:
-        with closing(self._connect()) as db:
-            db.execute("UPDATE jobs SET state = ?, status = ?, updated = ? WHERE runtime = ? AND name = ?",
-                       (status.state.value, json.dumps(status.to_dict()), utcnow(), ref.runtime, ref.name))
+        """The job's newest status; a row waiting to be confirmed or settled is left alone (settling decides)."""
+        with self._guard(), closing(self._connect()) as db:
+            db.execute("UPDATE jobs SET state = ?, status = ?, updated = ? WHERE runtime = ? AND name = ?"
+                       " AND state != 'NEW' AND COALESCE(status, '') NOT LIKE ?",
+                       (status.state.value, json.dumps(status.to_dict()), utcnow(), ref.runtime, ref.name,
+                        f'%"raw_state": "{UNCONFIRMED}"%'))
+
+    def mark_unconfirmed(self, ref: JobRef, message: str) -> None:
+        """The submission may have happened (its answer was lost): the next check adopts or cleans it."""
+        status = JobStatus(JobState.UNKNOWN, UNCONFIRMED, message=message)
+        with self._guard(), closing(self._connect()) as db:
+            db.execute("UPDATE jobs SET state = ?, status = ?, updated = ? WHERE runtime = ? AND name = ? AND ref = ?",
+                       (status.state.value, json.dumps(status.to_dict()), utcnow(), ref.runtime, ref.name,
+                        json.dumps(ref.to_dict())))
+
+    def pending(self) -> list[JobRecord]:
+        """Rows whose submission is not confirmed (NEW, or unconfirmed after a lost answer)."""
+        with self._guard(), closing(self._connect()) as db:
+            rows = db.execute("SELECT * FROM jobs WHERE state IN ('NEW', 'UNKNOWN')").fetchall()
+        return [r for r in self._records(rows) if r.pending]
 
     def add_metrics(self, ref: JobRef, points: list[dict]) -> None:
         """Append reported metric points ({"step": ..., name: value}) to the job's history."""
         if not points:
             return
-        with closing(self._connect()) as db:
+        with self._guard(), closing(self._connect()) as db:
             row = db.execute("SELECT metrics FROM jobs WHERE runtime = ? AND name = ?",
                              (ref.runtime, ref.name)).fetchone()
             if row is None:
@@ -113,11 +247,15 @@ class Registry:
         """The newest job called `name` (on `runtime` when given)."""
         query = "SELECT * FROM jobs WHERE name = ?" + (" AND runtime = ?" if runtime else "") + \
                 " ORDER BY submitted DESC LIMIT 1"
-        with closing(self._connect()) as db:
+        with self._guard(), closing(self._connect()) as db:
             row = db.execute(query, (name, runtime) if runtime else (name,)).fetchone()
         if row is None:
             raise JobNotFound(f"no job named {name!r} in the registry: %submarine list shows the known jobs")
-        return _record(row)
+        try:
+            return _record(row)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise RegistryError(f"the registry row of job {name!r} is damaged ({type(exc).__name__}: {exc}): "
+                                f"remove it with `submarine-kernel forget {name}`") from None
 
     def list(self, notebook: str | None = None, active_only: bool = False, limit: int | None = None
              ) -> list[JobRecord]:
@@ -130,15 +268,83 @@ class Registry:
             clauses.append("state NOT IN ('SUCCEEDED', 'FAILED', 'STOPPED')")
         query = "SELECT * FROM jobs" + (" WHERE " + " AND ".join(clauses) if clauses else "") + \
                 " ORDER BY submitted DESC, rowid DESC" + (f" LIMIT {int(limit)}" if limit else "")
-        with closing(self._connect()) as db:
-            return [_record(row) for row in db.execute(query, args)]
+        with self._guard(), closing(self._connect()) as db:
+            rows = db.execute(query, args).fetchall()
+        return self._records(rows)
 
-    def remove(self, ref: JobRef) -> None:
-        with closing(self._connect()) as db:
-            db.execute("DELETE FROM jobs WHERE runtime = ? AND name = ?", (ref.runtime, ref.name))
+    def _records(self, rows) -> list[JobRecord]:
+        """Rows as records; a row that cannot be read is skipped and described in `self.skipped`."""
+        records, self.skipped = [], []
+        for row in rows:
+            try:
+                records.append(_record(row))
+            except (ValueError, KeyError, TypeError) as exc:
+                self.skipped.append(f"skipped the damaged registry row of job {row['name']!r} ({type(exc).__name__}:"
+                                    f" {str(exc)[:80]}): remove it with `submarine-kernel forget {row['name']}`")
+        return records
+
+    def remove(self, ref: JobRef, exact: bool = False) -> None:
+        """Delete the job's row; with `exact` only while it still holds this very ref (a row another
+        process recorded for the same name since is kept)."""
+        query = "DELETE FROM jobs WHERE runtime = ? AND name = ?" + (" AND ref = ?" if exact else "")
+        args = (ref.runtime, ref.name) + ((json.dumps(ref.to_dict()),) if exact else ())
+        with self._guard(), closing(self._connect()) as db:
+            db.execute(query, args)
+
+    def forget(self, name: str) -> int:
+        """Delete every row called `name` (a damaged one included); returns how many."""
+        with self._guard(), closing(self._connect()) as db:
+            return db.execute("DELETE FROM jobs WHERE name = ?", (name,)).rowcount
 
     def __iter__(self) -> Iterator[JobRecord]:
         return iter(self.list())
+
+
+def _spec_json(spec: JobSpec) -> str:
+    spec_data = spec.to_dict()
+    spec_data["env"] = redact_mapping(spec_data["env"])
+    spec_data["params"] = redact_mapping(spec_data["params"])  # the params column is not the only copy
+    spec_data["param_values"] = redact_mapping(spec_data.get("param_values") or {})
+    for role in spec_data["roles"].values():
+        role["env"] = redact_mapping(role["env"])
+    return json.dumps(spec_data, default=str)
+
+
+def _process_start(pid: int) -> str | None:
+    """The kernel's start time of `pid` (guards against a recycled pid); None without /proc."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def submitter_identity() -> dict:
+    return {"host": socket.gethostname(), "pid": os.getpid(), "start": _process_start(os.getpid())}
+
+
+def submitter_alive(owner: dict | None, recorded: str) -> bool:
+    """Whether the process that recorded a row may still be submitting it."""
+    if not isinstance(owner, dict):
+        return False
+    if owner.get("host") != socket.gethostname():
+        import datetime as dt
+
+        try:
+            age = time.time() - dt.datetime.fromisoformat(recorded).timestamp()
+        except ValueError:
+            return False
+        return age < PENDING_FOREIGN_SECONDS
+    pid = owner.get("pid")
+    if not isinstance(pid, int):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    start = _process_start(pid)
+    return start is None or owner.get("start") in (None, start)
 
 
 def _record(row: sqlite3.Row) -> JobRecord:
@@ -146,5 +352,5 @@ def _record(row: sqlite3.Row) -> JobRecord:
     return JobRecord(
         ref=JobRef.from_dict(json.loads(row["ref"])), spec=JobSpec.from_dict(json.loads(row["spec"])),
         bundle_uri=row["bundle_uri"], notebook=row["notebook"], params=json.loads(row["params"]),
-        state=row["state"], status=JobStatus.from_dict(status) if status else None,
+        state=JobState(row["state"]).value, status=JobStatus.from_dict(status) if status else None,
         metrics=json.loads(row["metrics"]), submitted=row["submitted"], updated=row["updated"])

@@ -16,17 +16,17 @@ from .algorithm import AlgorithmCollector, Bundle
 from .config import SubmarineConfig
 from .errors import SubmarineError, TransientError, ValidationError
 from .names import default_job_name, notebook_label, sanitize
-from .registry import JobRecord, Registry
+from .registry import JobRecord, Registry, submitter_alive
 from .retry import DEFAULT_POLICY
-from .runtimes.base import JobRef, JobState, JobStatus, Runtime, runtime_class, utcnow
+from .runtimes.base import SUBMISSION_LABEL, JobRef, JobState, JobStatus, Runtime, runtime_class, utcnow
 from .spec import JobSpec, draft_spec
 from .storage import Storage, UploadResult
 from .tracker import Tracker
 
 LABEL_PREFIX = "submarine-kernel"
-#: one token per `submit`, carried by the job on the cluster: a retried create that meets a job of the same
-#: name with the same token adopts it ("already submitted"); another token means the name is taken
-SUBMISSION_LABEL = f"{LABEL_PREFIX}/submission"
+# SUBMISSION_LABEL: one token per `submit`, carried by the job on the cluster: a retried create that meets a
+# job of the same name with the same token adopts it ("already submitted"); another token means the name is
+# taken. Recovery (Session.settle) uses it to find what an interrupted submission made.
 
 
 class Job:
@@ -38,6 +38,7 @@ class Job:
         self.ref = ref
         self.spec = spec
         self.upload = upload
+        self.last_status: JobStatus | None = None  # what this object's last status() read
 
     @property
     def name(self) -> str:
@@ -48,29 +49,52 @@ class Job:
         return self.session.runtime(self.ref.runtime)
 
     def status(self) -> JobStatus:
-        """The job's status now (one poll of its runtime)."""
-        return self.runtime.poll([self.ref])[self.ref.key]
+        """The job's status now (one poll of its runtime); a newer state is also written to the registry,
+        so `list` shows what this read learned even when no tracker follows the job."""
+        status = self.runtime.poll([self.ref])[self.ref.key]
+        self.last_status = status
+        self.session.remember(self.ref, status)
+        return status
 
     def wait(self, timeout: float | None = None, interval: float | None = None) -> JobStatus:
-        """Block until the job ends (or `timeout` seconds pass) and return its last status."""
+        """Block until the job ends (or `timeout` seconds pass) and return its last status.
+
+        A status outage is waited out, with "retrying" notices, for as long as `timeout` allows (forever
+        without one); when the time is up during an outage, the last status read is returned marked stale,
+        (the one read before, by the tracker or into the registry, included), or the outage's error raised
+        when none is known."""
         deadline = None if timeout is None else time.monotonic() + timeout
         interval = interval or getattr(self.runtime, "poll_interval", self.session.settings.poll_interval)
         failures = 0
-        status = None
+        status = self.last_status or self.session.tracker.last(self.ref) or self._recorded_status()
         while True:
             try:
                 status = self.status()
                 failures = 0
-            except TransientError as exc:  # keep waiting through a blip; give up only when it lasts
+            except TransientError as exc:  # keep waiting through an outage, within the timeout
                 failures += 1
-                if failures >= DEFAULT_POLICY.attempts:
-                    raise
-                self.session.notify(f"{self.name}: {exc}; retrying {failures + 1}/{DEFAULT_POLICY.attempts}")
-                time.sleep(DEFAULT_POLICY.delay(failures))
+                pause = DEFAULT_POLICY.delay(min(failures, DEFAULT_POLICY.attempts))
+                if deadline is not None:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        if status is None:
+                            raise
+                        from dataclasses import replace
+
+                        return replace(status, stale=True, message=f"status unavailable: {exc}")
+                    pause = min(pause, remaining)
+                self.session.notify(f"{self.name}: {exc}; retrying ({failures} failed so far)")
+                time.sleep(pause)
                 continue
             if status.terminal or (deadline is not None and time.monotonic() >= deadline):
                 return status
-            time.sleep(interval)
+            time.sleep(interval if deadline is None else max(0.0, min(interval, deadline - time.monotonic())))
+
+    def _recorded_status(self) -> JobStatus | None:
+        try:
+            return self.session.registry.get(self.ref.name, self.ref.runtime).status
+        except SubmarineError:
+            return None
 
     def logs(self, replica: str | None = None, tail: int | None = None) -> str:
         """One replica's log so far (the deciding replica by default)."""
@@ -114,6 +138,7 @@ class Session:
         self._runtimes_lock = threading.Lock()
         self.tracker = Tracker(self.runtime, self.registry, interval=self.settings.poll_interval)
         self.notify = _log_notice  # the magics print these; "retrying 2/5" and the like
+        self.skipped: list[str] = []  # registry rows the last listing could not read
 
     # -- parts -------------------------------------------------------------------------------------
     def runtime(self, name: str | None = None) -> Runtime:
@@ -147,6 +172,8 @@ class Session:
         """A JobSpec from run options and session defaults, checked against the spec rules and the
         runtime's own; one ValidationError lists every problem. For a `dry_run`, settings the runtime still
         needs (`Runtime.missing_settings`) are not problems: the dry run shows placeholders and lists them."""
+        if not dry_run:
+            self.settle()  # an interrupted submission of this name must not keep the name taken
         base_labels = {f"{LABEL_PREFIX}/user": sanitize(self.settings.user, 63),
                        f"{LABEL_PREFIX}/job": "placeholder"}
         if self.notebook:
@@ -236,52 +263,170 @@ class Session:
         return text
 
     def submit(self, spec: JobSpec, bundle: Bundle, runtime: str | None = None) -> Job:
-        """Validate, upload the bundle (unless already there), submit, record and track."""
+        """Validate, record, upload the bundle (unless already there), submit, confirm and track.
+
+        The registry row is written first, so a job never runs unrecorded: a refusal removes the row again,
+        and a submission cut short (the submitter killed, every create answer lost) leaves a row that the
+        next check settles (`settle`: the job adopted, or what was half-created deleted)."""
         rt = self.runtime(runtime)
+        self.settle()
         self.check(spec, rt)
         bundle = bundle.with_params(spec.params_file())
-        upload = self._upload(bundle, rt)
+        storage = self.storage()
+        self._check_bundle(bundle, rt, storage)  # refused before anything is recorded or moves
         # Runtimes make a retried create idempotent: a conflict on our own name with our own token means
         # "already submitted" (the response of an earlier attempt was lost), another token "name taken".
         import uuid
 
         spec = spec.replace(labels={**spec.labels, SUBMISSION_LABEL: uuid.uuid4().hex})
-        ref = DEFAULT_POLICY.call(lambda: rt.submit(spec, bundle, upload.uri), f"submitting {spec.name}",
-                                  on_retry=self.notify)
+        recorded = self.registry.record(rt.name, spec, storage.uri_for(bundle) if bundle.files else "",
+                                        self.notebook)
+        try:
+            upload = self._upload(bundle, storage)
+        except BaseException:
+            self.registry.remove(recorded, exact=True)  # nothing reached the runtime: nothing left behind
+            raise
+        try:
+            ref = self._start(rt, spec, bundle, upload, storage)
+        except SubmarineError as exc:
+            if not isinstance(exc, TransientError):
+                self.registry.remove(recorded, exact=True)  # refused by the runtime: it made nothing
+                raise
+            ref = self._settle_now(rt, spec, upload.uri, recorded, exc)
+        except BaseException as exc:  # interrupted mid-request: the create may have reached the runtime
+            self.registry.mark_unconfirmed(recorded, f"the submission was interrupted ({type(exc).__name__}); "
+                                                     "the next status check adopts the job or cleans it up")
+            raise
         status = JobStatus(JobState.SUBMITTED, "submitted", submitted=utcnow(), links=rt.links(ref))
-        self.registry.add(ref, spec, upload.uri, self.notebook, status)
+        self.registry.confirm(ref, status, upload.uri, recorded=recorded)
         self.tracker.track(ref, status)
         return Job(self, ref, spec, upload)
 
-    def _upload(self, bundle: Bundle, rt: Runtime) -> UploadResult:
-        """Store the bundle where the runtime's replicas can fetch it (refused before any byte moves); a job
-        without files (a command that lives in the image) stores nothing and runs with an empty algorithm
-        folder (its bundle URI is "")."""
+    def _check_bundle(self, bundle: Bundle, rt: Runtime, storage: Storage) -> None:
+        """Refuse a bundle store the runtime's replicas cannot fetch from (before any byte moves)."""
+        if bundle.files:
+            problems = rt.bundle_problems(storage.uri_for(bundle))
+            if problems:
+                raise ValidationError(problems)
+
+    def _upload(self, bundle: Bundle, storage: Storage) -> UploadResult:
+        """Store the bundle; a job without files (a command that lives in the image) stores nothing and runs
+        with an empty algorithm folder (its bundle URI is "")."""
         if not bundle.files:
             return UploadResult(uri="", digest=bundle.digest, bytes_uploaded=0, reused=False)
-        storage = self.storage()
-        problems = rt.bundle_problems(storage.uri_for(bundle))
-        if problems:
-            raise ValidationError(problems)
         return storage.put(bundle)
+
+    def _settle_now(self, rt: Runtime, spec: JobSpec, bundle_uri: str, recorded: JobRef, exc: Exception) -> JobRef:
+        """Every create was retried out: ask once whether one of them made the job (only its answer was
+        lost: adopted) or not (what it half-created deleted, the row removed, the error raised); when even
+        that cannot be asked, the row stays, unconfirmed, for the next check."""
+        try:
+            ref = rt.find(spec, bundle_uri)
+        except (NotImplementedError, SubmarineError):
+            self.registry.mark_unconfirmed(recorded, f"the submission may have happened ({str(exc)[:160]}); "
+                                                     "the next status check adopts the job or cleans it up")
+            raise exc from None
+        if ref is None:
+            self.registry.remove(recorded, exact=True)
+            raise exc
+        self.notify(f"{spec.name}: the cluster made the job though its answers were lost; following it")
+        return ref
+
+    def _start(self, rt: Runtime, spec: JobSpec, bundle: Bundle, upload: UploadResult, storage: Storage) -> JobRef:
+        """rt.submit with retries; a stored bundle found damaged on fetch is uploaded again once."""
+        from .integrity import DamagedBundle
+
+        def attempt():
+            return rt.submit(spec, bundle, upload.uri)
+        try:
+            return DEFAULT_POLICY.call(attempt, f"submitting {spec.name}", on_retry=self.notify)
+        except DamagedBundle as exc:
+            if not bundle.files:
+                raise
+            self.notify(f"{exc}; uploading the bundle again")
+            storage.put(bundle, verify=True)
+            return DEFAULT_POLICY.call(attempt, f"submitting {spec.name}", on_retry=self.notify)
+
+    def settle(self) -> list[str]:
+        """Settle recorded submissions whose submitter is gone or whose answer was lost: adopt the job the
+        runtime has for them, or delete what they half-created and forget the row. Returns one line each."""
+        settled = []
+        for record in self.registry.pending():
+            owner = record.ref.extra.get("submitter")
+            if record.state == "NEW" and submitter_alive(owner, record.submitted):
+                continue  # still being submitted by a live process
+            try:
+                rt = self.runtime(record.ref.runtime)
+                ref = rt.find(record.spec, record.bundle_uri)
+            except NotImplementedError:
+                continue
+            except SubmarineError as exc:  # unreachable now: kept for the next check
+                _log_notice(f"{record.ref.name}: cannot settle its submission yet: {exc}")
+                continue
+            if ref is None:
+                self.registry.remove(record.ref, exact=True)
+                settled.append(f"{record.ref.name}: its submission never started a job; forgot it")
+                continue
+            status = JobStatus(JobState.SUBMITTED, "submitted", submitted=record.submitted, links=rt.links(ref))
+            self.registry.confirm(ref, status, recorded=record.ref)
+            self.tracker.track(ref)
+            settled.append(f"{record.ref.name}: adopted the job its interrupted submission started")
+        return settled
 
     # -- history -----------------------------------------------------------------------------------
     def job(self, name: str, runtime: str | None = None) -> Job:
+        self.settle()
         record = self.registry.get(name, runtime)
         return Job(self, record.ref, record.spec)
 
     def records(self, notebook: str | None = None, active_only: bool = False) -> list[JobRecord]:
-        return self.registry.list(notebook=notebook, active_only=active_only)
+        """The registry's jobs, newest first; unfinished local jobs are read again from their folders (no
+        cluster is asked) and rows that cannot be read are skipped, each with a notice."""
+        self.settle()
+        records = self.registry.list(notebook=notebook, active_only=active_only)
+        skipped = list(self.registry.skipped)
+        for line in skipped:
+            self.notify(line)
+        self.skipped = skipped
+        stale = [r for r in records if r.ref.runtime == "local" and not r.pending and not JobState(r.state).terminal]
+        if stale:
+            statuses = self.runtime("local").poll([r.ref for r in stale])
+            for record in stale:
+                status = statuses.get(record.ref.key)
+                if status is not None and self.remember(record.ref, status):
+                    record.status, record.state = status, status.state.value
+        return records
+
+    def remember(self, ref: JobRef, status: JobStatus) -> bool:
+        """Write a status learned by any reader to the registry when it is newer; True when written."""
+        if status.stale:
+            return False
+        try:
+            record = self.registry.get(ref.name, ref.runtime)
+        except SubmarineError:
+            return False
+        if record.pending or (record.status is not None and record.status.same_as(status)):
+            return False
+        if record.status is not None and record.status.terminal and not status.terminal:
+            return False  # never move a finished job back (a runtime that forgot it answers UNKNOWN)
+        try:
+            self.registry.update_status(ref, status)
+        except SubmarineError as exc:  # a read-only registry still lists and shows status; it cannot learn
+            self.notify(f"the newest status of {ref.name} is not recorded: {exc}")
+            return False
+        return True
 
     def reattach(self) -> list[JobRef]:
         """Follow again every job the registry knows as unfinished (after a kernel restart)."""
         refs = []
         for record in self.registry.list(active_only=True):
+            if record.pending:
+                continue  # settled by the next listing or submission (it may ask a cluster: not at load)
             try:
                 self.runtime(record.ref.runtime)
             except SubmarineError:
                 continue  # a runtime that is not installed here cannot be followed
-            self.tracker.track(record.ref, record.status)
+            self.tracker.track(record.ref, record.status, announce=True)  # listeners hear the state now
             refs.append(record.ref)
         return refs
 

@@ -13,14 +13,16 @@ complete bundle, but an older job's bundle URI then shows the newer files.
 
 from __future__ import annotations
 
+import errno
 import json
-import secrets
+import os
 import posixpath
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 from urllib.parse import urlsplit
 
+from . import integrity, staging
 from .algorithm import MANIFEST_NAME, Bundle
 from .errors import StorageError, TransientError, ValidationError
 from .retry import DEFAULT_POLICY
@@ -151,33 +153,71 @@ class Storage:
         except (FileNotFoundError, ValueError):
             return False
 
-    def put(self, bundle: Bundle) -> UploadResult:
+    def stored_state(self, bundle: Bundle, folder: str | None = None, verify: bool = False) -> str:
+        """"complete", "absent" (nothing, an unfinished upload, or another bundle in a Zeppelin folder) or
+        "damaged" (the manifest or a file no longer matches): one GET of the manifest and one listing, which
+        compares sizes; `verify` also reads every file back and compares its sha256."""
+        folder = folder or self.folder_for(bundle)
+        where = redact_url(self.uri(folder))
+        try:
+            raw = self.fs.cat_file(self._path(folder, MANIFEST_NAME))
+        except FileNotFoundError:
+            return "absent"
+        try:
+            manifest = integrity.parse_manifest(raw, where)
+        except integrity.DamagedBundle:
+            return "damaged"
+        if manifest.get("digest") != bundle.digest:
+            return "absent" if folder != bundle.digest else "damaged"
+        if not integrity.same_files(manifest, bundle.manifest()):
+            return "damaged"
+        sizes = {posixpath.relpath(path, self._path(folder)): info.get("size")
+                 for path, info in self.fs.find(self._path(folder), detail=True).items()}
+        if any(sizes.get(e["name"]) != e["size"] for e in manifest["files"]):
+            return "damaged"
+        if verify:
+            try:
+                for entry in manifest["files"]:
+                    integrity.check_file(entry, self.fs.cat_file(self._path(folder, entry["name"])), where)
+            except (integrity.DamagedBundle, FileNotFoundError):
+                return "damaged"
+        return "complete"
+
+    def put(self, bundle: Bundle, verify: bool = False) -> UploadResult:
         """Upload `bundle` unless an identical one is already complete.
 
         The manifest goes last, so an interrupted upload never looks complete. Where the file system renames
-        folders atomically (local disk), the upload is also staged under a hidden temporary name and renamed
-        into place; object stores, where a rename is a full copy, rely on the manifest alone.
+        folders atomically (local disk), the upload is staged under a hidden temporary name and renamed into
+        place; object stores, where a rename is a full copy, rely on the manifest alone. Concurrent uploads of
+        the same content all succeed: the first complete copy wins and nothing is deleted under a reader.
+        A damaged stored copy (see integrity.py) is replaced, with a warning; `verify` reads a stored copy
+        back in full before reusing it (after a fetch found it damaged).
         """
         digest = bundle.digest
         folder = self.folder_for(bundle)
         try:
-            if self.is_complete(digest, folder):
-                return UploadResult(self.uri(folder), digest, 0, True)
+            state = self.stored_state(bundle, folder, verify)
         except OSError as exc:  # storage unreachable: one clear line, not a traceback
             raise StorageError(f"cannot reach the bundle storage {redact_url(self.root)}: {exc}; "
                                "check the storage root, endpoint and credentials") from None
+        if state == "complete":
+            return UploadResult(self.uri(folder), digest, 0, True)
+        if state == "damaged":
+            self._notify(f"the stored bundle {redact_url(self.uri(folder))} is damaged (a file or its manifest "
+                         "changed in the store): uploading it again")
         staged = self._renames_atomically()
-        write_folder = f".staging-{folder}-{secrets.token_hex(4)}" if staged else folder
+        write_folder = staging.name("staging", folder) if staged else folder
         bar = self._progress_bar(bundle.size)
+        reused = False
         try:
-            final = self._path(folder)
-            if not staged and folder != digest and self.fs.exists(final):
-                self.fs.rm(final, recursive=True)  # Zeppelin layout: the changed bundle replaces the folder
-            sent = self._write(bundle, write_folder, bar)
             if staged:
-                if self.fs.exists(final):
-                    self.fs.rm(final, recursive=True)  # an incomplete leftover, or the Zeppelin layout's old bundle
-                self.fs.mv(self._path(write_folder), final, recursive=True)
+                staging.clean_stale(self.root_path)
+            final = self._path(folder)
+            if not staged and (folder != digest or state == "damaged") and self.fs.exists(final):
+                self.fs.rm(final, recursive=True)  # Zeppelin layout's older bundle, or a damaged copy
+            sent = self._write(bundle, write_folder, bar, keep_existing=not staged and folder == digest)
+            if staged:
+                reused = self._move_into_place(bundle, write_folder, folder, verify)
         except BaseException as exc:  # Ctrl-C included: leave no staging folder behind
             if staged:
                 self._discard(write_folder)
@@ -188,10 +228,47 @@ class Storage:
         finally:
             if bar is not None:
                 bar.close()
-        return UploadResult(self.uri(folder), digest, sent, False)
+        return UploadResult(self.uri(folder), digest, 0 if reused else sent, reused)
 
-    def _write(self, bundle: Bundle, folder: str, bar) -> int:
+    def _move_into_place(self, bundle: Bundle, staged: str, folder: str, verify: bool = False) -> bool:
+        """Rename the staged folder to `folder`; True when a complete copy got there first (ours is dropped).
+
+        A plain rename never replaces a non-empty folder, so two uploads cannot break each other; a folder
+        that is there but not this complete bundle (an older Zeppelin bundle, a damaged copy) is first renamed
+        aside and then removed."""
+        source, final = self._path(staged), self._path(folder)
+        for _ in range(5):
+            try:
+                os.rename(source, final)
+                return False
+            except OSError as exc:
+                if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                    raise
+            if self.stored_state(bundle, folder, verify) == "complete":
+                self._discard(staged)
+                return True
+            aside = staging.name("discard", folder)
+            try:
+                os.rename(final, self._path(aside))
+            except FileNotFoundError:
+                continue
+            self._discard(aside)
+        raise OSError(f"{final} kept changing while this upload tried to move into place")
+
+    def _notify(self, message: str) -> None:
+        if self.on_retry is not None:
+            self.on_retry(message)
+        else:
+            import warnings
+
+            warnings.warn(message, stacklevel=3)
+
+    def _write(self, bundle: Bundle, folder: str, bar, keep_existing: bool = False) -> int:
         """Write every file, then the manifest, under `folder`; returns the bytes sent.
+
+        With `keep_existing` (a content-addressed folder written in place), a file that is already there is
+        left alone: it holds these bytes, perhaps written by a concurrent upload of the same content, and
+        rewriting it could hide it from a reader for a moment.
 
         Async file systems (s3fs) get all files in one concurrent `pipe`, as a raw s3fs upload would send
         them; others get them one by one. Either way the manifest is written only after every file.
@@ -206,15 +283,16 @@ class Storage:
         for batch in batches:
             what = f"uploading {len(batch)} files" if len(batch) > 1 else \
                 f"uploading {posixpath.relpath(next(iter(batch)), base)}"
-            DEFAULT_POLICY.call(self._piper(batch, bar, per_part), what, on_retry=self.on_retry)
+            DEFAULT_POLICY.call(self._piper(batch, bar, per_part, keep_existing), what, on_retry=self.on_retry)
             if bar is not None and not per_part:
                 bar.update(sum(len(d) for d in batch.values()))
         manifest = bundle.manifest_bytes()
-        DEFAULT_POLICY.call(lambda: self.fs.pipe_file(self._path(folder, MANIFEST_NAME), manifest),
+        DEFAULT_POLICY.call(self._piper({self._path(folder, MANIFEST_NAME): manifest}, None, False, keep_existing),
                             "uploading the manifest", on_retry=self.on_retry)
         return sum(len(d) for d in targets.values()) + len(manifest)
 
-    def _piper(self, batch: Mapping[str, bytes], bar, per_part: bool) -> Callable[[], None]:
+    def _piper(self, batch: Mapping[str, bytes], bar, per_part: bool, keep_existing: bool = False
+               ) -> Callable[[], None]:
         """One upload attempt of `batch`; with `per_part` the bar moves with each part sent (S3 multipart),
         and a retried attempt first takes back what the failed one counted."""
         counted = [0]
@@ -229,6 +307,9 @@ class Storage:
                 counted[0] = 0
             if len(batch) == 1:
                 (target, data), = batch.items()
+                if keep_existing and not getattr(self.fs, "async_impl", False):
+                    _create_once(self.fs, target, data)
+                    return
                 self.fs.pipe_file(target, data, **({"callback": progress} if per_part else {}))
             else:
                 self.fs.pipe(dict(batch), **({"callback": progress} if per_part else {}))
@@ -264,19 +345,43 @@ class Storage:
 
 
 def fetch_bundle(uri: str, destination: str | Path, options: Mapping[str, Any] | None = None) -> Path:
-    """Download the bundle at `uri` into `destination`; refuse an incomplete one."""
+    """Download the bundle at `uri` into `destination`; refuse an incomplete or damaged one.
+
+    Every file is checked against the manifest's size and sha256 before anything is written, and a name
+    that would leave `destination` is refused (DamagedBundle: the next submit uploads the bundle again)."""
     fs, path = open_filesystem(uri, options)
     path = path.rstrip("/")
+    where = redact_url(uri)
     try:
-        manifest = json.loads(fs.cat_file(posixpath.join(path, MANIFEST_NAME)))
+        manifest = integrity.parse_manifest(fs.cat_file(posixpath.join(path, MANIFEST_NAME)), where)
     except FileNotFoundError:
-        raise StorageError(f"bundle {redact_url(uri)} has no manifest (an unfinished upload): upload it again") from None
-    destination = Path(destination)
+        raise StorageError(f"bundle {where} has no manifest (an unfinished upload): upload it again") from None
+    contents = {}
     for entry in manifest["files"]:
-        target = destination / entry["name"]
+        try:
+            data = fs.cat_file(posixpath.join(path, entry["name"]))
+        except FileNotFoundError:
+            raise integrity.DamagedBundle(f"{entry['name']} of bundle {where} is missing from the store: "
+                                          "submit again to re-upload it") from None
+        integrity.check_file(entry, data, where)
+        contents[entry["name"]] = data
+    destination = Path(destination)
+    for name, data in contents.items():
+        target = destination / name
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(fs.cat_file(posixpath.join(path, entry["name"])))
+        target.write_bytes(data)
     return destination
+
+
+def _create_once(fs, target: str, data: bytes) -> None:
+    """Write `target` unless it exists; a concurrent writer creating it first is no failure."""
+    if fs.exists(target):
+        return
+    try:
+        fs.pipe_file(target, data, mode="create")
+    except OSError:  # FileExistsError, or a rename refused because the target appeared meanwhile
+        if not fs.exists(target):
+            raise
 
 
 def _takes_callback(fs) -> bool:

@@ -38,15 +38,19 @@ class Tracker:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._failures: dict[str, int] = {}
+        self._announce: set[str] = set()
         self.rounds = 0
 
     # -- public ------------------------------------------------------------------------------------
-    def track(self, ref: JobRef, status: JobStatus | None = None) -> None:
-        """Follow `ref` until it reaches a terminal state."""
+    def track(self, ref: JobRef, status: JobStatus | None = None, announce: bool = False) -> None:
+        """Follow `ref` until it reaches a terminal state; `status` is the last one known (kept, marked stale,
+        while polls fail); with `announce` the first poll is told to listeners even when nothing changed."""
         with self._lock:
             self._refs[ref.key] = ref
             if status is not None:
                 self._last[ref.key] = status
+            if announce:
+                self._announce.add(ref.key)
         self._ensure_thread()
         self._wake.set()
 
@@ -129,7 +133,10 @@ class Tracker:
             if status is None:
                 continue
             with self._lock:
-                changed = not status.same_as(self._last.get(ref.key))
+                changed = not status.same_as(self._last.get(ref.key)) or (
+                    not status.stale and ref.key in self._announce)
+                if not status.stale:
+                    self._announce.discard(ref.key)
                 self._last[ref.key] = status
                 if status.terminal:
                     self._refs.pop(ref.key, None)

@@ -204,6 +204,7 @@ def test_threaded_tracker_follows_to_the_end(fakes):
 # -- registry ------------------------------------------------------------------------------------------
 def test_registry_file_is_private(isolated_data_dir):
     registry = Registry()
+    assert registry.list() == []  # opened on first use (so a damaged file never breaks %load_ext)
     assert registry.path == isolated_data_dir / "registry.sqlite"
     assert stat.S_IMODE(os.stat(registry.path).st_mode) == 0o600
 

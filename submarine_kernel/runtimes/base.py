@@ -21,6 +21,11 @@ from ..errors import RuntimeNotFound
 from ..spec import JobSpec
 
 
+#: JobSpec label with the token of one submission (set by Session.submit): a runtime recognises the job that
+#: a retried or interrupted submission made by it
+SUBMISSION_LABEL = "submarine-kernel/submission"
+
+
 class JobState(str, enum.Enum):
     NEW = "NEW"
     SUBMITTED = "SUBMITTED"
@@ -156,6 +161,13 @@ class Runtime(Configurable):
 
     def poll(self, refs: Sequence[JobRef]) -> dict[str, JobStatus]:
         """Status of many jobs in as few requests as possible, keyed by `JobRef.key`."""
+        raise NotImplementedError
+
+    def find(self, spec: JobSpec, bundle_uri: str | None) -> JobRef | None:
+        """Settle a submission whose answer never arrived (its submitter was killed, or every create answer
+        was lost): the ref of the job this very submission made (matched by the spec's submission token),
+        or None after deleting whatever it half-created. Raises NotImplementedError when the runtime cannot
+        tell (the registry row is then kept, UNKNOWN); TransientError when the runtime cannot be reached."""
         raise NotImplementedError
 
     def logs(self, ref: JobRef, replica: str | None = None, tail: int | None = None,

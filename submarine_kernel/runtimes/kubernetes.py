@@ -363,6 +363,33 @@ class KubernetesRuntime(Runtime):
         self._watch(namespace, plan.kind.plural).seed(created)  # poll sees the job before its first event
         return ref
 
+    def find(self, spec: JobSpec, bundle_uri: str | None) -> JobRef | None:
+        """The job this submission made (our token on it) with every ConfigMap/Secret it mounts, or None;
+        a job of ours that lacks one of them is half-created and is deleted (its owned objects go with it)."""
+        from ..contract import replica_names
+
+        kind = m.job_kind(spec, self.cluster_options())
+        namespace = self.effective_namespace()
+        clients = self._connect()
+        existing = self._read_job(clients, kind, namespace, spec.name)
+        token = spec.labels.get(m.SUBMISSION_LABEL)
+        if not token or existing is None or ((existing.get("metadata") or {}).get("labels") or {}).get(
+                m.SUBMISSION_LABEL) != token:
+            return None
+        readers = {"configMap": clients.core.read_namespaced_config_map, "secret": clients.core.read_namespaced_secret}
+        for source, name in _mounted_sources(existing):
+            try:
+                self._call(clients, "read", f"{source} {name!r}", readers[source], name, namespace)
+            except _NotFound:
+                self._delete_job(clients, kind, namespace, spec.name, missing_ok=True)
+                return None
+        mounts = dict(_mounted_sources(existing))
+        return JobRef(self.name, spec.name, (existing.get("metadata") or {}).get("uid", ""), {
+            "namespace": namespace, "plural": kind.plural, "kind": kind.kind, "container": kind.container,
+            "replicas": [f"{role}-{index}" for role, index in replica_names(spec)],
+            "deciding": f"{spec.deciding_role}-0",
+            "delivery": "configmap" if m.configmap_name(spec.name) in mounts.values() else "storage"})
+
     def poll(self, refs: Sequence[JobRef]) -> dict[str, JobStatus]:
         """Answer from the watch caches: one list+watch per namespace and resource, shared by all jobs."""
         out: dict[str, JobStatus] = {}
@@ -472,7 +499,9 @@ class KubernetesRuntime(Runtime):
         """Delete the job object (and with it its pods and logs)."""
         clients = self._connect()
         self._stopped.add(ref.key)
-        self._delete_job(clients, _ref_kind(ref), _ref_namespace(ref, self), ref.name, missing_ok=True)
+        # retried: a delete whose answer was lost finds the job gone (404) on the next try, which is success
+        _retried(lambda: self._delete_job(clients, _ref_kind(ref), _ref_namespace(ref, self), ref.name,
+                                          missing_ok=True), f"stopping {ref.name}")
 
     def links(self, ref: JobRef) -> dict[str, str]:
         """The dashboard and TensorBoard URLs from the URL templates, when configured."""
@@ -1027,6 +1056,23 @@ def _retried(func: Callable[[], Any], what: str) -> Any:
     import logging
 
     return DEFAULT_POLICY.call(func, what, on_retry=logging.getLogger("submarine_kernel").warning)
+
+
+def _mounted_sources(obj: Any) -> list[tuple[str, str]]:
+    """("configMap" | "secret", name) of every volume source anywhere in a job's pod templates."""
+    found = []
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            if key == "configMap" and isinstance(value, dict) and value.get("name"):
+                found.append(("configMap", value["name"]))
+            elif key == "secret" and isinstance(value, dict) and (value.get("secretName") or value.get("name")):
+                found.append(("secret", value.get("secretName") or value.get("name")))
+            else:
+                found += _mounted_sources(value)
+    elif isinstance(obj, list):
+        for value in obj:
+            found += _mounted_sources(value)
+    return list(dict.fromkeys(found))
 
 
 def _managed(obj: Mapping[str, Any]) -> bool:

@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections import deque
 from pathlib import Path
@@ -30,7 +31,7 @@ from ..errors import JobNotFound, SubmarineError
 from ..secrets import is_secret_key, redact_mapping
 from ..spec import JobSpec
 from ..storage import fetch_bundle
-from .base import JobRef, JobState, JobStatus, ReplicaStatus, Runtime, utcnow
+from .base import SUBMISSION_LABEL, JobRef, JobState, JobStatus, ReplicaStatus, Runtime, utcnow
 
 _SUPERVISOR = Path(__file__).with_name("local_supervisor.py")
 _SAFE_NAME_MAX = 200
@@ -53,6 +54,11 @@ class LocalRuntime(Runtime):
     python = Unicode(help="Interpreter that `python` and `python3` in launch commands run (default: the one "
                           "running this kernel or CLI); its folder is also first on the replicas' PATH, so its "
                           "`pip`, `torchrun` and packages are the ones a job sees.").tag(config=True)
+    stop_grace = Float(30.0, help="Seconds a stopped replica gets between SIGTERM (to its process group) and "
+                                  "SIGKILL, to save a checkpoint; Kubernetes' terminationGracePeriodSeconds."
+                       ).tag(config=True)
+    stop_wait = Float(15.0, help="Seconds `stop` waits for the job to end before it returns; the status says "
+                                 "'stopping (grace N s)' until it has. A second stop kills at once.").tag(config=True)
 
     _probed_gpus: list[str] | None = None
 
@@ -74,6 +80,9 @@ class LocalRuntime(Runtime):
             problems.append(f"job name {name!r} cannot be a folder name: use letters, digits, '-', '_' and '.'")
         elif (Path(self.jobs_dir) / name).exists():
             problems.append(f"a local job named {name!r} already exists: choose another --name")
+        elif Path(self.jobs_dir).is_dir() and not os.access(self.jobs_dir, os.W_OK):
+            problems.append(f"the local jobs folder {self.jobs_dir} is not writable: make it writable, or set "
+                            "LocalRuntime.jobs_dir to a folder you can write")
         if not (os.path.isfile(self.python) and os.access(self.python, os.X_OK)):
             problems.append(f"LocalRuntime.python = {self.python!r} is not an executable file: point it at a "
                             "Python interpreter (e.g. /path/to/venv/bin/python)")
@@ -140,11 +149,14 @@ class LocalRuntime(Runtime):
 
     def submit(self, spec: JobSpec, bundle: Bundle, bundle_uri: str) -> JobRef:
         job_dir = Path(self.jobs_dir) / spec.name
-        private_dir(Path(self.jobs_dir))
         try:
+            private_dir(Path(self.jobs_dir))
             job_dir.mkdir(mode=0o700)
         except FileExistsError:
             raise SubmarineError(f"a local job named {spec.name!r} already exists: choose another --name") from None
+        except PermissionError as exc:
+            raise SubmarineError(f"cannot create the job folder in {self.jobs_dir} ({exc.strerror}): make it "
+                                 "writable, or set LocalRuntime.jobs_dir to a folder you can write") from None
         try:
             bundle_dir = job_dir / "bundle"
             if bundle_uri:
@@ -164,14 +176,20 @@ class LocalRuntime(Runtime):
                 shutil.copytree(bundle_dir, cwd / contract.ALGORITHM_DIR)
                 shutil.copytree(bundle_dir, cwd, dirs_exist_ok=True)  # so `python train.py` works as is
                 Path(replica["log"]).touch(mode=0o600)
+            from ..registry import _spec_json
+
             job = {"name": spec.name, "submitted": utcnow(), "decider": f"{spec.deciding_role}-0",
-                   "success_grace": self.success_grace, "replicas": plan, "bundle_uri": bundle_uri}
+                   "success_grace": self.success_grace, "stop_grace": self.stop_grace, "replicas": plan,
+                   "bundle_uri": bundle_uri, "submission": spec.labels.get(SUBMISSION_LABEL, ""),
+                   "spec": json.loads(_spec_json(spec))}  # secrets redacted: what a rebuilt registry row shows
             _write_json(job_dir / "job.json", job)
             log_fd = os.open(job_dir / "supervisor.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
             with os.fdopen(log_fd, "ab") as log:
                 supervisor = subprocess.Popen([sys.executable, "-S", str(_SUPERVISOR), str(job_dir)], stdin=subprocess.DEVNULL,
                                  stdout=log, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
             (job_dir / "supervisor.pid").write_text(str(supervisor.pid))
+            # reap it when it ends, so no finished supervisor lingers as this process's zombie
+            threading.Thread(target=supervisor.wait, name=f"reap-{spec.name}", daemon=True).start()
         except BaseException:
             shutil.rmtree(job_dir, ignore_errors=True)  # nothing half-done
             raise
@@ -182,6 +200,20 @@ class LocalRuntime(Runtime):
         first = [str(job_dir / "bin"), os.path.dirname(self.python)]
         rest = [d for d in os.environ.get("PATH", os.defpath).split(os.pathsep) if d and d not in first]
         return os.pathsep.join(first + rest)
+
+    def find(self, spec: JobSpec, bundle_uri: str | None) -> JobRef | None:
+        """The job folder an interrupted submission made: adopted when its supervisor started, else removed."""
+        job_dir = Path(self.jobs_dir) / (spec.name or "")
+        if not spec.name or not job_dir.is_dir():
+            return None
+        job = _read_json(job_dir / "job.json")
+        if job is not None and job.get("submission") != spec.labels.get(SUBMISSION_LABEL):
+            return None  # another submission's job of the same name: not ours to adopt or remove
+        if job is not None and ((job_dir / "status.json").exists() or (job_dir / "supervisor.pid").exists()
+                                or _supervisor_running_for(job_dir)):
+            return JobRef(self.name, spec.name, id=str(job_dir), extra={"dir": str(job_dir)})
+        shutil.rmtree(job_dir, ignore_errors=True)  # cut off before its supervisor started: nothing runs
+        return None
 
     # -- follow ----------------------------------------------------------------------------------------
     def _job_dir(self, ref: JobRef) -> Path:
@@ -284,8 +316,10 @@ class LocalRuntime(Runtime):
             return
         pid = raw.get("supervisor_pid")
         if _supervisor_alive(pid, job_dir):
+            # the supervisor gives each replica group `stop_grace` seconds; a stop during that grace is the
+            # impatient second Ctrl-C: SIGKILL at once
             os.kill(pid, signal.SIGTERM)
-            deadline = time.monotonic() + 15
+            deadline = time.monotonic() + self.stop_wait
             while time.monotonic() < deadline and not self._status(ref).terminal:
                 time.sleep(0.05)
         else:
@@ -370,6 +404,20 @@ def _supervisor_alive(pid: int | None, job_dir: Path) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except (OSError, IndexError):
         return True
+
+
+def _supervisor_running_for(job_dir: Path) -> bool:
+    """Whether some process runs the supervisor of `job_dir` (before it could write its pid anywhere)."""
+    needle = str(job_dir).encode()
+    for entry in Path("/proc").iterdir() if Path("/proc").is_dir() else ():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes().split(b"\x00")
+            except OSError:
+                continue
+            if needle in cmdline and any(part.endswith(b"local_supervisor.py") for part in cmdline):
+                return True
+    return False
 
 
 def _kill_group(pid: int) -> None:

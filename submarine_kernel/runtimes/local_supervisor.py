@@ -6,7 +6,13 @@ submitted it and any later process can read its state. Stdlib only: it must star
 Reads JOBDIR/job.json, writes JOBDIR/status.json atomically on every change:
 - the deciding replica (chief, else master, else worker 0) decides success;
 - a replica that fails fails the job, and the others are stopped;
-- SIGTERM stops every replica's process group and ends the job STOPPED.
+- SIGTERM stops the job: every replica's process group gets SIGTERM, then `stop_grace` seconds (job.json,
+  default 30, as Kubernetes' terminationGracePeriodSeconds) to exit, then SIGKILL; meanwhile the status says
+  "stopping (grace 30 s)". The job ends STOPPED.
+
+A watchdog process (forked first, in its own session) holds a pipe from the supervisor: if the supervisor dies
+without saying "done" (SIGKILL, a crash), the watchdog ends every replica group and records the job FAILED,
+so replicas never outlive their supervisor.
 """
 
 import datetime
@@ -17,7 +23,9 @@ import subprocess
 import sys
 import time
 
-TERM_GRACE_SECONDS = 5.0
+DEFAULT_STOP_GRACE_SECONDS = 30.0
+#: grace for replicas the watchdog ends after the supervisor died (no one is waiting for a checkpoint)
+WATCHDOG_GRACE_SECONDS = 5.0
 TICK_SECONDS = 0.05
 
 
@@ -42,6 +50,9 @@ class Supervisor:
             self.job = json.load(f)
         self.procs = {}
         self.stop_requested = False
+        self.stop_now = False  # a second SIGTERM during the grace period: SIGKILL at once
+        self.grace = float(self.job.get("stop_grace", DEFAULT_STOP_GRACE_SECONDS))
+        self.watchdog = None
         self.status = {
             "state": "PENDING", "raw_state": "starting", "submitted": self.job["submitted"],
             "started": None, "finished": None, "message": "", "supervisor_pid": os.getpid(),
@@ -50,13 +61,45 @@ class Supervisor:
         }
 
     def write_status(self):
-        path = os.path.join(self.job_dir, "status.json")
-        tmp = path + f".tmp{os.getpid()}"
-        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
-            json.dump(self.status, f)
-        os.replace(tmp, path)
+        write_json(os.path.join(self.job_dir, "status.json"), self.status)
+
+    def start_watchdog(self):
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(write_end)
+            code = 0
+            try:
+                os.setsid()  # out of the supervisor's group and session: a signal to those does not reach it
+                signal.signal(signal.SIGTERM, signal.SIG_IGN)
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+                watch(self.job_dir, os.fdopen(read_end, "r"))
+            except BaseException:
+                code = 1
+            os._exit(code)
+        os.close(read_end)
+        self.watchdog = (pid, os.fdopen(write_end, "w", buffering=1))
+
+    def tell_watchdog(self, line):
+        if self.watchdog is not None:
+            try:
+                self.watchdog[1].write(line + "\n")
+            except OSError:
+                pass  # the watchdog is gone: the supervisor still does its job
+
+    def release_watchdog(self):
+        """Tell the watchdog the job ended cleanly, and reap it."""
+        if self.watchdog is not None:
+            self.tell_watchdog("done")
+            self.watchdog[1].close()
+            try:
+                os.waitpid(self.watchdog[0], 0)
+            except ChildProcessError:
+                pass
+            self.watchdog = None
 
     def start(self):
+        self.start_watchdog()
         base_env = dict(os.environ)
         for replica in self.job["replicas"]:
             log = open(replica["log"], "ab", buffering=0)
@@ -65,19 +108,24 @@ class Supervisor:
                                     stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                     start_new_session=True)  # own process group: stop reaches its children
             log.close()
+            self.tell_watchdog(str(proc.pid))
             self.procs[replica["name"]] = proc
             self.status["replicas"][replica["name"]].update(state="RUNNING", pid=proc.pid, started=now())
         self.status.update(state="RUNNING", raw_state="running", started=now())
         self.write_status()
 
     def kill_all(self, reason_state):
-        """SIGTERM every live replica group, SIGKILL what is left after a grace period."""
+        """SIGTERM every replica's process group, SIGKILL what is left after the grace period.
+
+        The wait is for the whole group, not only the replica's shell: a program that traps SIGTERM to save
+        a checkpoint keeps running after its shell has died of the signal."""
         live = {n: p for n, p in self.procs.items() if p.poll() is None}
         # every group, ended replicas' too: a replica whose shell was killed leaves its children in its group
         for proc in self.procs.values():
             _signal_group(proc.pid, signal.SIGTERM)
-        deadline = time.monotonic() + TERM_GRACE_SECONDS
-        while time.monotonic() < deadline and any(p.poll() is None for p in live.values()):
+        deadline = time.monotonic() + self.grace
+        while time.monotonic() < deadline and not self.stop_now and (
+                any(p.poll() is None for p in live.values()) or any(_group_alive(p.pid) for p in self.procs.values())):
             time.sleep(TICK_SECONDS)
         for proc in self.procs.values():
             _signal_group(proc.pid, signal.SIGKILL)  # also reaches grandchildren left in the group
@@ -104,6 +152,8 @@ class Supervisor:
         grace_deadline = None
         while True:
             if self.stop_requested:
+                self.status.update(raw_state="stopping", message=f"stopping (grace {self.grace:g} s)")
+                self.write_status()
                 self.kill_all("STOPPED")
                 self.finish("STOPPED", "stopped on request")
                 return 0
@@ -132,6 +182,8 @@ class Supervisor:
             time.sleep(TICK_SECONDS)
 
     def _on_stop(self, signum, frame):
+        if self.stop_requested:
+            self.stop_now = True
         self.stop_requested = True
 
 
@@ -142,10 +194,78 @@ def _signal_group(pid, sig):
         pass
 
 
+def _group_alive(pgid):
+    """Whether a process of group `pgid` still runs (zombies, which only wait for a reaper, do not count)."""
+    try:
+        os.killpg(pgid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return True
+    for entry in entries:
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if len(fields) > 2 and fields[2] == str(pgid) and fields[0] not in ("Z", "X"):
+                return True
+    return False
+
+
+def write_json(path, data):
+    tmp = path + f".tmp{os.getpid()}"
+    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+        json.dump(data, f)
+    os.replace(tmp, path)
+
+
+def watch(job_dir, pipe):
+    """The watchdog: read replica group ids until EOF; without "done" first, the supervisor died: end
+    every group (SIGTERM, a short grace, SIGKILL) and record the job FAILED."""
+    groups, done = [], False
+    for line in pipe:
+        line = line.strip()
+        if line == "done":
+            done = True
+        elif line.isdigit():
+            groups.append(int(line))
+    if done:
+        return
+    for pgid in groups:
+        _signal_group(pgid, signal.SIGTERM)
+    deadline = time.monotonic() + WATCHDOG_GRACE_SECONDS
+    while time.monotonic() < deadline and any(_group_alive(g) for g in groups):
+        time.sleep(TICK_SECONDS)
+    for pgid in groups:
+        _signal_group(pgid, signal.SIGKILL)
+    path = os.path.join(job_dir, "status.json")
+    try:
+        with open(path) as f:
+            status = json.load(f)
+    except (OSError, ValueError):
+        return
+    if status.get("state") in ("SUCCEEDED", "FAILED", "STOPPED"):
+        return
+    for replica in status.get("replicas", {}).values():
+        if replica.get("exit_code") is None and replica.get("state") not in ("SUCCEEDED", "FAILED", "STOPPED"):
+            replica.update(state="FAILED", finished=now())
+    status.update(state="FAILED", raw_state="supervisor-lost", finished=now(),
+                  message="the job's supervisor ended unexpectedly; its replicas were stopped")
+    write_json(path, status)
+
+
 def main(argv):
     job_dir = argv[1]
+    supervisor = None
     try:
-        return Supervisor(job_dir).run()
+        supervisor = Supervisor(job_dir)
+        code = supervisor.run()
+        supervisor.release_watchdog()
+        return code
     except Exception as exc:  # leave a terminal state behind rather than a job that looks RUNNING forever
         path = os.path.join(job_dir, "status.json")
         status = {}

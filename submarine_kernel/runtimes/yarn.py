@@ -470,6 +470,9 @@ class YarnRuntime(Runtime):
                 raise
             app_id = str(existing.get("id") or "")
             app_id = app_id if _APP_ID.fullmatch(app_id) else ""
+        return self._ref(spec, app_id, service, submitted_ms)
+
+    def _ref(self, spec: JobSpec, app_id: str, service: Mapping, submitted_ms: int) -> JobRef:
         if app_id:
             self._app_ids[spec.name] = app_id
         extra = {
@@ -479,9 +482,20 @@ class YarnRuntime(Runtime):
             "components": {p.name: [p.role, p.first_index, p.count] for p in ys.component_plan(spec)},
             "decider": f"{spec.deciding_role}-0",
         }
-        if "quicklinks" in service:
+        if ys.TENSORBOARD_QUICKLINK in (service.get("quicklinks") or {}):
             extra["tensorboard"] = service["quicklinks"][ys.TENSORBOARD_QUICKLINK]
         return JobRef(self.name, spec.name, id=app_id, extra=extra)
+
+    def find(self, spec: JobSpec, bundle_uri: str | None) -> JobRef | None:
+        """The service this submission made (our token in its properties), or None: a service is one object,
+        so there is nothing half-created to delete."""
+        token = spec.labels.get(ys.SUBMISSION_LABEL)
+        existing = _retried(lambda: self.client.get_service(spec.name), f"looking for {spec.name}")
+        if not token or existing is None or ys.submission_token(existing) != token:
+            return None
+        app_id = str(existing.get("id") or "")
+        # an application older than the poll's listing window is then asked for alone
+        return self._ref(spec, app_id if _APP_ID.fullmatch(app_id) else "", existing, int(time.time() * 1000))
 
     # -- follow ----------------------------------------------------------------------------------------
     def app_id(self, ref: JobRef) -> str:
@@ -662,8 +676,9 @@ class YarnRuntime(Runtime):
 
     # -- stop and clean up ------------------------------------------------------------------------------
     def stop(self, ref: JobRef) -> None:
-        """PUT state STOPPED (a no-op when the service is already gone)."""
-        self.client.stop_service(ref.name)
+        """PUT state STOPPED, retried through 5xx and lost answers (stopping a stopped service is a no-op,
+        as it is when the service is already gone)."""
+        _retried(lambda: self.client.stop_service(ref.name), f"stopping {ref.name}")
 
     def remove(self, ref: JobRef) -> None:
         """DELETE the service (Zeppelin's CLEAN_RUNTIME_CACHE); the RM keeps the finished application."""
