@@ -9,7 +9,6 @@ from __future__ import annotations
 import atexit
 import os
 import re
-import shlex
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.utils.process import arg_split
-from IPython.display import HTML, display, update_display
+from IPython.display import display, update_display
 from traitlets import Bool, Int
 
 from submarine_kernel import hints, render

@@ -8,18 +8,16 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from submarine_kernel.algorithm import MANIFEST_NAME, Bundle
-from submarine_kernel.errors import StorageError
 from submarine_kernel.integrity import DamagedBundle
 from submarine_kernel.storage import Storage, fetch_bundle
 from submarine_kernel import staging
 
-from fault_support import bundle_files, concurrent_puts, killed_uploads, staging_folders
+from fault_support import concurrent_puts, killed_uploads, staging_folders
 
 from k8s_support import cluster  # noqa: F401,E402 (fixture: kmock with the official client)
 

@@ -170,7 +170,7 @@ def test_credentials_never_appear(s3, endpoint, capsys, caplog):
     b = bundle(**{"big.bin": b"\x01" * (5 * MiB), "train.py": b"print(1)\n"})
     storage = Storage(f"s3://{BUCKET}/root", options(endpoint), progress=True)  # with a progress bar
     storage.put(b)
-    missing = Storage(f"s3://no-such-bucket/root", options(endpoint), progress=False)
+    missing = Storage("s3://no-such-bucket/root", options(endpoint), progress=False)
     with pytest.raises(StorageError) as caught:
         missing.put(b)
     with pytest.raises(StorageError) as in_url:
