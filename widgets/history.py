@@ -11,6 +11,7 @@ import ipywidgets as w
 
 from submarine_kernel import chart, metrics, render
 from submarine_kernel.launch import RunRequest
+from submarine_kernel.numfmt import metrics_text
 from submarine_kernel.registry import JobRecord
 from submarine_kernel.throttle import UpdateBatcher
 
@@ -29,7 +30,7 @@ def _duration(record: JobRecord) -> str:
 
 def _metrics_text(record: JobRecord) -> str:
     latest = metrics.last_values(record.metrics)
-    return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in latest.items())
+    return metrics_text(latest)
 
 
 HEADERS = ["run", "state", "submitted", "duration", "params", "last metrics"]

@@ -23,13 +23,12 @@ def status_display(session, ref, status, plain: bool, plain_display: Callable):
 
 
 def show_form(session, command: str | None, args, user_ns: MutableMapping[str, Any] | None):
-    """Display a parameter form; returns it."""
-    from IPython.display import display
-
+    """Display a parameter form (turned static when the kernel shuts down); returns it."""
     from . import make_form
+    from .static import show
 
     form = make_form(session, command, from_job=args.from_job, user_ns=user_ns, concurrency=args.concurrency)
-    display(form)
+    show(form, "form")
     return form
 
 
@@ -58,12 +57,11 @@ def declare_param(session, args, user_ns: MutableMapping[str, Any]) -> str:
 
 
 def show_history(session, args):
-    """Display this notebook's run history; returns it."""
-    from IPython.display import display
-
+    """Display this notebook's run history (turned static when the kernel shuts down); returns it."""
     from .form import last_form
     from .history import RunHistory
+    from .static import show
 
     view = RunHistory(session, form=last_form(session), limit=args.limit, all_notebooks=args.all)
-    display(view)
+    show(view, "history")
     return view
