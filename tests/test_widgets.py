@@ -19,6 +19,7 @@ from submarine_kernel.session import default_session
 from submarine_kernel.widgets.form import ParameterForm, param_widget
 from submarine_kernel.widgets.history import RunHistory
 from submarine_kernel.widgets.status import JobStatusView
+from submarine_kernel.chart import PLOTLY_MIME
 
 from core_support import unique, wait_until
 
@@ -134,30 +135,93 @@ def test_parameters_come_from_the_tagged_cell_and_declarations(tmp_path):
     assert params_mod.declare("opt", "sgd", ["sgd", "adam"]).kind == "choice"
 
 
+def add_run(session, params, points, state=JobState.SUCCEEDED, submitted="2024-01-01T00:00:00+00:00",
+            labels=None, name=None):
+    spec = RunRequest(command="python t.py", params=params, name=name or "").build(session)
+    if labels:
+        spec = spec.replace(labels={**spec.labels, **labels})
+    ref = JobRef("local", spec.name)
+    session.registry.add(ref, spec, None, session.notebook,
+                         JobStatus(state, submitted=submitted, started=submitted, finished=submitted))
+    session.registry.add_metrics(ref, points)
+    return ref
+
+
 def test_history_rows_compare_chart_and_escaping():
     session = default_session()
     names = []
     for lr, evil in ((0.1, "<b>x</b>"), (0.2, "<img src=x onerror=alert(1)>")):
-        spec = RunRequest(command="python t.py", params={"lr": lr, "note": evil}).build(session)
-        ref = JobRef("local", spec.name)
-        session.registry.add(ref, spec, None, session.notebook, JobStatus(JobState.SUCCEEDED, submitted="2024-01-01"
-                                                                          "T00:00:00+00:00"))
-        session.registry.add_metrics(ref, [{"step": s, "loss": lr * (3 - s)} for s in range(3)])
-        names.append(spec.name)
+        ref = add_run(session, {"lr": lr, "note": evil}, [{"step": s, "loss": lr * (3 - s)} for s in range(3)])
+        names.append(ref.name)
     view = RunHistory(session)
     assert [r.ref.name for r in view.records] == names[::-1]
     assert len(view.selected) == 2 and view.metric.value == "loss"
-    assert "<polyline" in view.chart.value and names[0] in view.chart.value
-    assert "&lt;img src=x onerror=alert(1)&gt;" in view.table.value + view.compare.value
-    assert "<img" not in view.table.value + view.compare.value + view.chart.value
+    traces = view.chart_data[PLOTLY_MIME]["data"]
+    assert sorted(t["name"] for t in traces) == sorted(names) and traces[0]["x"] == [0, 1, 2]
+    assert view.chart_data[PLOTLY_MIME]["layout"]["xaxis"]["dtick"] == 1      # whole steps on the x axis
+    colors = {t["name"]: t["line"]["color"] for t in traces}
+    cells = "".join(c.value for row in view.table.cells for c in row)
+    assert all(f"color:{colors[n]}" in cells for n in names)                  # the same colour as in the chart
+    assert "&lt;img src=x onerror=alert(1)&gt;" in cells + view.compare.value
+    assert "<img" not in cells + view.compare.value
+    assert "loss 0.2000 (min 0.2000, max 0.6000)" in cells                    # last, min, max
     bundle = view._repr_mimebundle_()
-    assert "application/vnd.jupyter.widget-view+json" in bundle and "<svg" in bundle["text/html"]
-    assert "loss=0.2" in bundle["text/plain"] and "<img" not in bundle["text/html"]
+    assert "application/vnd.jupyter.widget-view+json" in bundle and "<table" in bundle["text/html"]
+    assert "loss=0.2000" in bundle["text/plain"] and "<img" not in bundle["text/html"]
     form = make_form()
     view.form = form
-    view.selector.value = (view.records[0].ref.key,)
+    view.select([view.records[0].ref.key])
     request = view.rerun()
     assert request.params["lr"] == 0.2 and form.param_fields["lr"].value == "0.2"
+    assert request.rerun_of == view.records[0].ref.name
+    view.close()
+
+
+def test_runs_table_filters_sorts_pages_and_picks_with_checkboxes():
+    from submarine_kernel.runs import run_color
+
+    session = default_session()
+    refs = []
+    for i in range(30):
+        state = JobState.FAILED if i % 10 == 3 else JobState.SUCCEEDED
+        refs.append(add_run(session, {"lr": 0.01 * (i + 1), "opt": "adam" if i % 2 else "sgd"},
+                            [{"step": s, "loss": 1.0 / (i + 1 + s)} for s in range(5)], state,
+                            submitted=f"2024-01-01T00:{i:02d}:00+00:00",
+                            labels={RERUN_LABEL: "origin-run"} if i == 29 else None))
+    view = RunHistory(session)
+    table = view.table
+    assert len(table.shown) == 30 and len([b for b in table.checkboxes if b.layout.display != "none"]) == 25
+    assert "30 of 30 runs · page 1/2" in table.page_label.value
+    assert table.shown[0].key == refs[-1].key and "re-run of origin-run" in table.cells[0][0].value
+    table.go(1)
+    assert len([b for b in table.checkboxes if b.layout.display != "none"]) == 5
+    table.state.value = "FAILED"
+    assert {r.state for r in table.shown} == {"FAILED"} and len(table.shown) == 3
+    table.state.value = "any state"
+    table.filter.value = "opt=adam, lr>0.2"
+    assert all(r.params["opt"] == "adam" and r.params["lr"] > 0.2 for r in table.shown) and len(table.shown) == 5
+    table.filter.value = "loss.min<0.05"
+    assert {r.name for r in table.shown} == {ref.name for ref in refs[-14:]}
+    for bad in ("lr>>2", "just words"):
+        table.filter.value = bad
+        assert "is not FIELD OP VALUE" in table.filter_note.value and len(table.shown) == 30
+    table.filter.value = ""
+    table.sort.value = "loss"
+    table.descending.value = False                                  # smallest last loss first
+    assert table.shown[0].key == refs[-1].key and table.descending.description == "↑"
+    table.sort.value = "lr"
+    assert [r.params["lr"] for r in table.shown[:2]] == [0.01, 0.02]
+    assert len(view.selected) == 2                                  # the two newest until the user picks
+    table.select([])
+    table.checkboxes[0].value = True                                # the user picks runs by their checkbox
+    table.checkboxes[1].value = True
+    table.checkboxes[0].value = False
+    assert [r.ref.key for r in view.selected] == [table.shown[1].key]
+    view.refresh()                                                  # a refresh keeps what the user picked
+    assert [r.ref.key for r in view.selected] == [table.shown[1].key] and table.checkboxes[1].value
+    assert run_color(refs[0].key) == run_color(refs[0].key) and len({run_color(r.key) for r in refs}) > 3
+    view.log_y.value = True
+    assert view.chart_data[PLOTLY_MIME]["layout"]["yaxis"]["type"] == "log"
     view.close()
 
 

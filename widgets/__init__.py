@@ -70,7 +70,7 @@ def form(command: str | None = None, *, from_job: str | None = None, params: Map
                      concurrency=concurrency)
 
 
-def history(*, all_notebooks: bool = False, limit: int = 50, form=None):
+def history(*, all_notebooks: bool = False, limit: int = 500, form=None):
     """`sk.history()`: this notebook's runs (or every notebook's), with compare, metric plots and Re-run."""
     from submarine_kernel.session import default_session
 

@@ -57,7 +57,17 @@ def declare_param(session, args, user_ns: MutableMapping[str, Any]) -> str:
 
 
 def show_history(session, args):
-    """Display this notebook's run history (turned static when the kernel shuts down); returns it."""
+    """Display this notebook's run history (turned static when the kernel shuts down); returns it.
+    With `--export mlflow`, log the runs to MLflow instead and print what was done."""
+    if getattr(args, "export", None) == "mlflow":
+        from submarine_kernel import metrics
+        from submarine_kernel.mlflow_export import export_runs
+
+        metrics.harvester_for(session).join(timeout=30)  # metrics of jobs that just ended are being stored
+        records = session.registry.list(notebook=None if args.all else session.notebook, limit=args.limit)
+        result = export_runs(records, args.tracking_uri, args.experiment)
+        print(f"submarine: {result.summary()}")
+        return result
     from .form import last_form
     from .history import RunHistory
     from .static import show

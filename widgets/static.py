@@ -32,6 +32,10 @@ class FrozenOutput:
         self.display_id = f"submarine-{kind}-{id(view)}"
         self.frozen = False
         display(view, display_id=self.display_id)
+        if hasattr(view, "companion_bundle"):  # e.g. the history's chart: a plain output of its own
+            companion_id = f"{self.display_id}-companion"
+            display(view.companion_bundle(), raw=True, display_id=companion_id)
+            view.attach_companion(lambda bundle: update_display(bundle, raw=True, display_id=companion_id))
         freeze_on_shutdown(self)
 
     def freeze(self) -> None:
