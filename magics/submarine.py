@@ -395,6 +395,9 @@ class SubmarineMagics(Magics, SubmarineConfig):
         status = job.wait()
         self.session.tracker.refresh()
         self._show(job.ref, status)
+        view = self._displays.get(job.ref.key)
+        if hasattr(view, "wait_frozen"):  # the cell ends with the job's static summary in its output
+            view.wait_frozen()
         if status.state.value != "SUCCEEDED":
             raise UsageError(hints.ended_message(job.name, status))  # names the replica that failed
 

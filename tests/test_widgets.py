@@ -217,8 +217,11 @@ def test_runs_table_filters_sorts_pages_and_picks_with_checkboxes():
     table.checkboxes[1].value = True
     table.checkboxes[0].value = False
     assert [r.ref.key for r in view.selected] == [table.shown[1].key]
-    view.refresh()                                                  # a refresh keeps what the user picked
-    assert [r.ref.key for r in view.selected] == [table.shown[1].key] and table.checkboxes[1].value
+    add_run(session, {"lr": 0.5, "opt": "sgd", "wd": 0.1}, [{"step": 0, "acc": 0.5}], submitted="2024-01-02T00:00:00+00:00")
+    picked = table.shown[1].key
+    view.refresh()                                  # a refresh (new run, new columns) keeps what the user set
+    assert table.sort.value == "lr" and not table.descending.value and "wd" in table.sort.options
+    assert [r.ref.key for r in view.selected] == [picked] and table.checkboxes[1].value
     assert run_color(refs[0].key) == run_color(refs[0].key) and len({run_color(r.key) for r in refs}) > 3
     view.log_y.value = True
     assert view.chart_data[PLOTLY_MIME]["layout"]["yaxis"]["type"] == "log"
@@ -358,6 +361,8 @@ def test_magics_show_form_param_and_history_with_fallbacks(tmp_path):
         "%submarine history",
         "%submarine param lr=3 --min 0 --max 1",
         "%submarine run --plain --name magic-plain --wait -- python train.py {lr}",
+        # what the kernel's shutdown does (the browser test shuts a real one down): here nbclient sees it
+        "from submarine_kernel.widgets import static; print(static.freeze_all())",
         tmp_path=tmp_path)
     cells = nb.cells
     assert text(cells[0]).strip() == "False"                     # %load_ext did not import ipywidgets
@@ -373,3 +378,10 @@ def test_magics_show_form_param_and_history_with_fallbacks(tmp_path):
     assert "above its maximum 1" in errors(cells[7])[0]
     plain_mimes = {m for o in cells[8].outputs for m in o.get("data", {})}
     assert "application/vnd.jupyter.widget-view+json" not in plain_mimes and "SUCCEEDED" in text(cells[8])
+    # the form and the history are static now; the history's chart is a plotly output of its own
+    assert text(cells[9]).strip() == "2"
+    for cell in cells[5:7]:
+        assert "application/vnd.jupyter.widget-view+json" not in {m for o in cell.outputs for m in o.get("data", {})}
+    assert "submarine-form-static" in html(cells[5]) and "submarine-history-static" in html(cells[6])
+    chart = [o["data"][PLOTLY_MIME] for o in cells[6].outputs if PLOTLY_MIME in o.get("data", {})]
+    assert [t["name"] for t in chart[0]["data"]] == ["magic-widgets"] and chart[0]["data"][0]["x"] == [0, 1, 2]

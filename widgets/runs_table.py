@@ -107,15 +107,20 @@ class RunsTable(w.VBox):
         keys = {r.key for r in rows}
         self.selected_keys = [k for k in self.selected_keys if k in keys]
         self._setting = True
-        try:
+        try:  # new options reset a Dropdown's value: put the user's choice back
+            state, sort = self.state.value, self.sort.value
             states = [ANY_STATE, *states_of(rows)]
-            if self.state.value not in states:
-                states.append(self.state.value)
-            self.state.options = states
+            if state not in states:
+                states.append(state)
+            if list(self.state.options) != states:
+                self.state.options = states
+                self.state.value = state
             options = sort_options(rows)
-            if self.sort.value not in options:
-                options.append(self.sort.value)
-            self.sort.options = options
+            if sort not in options:
+                options.append(sort)
+            if list(self.sort.options) != options:
+                self.sort.options = options
+                self.sort.value = sort
         finally:
             self._setting = False
         self.apply()

@@ -14,7 +14,8 @@ from typing import Any
 
 from IPython.display import display, update_display
 
-_outputs: "weakref.WeakSet[Any]" = weakref.WeakSet()
+# strong references: nothing else keeps a shown form's FrozenOutput alive until the kernel shuts down
+_outputs: list[Any] = []
 _lock = threading.Lock()
 _hooked: "weakref.WeakSet[Any]" = weakref.WeakSet()
 
@@ -53,7 +54,7 @@ def show(view, kind: str) -> FrozenOutput:
 def freeze_on_shutdown(output) -> None:
     """Call `output.freeze()` when the kernel shuts down (or restarts)."""
     with _lock:
-        _outputs.add(output)
+        _outputs[:] = [o for o in _outputs if not o.frozen] + [output]
     _hook_kernel()
 
 

@@ -270,6 +270,7 @@ class StatusDisplay:
         self.display_id = f"submarine-widget-{ref.name}-{id(self)}"
         self._shown_state = status.state
         self.frozen = False
+        self._frozen_event = threading.Event()
         display(self.view, display_id=self.display_id)
         freeze_on_shutdown(self)
         self.view.on_finish(lambda view: self.freeze())
@@ -288,3 +289,8 @@ class StatusDisplay:
             return
         self.frozen = True
         update_display(frozen_bundle(self.view), raw=True, display_id=self.display_id)
+        self._frozen_event.set()
+
+    def wait_frozen(self, timeout: float = FINISH_GRACE + 1) -> bool:
+        """Block until the static summary is out (`--wait` cells end with it, also under nbclient)."""
+        return self._frozen_event.wait(timeout)
