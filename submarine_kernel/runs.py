@@ -100,9 +100,22 @@ def _seconds(record: JobRecord) -> float | None:
     return max(0.0, (end - start).total_seconds()) if start and end else None
 
 
-def run_rows(records: Iterable[JobRecord]) -> list[RunRow]:
-    return [RunRow(r, render.shown_state(r.status).value if r.status else r.state, _seconds(r),
-                   metric_stats(r.metrics)) for r in records]
+def run_rows(records: Iterable[JobRecord], cache: dict | None = None) -> list[RunRow]:
+    """One row per record; `cache` (kept by the caller between refreshes) spares recomputing the metric
+    stats of runs whose points did not change, which is nearly every run of a long history."""
+    rows = []
+    for r in records:
+        stats = None
+        if cache is not None:
+            seen = cache.get(r.ref.key)
+            if seen is not None and seen[0] == len(r.metrics):
+                stats = seen[1]
+        if stats is None:
+            stats = metric_stats(r.metrics)
+            if cache is not None:
+                cache[r.ref.key] = (len(r.metrics), stats)
+        rows.append(RunRow(r, render.shown_state(r.status).value if r.status else r.state, _seconds(r), stats))
+    return rows
 
 
 # -- filters -------------------------------------------------------------------------------------------

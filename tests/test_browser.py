@@ -86,13 +86,16 @@ def jupyterlab(tmp_path):
            "JUPYTER_CONFIG_DIR": str(tmp_path / "config"), "JUPYTERLAB_SETTINGS_DIR": str(tmp_path / "settings"),
            "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces"), "JUPYTER_RUNTIME_DIR": str(tmp_path / "rt"),
            "SUBMARINE_TEST_RELEASE": str(tmp_path / "release")}  # jobs wait for it (see CELLS)
+    # JupyterLab's own page assets live in the interpreter that has jupyterlab installed
+    app_dir = next((d for d in (os.path.join(p, "lab") for p in reversed(data_dirs)) if os.path.isdir(
+        os.path.join(d, "static"))), None)
     log = open(tmp_path / "jupyterlab.log", "wb")
     # `-m jupyterlab`, not `jupyter lab`: that runs the first jupyter-lab script on PATH, maybe another Python's
     server = subprocess.Popen(
         [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", f"--port={port}", "--ServerApp.ip=127.0.0.1",
          f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}", "--LabApp.expose_app_in_browser=True",
          "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-         "--JupyterNotebookApp.expose_app_in_browser=True"],
+         "--JupyterNotebookApp.expose_app_in_browser=True", *([f"--LabApp.app_dir={app_dir}"] if app_dir else [])],
         env=env, stdout=log, stderr=subprocess.STDOUT, cwd=root)
     base = f"http://127.0.0.1:{port}"
     try:

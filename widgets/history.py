@@ -67,6 +67,8 @@ class RunHistory(FallbackBundle, w.VBox):
         self.form = form
         self.limit = limit
         self.rows: list[RunRow] = []
+        self._stats: dict = {}          # run key → (points, metric stats), reused across refreshes
+        self._chart_key: tuple = ()     # what the chart shows now; redrawn only when that changes
         self.harvester = metrics.harvester_for(session)  # stores the metrics of jobs as they end
         self._user_selected = False  # until the user picks runs, the two newest are compared
         self.table = RunsTable(on_select=self._on_select)
@@ -114,7 +116,7 @@ class RunHistory(FallbackBundle, w.VBox):
 
     def refresh(self) -> None:
         """Read the registry again and redraw, keeping filter, sort and the picked runs."""
-        self.rows = run_rows(self.session.registry.list(notebook=self.notebook, limit=self.limit))
+        self.rows = run_rows(self.session.registry.list(notebook=self.notebook, limit=self.limit), self._stats)
         self.table.set_rows(self.rows)
         if not self._user_selected or not self.table.selected_keys:
             newest = sorted(self.rows, key=lambda r: r.record.submitted, reverse=True)[:2]
@@ -144,7 +146,12 @@ class RunHistory(FallbackBundle, w.VBox):
         self._redraw_chart()
 
     def _redraw_chart(self) -> None:
-        self.chart_data = chart_bundle(self.table.selected, self.metric.value, self.log_y.value)
+        chosen = self.table.selected
+        key = (tuple((r.key, len(r.record.metrics)) for r in chosen), self.metric.value, self.log_y.value)
+        if key == self._chart_key:
+            return
+        self._chart_key = key
+        self.chart_data = chart_bundle(chosen, self.metric.value, self.log_y.value)
         if self._show_chart is not None:
             self._show_chart(self.chart_data)
         else:
