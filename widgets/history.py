@@ -2,16 +2,14 @@
 the picked runs' params and metrics side by side, a plotly chart of one metric over steps (log option),
 and Re-run, which fills the parameter form with one run's values.
 
-It refreshes itself from tracker events (batched, at most one redraw a second). Shown by the magics,
-the chart is an output of its own under a display_id (a plain plotly output survives a saved notebook);
-made by `sk.history()` and shown as one value, it sits in an Output widget inside the view.
+It refreshes itself from tracker events (batched, at most one redraw a second). The live chart sits in an
+Output widget (replacing its outputs re-renders a plotly chart; an update_display would not). Frozen at
+kernel shutdown (static.py), the table becomes HTML and the chart a plotly output of its own.
 """
 
 from __future__ import annotations
 
 from html import escape
-from typing import Callable
-
 import ipywidgets as w
 
 from submarine_kernel import chart, metrics, render
@@ -75,7 +73,6 @@ class RunHistory(FallbackBundle, w.VBox):
         self.metric = w.Dropdown(description="metric", options=[], style={"description_width": "50px"})
         self.log_y = w.Checkbox(value=False, description="log y axis", indent=False, layout=w.Layout(width="110px"))
         self.chart_output = w.Output()
-        self._show_chart: Callable[[dict], None] | None = None  # set when the chart is an output of its own
         self.chart_data: dict = {}
         self.compare = w.HTML()
         self.compare.add_class("jp-RenderedHTMLCommon")
@@ -99,15 +96,13 @@ class RunHistory(FallbackBundle, w.VBox):
         self._remove_harvest_listener = self.harvester.listen(lambda ref, points: self._batcher.push({"changed": True}))
         self.refresh()
 
-    # -- the chart as its own output (static.show) -------------------------------------------------------
-    def companion_bundle(self) -> dict:
-        return self.chart_data
+    # -- frozen (static.show) ----------------------------------------------------------------------------
+    def frozen_bundle(self) -> dict:
+        """The table (and comparison) as static HTML; the chart goes to the slot below."""
+        return {"text/html": self.static_html(include_chart=False), "text/plain": self.fallback_text()}
 
-    def attach_companion(self, show: Callable[[dict], None]) -> None:
-        """From now on the chart goes to `show(bundle)` (an output under its own display_id)."""
-        self._show_chart = show
-        self.chart_output.layout.display = "none"
-        self.chart_output.outputs = ()
+    def slot_bundle(self) -> dict:
+        return self.chart_data
 
     # -- data --------------------------------------------------------------------------------------------
     @property
@@ -152,10 +147,7 @@ class RunHistory(FallbackBundle, w.VBox):
             return
         self._chart_key = key
         self.chart_data = chart_bundle(chosen, self.metric.value, self.log_y.value)
-        if self._show_chart is not None:
-            self._show_chart(self.chart_data)
-        else:
-            self.chart_output.outputs = ({"output_type": "display_data", "data": self.chart_data, "metadata": {}},)
+        self.chart_output.outputs = ({"output_type": "display_data", "data": self.chart_data, "metadata": {}},)
 
     # -- actions -----------------------------------------------------------------------------------------
     def rerun(self) -> RunRequest | None:
@@ -188,10 +180,13 @@ class RunHistory(FallbackBundle, w.VBox):
         super().close()
 
     # -- fallbacks ---------------------------------------------------------------------------------------
-    def fallback_html(self) -> str:
-        chart_html = "" if self._show_chart is not None else self.chart_data.get("text/html", "")
+    def static_html(self, include_chart: bool = True) -> str:
+        chart_html = self.chart_data.get("text/html", "") if include_chart else ""
         return ('<div class="submarine-history-static">' + self.table.static_html()
                 + compare_html(self.table.selected) + chart_html + "</div>")
+
+    def fallback_html(self) -> str:
+        return self.static_html()
 
     def fallback_text(self) -> str:
         if not self.rows:

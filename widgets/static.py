@@ -2,7 +2,8 @@
 reopened, shared or converted notebook shows what happened instead of "Error displaying widget".
 
 A job's status output is replaced when the job ends (widgets/status.py); the form's and the history's
-outputs, and any status still live, when the kernel shuts down or restarts. ipykernel has no shutdown
+outputs, and any status still live, when the kernel shuts down or restarts (the history's chart then
+goes into an output of its own, as plotly's mime type). ipykernel has no shutdown
 event, so `freeze_on_shutdown` wraps the running kernel's `do_shutdown` once.
 """
 
@@ -33,17 +34,22 @@ class FrozenOutput:
         self.display_id = f"submarine-{kind}-{id(view)}"
         self.frozen = False
         display(view, display_id=self.display_id)
-        if hasattr(view, "companion_bundle"):  # e.g. the history's chart: a plain output of its own
-            companion_id = f"{self.display_id}-companion"
-            display(view.companion_bundle(), raw=True, display_id=companion_id)
-            view.attach_companion(lambda bundle: update_display(bundle, raw=True, display_id=companion_id))
+        # a view with a slot (the history's chart) gets an empty output below it, filled when it freezes:
+        # an output of its own keeps plotly's mime type, which a saved notebook renders without a kernel
+        self.slot_id = f"{self.display_id}-slot" if hasattr(view, "slot_bundle") else None
+        if self.slot_id:
+            display({"text/html": '<div class="submarine-slot"></div>', "text/plain": ""}, raw=True,
+                    display_id=self.slot_id)
         freeze_on_shutdown(self)
 
     def freeze(self) -> None:
         if self.frozen:
             return
         self.frozen = True
-        update_display(frozen_bundle(self.view), raw=True, display_id=self.display_id)
+        bundle = self.view.frozen_bundle() if hasattr(self.view, "frozen_bundle") else frozen_bundle(self.view)
+        update_display(bundle, raw=True, display_id=self.display_id)
+        if self.slot_id:
+            update_display(self.view.slot_bundle(), raw=True, display_id=self.slot_id)
 
 
 def show(view, kind: str) -> FrozenOutput:
