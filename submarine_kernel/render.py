@@ -132,9 +132,10 @@ def summary_html(name: str, status: JobStatus, runtime: str = "", last_metrics: 
     lines = list(log_lines)[-SUMMARY_LOG_LINES:]
     message = f'<div class="submarine-message">{escape(status.message)}</div>' \
         if status.message and status.state is not JobState.SUCCEEDED else ""
-    failed = [r for r in status.replicas if r.state is JobState.FAILED]
-    replicas = (f"<div><small>failed: {escape(', '.join(f'{r.name} (exit {r.exit_code})' for r in failed))}"
-                "</small></div>") if failed else ""
+    # one short line for the replicas; exit codes only where they say something (a failure)
+    replicas = " · ".join(f"{r.name} {r.state.value}" + (f" (exit {r.exit_code})" if r.exit_code else "")
+                          for r in status.replicas)
+    replicas = f'<div><small class="submarine-replicas">{escape(replicas)}</small></div>' if replicas else ""
     log = (f'<details class="submarine-log"><summary><small>log: last {len(lines)} lines · full log: '
            f"<code>%submarine logs {escape(name)}</code></small></summary>"
            f'<pre style="margin:0;font-size:11px;white-space:pre-wrap;max-height:220px;overflow:auto">'

@@ -129,6 +129,7 @@ def shot(page, name: str, element=None) -> None:
 
 
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+PLOTLY_MIME = "application/vnd.plotly.v1+json"
 KERNEL_IDLE = ("() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;"
                " return w && w.sessionContext && w.sessionContext.session &&"
                " w.sessionContext.session.kernel &&"
@@ -234,6 +235,9 @@ def test_form_run_status_and_history_in_jupyterlab_and_after_a_reload(jupyterlab
         saved = nbformat.read(jupyterlab["path"], as_version=4)
         mimes = [m for cell in saved.cells for o in cell.get("outputs", []) for m in o.get("data", {})]
         assert WIDGET_MIME not in mimes and "text/html" in mimes
+        plots = [o["data"][PLOTLY_MIME] for cell in saved.cells for o in cell.get("outputs", [])
+                 if PLOTLY_MIME in o.get("data", {})]
+        assert len(plots) == 1 and len(plots[0]["data"]) == 2        # the chart, as plotly's own output
 
         page.reload()                                    # reopened: what happened, not "model not found"
         page.wait_for_selector(".jp-Notebook .jp-Cell")
@@ -241,7 +245,9 @@ def test_form_run_status_and_history_in_jupyterlab_and_after_a_reload(jupyterlab
         expect(page.locator(".submarine-form-static")).to_contain_text("lr")
         expect(page.locator(".submarine-history-static table.submarine-history tbody tr")).to_have_count(2)
         expect(page.get_by_text("Error displaying widget")).to_have_count(0)
-        expect(page.locator(".jp-Cell").nth(4).locator(".js-plotly-plot .scatterlayer .trace")).to_have_count(2)
+        history_table = page.locator(".submarine-history-static")
+        history_table.scroll_into_view_if_needed()                   # JupyterLab renders cells in view
+        expect(page.locator(".js-plotly-plot .scatterlayer .trace")).to_have_count(2)  # the one chart, both runs
         shot(page, "6-reopened", page.locator(".submarine-form-static"))
 
 
