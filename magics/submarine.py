@@ -185,9 +185,13 @@ def _param_args(line):
 
 @magic_arguments()
 @argument("--all", action="store_true", help="every notebook's runs, not only this one's")
-@argument("--limit", type=whole_number(1), default=50, help="at most this many runs")
+@argument("--limit", type=whole_number(1), default=500, help="at most this many runs (newest first)")
+@argument("--export", choices=["mlflow"], help="log the runs to an MLflow tracking server instead of showing them")
+@argument("--tracking-uri", help="the MLflow tracking server or store (default: MLFLOW_TRACKING_URI)")
+@argument("--experiment", default="submarine-kernel", help="the MLflow experiment to log into")
 def _history_args(line):
-    """history [--all] [--limit N]: runs with params, state, duration and metrics; compare and re-run."""
+    """history [--all] [--limit N] [--export mlflow [--tracking-uri URI] [--experiment NAME]]: runs with params,
+    state, duration and metrics; compare, plot and re-run them, or export them to MLflow."""
 
 
 SUBCOMMANDS: dict[str, Callable] = {
@@ -390,6 +394,9 @@ class SubmarineMagics(Magics, SubmarineConfig):
         status = job.wait()
         self.session.tracker.refresh()
         self._show(job.ref, status)
+        view = self._displays.get(job.ref.key)
+        if hasattr(view, "wait_frozen"):  # the cell ends with the job's static summary in its output
+            view.wait_frozen()
         if status.state.value != "SUCCEEDED":
             raise UsageError(hints.ended_message(job.name, status))  # names the replica that failed
 

@@ -1,72 +1,72 @@
-"""A small SVG line chart (metric over steps, one line per run), so history views need no plotting library.
+"""Metric charts (a metric over steps, one line per run) drawn with plotly, imported only when a chart is made.
 
-Every label is escaped; numbers are formatted by us. The SVG is inline HTML, so it shows in JupyterLab,
-the classic notebook and nbconvert's HTML alike.
+The figure goes out as plotly's own mime type, which JupyterLab, Notebook 7 (plotly's bundled extension)
+and VS Code render and a saved notebook keeps, with an HTML fallback (plotly.js from its CDN) for
+nbconvert and other frontends. Hover shows each value; steps are whole numbers; the y axis can be log.
 """
 
 from __future__ import annotations
 
-from html import escape
+import json
 from typing import Mapping, Sequence
 
-PALETTE = ("#0969da", "#cf222e", "#1a7f37", "#9a6700", "#8250df", "#bf3989", "#0a3069", "#57606a")
+PLOTLY_MIME = "application/vnd.plotly.v1+json"
+#: hover values follow the one number rule (numfmt: 4 significant digits, trailing zeros kept)
+HOVER_NUMBER = ".4g"
 
 
-def _number(value: float) -> str:
-    if value == 0:
-        return "0"
-    if abs(value) >= 1e4 or abs(value) < 1e-3:
-        return f"{value:.2e}"
-    return f"{value:.4g}"
+def metric_figure(lines: Mapping[str, Sequence[tuple[float, float]]], metric: str,
+                  colors: Mapping[str, str] | None = None, log_y: bool = False):
+    """A plotly Figure with one line per named series of (step, value) points; None when there is no data."""
+    import plotly.graph_objects as go
 
-
-def line_chart_svg(lines: Mapping[str, Sequence[tuple[float, float]]], title: str = "", x_label: str = "step",
-                   width: int = 560, height: int = 260) -> str:
-    """An SVG chart with one polyline per named series of (x, y) points; a note when there is no data."""
     lines = {name: sorted(points) for name, points in lines.items() if points}
     if not lines:
-        return f'<div class="submarine-chart-empty"><i>no {escape(title or "metric")} values reported yet</i></div>'
-    xs = [x for points in lines.values() for x, _ in points]
-    ys = [y for points in lines.values() for _, y in points]
-    x_min, x_max = min(xs), max(xs)
-    y_min, y_max = min(ys), max(ys)
-    if x_max == x_min:
-        x_min, x_max = x_min - 1, x_max + 1
-    if y_max == y_min:
-        pad = abs(y_min) * 0.1 or 1.0
-        y_min, y_max = y_min - pad, y_max + pad
-    left, right, top, bottom = 64, 16, 28, 40
-    plot_w, plot_h = width - left - right, height - top - bottom
+        return None
+    colors = colors or {}
+    figure = go.Figure()
+    steps = [x for points in lines.values() for x, _ in points]
+    whole = all(float(x).is_integer() for x in steps)
+    for name, points in lines.items():
+        xs = [int(x) if whole else x for x, _ in points]
+        ys = [y for _, y in points]
+        figure.add_trace(go.Scatter(
+            x=xs, y=ys, mode="lines+markers", name=name, line={"color": colors.get(name), "width": 2},
+            marker={"size": 5},
+            hovertemplate=f"{_hover_text(name)}<br>step %{{x}}<br>{_hover_text(metric)} %{{y:{HOVER_NUMBER}}}"
+                          "<extra></extra>"))
+    xaxis: dict = {"title": {"text": "step"}}
+    if whole:
+        xaxis["tickformat"] = "d"
+        if max(steps) - min(steps) <= 10:
+            xaxis["dtick"] = 1  # no half steps on a short run
+    figure.update_layout(
+        title={"text": metric + (" (log scale)" if log_y else "")}, xaxis=xaxis,
+        yaxis={"title": {"text": metric}, "type": "log" if log_y else "linear"},
+        height=320, margin={"l": 60, "r": 20, "t": 40, "b": 40}, template="plotly_white",
+        hovermode="closest", legend={"orientation": "h", "y": -0.2})
+    return figure
 
-    def sx(x: float) -> float:
-        return left + (x - x_min) / (x_max - x_min) * plot_w
 
-    def sy(y: float) -> float:
-        return top + (1 - (y - y_min) / (y_max - y_min)) * plot_h
+def _hover_text(text: str) -> str:
+    # plotly reads %{...} in hover templates: a metric or run name must not be taken for one
+    return text.replace("%", "%%").replace("<", "&lt;").replace(">", "&gt;")
 
-    parts = [f'<svg class="submarine-chart" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-             f'viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title, quote=True)}">',
-             f'<text x="{left}" y="16" font-size="13" font-weight="600">{escape(title)}</text>',
-             f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="none" stroke="#d0d7de"/>']
-    for fraction in (0.0, 0.5, 1.0):
-        y_value = y_min + fraction * (y_max - y_min)
-        y = sy(y_value)
-        parts.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{y:.1f}" y2="{y:.1f}" stroke="#eaeef2"/>')
-        parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" font-size="11" text-anchor="end">'
-                     f'{escape(_number(y_value))}</text>')
-        x_value = x_min + fraction * (x_max - x_min)
-        parts.append(f'<text x="{sx(x_value):.1f}" y="{top + plot_h + 16}" font-size="11" text-anchor="middle">'
-                     f'{escape(_number(x_value))}</text>')
-    parts.append(f'<text x="{left + plot_w / 2:.1f}" y="{height - 6}" font-size="11" text-anchor="middle">'
-                 f'{escape(x_label)}</text>')
-    for index, (name, points) in enumerate(lines.items()):
-        color = PALETTE[index % len(PALETTE)]
-        coords = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in points)
-        parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="2" points="{coords}">'
-                     f'<title>{escape(name)}</title></polyline>')
-        parts += [f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="2.5" fill="{color}"/>' for x, y in points]
-        legend_y = top + 14 + 14 * index
-        parts.append(f'<text x="{left + plot_w - 6}" y="{legend_y}" font-size="11" text-anchor="end" '
-                     f'fill="{color}">{escape(name)}</text>')
-    parts.append("</svg>")
-    return "".join(parts)
+
+def figure_bundle(figure, title: str = "") -> dict:
+    """The display bundle of a figure: plotly's mime type, an HTML fallback and a line of text."""
+    import plotly.io as pio
+
+    spec = json.loads(pio.to_json(figure, validate=False))
+    spec["config"] = {"displaylogo": False, "responsive": True}
+    html = pio.to_html(figure, full_html=False, include_plotlyjs="cdn", config=spec["config"])
+    runs = len(spec.get("data", []))
+    return {PLOTLY_MIME: spec, "text/html": f'<div class="submarine-chart">{html}</div>',
+            "text/plain": f"chart of {title or 'a metric'} for {runs} run(s)"}
+
+
+def empty_bundle(note: str) -> dict:
+    """What a chart area shows when there is nothing to draw."""
+    from html import escape
+
+    return {"text/html": f'<div class="submarine-chart-empty"><i>{escape(note)}</i></div>', "text/plain": note}

@@ -16,6 +16,8 @@ from .spec import JobSpec
 
 RESOURCE_ROLES = ("default", "worker", "ps", "master", "chief")
 TRAINING_ROLES = ("chief", "master", "worker")
+#: the label that says which run a job re-runs (History's Re-run); its value is that run's name
+RERUN_LABEL = "submarine-kernel/rerun-of"
 
 
 @dataclass
@@ -35,6 +37,7 @@ class RunRequest:
     checkpoint_path: str = ""
     clean_checkpoint: bool = False
     params: dict[str, Any] = field(default_factory=dict)
+    rerun_of: str = ""  # the run this request re-runs, shown in the runs table
 
     def build_options(self) -> dict[str, Any]:
         """Keyword arguments for `Session.build`."""
@@ -43,7 +46,8 @@ class RunRequest:
                 "framework": self.framework or None, "workers": self.workers, "ps": self.ps, "chief": self.chief,
                 "resources": resources or None, "image": self.image.strip() or None,
                 "input_path": self.input_path.strip() or None,
-                "checkpoint_path": self.checkpoint_path.strip() or None, "params": dict(self.params)}
+                "checkpoint_path": self.checkpoint_path.strip() or None, "params": dict(self.params),
+                "labels": {RERUN_LABEL: self.rerun_of[:63]} if self.rerun_of else None}
 
     def build(self, session) -> JobSpec:
         """The JobSpec, checked by the session (spec rules and the runtime's); ValidationError otherwise."""
@@ -71,8 +75,15 @@ class RunRequest:
 
     @classmethod
     def from_record(cls, record) -> "RunRequest":
-        """A past run of the registry as a request (Re-run)."""
-        return cls.from_spec(record.spec, record.ref.runtime, record.params or record.spec.params)
+        """A past run of the registry as a request for one run like it (Re-run): a sweep's run gives the
+        sweep's checkpoint folder back, not the run's own subfolder (`<base>/<run name>`)."""
+        request = cls.from_spec(record.spec, record.ref.runtime, record.params or record.spec.params)
+        suffix = "/" + record.ref.name
+        checkpoint = request.checkpoint_path.rstrip("/")
+        if checkpoint.endswith(suffix) and len(checkpoint) > len(suffix):
+            request.checkpoint_path = checkpoint[:-len(suffix)]
+        request.rerun_of = record.ref.name
+        return request
 
 
 def param_problems(params: Mapping[str, Any], decls: Mapping[str, ParamDecl]) -> list[str]:
@@ -86,7 +97,17 @@ def problems(session, request: RunRequest, decls: Mapping[str, ParamDecl] | None
         request.build(session)
     except ValidationError as exc:
         found.extend(p for p in exc.problems if p not in found)
-    return found
+    return without_consequences(found)
+
+
+# problems that only restate an earlier one: "--workers 0" also leaves "no roles" and "no master"
+_CONSEQUENCES = (("is not a positive whole number", ("the job has no roles", "needs a master")),)
+
+
+def without_consequences(found: list[str]) -> list[str]:
+    """The problems without those that follow from another one in the list (one message per mistake)."""
+    drop = [follow for cause, follows in _CONSEQUENCES if any(cause in p for p in found) for follow in follows]
+    return [p for p in found if not any(follow in p for follow in drop)]
 
 
 # which form field a problem message is about, for flagging it next to the field

@@ -10,6 +10,7 @@ from html import escape
 from typing import Iterable, Mapping
 from urllib.parse import urlsplit
 
+from .numfmt import metrics_text
 from .runtimes.base import JobState, JobStatus
 
 STATE_COLORS = {
@@ -17,7 +18,9 @@ STATE_COLORS = {
     JobState.RUNNING: "#0969da", JobState.PENDING: "#9a6700", JobState.SUBMITTED: "#9a6700",
     JobState.NEW: "#6e7781", JobState.UNKNOWN: "#6e7781",
 }
-_SAFE_SCHEMES = ("http", "https", "file")
+_SAFE_SCHEMES = ("http", "https")  # a notebook page cannot open file:// links: such logs are shown inline
+LINK_STYLE = "color:#0969da;text-decoration:underline"
+SUMMARY_LOG_LINES = 50
 
 
 def parse_time(text: str | None) -> _dt.datetime | None:
@@ -54,8 +57,31 @@ def safe_href(url: str) -> str | None:
 def _link(name: str, url: str) -> str:
     href = safe_href(url)
     if href is None:
-        return f"{escape(name)}: {escape(url)}"
-    return f'<a href="{escape(href, quote=True)}" target="_blank" rel="noopener">{escape(name)}</a>'
+        return f"{escape(name)}: <code>{escape(url)}</code>"
+    return (f'<a href="{escape(href, quote=True)}" target="_blank" rel="noopener" style="{LINK_STYLE}">'
+            f"{escape(name)}</a>")
+
+
+def links_html(links: Mapping[str, str]) -> str:
+    """The runtime's web links (tracking UI, dashboards), blue; file:// paths are left out, because the
+    views show those logs inline and a browser will not open them from a notebook page."""
+    return " · ".join(_link(k, v) for k, v in links.items() if urlsplit(v).scheme.lower() != "file")
+
+
+def shown_state(status: JobStatus) -> JobState:
+    """The state to show: a job still SUBMITTED/PENDING whose replicas already run is RUNNING."""
+    if status.state in (JobState.SUBMITTED, JobState.PENDING, JobState.NEW) and \
+            any(r.state is JobState.RUNNING for r in status.replicas):
+        return JobState.RUNNING
+    return status.state
+
+
+def raw_state_html(status: JobStatus) -> str:
+    """The runtime's own word for the state, only when it says more than the badge ("SUCCEEDED succeeded")."""
+    raw = status.raw_state.strip()
+    if not raw or raw.lower() in (status.state.value.lower(), shown_state(status).value.lower()):
+        return ""
+    return f" <small>{escape(raw)}</small>"
 
 
 def state_badge(state: JobState, stale: bool = False) -> str:
@@ -71,27 +97,71 @@ def status_html(name: str, status: JobStatus, runtime: str = "") -> str:
         f"<tr><td>{escape(r.name)}</td><td>{escape(r.state.value)}</td>"
         f"<td>{'' if r.exit_code is None else escape(str(r.exit_code))}</td><td>{escape(r.host or '')}</td></tr>"
         for r in status.replicas)
-    links = " · ".join(_link(k, v) for k, v in status.links.items())
-    times = " · ".join(f"{label} {escape(short_time(value))}" for label, value in
-                       (("submitted", status.submitted), ("started", status.started),
-                        ("finished", status.finished)) if value)
+    links = links_html(status.links)
+    times = times_text(status)
     message = f'<div class="submarine-message">{escape(status.message)}</div>' if status.message else ""
     table = (f'<table class="submarine-replicas"><thead><tr><th>replica</th><th>state</th><th>exit</th><th>host</th>'
              f"</tr></thead><tbody>{rows}</tbody></table>") if rows else ""
     where = f" on {escape(runtime)}" if runtime else ""
-    return (f'<div class="submarine-job" data-job="{escape(name, quote=True)}">'
-            f"<div><b>{escape(name)}</b>{where} {state_badge(status.state, status.stale)} "
-            f"<small>{escape(status.raw_state)}</small></div>"
-            f"<div><small>{times}{' · elapsed ' + escape(elapsed(status)) if elapsed(status) else ''}</small></div>"
-            f"{message}{table}{_details_html(status)}<div>{links}</div></div>")
+    state = shown_state(status)
+    return (f'<div class="submarine-job" data-job="{escape(name, quote=True)}" '
+            f'data-state="{escape(state.value, quote=True)}">'
+            f"<div><b>{escape(name)}</b>{where} {state_badge(state, status.stale)}{raw_state_html(status)}</div>"
+            f"<div><small>{escape(times)}{' · elapsed ' + escape(elapsed(status)) if elapsed(status) else ''}"
+            f"</small></div>{message}{table}{_details_html(status)}<div>{links}</div></div>")
 
 
 def _details_html(status: JobStatus) -> str:
     return "".join(f"<div><small>{escape(k)}: {escape(v)}</small></div>" for k, v in status.details.items())
 
 
+def times_text(status: JobStatus) -> str:
+    return " · ".join(f"{label} {short_time(value)}" for label, value in
+                      (("submitted", status.submitted), ("started", status.started),
+                       ("finished", status.finished)) if value)
+
+
+def summary_html(name: str, status: JobStatus, runtime: str = "", last_metrics: Mapping[str, object] | None = None,
+                 log_lines: Iterable[str] = ()) -> str:
+    """A finished job in a few lines: state, duration, last metrics, message, and its log's end inline
+    (folded), with the command that prints the full log. Static HTML: it survives a saved notebook."""
+    state = shown_state(status)
+    spent = elapsed(status)
+    where = f" on {escape(runtime)}" if runtime else ""
+    values = metrics_text(last_metrics or {})
+    lines = list(log_lines)[-SUMMARY_LOG_LINES:]
+    message = f'<div class="submarine-message">{escape(status.message)}</div>' \
+        if status.message and status.state is not JobState.SUCCEEDED else ""
+    # one short line for the replicas; exit codes only where they say something (a failure)
+    replicas = " · ".join(f"{r.name} {r.state.value}" + (f" (exit {r.exit_code})" if r.exit_code else "")
+                          for r in status.replicas)
+    replicas = f'<div><small class="submarine-replicas">{escape(replicas)}</small></div>' if replicas else ""
+    log = (f'<details class="submarine-log"><summary><small>log: last {len(lines)} lines · full log: '
+           f"<code>%submarine logs {escape(name)}</code></small></summary>"
+           f'<pre style="margin:0;font-size:11px;white-space:pre-wrap;max-height:220px;overflow:auto">'
+           f"{escape(chr(10).join(lines))}</pre></details>") if lines else \
+        f"<div><small>full log: <code>%submarine logs {escape(name)}</code></small></div>"
+    links = links_html(status.links)
+    links = f"<div>{links}</div>" if links else ""
+    values = f' · <span class="submarine-metrics">{escape(values)}</span>' if values else ""
+    return (f'<div class="submarine-job submarine-summary" data-job="{escape(name, quote=True)}" '
+            f'data-state="{escape(state.value, quote=True)}" style="border:1px solid #d0d7de;padding:4px 8px;'
+            f'margin:2px 0"><div><b>{escape(name)}</b>{where} {state_badge(state, status.stale)}'
+            f"{' · ' + escape(spent) if spent else ''}"
+            f"{values}</div>{message}{replicas}{links}{log}</div>")
+
+
+def summary_text(name: str, status: JobStatus, runtime: str = "",
+                 last_metrics: Mapping[str, object] | None = None) -> str:
+    spent = elapsed(status)
+    values = metrics_text(last_metrics or {})
+    return (f"{name}{' on ' + runtime if runtime else ''}: {shown_state(status).value}"
+            f"{' · ' + spent if spent else ''}{' · ' + values if values else ''}"
+            f"{chr(10) + '  ' + status.message if status.message and status.state is not JobState.SUCCEEDED else ''}")
+
+
 def status_text(name: str, status: JobStatus, runtime: str = "") -> str:
-    lines = [f"{name}{' on ' + runtime if runtime else ''}: {status.state.value}"
+    lines = [f"{name}{' on ' + runtime if runtime else ''}: {shown_state(status).value}"
              f"{' (stale)' if status.stale else ''}{' · ' + elapsed(status) if elapsed(status) else ''}"]
     if status.message:
         lines.append(f"  {status.message}")

@@ -12,13 +12,14 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 from submarine_kernel import params as params_mod
 from submarine_kernel.errors import ValidationError
-from submarine_kernel.launch import RunRequest, launch, problem_field
+from submarine_kernel.launch import RERUN_LABEL, RunRequest, launch, problem_field
 from submarine_kernel.params import ParamDecl
 from submarine_kernel.runtimes.base import JobRef, JobState, JobStatus, ReplicaStatus
 from submarine_kernel.session import default_session
 from submarine_kernel.widgets.form import ParameterForm, param_widget
 from submarine_kernel.widgets.history import RunHistory
 from submarine_kernel.widgets.status import JobStatusView
+from submarine_kernel.chart import PLOTLY_MIME
 
 from core_support import unique, wait_until
 
@@ -34,12 +35,12 @@ def make_form(**request):
 
 def test_each_param_gets_the_widget_of_its_type():
     kinds = {name: type(param_widget(decl)) for name, decl in DECLS.items()}
-    assert kinds == {"lr": w.FloatText, "epochs": w.IntText, "opt": w.Dropdown, "amp": w.Checkbox, "tag": w.Text}
+    assert kinds == {"lr": w.Text, "epochs": w.Text, "opt": w.Dropdown, "amp": w.Checkbox, "tag": w.Text}
 
 
 def test_form_values_become_the_job_spec():
     form = make_form(workers=2, input_path="/data/in", resources={"default": "memory=1G", "worker": "vcores=2"})
-    form.param_fields["lr"].value = 0.25
+    form.param_fields["lr"].value = "0.25"
     form.param_fields["opt"].value = "adam"
     form.fields["checkpoint_path"].value = "/tmp/ck/run"
     spec = form.request().build(default_session())
@@ -54,7 +55,7 @@ def test_form_values_become_the_job_spec():
 
 def test_invalid_values_are_flagged_beside_their_fields_and_block_run():
     form = make_form()
-    form.param_fields["lr"].value = 3.0
+    form.param_fields["lr"].value = "3.0"
     form.fields["workers"].value = 0
     form.fields["resources.worker"].value = "memory=8X"
     form.fields["command"].value = "python train.py --lr {lr} --seed {seed}"
@@ -65,7 +66,7 @@ def test_invalid_values_are_flagged_beside_their_fields_and_block_run():
     assert "{seed}" in form.flags["command"].value
     assert "Fix before running" in form.message.value
     assert form.run() == [] and form.jobs == []                  # Run refuses while anything is wrong
-    form.param_fields["lr"].value = 0.5
+    form.param_fields["lr"].value = "0.5"
     form.fields["workers"].value = 1
     form.fields["resources.worker"].value = ""
     form.fields["command"].value = "python train.py --lr {lr}"
@@ -107,7 +108,7 @@ def test_rerun_fills_the_form_with_a_past_runs_values(tmp_path):
     assert request.resources == {"ps": "memory=2G", "worker": "memory=4G"}
     form = make_form()
     form.fill(request)
-    assert form.param_fields["lr"].value == 0.75 and form.param_fields["epochs"].value == 5
+    assert form.param_fields["lr"].value == "0.75" and form.param_fields["epochs"].value == "5"
     assert form.fields["workers"].value == 3 and form.fields["framework"].value == "tensorflow"
     assert form.request().build(session).roles["ps"].resources.memory_mib == 2048
 
@@ -134,30 +135,96 @@ def test_parameters_come_from_the_tagged_cell_and_declarations(tmp_path):
     assert params_mod.declare("opt", "sgd", ["sgd", "adam"]).kind == "choice"
 
 
+def add_run(session, params, points, state=JobState.SUCCEEDED, submitted="2024-01-01T00:00:00+00:00",
+            labels=None, name=None):
+    spec = RunRequest(command="python t.py", params=params, name=name or "").build(session)
+    if labels:
+        spec = spec.replace(labels={**spec.labels, **labels})
+    ref = JobRef("local", spec.name)
+    session.registry.add(ref, spec, None, session.notebook,
+                         JobStatus(state, submitted=submitted, started=submitted, finished=submitted))
+    session.registry.add_metrics(ref, points)
+    return ref
+
+
 def test_history_rows_compare_chart_and_escaping():
     session = default_session()
     names = []
     for lr, evil in ((0.1, "<b>x</b>"), (0.2, "<img src=x onerror=alert(1)>")):
-        spec = RunRequest(command="python t.py", params={"lr": lr, "note": evil}).build(session)
-        ref = JobRef("local", spec.name)
-        session.registry.add(ref, spec, None, session.notebook, JobStatus(JobState.SUCCEEDED, submitted="2024-01-01"
-                                                                          "T00:00:00+00:00"))
-        session.registry.add_metrics(ref, [{"step": s, "loss": lr * (3 - s)} for s in range(3)])
-        names.append(spec.name)
+        ref = add_run(session, {"lr": lr, "note": evil}, [{"step": s, "loss": lr * (3 - s)} for s in range(3)])
+        names.append(ref.name)
     view = RunHistory(session)
     assert [r.ref.name for r in view.records] == names[::-1]
     assert len(view.selected) == 2 and view.metric.value == "loss"
-    assert "<polyline" in view.chart.value and names[0] in view.chart.value
-    assert "&lt;img src=x onerror=alert(1)&gt;" in view.table.value + view.compare.value
-    assert "<img" not in view.table.value + view.compare.value + view.chart.value
+    traces = view.chart_data[PLOTLY_MIME]["data"]
+    assert sorted(t["name"] for t in traces) == sorted(names) and traces[0]["x"] == [0, 1, 2]
+    assert view.chart_data[PLOTLY_MIME]["layout"]["xaxis"]["dtick"] == 1      # whole steps on the x axis
+    colors = {t["name"]: t["line"]["color"] for t in traces}
+    cells = "".join(c.value for row in view.table.cells for c in row)
+    assert all(f"color:{colors[n]}" in cells for n in names)                  # the same colour as in the chart
+    assert "&lt;img src=x onerror=alert(1)&gt;" in cells + view.compare.value
+    assert "<img" not in cells + view.compare.value
+    assert "loss 0.2000 (min 0.2000, max 0.6000)" in cells                    # last, min, max
     bundle = view._repr_mimebundle_()
-    assert "application/vnd.jupyter.widget-view+json" in bundle and "<svg" in bundle["text/html"]
-    assert "loss=0.2" in bundle["text/plain"] and "<img" not in bundle["text/html"]
+    assert "application/vnd.jupyter.widget-view+json" in bundle and "<table" in bundle["text/html"]
+    assert "loss=0.2000" in bundle["text/plain"] and "<img" not in bundle["text/html"]
     form = make_form()
     view.form = form
-    view.selector.value = (view.records[0].ref.key,)
+    view.select([view.records[0].ref.key])
     request = view.rerun()
-    assert request.params["lr"] == 0.2 and form.param_fields["lr"].value == 0.2
+    assert request.params["lr"] == 0.2 and form.param_fields["lr"].value == "0.2"
+    assert request.rerun_of == view.records[0].ref.name
+    view.close()
+
+
+def test_runs_table_filters_sorts_pages_and_picks_with_checkboxes():
+    from submarine_kernel.runs import run_color
+
+    session = default_session()
+    refs = []
+    for i in range(30):
+        state = JobState.FAILED if i % 10 == 3 else JobState.SUCCEEDED
+        refs.append(add_run(session, {"lr": 0.01 * (i + 1), "opt": "adam" if i % 2 else "sgd"},
+                            [{"step": s, "loss": 1.0 / (i + 1 + s)} for s in range(5)], state,
+                            submitted=f"2024-01-01T00:{i:02d}:00+00:00",
+                            labels={RERUN_LABEL: "origin-run"} if i == 29 else None))
+    view = RunHistory(session)
+    table = view.table
+    assert len(table.shown) == 30 and len([b for b in table.checkboxes if b.layout.display != "none"]) == 25
+    assert "30 of 30 runs · page 1/2" in table.page_label.value
+    assert table.shown[0].key == refs[-1].key and "re-run of origin-run" in table.cells[0][0].value
+    table.go(1)
+    assert len([b for b in table.checkboxes if b.layout.display != "none"]) == 5
+    table.state.value = "FAILED"
+    assert {r.state for r in table.shown} == {"FAILED"} and len(table.shown) == 3
+    table.state.value = "any state"
+    table.filter.value = "opt=adam, lr>0.2"
+    assert all(r.params["opt"] == "adam" and r.params["lr"] > 0.2 for r in table.shown) and len(table.shown) == 5
+    table.filter.value = "loss.min<0.05"
+    assert {r.name for r in table.shown} == {ref.name for ref in refs[-14:]}
+    for bad in ("lr>>2", "just words"):
+        table.filter.value = bad
+        assert "is not FIELD OP VALUE" in table.filter_note.value and len(table.shown) == 30
+    table.filter.value = ""
+    table.sort.value = "loss"
+    table.descending.value = False                                  # smallest last loss first
+    assert table.shown[0].key == refs[-1].key and table.descending.description == "↑"
+    table.sort.value = "lr"
+    assert [r.params["lr"] for r in table.shown[:2]] == [0.01, 0.02]
+    assert len(view.selected) == 2                                  # the two newest until the user picks
+    table.select([])
+    table.checkboxes[0].value = True                                # the user picks runs by their checkbox
+    table.checkboxes[1].value = True
+    table.checkboxes[0].value = False
+    assert [r.ref.key for r in view.selected] == [table.shown[1].key]
+    add_run(session, {"lr": 0.5, "opt": "sgd", "wd": 0.1}, [{"step": 0, "acc": 0.5}], submitted="2024-01-02T00:00:00+00:00")
+    picked = table.shown[1].key
+    view.refresh()                                  # a refresh (new run, new columns) keeps what the user set
+    assert table.sort.value == "lr" and not table.descending.value and "wd" in table.sort.options
+    assert [r.ref.key for r in view.selected] == [picked] and table.checkboxes[1].value
+    assert run_color(refs[0].key) == run_color(refs[0].key) and len({run_color(r.key) for r in refs}) > 3
+    view.log_y.value = True
+    assert view.chart_data[PLOTLY_MIME]["layout"]["yaxis"]["type"] == "log"
     view.close()
 
 
@@ -175,24 +242,44 @@ def test_status_view_batches_updates_and_escapes():
     assert len(sent) <= 1
     view.update(JobStatus(JobState.SUCCEEDED, "succeeded <b>", replicas=running))  # the end shows at once
     assert "SUCCEEDED" in view.header.value and "succeeded &lt;b&gt;" in view.header.value
-    assert "no-such-job-&lt;x&gt;" in view.header.value and "loss 0.5" in view.header.value
+    assert "no-such-job-&lt;x&gt;" in view.header.value and "loss=0.5000" in view.header.value
     assert len(view.lines) == 200 and view.lines[-1] == "line 299 <tag>"          # bounded log tail
     assert "line 299 &lt;tag&gt;" in view.log_view.value and "line 99 " not in view.log_view.value
-    assert view.stop_button.disabled
+    assert view.stop_button.layout.display == "none"                      # nothing left to stop
+    assert view.finished and list(view.children) == [view.summary]           # collapsed to the summary
+    assert 'data-state="SUCCEEDED"' in view.summary.value and "loss=0.5000" in view.summary.value
+    assert "%submarine logs no-such-job-&lt;x&gt;" in view.summary.value    # the full log's command
+    assert "line 299 &lt;tag&gt;" in view.summary.value and "line 249 " not in view.summary.value
     bundle = view._repr_mimebundle_()
     assert set(bundle) == {"text/plain", "text/html", "application/vnd.jupyter.widget-view+json"}
-    assert "no-such-job-<x> on local: SUCCEEDED" in bundle["text/plain"]
+    assert "no-such-job-<x> on local: SUCCEEDED" in bundle["text/plain"] and "loss=0.5000" in bundle["text/plain"]
+    view.close()
+
+
+def test_status_shows_the_state_once_running_replicas_and_clears_stopping():
+    session = default_session()
+    running = [ReplicaStatus("worker-0", "worker", 0, JobState.RUNNING)]
+    view = JobStatusView(session, JobRef("local", "state-words"), JobStatus(JobState.SUBMITTED, "submitted",
+                                                                           replicas=running),
+                         follow_logs=False, interval=0)
+    assert 'data-state="RUNNING"' in view.header.value and ">RUNNING<" in view.header.value
+    assert "submitted</small>" not in view.header.value                     # the raw word only when it adds
+    view.note.value = "<small>stopping…</small>"
+    view.update(JobStatus(JobState.STOPPED, "stopped"))
+    assert view.note.value == "" and view.stop_button.layout.display == "none"
+    assert ">STOPPED<" in view.header.value and "stopped</small>" not in view.header.value
+    assert "file://" not in view.summary.value                               # the log is inline instead
     view.close()
 
 
 def test_form_run_submits_through_the_session_and_remembers_params():
     form = make_form(command="python -c pass", name=unique("form"))
-    form.param_fields["epochs"].value = 7
+    form.param_fields["epochs"].value = "7"
     (job,) = form.run()
     assert job.wait(timeout=120).state.value == "SUCCEEDED"
     record = default_session().registry.get(job.name)
     assert record.params["epochs"] == 7 and record.params["opt"] == "sgd"
-    assert "submitted" in form.message.value and len(form.output.outputs) == 1
+    assert "submitted" in form.message.value and [v.ref for v in form.latest.children] == [job.ref]
 
 
 def test_form_sweep_submits_every_run_under_the_limit():
@@ -208,6 +295,55 @@ def test_form_sweep_submits_every_run_under_the_limit():
     assert sorted(r.params["epochs"] for r in records) == [1, 2, 3]
     assert len({r.spec.checkpoint_path for r in records}) == 3     # each run its own checkpoint folder
     assert "3/3 submitted" in scheduler.summary() and "3 SUCCEEDED" in scheduler.summary()
+    # the form shows the latest run's status and one line per earlier run, not three status boxes
+    assert [v.ref for v in form.latest.children] == [scheduler.jobs[-1].ref]
+    wait_until(lambda: form.earlier.value.count("SUCCEEDED") == 2, timeout=30, interval=0.2,
+               what="the earlier runs' final states in the form")
+    assert all(job.name in form.earlier.value for job in scheduler.jobs[:-1])
+
+    # Re-run of one sweep run is that one run: single mode, its values, the sweep's checkpoint folder
+    record = records[0]
+    form.fill(RunRequest.from_record(record))
+    assert form.mode.value == "single run" and all(f.value == "" for f in form.sweep_fields.values())
+    assert form.fields["checkpoint_path"].value == "/tmp/sweep-ck/base"
+    assert form.param_fields["epochs"].value == str(record.params["epochs"])
+    (job,) = form.run()
+    assert job.wait(timeout=120).state.value == "SUCCEEDED"
+    rerun = session.registry.get(job.name)
+    assert rerun.spec.labels[RERUN_LABEL] == record.ref.name and rerun.spec.checkpoint_path == "/tmp/sweep-ck/base"
+    assert rerun.params["epochs"] == record.params["epochs"]
+
+
+def test_form_details_types_bounds_and_fields_in_use():
+    decls = {**DECLS, "layers": ParamDecl("layers", 3, minimum=1)}
+    form = ParameterForm(default_session(), RunRequest(command="python t.py --layers {layers}"), decls)
+    assert "whole number, 1.." in form.param_hints["layers"].value
+    assert "number, 0..1" in form.param_hints["lr"].value and "one of sgd, adam" in form.param_hints["opt"].value
+    form.param_fields["layers"].value = "2.7"                   # not turned into 27
+    assert form.problems() == ["param layers='2.7' is not a whole number"]
+    assert "not a whole number" in form.flags["layers"].value
+    assert form.run_button.disabled
+    form.param_fields["layers"].value = "-2"                    # the declared --min 1
+    assert "param layers=-2 is below its minimum 1" in form.flags["layers"].value
+    form.param_fields["layers"].value = "4"
+    form.fields["workers"].value = 0                            # one message, not three
+    assert form.problems() == ["--workers 0 is not a positive whole number: ask for at least 1"]
+    form.fields["workers"].value = 2
+    assert not form.run_button.disabled and form.request().params["layers"] == 4
+
+    def shown(key):
+        return form.rows[key].layout.display != "none"
+    form.fields["framework"].value = "pytorch"
+    form.fields["runtime"].value = "local"
+    assert not shown("ps") and not shown("chief") and not shown("image") and not shown("resources.ps")
+    assert shown("resources.master") and shown("resources.worker")
+    form.fields["framework"].value = "tensorflow"
+    assert shown("ps") and not shown("resources.ps") and not shown("resources.master")
+    form.fields["ps"].value = 1
+    form.fields["resources.ps"].value = "memory=2G"
+    assert shown("resources.ps") and form.request().build(default_session()).roles["ps"].resources.memory_mib == 2048
+    form.fields["framework"].value = "pytorch"                  # hidden fields do not count
+    assert form.request().ps == 0 and "ps" not in form.request().resources and not form.run_button.disabled
 
 
 @pytest.mark.slow
@@ -225,15 +361,27 @@ def test_magics_show_form_param_and_history_with_fallbacks(tmp_path):
         "%submarine history",
         "%submarine param lr=3 --min 0 --max 1",
         "%submarine run --plain --name magic-plain --wait -- python train.py {lr}",
+        # what the kernel's shutdown does (the browser test shuts a real one down): here nbclient sees it
+        "from submarine_kernel.widgets import static; print(static.freeze_all())",
         tmp_path=tmp_path)
     cells = nb.cells
     assert text(cells[0]).strip() == "False"                     # %load_ext did not import ipywidgets
     assert not any(errors(c) for c in cells[:7] + cells[8:]), [text(c) for c in cells if errors(c)]
     assert "param lr = 0.1 (float, 0..1)" in text(cells[1]) and "one of sgd, adam" in text(cells[2])
     run_mimes = {m for o in cells[4].outputs for m in o.get("data", {})}
-    assert "application/vnd.jupyter.widget-view+json" in run_mimes and "SUCCEEDED" in text(cells[4])
+    # the ended job's widget output was replaced by its static summary: a saved notebook shows the result
+    assert run_mimes == {"text/html", "text/plain"} and "SUCCEEDED" in text(cells[4])
+    assert 'data-state="SUCCEEDED"' in html(cells[4]) and "loss=0.03333" in html(cells[4])
+    assert "%submarine logs magic-widgets" in html(cells[4])
     assert "python train.py {lr}" in text(cells[5]) and "param opt" in html(cells[5])
     assert "magic-widgets" in text(cells[6]) and "lr=0.1, opt=sgd" in text(cells[6])
     assert "above its maximum 1" in errors(cells[7])[0]
     plain_mimes = {m for o in cells[8].outputs for m in o.get("data", {})}
     assert "application/vnd.jupyter.widget-view+json" not in plain_mimes and "SUCCEEDED" in text(cells[8])
+    # the form and the history are static now; the history's chart is a plotly output of its own
+    assert text(cells[9]).strip() == "2"
+    for cell in cells[5:7]:
+        assert "application/vnd.jupyter.widget-view+json" not in {m for o in cell.outputs for m in o.get("data", {})}
+    assert "submarine-form-static" in html(cells[5]) and "submarine-history-static" in html(cells[6])
+    chart = [o["data"][PLOTLY_MIME] for o in cells[6].outputs if PLOTLY_MIME in o.get("data", {})]
+    assert [t["name"] for t in chart[0]["data"]] == ["magic-widgets"] and chart[0]["data"][0]["x"] == [0, 1, 2]

@@ -33,6 +33,8 @@ def make_form(session, command: str | None = None, *, request=None, from_job: st
         record = session.registry.get(from_job) if from_job else \
             next(iter(session.registry.list(notebook=session.notebook, limit=1)), None)
         request = RunRequest.from_record(record) if record is not None else RunRequest()
+        if not from_job:  # starting from the newest run is a convenience, not a re-run of it
+            request = request.with_changes(rerun_of="")
     if command:
         request = request.with_changes(command=command)
     decls = form_params(session, user_ns)
@@ -68,7 +70,7 @@ def form(command: str | None = None, *, from_job: str | None = None, params: Map
                      concurrency=concurrency)
 
 
-def history(*, all_notebooks: bool = False, limit: int = 50, form=None):
+def history(*, all_notebooks: bool = False, limit: int = 500, form=None):
     """`sk.history()`: this notebook's runs (or every notebook's), with compare, metric plots and Re-run."""
     from submarine_kernel.session import default_session
 

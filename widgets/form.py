@@ -2,6 +2,9 @@
 
 Values are checked on every change with the same rules `%submarine run` uses (`launch.problems`, i.e.
 `Session.build`); a problem is flagged beside its field and Run stays disabled with the list shown.
+Numbers are typed as text and read with the parameter's type, so `2.7` in a whole-number field is an
+error, not 27. Only the fields the chosen runtime and framework use are shown. Below Run, the latest
+run's live status and a compact list of the earlier ones (not a growing pile of status boxes).
 """
 
 from __future__ import annotations
@@ -14,17 +17,26 @@ from typing import Any, Mapping
 
 import ipywidgets as w
 
-from submarine_kernel import launch, render
+from submarine_kernel import launch, metrics, render
 from submarine_kernel.errors import SubmarineError, ValidationError
+from submarine_kernel.numfmt import metrics_text, plain_number
 from submarine_kernel.params import ParamDecl
 from submarine_kernel.runtimes.base import runtime_names
 from submarine_kernel.spec import FRAMEWORKS
 from submarine_kernel.sweep import SweepScheduler, expand
+from submarine_kernel.throttle import UpdateBatcher
 
 from .common import LABEL_STYLE, FallbackBundle, flag_html, problems_html
 from .status import JobStatusView
 
 MODES = ("single run", "grid", "random")
+#: the roles each framework has, so the form shows only their resource fields
+FRAMEWORK_ROLES = {"tensorflow": ("worker", "ps", "chief"), "pytorch": ("master", "worker"),
+                   "xgboost": ("master", "worker"), "custom": ("worker",)}
+#: runtimes that run no container image
+IMAGELESS_RUNTIMES = ("local",)
+#: earlier runs listed below the latest one (the history has them all)
+EARLIER_RUNS_SHOWN = 20
 _last_forms: "weakref.WeakKeyDictionary[Any, ParameterForm]" = weakref.WeakKeyDictionary()
 
 
@@ -34,7 +46,8 @@ def last_form(session) -> "ParameterForm | None":
 
 
 def param_widget(decl: ParamDecl, value: Any = None) -> w.ValueWidget:
-    """The input widget for one parameter, following its kind."""
+    """The input widget for one parameter, following its kind. Numbers are Text: a number widget would
+    drop the `.` of `2.7` in a whole-number field (27) or clamp a bad value without saying so."""
     value = decl.default if value is None else value
     common = {"description": decl.name, "style": LABEL_STYLE, "continuous_update": False}
     if decl.kind == "choice":
@@ -42,11 +55,18 @@ def param_widget(decl: ParamDecl, value: Any = None) -> w.ValueWidget:
     if decl.kind == "bool":
         return w.Checkbox(value=bool(value), description=decl.name, style=LABEL_STYLE, indent=True,
                           layout=w.Layout(width="420px"))
-    if decl.kind == "int":
-        return w.IntText(value=int(value), **common)
-    if decl.kind == "float":
-        return w.FloatText(value=float(value), **common)
     return w.Text(value=str(value), **common)
+
+
+def param_hint(decl: ParamDecl) -> str:
+    """What a parameter accepts, shown beside it: `whole number, 1..10`, `one of sgd, adam`."""
+    if decl.kind == "choice":
+        return "one of " + ", ".join(map(str, decl.choices))
+    words = {"int": "whole number", "float": "number", "str": "text", "bool": ""}[decl.kind]
+    low = "" if decl.minimum is None else plain_number(decl.minimum)
+    high = "" if decl.maximum is None else plain_number(decl.maximum)
+    bounds = f"{low}..{high}" if low or high else ""
+    return ", ".join(part for part in (words, bounds) if part)
 
 
 def _text(description: str, value: str = "", placeholder: str = "", width: str = "520px") -> w.Text:
@@ -93,7 +113,10 @@ class ParameterForm(FallbackBundle, w.VBox):
             self.fields[f"resources.{role}"] = _text(label, request.resources.get(role, ""),
                                                      "memory=4G,vcores=2,gpu=0" if role == "default" else
                                                      "as above")
+        self.rerun_of = request.rerun_of
         self.param_fields = {name: param_widget(decl, request.params.get(name)) for name, decl in self.decls.items()}
+        self.param_hints = {name: w.HTML(f'<small class="submarine-hint" style="color:#57606a">'
+                                         f"{escape(param_hint(decl))}</small>") for name, decl in self.decls.items()}
         self.sweep_fields = {name: _text("", "", "grid: 0.01, 0.1 · random: 0.001..0.1", "300px")
                              for name in self.decls}
         self.flags: dict[str, w.HTML] = {name: w.HTML() for name in [*self.fields, *self.decls]}
@@ -105,27 +128,43 @@ class ParameterForm(FallbackBundle, w.VBox):
                                    tooltip="submit with these values")
         self.run_button.add_class("submarine-run")
         self.message = w.HTML()
-        self.output = w.Output()
+        self.latest = w.VBox()      # the latest run's status
+        self.earlier = w.HTML()     # one line per earlier run
+        self.earlier.add_class("jp-RenderedHTMLCommon")
+        self.sweep_summary = w.HTML()  # the running sweep's progress
+        self.output = w.VBox([self.sweep_summary, self.latest, self.earlier])
+        self._views: dict[str, JobStatusView] = {}
+        self._job_keys: set[str] = set()
+        self._earlier_batcher = UpdateBatcher(lambda _: self._render_earlier(), 1.0)
+        self._remove_listener = session.tracker.listen(
+            lambda ref, status: self._earlier_batcher.push({"changed": True}) if ref.key in self._job_keys else None)
         self.run_button.on_click(lambda _: self.run())
         for widget in [*self.fields.values(), *self.param_fields.values(), *self.sweep_fields.values(),
                        self.mode, self.samples, self.concurrency]:
             widget.observe(lambda _: self._filling or self.check(), names="value")
         self.mode.observe(lambda _: self._show_sweep_fields(), names="value")
+        for key in ("runtime", "framework", "ps", "chief", "workers"):
+            self.fields[key].observe(lambda _: self._show_job_fields(), names="value")
         super().__init__(children=self._layout(), layout=w.Layout(border="1px solid #d0d7de", padding="8px"))
         self.add_class("submarine-form")
         self._show_sweep_fields()
+        self._show_job_fields()
         self.check()
         _last_forms[session] = self
 
-    def _row(self, key: str, widget: w.Widget, extra: w.Widget | None = None) -> w.HBox:
-        return w.HBox([widget, *([extra] if extra else []), self.flags[key]])
+    def _row(self, key: str, widget: w.Widget, *extra: w.Widget) -> w.HBox:
+        row = w.HBox([widget, *extra, self.flags[key]])
+        self.rows[key] = row
+        return row
 
     def _layout(self) -> list[w.Widget]:
+        self.rows: dict[str, w.HBox] = {}
         job = [self._row(k, self.fields[k]) for k in ("command", "name", "runtime", "framework", "workers", "ps",
                                                        "chief", "image", "input_path", "checkpoint_path",
                                                        "clean_checkpoint")]
         resources = [self._row(f"resources.{r}", self.fields[f"resources.{r}"]) for r in launch.RESOURCE_ROLES]
-        params = [self._row(n, self.param_fields[n], self.sweep_fields[n]) for n in self.decls] or \
+        params = [self._row(n, self.param_fields[n], self.param_hints[n], self.sweep_fields[n])
+                  for n in self.decls] or \
             [w.HTML("<i>no parameters: tag a cell <code>parameters</code> or use %submarine param NAME=VALUE</i>")]
         return [w.HTML("<b>Submarine job</b>"), *job, w.HTML("<b>Resources</b>"), *resources,
                 w.HTML("<b>Parameters</b>"), *params, w.HTML("<b>Run</b>"), self.mode,
@@ -140,23 +179,59 @@ class ParameterForm(FallbackBundle, w.VBox):
         self.samples.layout.display = None if self.mode.value == "random" else "none"
         self.concurrency.layout.display = None if sweeping else "none"
 
-    # -- values ------------------------------------------------------------------------------------------
-    def request(self) -> launch.RunRequest:
-        """The form's values as a RunRequest."""
+    def shown_roles(self) -> tuple[str, ...]:
+        """The roles whose resource fields the chosen framework (and ps/chief choice) uses."""
         f = self.fields
+        roles = FRAMEWORK_ROLES.get(f["framework"].value, launch.TRAINING_ROLES + ("ps",))
+        return tuple(r for r in roles if (r != "ps" or f["ps"].value > 0) and (r != "chief" or f["chief"].value))
+
+    def _show_job_fields(self) -> None:
+        """Hide what the runtime and framework do not use (ps/chief outside TensorFlow, image for local)."""
+        f = self.fields
+        tensorflow = f["framework"].value == "tensorflow"
+        visible = {"ps": tensorflow, "chief": tensorflow, "image": f["runtime"].value not in IMAGELESS_RUNTIMES}
+        roles = self.shown_roles()
+        visible.update({f"resources.{r}": r in roles for r in launch.RESOURCE_ROLES if r != "default"})
+        for key, shown in visible.items():
+            self.rows[key].layout.display = None if shown else "none"
+
+    # -- values ------------------------------------------------------------------------------------------
+    def param_values(self) -> tuple[dict[str, Any], list[str]]:
+        """Each param's value read with its type, and the problems of those that cannot be read (the
+        text is kept for them, so the form still shows what was typed)."""
+        values, found = {}, []
+        for name, widget in self.param_fields.items():
+            decl = self.decls[name]
+            try:
+                values[name] = decl.coerce(widget.value) if isinstance(widget, w.Text) else widget.value
+            except ValidationError as exc:
+                values[name] = widget.value
+                found.extend(exc.problems)
+        return values, found
+
+    def request(self) -> launch.RunRequest:
+        """The form's values as a RunRequest; hidden fields (not used by the framework/runtime) are left out."""
+        f = self.fields
+        tensorflow = f["framework"].value == "tensorflow"
+        roles = ("default", *self.shown_roles())
         return launch.RunRequest(
             command=f["command"].value, name=f["name"].value, runtime=f["runtime"].value,
-            framework=f["framework"].value, workers=f["workers"].value, ps=f["ps"].value, chief=f["chief"].value,
-            resources={r: f[f"resources.{r}"].value for r in launch.RESOURCE_ROLES if f[f"resources.{r}"].value},
-            image=f["image"].value, input_path=f["input_path"].value, checkpoint_path=f["checkpoint_path"].value,
-            clean_checkpoint=f["clean_checkpoint"].value,
-            params={name: self.decls[name].coerce(widget.value) if self.decls[name].kind == "str" else widget.value
-                    for name, widget in self.param_fields.items()})
+            framework=f["framework"].value, workers=f["workers"].value, ps=f["ps"].value if tensorflow else 0,
+            chief=f["chief"].value and tensorflow,
+            resources={r: f[f"resources.{r}"].value for r in roles if f[f"resources.{r}"].value},
+            image="" if f["runtime"].value in IMAGELESS_RUNTIMES else f["image"].value,
+            input_path=f["input_path"].value, checkpoint_path=f["checkpoint_path"].value,
+            clean_checkpoint=f["clean_checkpoint"].value, params=self.param_values()[0], rerun_of=self.rerun_of)
 
     def fill(self, request: launch.RunRequest) -> None:
-        """Put a request's values into the form (Re-run from the history); unknown params are ignored."""
+        """Put a request's values into the form (Re-run from the history): one run with those values, so
+        the mode goes back to single run and sweep values are cleared; unknown params are ignored."""
         self._filling = True
         try:
+            self.mode.value = "single run"
+            for field in self.sweep_fields.values():
+                field.value = ""
+            self.rerun_of = request.rerun_of
             self._fill(request)
         finally:
             self._filling = False
@@ -180,15 +255,20 @@ class ParameterForm(FallbackBundle, w.VBox):
         for name, value in request.params.items():
             widget = self.param_fields.get(name)
             if widget is not None and not self.decls[name].problems(value):
-                widget.value = value
+                widget.value = str(value) if isinstance(widget, w.Text) else value
 
     # -- checks ------------------------------------------------------------------------------------------
     def problems(self) -> list[str]:
         """Every problem of the current values (and of the sweep fields when sweeping)."""
+        values, found = self.param_values()
+        unreadable = {name for name, value in values.items() if value is self.param_fields[name].value
+                      and isinstance(self.param_fields[name], w.Text) and self.decls[name].kind in ("int", "float")
+                      and any(f"param {name}=" in p for p in found)}
+        decls = {n: d for n, d in self.decls.items() if n not in unreadable}  # said once, above
         try:
-            found = launch.problems(self.session, self.request(), self.decls)
+            found += [p for p in launch.problems(self.session, self.request(), decls) if p not in found]
         except ValidationError as exc:
-            found = list(exc.problems)
+            found += list(exc.problems)
         if self.mode.value != "single run":
             try:
                 self._sweep_runs()
@@ -238,24 +318,50 @@ class ParameterForm(FallbackBundle, w.VBox):
             return []
 
     def _started(self, job) -> None:
+        """Show the new run's live status; the one it replaces joins the compact list of earlier runs."""
         self.jobs.append(job)
+        self._job_keys.add(job.ref.key)
         self.message.value = f"<small>submitted <b>{escape(job.name)}</b> to {escape(job.ref.runtime)} with " \
                              f"{escape(render.params_text(job.spec.params) or 'no params')}</small>"
-        # append_display_data works from any thread (sweeps submit from the tracker thread)
-        self.output.append_display_data(JobStatusView(self.session, job.ref, self.session.tracker.last(job.ref)))
+        for view in self._views.values():  # only the latest run follows its log
+            view.close()
+        view = JobStatusView(self.session, job.ref, self.session.tracker.last(job.ref))
+        self._views = {job.ref.key: view}
+        self.latest.children = [view]  # setting children works from any thread (sweeps submit from the tracker's)
+        self._render_earlier()
+
+    def _render_earlier(self) -> None:
+        self.earlier.value = self.earlier_html()
+
+    def earlier_html(self) -> str:
+        """One line per earlier run of this form, newest first: name, state, params, last metrics."""
+        earlier = self.jobs[:-1][::-1]
+        if not earlier:
+            return ""
+        rows = []
+        for job in earlier[:EARLIER_RUNS_SHOWN]:
+            status = self.session.tracker.last(job.ref)
+            record = self.session.registry.get(job.name, job.ref.runtime) if status and status.terminal else None
+            values = metrics_text(metrics.last_values(record.metrics)) if record else ""
+            badge = render.state_badge(render.shown_state(status)) if status else ""
+            rows.append(f"<tr><td>{escape(job.name)}</td><td>{badge}</td><td>{escape(render.elapsed(status) if status else '')}"
+                        f"</td><td>{escape(render.params_text(job.spec.params))}</td><td>{escape(values)}</td></tr>")
+        more = len(earlier) - EARLIER_RUNS_SHOWN
+        note = f"<small>and {more} more: see %submarine history</small>" if more > 0 else ""
+        return ('<div><small>earlier runs from this form</small></div><table class="submarine-table submarine-earlier">'
+                f"<tbody>{''.join(rows)}</tbody></table>{note}")
 
     def _start_sweep(self) -> list:
         runs = self._sweep_runs()
         request = self.request()
-        summary = w.HTML()
-        self.output.append_display_data(summary)
+        summary = self.sweep_summary
         lock = threading.Lock()
 
         def submit(params):
             name = self.session.default_name()
             # parallel runs must not share a checkpoint folder: each gets its own below the given one
             checkpoint = request.checkpoint_path and os.path.join(request.checkpoint_path, name)
-            job = launch.launch(self.session, request.with_changes(params=params, name=name,
+            job = launch.launch(self.session, request.with_changes(params=params, name=name, rerun_of="",
                                                                    checkpoint_path=checkpoint), self.decls)
             with lock:
                 self._started(job)
@@ -278,10 +384,24 @@ class ParameterForm(FallbackBundle, w.VBox):
         rows += [[f"{r} resources" if r != "default" else "resources", t] for r, t in request.resources.items()]
         return rows + [[f"param {k}", v] for k, v in request.params.items()]
 
+    def latest_view(self) -> JobStatusView | None:
+        return next(iter(self._views.values()), None)
+
     def fallback_html(self) -> str:
-        return ("<div><b>Submarine parameter form</b> (needs a widget frontend to edit; values now):</div>"
-                + render.table_html(["field", "value"], self._rows()))
+        latest = self.latest_view()
+        runs = (latest.fallback_html() if latest else "") + self.earlier_html()
+        return ('<div class="submarine-form-static"><div><b>Submarine parameter form</b> (needs a running kernel '
+                "and a widget frontend to edit; its last values):</div>"
+                + render.table_html(["field", "value"], self._rows()) + runs + "</div>")
 
     def fallback_text(self) -> str:
+        latest = self.latest_view()
         return "Submarine parameter form (needs a widget frontend to edit)\n" + \
-            render.table_text(["field", "value"], self._rows())
+            render.table_text(["field", "value"], self._rows()) + ("\n" + latest.fallback_text() if latest else "")
+
+    def close(self) -> None:
+        self._remove_listener()
+        self._earlier_batcher.close()
+        for view in self._views.values():
+            view.close()
+        super().close()

@@ -1,7 +1,10 @@
-"""Run history: this notebook's runs with params, state, duration and last metrics; select runs to
-compare them and plot a metric over steps; Re-run fills the parameter form with a past run's values.
+"""Run history: this notebook's runs as a runs table (filter, sort, a checkbox per run; see runs_table.py),
+the picked runs' params and metrics side by side, a plotly chart of one metric over steps (log option),
+and Re-run, which fills the parameter form with one run's values.
 
-It refreshes itself from tracker events (batched, at most one redraw a second).
+It refreshes itself from tracker events (batched, at most one redraw a second). The live chart sits in an
+Output widget (replacing its outputs re-renders a plotly chart; an update_display would not). Frozen at
+kernel shutdown (static.py), the table becomes HTML and the chart a plotly output of its own.
 """
 
 from __future__ import annotations
@@ -11,102 +14,81 @@ import ipywidgets as w
 
 from submarine_kernel import chart, metrics, render
 from submarine_kernel.launch import RunRequest
-from submarine_kernel.registry import JobRecord
+from submarine_kernel.numfmt import number
+from submarine_kernel.runs import RunRow, run_rows, series
 from submarine_kernel.throttle import UpdateBatcher
 
 from .common import FallbackBundle
+from .runs_table import RunsTable, params_html
 
 REFRESH_INTERVAL = 1.0
+DEFAULT_LIMIT = 500
 
 
-def _state(record: JobRecord) -> str:
-    return record.status.state.value if record.status else record.state
-
-
-def _duration(record: JobRecord) -> str:
-    return render.elapsed(record.status) if record.status else ""
-
-
-def _metrics_text(record: JobRecord) -> str:
-    latest = metrics.last_values(record.metrics)
-    return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in latest.items())
-
-
-HEADERS = ["run", "state", "submitted", "duration", "params", "last metrics"]
-
-
-def history_rows(records: list[JobRecord]) -> list[list[str]]:
-    return [[r.ref.name, _state(r), render.short_time(r.submitted), _duration(r), render.params_text(r.params),
-             _metrics_text(r)] for r in records]
-
-
-def history_table_html(records: list[JobRecord]) -> str:
-    """The runs table; states as colored badges, everything else escaped by the table renderer."""
-    if not records:
-        return "<i>no runs from this notebook yet</i>"
-    from submarine_kernel.runtimes.base import JobState
-
-    body = "".join(
-        "<tr>" + f"<td>{escape(row[0])}</td><td>{render.state_badge(JobState(row[1]))}</td>"
-        + "".join(f"<td>{escape(cell)}</td>" for cell in row[2:]) + "</tr>"
-        for row in history_rows(records))
-    head = "".join(f"<th>{escape(h)}</th>" for h in HEADERS)
-    return f'<table class="submarine-table submarine-history"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
-
-
-def compare_html(records: list[JobRecord]) -> str:
-    """Params of the selected runs side by side; rows whose values differ are bold."""
-    if len(records) < 2:
+def compare_html(rows: list[RunRow]) -> str:
+    """Params, then each metric's last/min/max, of the picked runs side by side; differing rows are bold."""
+    if len(rows) < 2:
         return ""
-    names = list(dict.fromkeys(k for r in records for k in r.params))
-    head = "<th>param</th>" + "".join(f"<th>{escape(r.ref.name)}</th>" for r in records)
-    rows = []
-    for name in names:
-        values = [str(r.params.get(name, "")) for r in records]
-        weight = "font-weight:600" if len(set(values)) > 1 else ""
-        rows.append(f'<tr style="{weight}"><td>{escape(name)}</td>'
-                    + "".join(f"<td>{escape(v)}</td>" for v in values) + "</tr>")
+    head = "<th></th>" + "".join(f'<th><span style="color:{r.color}">■</span> {escape(r.name)}</th>' for r in rows)
+    lines = []
+    for name in dict.fromkeys(k for r in rows for k in r.params):
+        lines.append((f"param {name}", [params_html({name: r.params[name]}).partition("=")[2]
+                                        if name in r.params else "" for r in rows]))
+    for name in dict.fromkeys(k for r in rows for k in r.stats):
+        for which in ("last", "min", "max"):
+            lines.append((f"{name} {which}", [escape(number(getattr(r.stats[name], "minimum" if which == "min" else
+                                                                    "maximum" if which == "max" else "last")))
+                                              if name in r.stats else "" for r in rows]))
+    body = "".join(f'<tr style="{"font-weight:600" if len(set(values)) > 1 else ""}"><td>{escape(label)}</td>'
+                   + "".join(f"<td>{v}</td>" for v in values) + "</tr>" for label, values in lines)
     return (f'<table class="submarine-table submarine-compare"><thead><tr>{head}</tr></thead>'
-            f'<tbody>{"".join(rows)}</tbody></table>')
+            f"<tbody>{body}</tbody></table>")
 
 
-def metric_chart_html(records: list[JobRecord], metric: str | None) -> str:
+def chart_bundle(rows: list[RunRow], metric: str | None, log_y: bool = False) -> dict:
     if not metric:
-        return "<i>no metrics reported by the selected runs (call submarine_kernel.report in the job)</i>"
-    return chart.line_chart_svg({r.ref.name: metrics.series(r.metrics, metric) for r in records}, title=metric)
+        return chart.empty_bundle("no metrics reported by the picked runs (call submarine_kernel.report in the job)")
+    figure = chart.metric_figure({r.name: series(r, metric) for r in rows}, metric,
+                                 {r.name: r.color for r in rows}, log_y)
+    if figure is None:
+        return chart.empty_bundle(f"no {metric} values reported yet")
+    return chart.figure_bundle(figure, metric)
 
 
 class RunHistory(FallbackBundle, w.VBox):
     """This notebook's runs, newest first, kept up to date while jobs run."""
 
-    def __init__(self, session, notebook: str | None = None, form=None, limit: int = 50, all_notebooks: bool = False):
+    def __init__(self, session, notebook: str | None = None, form=None, limit: int = DEFAULT_LIMIT,
+                 all_notebooks: bool = False):
         self.session = session
         self.notebook = None if all_notebooks else (notebook or session.notebook)
         self.form = form
         self.limit = limit
-        self.records: list[JobRecord] = []
+        self.rows: list[RunRow] = []
+        self._stats: dict = {}          # run key → (points, metric stats), reused across refreshes
+        self._chart_key: tuple = ()     # what the chart shows now; redrawn only when that changes
         self.harvester = metrics.harvester_for(session)  # stores the metrics of jobs as they end
-        self.table = w.HTML()
-        self.table.add_class("jp-RenderedHTMLCommon")  # JupyterLab's table styling
-        self.selector = w.SelectMultiple(description="compare", rows=5, layout=w.Layout(width="720px"),
-                                         style={"description_width": "80px"})
-        self.metric = w.Dropdown(description="metric", options=[], style={"description_width": "80px"})
-        self.chart = w.HTML()
+        self._user_selected = False  # until the user picks runs, the two newest are compared
+        self.table = RunsTable(on_select=self._on_select)
+        self.metric = w.Dropdown(description="metric", options=[], style={"description_width": "50px"})
+        self.log_y = w.Checkbox(value=False, description="log y axis", indent=False, layout=w.Layout(width="110px"))
+        self.chart_output = w.Output()
+        self.chart_data: dict = {}
         self.compare = w.HTML()
         self.compare.add_class("jp-RenderedHTMLCommon")
-        self.rerun_button = w.Button(description="Re-run", icon="redo", tooltip="fill the form with this run's values")
+        self.rerun_button = w.Button(description="Re-run", icon="redo", tooltip="fill the form with the picked run's "
+                                                                               "values, for one run like it")
         self.refresh_button = w.Button(description="Refresh", icon="refresh")
         self.message = w.HTML()
         self.form_output = w.Output()
         self.rerun_button.on_click(lambda _: self.rerun())
         self.refresh_button.on_click(lambda _: self.refresh())
-        self._refreshing = False
-        self._user_selected = False  # until the user picks runs, the two newest are compared
-        self.selector.observe(self._on_select, names="value")
         self.metric.observe(lambda _: self._redraw_chart(), names="value")
-        super().__init__(children=[w.HTML("<b>Runs of this notebook</b>"), self.table, self.selector,
-                                   w.HBox([self.rerun_button, self.refresh_button, self.metric]), self.message,
-                                   self.compare, self.chart, self.form_output],
+        self.log_y.observe(lambda _: self._redraw_chart(), names="value")
+        title = "Runs of this notebook" if self.notebook else "Runs of every notebook"
+        super().__init__(children=[w.HTML(f"<b>{title}</b>"), self.table,
+                                   w.HBox([self.rerun_button, self.refresh_button, self.metric, self.log_y]),
+                                   self.message, self.compare, self.chart_output, self.form_output],
                          layout=w.Layout(border="1px solid #d0d7de", padding="8px"))
         self.add_class("submarine-history")
         self._batcher = UpdateBatcher(lambda _: self.refresh(), REFRESH_INTERVAL)
@@ -114,37 +96,44 @@ class RunHistory(FallbackBundle, w.VBox):
         self._remove_harvest_listener = self.harvester.listen(lambda ref, points: self._batcher.push({"changed": True}))
         self.refresh()
 
+    # -- frozen (static.show) ----------------------------------------------------------------------------
+    def frozen_bundle(self) -> dict:
+        """The table (and comparison) as static HTML; the chart goes to the slot below."""
+        return {"text/html": self.static_html(include_chart=False), "text/plain": self.fallback_text()}
+
+    def slot_bundle(self) -> dict:
+        return self.chart_data
+
     # -- data --------------------------------------------------------------------------------------------
+    @property
+    def records(self):
+        return [r.record for r in self.rows]
+
     def refresh(self) -> None:
-        """Read the registry again and redraw, keeping the selection."""
-        self.records = self.session.registry.list(notebook=self.notebook, limit=self.limit)
-        self.table.value = history_table_html(self.records)
-        keys = {r.ref.key for r in self.records}
-        selected = [k for k in self.selector.value if k in keys] if self._user_selected else []
-        if not selected:  # compare the two newest runs by default
-            selected = [r.ref.key for r in self.records[:2]]
-        self._refreshing = True
-        try:
-            self.selector.options = [(f"{r.ref.name} · {_state(r)} · {render.params_text(r.params)}", r.ref.key)
-                                     for r in self.records]
-            self.selector.value = tuple(selected)
-        finally:
-            self._refreshing = False
+        """Read the registry again and redraw, keeping filter, sort and the picked runs."""
+        self.rows = run_rows(self.session.registry.list(notebook=self.notebook, limit=self.limit), self._stats)
+        self.table.set_rows(self.rows)
+        if not self._user_selected or not self.table.selected_keys:
+            newest = sorted(self.rows, key=lambda r: r.record.submitted, reverse=True)[:2]
+            self.table.selected_keys = [r.key for r in newest]
+            self.table.go(self.table.page)
         self._redraw_selection()
 
-    def _on_select(self, _change) -> None:
-        if not self._refreshing:
-            self._user_selected = True
-            self._redraw_selection()
+    def _on_select(self) -> None:
+        self._user_selected = True
+        self._redraw_selection()
+
+    def select(self, keys: list[str]) -> None:
+        """Pick these runs (as ticking their checkboxes does)."""
+        self.table.select(keys)
 
     @property
-    def selected(self) -> list[JobRecord]:
-        keys = set(self.selector.value)
-        return [r for r in self.records if r.ref.key in keys]
+    def selected(self):
+        return [r.record for r in self.table.selected]
 
     def _redraw_selection(self) -> None:
-        chosen = self.selected
-        names = metrics.metric_names(p for r in chosen for p in r.metrics)
+        chosen = self.table.selected
+        names = metrics.metric_names(p for r in chosen for p in r.record.metrics)
         current = self.metric.value
         self.metric.options = names
         self.metric.value = current if current in names else (names[0] if names else None)
@@ -152,15 +141,21 @@ class RunHistory(FallbackBundle, w.VBox):
         self._redraw_chart()
 
     def _redraw_chart(self) -> None:
-        self.chart.value = metric_chart_html(self.selected, self.metric.value)
+        chosen = self.table.selected
+        key = (tuple((r.key, len(r.record.metrics)) for r in chosen), self.metric.value, self.log_y.value)
+        if key == self._chart_key:
+            return
+        self._chart_key = key
+        self.chart_data = chart_bundle(chosen, self.metric.value, self.log_y.value)
+        self.chart_output.outputs = ({"output_type": "display_data", "data": self.chart_data, "metadata": {}},)
 
     # -- actions -----------------------------------------------------------------------------------------
     def rerun(self) -> RunRequest | None:
         """Fill the form (this history's, the session's last, or a new one shown below) with the first
-        selected run's values; returns the request used."""
+        picked run's values, for one run like it; returns the request used."""
         chosen = self.selected
         if not chosen:
-            self.message.value = "<small>select a run first</small>"
+            self.message.value = "<small>pick a run first (its checkbox)</small>"
             return None
         record = chosen[0]
         request = RunRequest.from_record(record)
@@ -185,13 +180,19 @@ class RunHistory(FallbackBundle, w.VBox):
         super().close()
 
     # -- fallbacks ---------------------------------------------------------------------------------------
+    def static_html(self, include_chart: bool = True) -> str:
+        chart_html = self.chart_data.get("text/html", "") if include_chart else ""
+        return ('<div class="submarine-history-static">' + self.table.static_html()
+                + compare_html(self.table.selected) + chart_html + "</div>")
+
     def fallback_html(self) -> str:
-        chosen = self.selected
-        names = metrics.metric_names(p for r in chosen for p in r.metrics)
-        return (history_table_html(self.records) + compare_html(chosen)
-                + (metric_chart_html(chosen, names[0]) if names else ""))
+        return self.static_html()
 
     def fallback_text(self) -> str:
-        if not self.records:
+        if not self.rows:
             return "no runs from this notebook yet"
-        return render.table_text(HEADERS, history_rows(self.records))
+        headers = ["run", "state", "submitted", "duration", "params", "last metrics"]
+        return render.table_text(headers, [
+            [r.name, r.state, render.short_time(r.record.submitted), render.elapsed(r.record.status)
+             if r.record.status else "", render.params_text(r.params),
+             ", ".join(f"{k}={number(s.last)}" for k, s in r.stats.items())] for r in self.table.shown])

@@ -23,13 +23,12 @@ def status_display(session, ref, status, plain: bool, plain_display: Callable):
 
 
 def show_form(session, command: str | None, args, user_ns: MutableMapping[str, Any] | None):
-    """Display a parameter form; returns it."""
-    from IPython.display import display
-
+    """Display a parameter form (turned static when the kernel shuts down); returns it."""
     from . import make_form
+    from .static import show
 
     form = make_form(session, command, from_job=args.from_job, user_ns=user_ns, concurrency=args.concurrency)
-    display(form)
+    show(form, "form")
     return form
 
 
@@ -58,12 +57,21 @@ def declare_param(session, args, user_ns: MutableMapping[str, Any]) -> str:
 
 
 def show_history(session, args):
-    """Display this notebook's run history; returns it."""
-    from IPython.display import display
+    """Display this notebook's run history (turned static when the kernel shuts down); returns it.
+    With `--export mlflow`, log the runs to MLflow instead and print what was done."""
+    if getattr(args, "export", None) == "mlflow":
+        from submarine_kernel import metrics
+        from submarine_kernel.mlflow_export import export_runs
 
+        metrics.harvester_for(session).join(timeout=30)  # metrics of jobs that just ended are being stored
+        records = session.registry.list(notebook=None if args.all else session.notebook, limit=args.limit)
+        result = export_runs(records, args.tracking_uri, args.experiment)
+        print(f"submarine: {result.summary()}")
+        return result
     from .form import last_form
     from .history import RunHistory
+    from .static import show
 
     view = RunHistory(session, form=last_form(session), limit=args.limit, all_notebooks=args.all)
-    display(view)
+    show(view, "history")
     return view

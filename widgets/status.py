@@ -1,9 +1,10 @@
-"""The live job status widget: state badge, times, replicas, links, last metrics, a Stop button and a
-bounded log tail.
+"""The live job status widget: Stop and full-log buttons, state badge, times, replicas, links, last metrics
+and a log box that follows the end like a terminal; a finished job collapses to a compact summary.
 
 Updates come from the tracker thread (status) and one log-follower thread per view (lines); both go
 through an UpdateBatcher, so the frontend gets at most about two deliveries a second per view, and the
-kernel thread is never blocked.
+kernel thread is never blocked. When the job has ended and its log is read to the end, `on_finish`
+callbacks get the view: `%submarine run` replaces its output by the static summary (see `StatusDisplay`).
 """
 
 from __future__ import annotations
@@ -11,31 +12,34 @@ from __future__ import annotations
 import threading
 from collections import deque
 from html import escape
-from typing import Any
+from typing import Callable
 
 import ipywidgets as w
 from IPython.display import display, update_display
 
 from submarine_kernel import metrics, render
+from submarine_kernel.numfmt import metrics_text
 from submarine_kernel.runtimes.base import JobRef, JobState, JobStatus
 from submarine_kernel.session import Job
 from submarine_kernel.throttle import UpdateBatcher
 
 from .common import FallbackBundle
+from .static import freeze_on_shutdown, frozen_bundle
 
 TAIL_LINES = 200
 UPDATE_INTERVAL = 0.5
+#: after the final state, how long the rest of the log may take before the summary is shown anyway
+FINISH_GRACE = 5.0
 
 
 def metrics_html(point: dict) -> str:
     if not point:
         return ""
-    values = " · ".join(f"{escape(str(k))} {escape(_short(v))}" for k, v in point.items())
-    return f'<div class="submarine-metrics"><small>last reported: {values}</small></div>'
+    return f'<div class="submarine-metrics"><small>last reported: {escape(metrics_text(point, " · "))}</small></div>'
 
 
-def _short(value: Any) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
+def log_html(lines) -> str:
+    return f'<pre style="margin:0;font-size:11px;white-space:pre-wrap">{escape(chr(10).join(lines))}</pre>'
 
 
 class JobStatusView(FallbackBundle, w.VBox):
@@ -49,19 +53,34 @@ class JobStatusView(FallbackBundle, w.VBox):
         self.lines: deque[str] = deque(maxlen=tail_lines)
         self.last_metrics: dict = {}
         self.tail_lines = tail_lines
+        self.finished = False
+        self._finish_callbacks: list[Callable[["JobStatusView"], None]] = []
         self._closed = False
+        self._lock = threading.RLock()
         self._status_event = threading.Event()
+        self._log_done = not follow_logs
         self.header = w.HTML()
         self.replicas = w.HTML()
         self.replicas.add_class("jp-RenderedHTMLCommon")  # JupyterLab's table styling
-        self.log_view = w.HTML(layout=w.Layout(max_height="220px", overflow="auto", border="1px solid #d0d7de"))
+        # the widget's own element scrolls; column-reverse keeps it at the end while the user has not
+        # scrolled up, and its scroll position survives value updates (only the inner content changes)
+        self.log_view = w.HTML(layout=w.Layout(max_height="220px", overflow="auto", display="flex",
+                                               flex_flow="column-reverse", border="1px solid #d0d7de"))
+        self.log_view.add_class("submarine-log")
+        # buttons first, in a row of their own, so they stay put while the header grows
         self.stop_button = w.Button(description="Stop", icon="stop", button_style="danger",
                                     tooltip="stop every replica of this job", layout=w.Layout(width="90px"))
+        self.stop_button.add_class("submarine-stop")
         self.stop_button.on_click(lambda _: self.stop())
+        self.full_log_button = w.Button(description="full log", icon="file-text",
+                                        tooltip="show the whole log of the deciding replica below",
+                                        layout=w.Layout(width="100px"))
+        self.full_log_button.on_click(lambda _: self.show_full_log())
         self.note = w.HTML()
-        logs_box = w.Accordion(children=[self.log_view], titles=(f"log tail (last {tail_lines} lines)",))
-        logs_box.selected_index = 0
-        super().__init__(children=[w.HBox([self.header, self.stop_button]), self.replicas, self.note, logs_box],
+        self.logs_box = w.Accordion(children=[self.log_view], titles=(f"log (last {tail_lines} lines, follows the end)",))
+        self.logs_box.selected_index = 0
+        self.summary = w.HTML()
+        super().__init__(children=self._live_children(),
                          layout=w.Layout(border="1px solid #d0d7de", padding="6px", margin="4px 0"))
         self.add_class("submarine-status")
         self._batcher = UpdateBatcher(self._deliver, interval, append_keys=("lines",), max_items=tail_lines)
@@ -71,6 +90,20 @@ class JobStatusView(FallbackBundle, w.VBox):
             self._remove_listener()
         if follow_logs:
             threading.Thread(target=self._follow_logs, name=f"submarine-logs-{ref.name}", daemon=True).start()
+        elif self.status.terminal:
+            self._finish()
+
+    def _live_children(self) -> list[w.Widget]:
+        return [w.HBox([self.stop_button, self.full_log_button]), self.header, self.replicas, self.note,
+                self.logs_box]
+
+    def on_finish(self, callback: Callable[["JobStatusView"], None]) -> None:
+        """Call `callback(view)` once the job has ended and its log was read (at once if that is so)."""
+        with self._lock:
+            if not self.finished:
+                self._finish_callbacks.append(callback)
+                return
+        callback(self)
 
     # -- inputs (any thread) -----------------------------------------------------------------------------
     def _on_status(self, ref: JobRef, status: JobStatus) -> None:
@@ -84,65 +117,109 @@ class JobStatusView(FallbackBundle, w.VBox):
         if status.terminal:
             self._batcher.flush()  # the final state shows at once
             self._remove_listener()
+            timer = threading.Timer(FINISH_GRACE, lambda: self._batcher.push({"log_done": True}))
+            timer.daemon = True
+            timer.start()
 
     def _follow_logs(self) -> None:
         """Read the deciding replica's log as it grows; retry while the runtime has no log yet."""
         runtime = self.session.runtime(self.ref.runtime)
-        while not self._closed:
-            try:
-                for line in runtime.logs(self.ref, tail=self.tail_lines, follow=True):
-                    if self._closed:
-                        return
-                    point = metrics.parse_metric_line(line)
-                    update: dict = {"lines": [line]}
-                    if point is not None:
-                        update["metrics"] = point
-                    self._batcher.push(update)
-                self._batcher.flush()
-                return
-            except Exception as exc:  # no log yet (pod pending) or the runtime is unreachable: try again later
-                self._batcher.push({"note": f"log not available yet: {exc}"})
-                if self.status.terminal:
+        try:
+            while not self._closed:
+                try:
+                    for line in runtime.logs(self.ref, tail=self.tail_lines, follow=True):
+                        if self._closed:
+                            return
+                        point = metrics.parse_metric_line(line)
+                        update: dict = {"lines": [line]}
+                        if point is not None:
+                            update["metrics"] = point
+                        self._batcher.push(update)
                     return
-                self._status_event.wait(5)
-                self._status_event.clear()
+                except Exception as exc:  # no log yet (pod pending) or the runtime is unreachable: try later
+                    self._batcher.push({"note": f"log not available yet: {exc}"})
+                    if self.status.terminal:
+                        return
+                    self._status_event.wait(5)
+                    self._status_event.clear()
+        finally:
+            self._batcher.push({"log_done": True})
+            self._batcher.flush()
+
+    def show_full_log(self) -> None:
+        """Read the whole log (not only its tail) into the log box, on a background thread."""
+        self.full_log_button.disabled = True
+
+        def work():
+            try:
+                lines = list(self.session.runtime(self.ref.runtime).logs(self.ref))
+            except Exception as exc:
+                self._batcher.push({"note": f"could not read the log of {self.ref.name}: {exc}"})
+                self.full_log_button.disabled = False
+                return
+            with self._lock:
+                self.lines = deque(lines)  # unbounded from now on: the user asked for all of it
+                self.log_view.value = log_html(self.lines)
+                self.logs_box.set_title(0, f"log ({len(lines)} lines, follows the end)")
+                self.logs_box.selected_index = 0
+        threading.Thread(target=work, name=f"submarine-full-log-{self.ref.name}", daemon=True).start()
 
     # -- output (batched) --------------------------------------------------------------------------------
     def _deliver(self, batch: dict) -> None:
-        if "status" in batch:
-            self.status = batch["status"]
-        if "metrics" in batch:
-            self.last_metrics = {**self.last_metrics, **batch["metrics"]}
-        if "note" in batch:
-            self.note.value = f"<small>{escape(batch['note'])}</small>"
-        self._render_status()
-        if batch.get("lines"):
-            self.lines.extend(batch["lines"])
-            self.log_view.value = ('<pre style="margin:0;font-size:11px;white-space:pre-wrap">'
-                                   f"{escape(chr(10).join(self.lines))}</pre>")
+        with self._lock:
+            if "status" in batch:
+                self.status = batch["status"]
+            if "metrics" in batch:
+                self.last_metrics = {**self.last_metrics, **batch["metrics"]}
+            if "note" in batch:
+                self.note.value = f"<small>{escape(batch['note'])}</small>"
+            if batch.get("log_done"):
+                self._log_done = True
+            if batch.get("lines"):
+                self.lines.extend(batch["lines"])
+                self.log_view.value = log_html(self.lines)
+            self._render_status()
+            if self.status.terminal and self._log_done:
+                self._finish()
 
     def _render_status(self) -> None:
         status = self.status
-        times = " · ".join(f"{label} {escape(render.short_time(value))}" for label, value in
-                           (("submitted", status.submitted), ("started", status.started),
-                            ("finished", status.finished)) if value)
+        state = render.shown_state(status)
         spent = render.elapsed(status)
-        links = " · ".join(render._link(k, v) for k, v in status.links.items())
+        links = render.links_html(status.links)
         message = f"<div>{escape(status.message)}</div>" if status.message else ""
         self.header.value = (
             f'<div class="submarine-job" data-job="{escape(self.ref.name, quote=True)}" '
-            f'data-state="{escape(status.state.value, quote=True)}">'
+            f'data-state="{escape(state.value, quote=True)}">'
             f"<div><b>{escape(self.ref.name)}</b> on {escape(self.ref.runtime)} "
-            f"{render.state_badge(status.state, status.stale)} <small>{escape(status.raw_state)}</small></div>"
-            f"<div><small>{times}{' · elapsed ' + escape(spent) if spent else ''}</small></div>"
-            f"{message}<div>{links}</div>{metrics_html(self.last_metrics)}</div>")
+            f"{render.state_badge(state, status.stale)}{render.raw_state_html(status)}</div>"
+            f"<div><small>{escape(render.times_text(status))}{' · elapsed ' + escape(spent) if spent else ''}"
+            f"</small></div>{message}<div>{links}</div>{metrics_html(self.last_metrics)}</div>")
         table = render.table_html(["replica", "state", "exit", "host"], [
             [r.name, r.state.value, "" if r.exit_code is None else r.exit_code, r.host or ""]
             for r in status.replicas]) if status.replicas else ""
         if self.replicas.value != table:
             self.replicas.value = table
-        if self.stop_button.disabled != status.terminal:
-            self.stop_button.disabled = status.terminal
+        if status.terminal:
+            self.stop_button.layout.display = "none"  # nothing left to stop
+            self.note.value = ""                     # "stopping…" is over
+        if self.finished:
+            self.summary.value = self.summary_html()
+
+    def _finish(self) -> None:
+        """The job ended and its log is read: collapse to the summary, then tell the callbacks."""
+        with self._lock:
+            if self.finished:
+                return
+            self.finished = True
+            callbacks, self._finish_callbacks = self._finish_callbacks, []
+            self.summary.value = self.summary_html()
+            self.children = [self.summary]
+        for callback in callbacks:
+            try:
+                callback(self)
+            except Exception:  # one broken output must not stop the others
+                pass
 
     # -- actions -----------------------------------------------------------------------------------------
     def stop(self) -> None:
@@ -166,30 +243,54 @@ class JobStatusView(FallbackBundle, w.VBox):
         super().close()
 
     # -- fallbacks ---------------------------------------------------------------------------------------
+    def summary_html(self) -> str:
+        return render.summary_html(self.ref.name, self.status, self.ref.runtime, self.last_metrics, self.lines)
+
     def fallback_html(self) -> str:
+        if self.status.terminal:
+            return self.summary_html()
         return render.status_html(self.ref.name, self.status, self.ref.runtime) + metrics_html(self.last_metrics)
 
     def fallback_text(self) -> str:
+        if self.status.terminal:
+            return render.summary_text(self.ref.name, self.status, self.ref.runtime, self.last_metrics)
         return render.status_text(self.ref.name, self.status, self.ref.runtime)
 
 
 class StatusDisplay:
     """What `%submarine run` shows: the live widget plus HTML/text snapshots under one display_id.
 
-    The snapshots are refreshed when the state changes (not on every log line), so headless runs and
-    saved notebooks show the final state, while a widget frontend keeps its live view.
+    The snapshots are refreshed when the state changes (not on every log line), so headless runs show
+    the current state; once the job has ended (and its log is read), the output is replaced by the static
+    summary, so a saved, reopened or converted notebook shows what happened, not a dead widget.
     """
 
     def __init__(self, session, ref: JobRef, status: JobStatus):
         self.view = JobStatusView(session, ref, status)
         self.display_id = f"submarine-widget-{ref.name}-{id(self)}"
         self._shown_state = status.state
+        self.frozen = False
+        self._frozen_event = threading.Event()
         display(self.view, display_id=self.display_id)
+        freeze_on_shutdown(self)
+        self.view.on_finish(lambda view: self.freeze())
 
     def update(self, status: JobStatus) -> None:
         """Called by the magics (tracker thread, or after --wait); re-displays only on a state change."""
         self.view.update(status)
-        if status.state != self._shown_state:
+        if status.state != self._shown_state and not self.frozen:
             self._shown_state = status.state
             self.view.status = status
             update_display(self.view, display_id=self.display_id)
+
+    def freeze(self) -> None:
+        """Replace the widget output by its static summary (idempotent)."""
+        if self.frozen:
+            return
+        self.frozen = True
+        update_display(frozen_bundle(self.view), raw=True, display_id=self.display_id)
+        self._frozen_event.set()
+
+    def wait_frozen(self, timeout: float = FINISH_GRACE + 1) -> bool:
+        """Block until the static summary is out (`--wait` cells end with it, also under nbclient)."""
+        return self._frozen_event.wait(timeout)
