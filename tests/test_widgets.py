@@ -3,7 +3,6 @@ the HTML/text fallbacks, and the magics that show them in a real kernel."""
 
 from __future__ import annotations
 
-import sys
 
 import ipywidgets as w
 import nbformat
@@ -12,7 +11,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 from submarine_kernel import params as params_mod
 from submarine_kernel.errors import ValidationError
-from submarine_kernel.launch import RERUN_LABEL, RunRequest, launch, problem_field
+from submarine_kernel.launch import RERUN_LABEL, RunRequest, problem_field
 from submarine_kernel.params import ParamDecl
 from submarine_kernel.runtimes.base import JobRef, JobState, JobStatus, ReplicaStatus
 from submarine_kernel.session import default_session
