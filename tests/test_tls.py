@@ -164,6 +164,7 @@ def test_the_registry_is_readable_by_its_user_only(tmp_path):
     from submarine_kernel.registry import Registry
 
     registry = Registry(tmp_path / "data" / "registry.sqlite")
+    assert registry.list() == []  # the file is created on first use
     assert mode(registry.path) == 0o600
     assert mode(registry.path.parent) == 0o700
 
