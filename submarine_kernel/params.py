@@ -116,6 +116,16 @@ class ParamDecl:
             return str(text).strip()
         return coerce(text, kind_of(self.default), f"param {self.name}")
 
+    def accept(self, value: Any) -> tuple[Any, list[str]]:
+        """`value` (text is converted to this parameter's type first) and what is wrong with it; the one
+        rule the magics, API, CLI, form and sweeps all apply."""
+        if isinstance(value, str) or self.choices:
+            try:
+                value = self.coerce(value)
+            except ValidationError as exc:
+                return None, list(exc.problems)
+        return value, self.problems(value)
+
 
 _KIND_WORDS = {"bool": "true or false", "int": "a whole number", "float": "a number", "str": "text"}
 
@@ -234,12 +244,8 @@ def check_values(values: Mapping[str, Any], decls: Mapping[str, ParamDecl]) -> t
         decl = decls.get(name)
         if decl is None:
             continue
-        if isinstance(value, str) or decl.choices:
-            try:
-                value = decl.coerce(value)
-            except ValidationError as exc:
-                problems.extend(exc.problems)
-                continue
-        problems.extend(decl.problems(value))
-        typed[name] = value
+        value, found = decl.accept(value)
+        problems.extend(found)
+        if value is not None:
+            typed[name] = value
     return typed, problems

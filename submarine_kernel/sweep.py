@@ -48,13 +48,10 @@ def parse_grid_values(text: str, decl: ParamDecl) -> list[Any]:
     """Comma-separated values for one grid axis, each checked against the parameter."""
     values, problems = [], []
     for item in split_values(text):
-        try:
-            value = decl.coerce(item)
-        except ValidationError as exc:
-            problems.extend(exc.problems)
-            continue
-        problems.extend(decl.problems(value))
-        values.append(value)
+        value, found = decl.accept(item)
+        problems.extend(found)
+        if value is not None:
+            values.append(value)
     if not values and not problems:
         problems.append(f"param {decl.name} has no sweep values: write e.g. 1, 2, 3")
     if problems:
