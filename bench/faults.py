@@ -23,7 +23,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))  # the scenarios and the test servers live with the tests
 
-from fault_support import Outcome, concurrent_puts, killed_submitters, killed_uploads  # noqa: E402
+from fault_support import Outcome, concurrent_puts, killed_submitters, killed_uploads, yarn_session  # noqa: E402
 
 
 def fresh_data_dir(base: Path, name: str) -> Path:
@@ -144,12 +144,9 @@ def scenario_damaged_bundles(base: Path, tries: int) -> list[Outcome]:
 
 def scenario_lost_answers(base: Path, tries: int) -> list[Outcome]:
     """Every create answer of a YARN submission lost: the service must be adopted and recorded."""
-    from traitlets.config import Config
-
     from submarine_kernel import retry
     from submarine_kernel import session as session_module
     from submarine_kernel.algorithm import Bundle
-    from submarine_kernel.registry import Registry
     from submarine_kernel.retry import RetryPolicy
     from yarn_server import YarnTestServer
 
@@ -158,14 +155,8 @@ def scenario_lost_answers(base: Path, tries: int) -> list[Outcome]:
     outcome = Outcome("YARN: every create answer lost (5 of 5)")
     server = YarnTestServer().start()
     try:
-        config = Config()
-        config.SubmarineConfig.runtime = "yarn"
-        config.SubmarineConfig.storage_root = (base / "yarn-store").as_uri()
-        config.YarnRuntime.shared_file_storage = True  # the test "cluster" shares this disk
-        config.YarnRuntime.rm_urls = [server.url]
-        config.YarnRuntime.user = "alice"
-        config.YarnRuntime.registry_dns_domain = "ycluster.example.com"
-        session = session_module.Session(config=config, registry=Registry(base / "yarn-registry.sqlite"))
+        (base / "yarn").mkdir(exist_ok=True)
+        session = yarn_session(server, base / "yarn")
         try:
             for attempt in range(max(1, tries // 4)):
                 outcome.tries += 1

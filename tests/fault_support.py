@@ -202,3 +202,22 @@ def killed_submitters(data_dir: Path, tries: int = len(KILL_POINTS), prefix: str
     finally:
         session.close()
     return outcome
+
+
+def yarn_session(yarn, folder: Path, **traits):
+    """A YARN session against the test server `yarn`, with its bundle store and registry in `folder`."""
+    from traitlets.config import Config
+
+    from submarine_kernel.registry import Registry
+    from submarine_kernel.session import Session
+
+    config = Config()
+    config.SubmarineConfig.runtime = "yarn"
+    config.SubmarineConfig.storage_root = (folder / "store").as_uri()
+    config.YarnRuntime.shared_file_storage = True  # the test "cluster" shares this disk
+    config.YarnRuntime.rm_urls = [yarn.url]
+    config.YarnRuntime.user = "alice"
+    config.YarnRuntime.registry_dns_domain = "ycluster.example.com"
+    for key, value in traits.items():
+        setattr(config.YarnRuntime, key, value)
+    return Session(config=config, registry=Registry(folder / "registry.sqlite"))

@@ -19,6 +19,7 @@ from submarine_kernel.session import SUBMISSION_LABEL, Session
 from submarine_kernel.tracker import Tracker
 
 from k8s_support import cluster, NAMESPACE, now, wait_for, write_kubeconfig  # noqa: F401 (cluster is a fixture)
+from fault_support import yarn_session  # noqa: F401 (test_reliability imports it from here too)
 from yarn_server import YarnTestServer, schema_errors
 
 BUNDLE = Bundle({"train.py": b"print('hi')\n"})
@@ -52,19 +53,6 @@ def yarn():
     server = YarnTestServer().start()
     yield server
     server.stop()
-
-
-def yarn_session(yarn, tmp_path, **traits) -> Session:
-    config = Config()
-    config.SubmarineConfig.runtime = "yarn"
-    config.SubmarineConfig.storage_root = (tmp_path / "store").as_uri()
-    config.YarnRuntime.shared_file_storage = True  # the test "cluster" shares this disk
-    config.YarnRuntime.rm_urls = [yarn.url]
-    config.YarnRuntime.user = "alice"
-    config.YarnRuntime.registry_dns_domain = "ycluster.example.com"
-    for key, value in traits.items():
-        setattr(config.YarnRuntime, key, value)
-    return Session(config=config, registry=Registry(tmp_path / "registry.sqlite"))
 
 
 def yarn_submit(session: Session, name: str):
