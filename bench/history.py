@@ -32,7 +32,7 @@ def timed(action, repeat: int) -> float:
 
 def fill(session, runs: int, points: int) -> None:
     from submarine_kernel.launch import RunRequest
-    from submarine_kernel.runtimes.base import JobRef, JobState, JobStatus
+    from submarine_kernel.job_types import JobRef, JobState, JobStatus
 
     spec = RunRequest(command="python train.py --lr {lr}", params={"lr": 0.1, "opt": "sgd"}).build(session)
     for i in range(runs):

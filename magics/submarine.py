@@ -29,7 +29,7 @@ from submarine_kernel.config import SubmarineConfig
 from submarine_kernel.errors import SubmarineError
 from submarine_kernel.metrics import harvester_for
 from submarine_kernel.notebook_path import detect as detect_notebook
-from submarine_kernel.runtimes.base import JobRef, JobStatus
+from submarine_kernel.job_types import JobRef, JobStatus
 from submarine_kernel.session import Job, Session, set_default_session
 
 ROLE_RESOURCE_OPTIONS = ("worker", "ps", "master", "chief", "evaluator")

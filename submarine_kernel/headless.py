@@ -15,7 +15,7 @@ from typing import Any, Mapping, TextIO
 
 from . import hints
 from .errors import SubmarineError, ValidationError
-from .runtimes.base import JobState
+from .job_types import JobState
 
 INJECTED_TAG = "injected-parameters"
 FOLLOW_SECONDS = 5  # a job still running after the last cell: its state is checked this often

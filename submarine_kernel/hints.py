@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from .runtimes.base import JobState, JobStatus
+from .job_types import JobState, JobStatus
 
 NOTEBOOK = "%submarine"
 SHELL = "submarine-kernel"

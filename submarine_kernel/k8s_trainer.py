@@ -29,7 +29,7 @@ from typing import Any, Mapping
 from . import k8s_manifests as m
 from .algorithm import PARAMS_NAME, Bundle
 from .contract import TF_ROLE_ORDER, distributed_env, rank, replica_names, submarine_env
-from .runtimes.base import JobState, ReplicaStatus
+from .job_types import JobState, ReplicaStatus
 from .spec import JobSpec
 from .storage import redact_url
 

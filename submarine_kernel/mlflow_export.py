@@ -17,7 +17,7 @@ from . import render
 from .errors import SubmarineError
 from .launch import RERUN_LABEL
 from .registry import JobRecord
-from .runtimes.base import JobState
+from .job_types import JobState
 
 JOB_TAG = "submarine.job"
 #: MLflow's run statuses for ours (anything else is still RUNNING there)

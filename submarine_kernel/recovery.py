@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 from .registry import Registry
-from .runtimes.base import JobRef, JobState, JobStatus
+from .job_types import JobRef, JobState, JobStatus
 from .spec import JobSpec
 
 

@@ -24,7 +24,7 @@ from typing import Any, Iterator
 
 from .config import data_dir, private_dir
 from .errors import JobNotFound, SubmarineError
-from .runtimes.base import JobRef, JobState, JobStatus, utcnow
+from .job_types import JobRef, JobState, JobStatus, utcnow
 from .secrets import redact_mapping
 from .spec import JobSpec
 

@@ -11,7 +11,7 @@ from typing import Iterable, Mapping
 from urllib.parse import urlsplit
 
 from .numfmt import metrics_text
-from .runtimes.base import JobState, JobStatus
+from .job_types import JobState, JobStatus
 
 STATE_COLORS = {
     JobState.SUCCEEDED: "#1a7f37", JobState.FAILED: "#cf222e", JobState.STOPPED: "#6e7781",

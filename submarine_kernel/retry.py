@@ -40,9 +40,16 @@ class RetryPolicy:
                     raise TransientError(f"{what} failed {self.attempts} times, last with: {_describe(exc)}; "
                                          "check that the service is reachable, then try again") from exc
                 if on_retry is not None:
-                    on_retry(f"{what}: {_describe(exc)}; retrying {attempt + 1}/{self.attempts}")
+                    on_retry(f"{what}: {_describe(exc)}; {self.note(attempt)}")
                 sleep(self.delay(attempt))
         raise AssertionError("unreachable")
+
+    def note(self, failures: int, every: float | None = None) -> str:
+        """How a caller that keeps trying words its next try after `failures` failures: "retrying 3/5",
+        then "still retrying every 10 s" once the bounded attempts are used up."""
+        if failures < self.attempts:
+            return f"retrying {failures + 1}/{self.attempts}"
+        return f"still retrying every {self.max_delay if every is None else every:.0f} s"
 
 
 def _describe(exc: BaseException) -> str:
@@ -51,3 +58,11 @@ def _describe(exc: BaseException) -> str:
 
 
 DEFAULT_POLICY = RetryPolicy()
+
+
+def retried(func: Callable[[], T], what: str) -> T:
+    """`func()` with the default bounded, jittered retries, each retry logged ("retrying 2/5"): for runtime
+    calls made outside a session's notices (logs, stop, lookups)."""
+    import logging
+
+    return DEFAULT_POLICY.call(func, what, on_retry=logging.getLogger("submarine_kernel").warning)

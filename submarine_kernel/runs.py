@@ -16,7 +16,7 @@ from . import metrics, render
 from .errors import ValidationError
 from .launch import RERUN_LABEL
 from .registry import JobRecord
-from .runtimes.base import JobState
+from .job_types import JobState
 
 PALETTE = ("#0969da", "#cf222e", "#1a7f37", "#9a6700", "#8250df", "#bf3989", "#0a3069", "#57606a",
            "#e16f24", "#1b7c83", "#6639ba", "#953800")

@@ -18,7 +18,8 @@ from .errors import SubmarineError, TransientError, ValidationError
 from .names import default_job_name, notebook_label, sanitize
 from .registry import JobRecord, Registry, submitter_alive
 from .retry import DEFAULT_POLICY
-from .runtimes.base import SUBMISSION_LABEL, JobRef, JobState, JobStatus, Runtime, runtime_class, utcnow
+from .job_types import SUBMISSION_LABEL, JobRef, JobState, JobStatus, utcnow
+from .runtimes.base import Runtime, runtime_class
 from .spec import JobSpec, draft_spec
 from .storage import Storage, UploadResult
 from .tracker import Tracker

@@ -14,7 +14,8 @@ from typing import Callable, Mapping
 
 from .listeners import Listeners
 from .retry import DEFAULT_POLICY, RetryPolicy
-from .runtimes.base import JobRef, JobStatus, Runtime
+from .job_types import JobRef, JobStatus
+from .runtimes.base import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -111,8 +112,7 @@ class Tracker:
                 failures = self._failures[runtime_name] = self._failures.get(runtime_name, 0) + 1
                 log.warning("polling %s failed (%s attempt(s)): %s", runtime_name, failures, exc)
                 attempts = self.retry.attempts
-                retrying = (f"retrying {failures + 1}/{attempts}" if failures < attempts
-                            else f"still retrying every {self.retry.max_delay:.0f} s")
+                retrying = self.retry.note(failures)
                 reason = str(exc).splitlines()[0] if str(exc) else ""
                 statuses = self._stale(refs, f"status unavailable ({type(exc).__name__}: {reason}); {retrying}")
                 delay = max(self.retry.delay(failures), self.interval) if failures < attempts else self.retry.max_delay

@@ -7,7 +7,7 @@ import pytest
 
 import submarine_kernel as sk
 from submarine_kernel.errors import JobNotFound, SubmarineError, TitleError, ValidationError
-from submarine_kernel.runtimes.base import JobState
+from submarine_kernel.job_types import JobState
 from submarine_kernel.session import Job, default_session
 
 from core_support import TIMEOUT, job_file, stop_leftovers, unique, wait_until  # noqa: F401 (fixture)

@@ -7,7 +7,7 @@ import json
 import pytest
 
 import submarine_kernel as sk
-from submarine_kernel.runtimes.base import JobState
+from submarine_kernel.job_types import JobState
 
 from core_support import job_file, stop_leftovers, unique  # noqa: F401 (fixture)
 

@@ -14,7 +14,7 @@ from submarine_kernel.algorithm import Bundle
 from submarine_kernel.errors import SubmarineError
 from submarine_kernel.registry import Registry
 from submarine_kernel.retry import RetryPolicy
-from submarine_kernel.runtimes.base import JobState
+from submarine_kernel.job_types import JobState
 from submarine_kernel.session import SUBMISSION_LABEL, Session
 from submarine_kernel.tracker import Tracker
 

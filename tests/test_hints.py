@@ -6,7 +6,7 @@ import pytest
 
 from kernel_support import errors, execute
 from submarine_kernel import hints
-from submarine_kernel.runtimes.base import JobState, JobStatus, ReplicaStatus
+from submarine_kernel.job_types import JobState, JobStatus, ReplicaStatus
 
 
 def _status(*replicas: tuple[str, JobState, str | None]) -> JobStatus:

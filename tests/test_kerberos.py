@@ -12,7 +12,7 @@ import requests
 
 from submarine_kernel.algorithm import Bundle
 from submarine_kernel.kerberos import INSTALL_HINT, KerberosError, KerberosLogin, spnego_auth
-from submarine_kernel.runtimes.base import JobRef
+from submarine_kernel.job_types import JobRef
 from submarine_kernel.runtimes.yarn import YarnRuntime
 from submarine_kernel.spec import build_spec
 from submarine_kernel.storage import open_filesystem

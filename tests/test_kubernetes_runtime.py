@@ -18,7 +18,7 @@ from k8s_support import cluster, NAMESPACE, TOKEN, now, wait_for, write_kubeconf
 from submarine_kernel import k8s_manifests as m  # noqa: E402
 from submarine_kernel.algorithm import Bundle  # noqa: E402
 from submarine_kernel.errors import RuntimeFailure, SubmarineError, TransientError, ValidationError  # noqa: E402
-from submarine_kernel.runtimes.base import JobState  # noqa: E402
+from submarine_kernel.job_types import JobState# noqa: E402
 from submarine_kernel.runtimes.kubernetes import KubernetesRuntime  # noqa: E402
 from submarine_kernel.spec import build_spec  # noqa: E402
 

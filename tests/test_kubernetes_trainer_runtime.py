@@ -19,7 +19,7 @@ from submarine_kernel import k8s_trainer as t  # noqa: E402
 from submarine_kernel.algorithm import Bundle  # noqa: E402
 from submarine_kernel.errors import RuntimeFailure  # noqa: E402
 from submarine_kernel.render import status_text  # noqa: E402
-from submarine_kernel.runtimes.base import JobState  # noqa: E402
+from submarine_kernel.job_types import JobState# noqa: E402
 from submarine_kernel.runtimes.kubernetes import KubernetesRuntime  # noqa: E402
 from submarine_kernel.spec import build_spec  # noqa: E402
 

@@ -15,7 +15,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 import submarine_kernel as sk
 from submarine_kernel.errors import ValidationError
-from submarine_kernel.runtimes.base import JobState
+from submarine_kernel.job_types import JobState
 
 from core_support import TIMEOUT, configure_local, stop_leftovers, unique  # noqa: F401 (fixture)
 

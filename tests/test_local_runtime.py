@@ -15,7 +15,8 @@ import pytest
 
 import submarine_kernel as sk
 from submarine_kernel.errors import JobNotFound, SubmarineError, ValidationError
-from submarine_kernel.runtimes.base import JobState, runtime_class
+from submarine_kernel.job_types import JobState
+from submarine_kernel.runtimes.base import runtime_class
 from submarine_kernel.session import default_session
 
 from core_support import (TIMEOUT, all_gone, configure_local, job_dir, job_file, read_pids, running_pids,
@@ -297,7 +298,7 @@ def test_dry_run_shows_no_secret_param():
 
 
 def test_poll_unknown_job_and_logs_of_missing_job(tmp_path):
-    from submarine_kernel.runtimes.base import JobRef
+    from submarine_kernel.job_types import JobRef
 
     runtime = runtime_class("local")()
     ref = JobRef("local", "nope", extra={"dir": str(tmp_path / "nope")})

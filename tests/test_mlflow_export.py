@@ -7,7 +7,7 @@ import pytest
 
 from submarine_kernel.launch import RERUN_LABEL, RunRequest
 from submarine_kernel.mlflow_export import JOB_TAG, export_runs
-from submarine_kernel.runtimes.base import JobRef, JobState, JobStatus
+from submarine_kernel.job_types import JobRef, JobState, JobStatus
 from submarine_kernel.session import default_session
 
 mlflow = pytest.importorskip("mlflow", reason="the MLflow client is in the test extra (mlflow-skinny)")

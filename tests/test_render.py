@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from submarine_kernel import render
-from submarine_kernel.runtimes.base import JobState, JobStatus, ReplicaStatus
+from submarine_kernel.job_types import JobState, JobStatus, ReplicaStatus
 
 XSS = yaml.safe_load((Path(__file__).parent / "badinput" / "xss.yaml").read_text())
 SAFE_TAGS = {"div", "b", "small", "span", "table", "thead", "tbody", "tr", "th", "td", "a", "code", "details",

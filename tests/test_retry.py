@@ -8,7 +8,8 @@ import pytest
 
 from submarine_kernel.errors import TransientError, ValidationError
 from submarine_kernel.retry import RetryPolicy
-from submarine_kernel.runtimes.base import JobRef, JobState, JobStatus, Runtime, register_runtime
+from submarine_kernel.job_types import JobRef, JobState, JobStatus
+from submarine_kernel.runtimes.base import Runtime, register_runtime
 from submarine_kernel.tracker import Tracker
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from submarine_kernel.errors import ValidationError
 from submarine_kernel.params import ParamDecl
-from submarine_kernel.runtimes.base import JobRef, JobState, JobStatus
+from submarine_kernel.job_types import JobRef, JobState, JobStatus
 from submarine_kernel.sweep import Range, SweepScheduler, expand, grid, parse_random_space, random_search
 
 DECLS = {"lr": ParamDecl("lr", 0.1, minimum=0.0, maximum=1.0), "epochs": ParamDecl("epochs", 3),

@@ -11,8 +11,8 @@ import pytest
 from submarine_kernel.algorithm import Bundle
 from submarine_kernel.errors import JobNotFound, RuntimeNotFound
 from submarine_kernel.registry import Registry
-from submarine_kernel.runtimes.base import (JobRef, JobState, JobStatus, Runtime, register_runtime, runtime_class,
-                                            runtime_names)
+from submarine_kernel.job_types import JobRef, JobState, JobStatus
+from submarine_kernel.runtimes.base import Runtime, register_runtime, runtime_class, runtime_names
 from submarine_kernel.secrets import REDACTED, is_secret_key, redact_mapping
 from submarine_kernel.session import Session
 from submarine_kernel.spec import build_spec

@@ -13,7 +13,7 @@ from submarine_kernel import params as params_mod
 from submarine_kernel.errors import ValidationError
 from submarine_kernel.launch import RERUN_LABEL, RunRequest, problem_field
 from submarine_kernel.params import ParamDecl
-from submarine_kernel.runtimes.base import JobRef, JobState, JobStatus, ReplicaStatus
+from submarine_kernel.job_types import JobRef, JobState, JobStatus, ReplicaStatus
 from submarine_kernel.session import default_session
 from submarine_kernel.widgets.form import ParameterForm, param_widget
 from submarine_kernel.widgets.history import RunHistory

@@ -16,7 +16,7 @@ import pytest
 
 from submarine_kernel.algorithm import Bundle
 from submarine_kernel.names import unique_name
-from submarine_kernel.runtimes.base import JobState
+from submarine_kernel.job_types import JobState
 from submarine_kernel.runtimes.yarn import YarnRuntime
 from submarine_kernel.spec import build_spec
 

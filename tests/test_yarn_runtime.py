@@ -10,7 +10,7 @@ import pytest
 from submarine_kernel.algorithm import Bundle
 from submarine_kernel.errors import SubmarineError, ValidationError
 from submarine_kernel.runtimes import runtime_class
-from submarine_kernel.runtimes.base import JobRef, JobState
+from submarine_kernel.job_types import JobRef, JobState
 from submarine_kernel.runtimes.yarn import (ResourceManagerUnreachable, ServiceNameTaken, ServiceRejected,
                                             YarnAuthError, YarnRuntime)
 from submarine_kernel.spec import build_spec

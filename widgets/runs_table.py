@@ -17,7 +17,7 @@ from submarine_kernel.errors import ValidationError
 from submarine_kernel.numfmt import plain_number
 from submarine_kernel.runs import (RunRow, filter_rows, metrics_summary, parse_filter, sort_options, sort_rows,
                                    states_of)
-from submarine_kernel.runtimes.base import JobState
+from submarine_kernel.job_types import JobState
 
 PAGE_SIZE = 25
 COLUMNS = ("", "run", "state", "submitted", "duration", "params", "metrics (last, min, max)")

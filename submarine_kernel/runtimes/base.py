@@ -7,113 +7,17 @@ at once. Built-in runtimes are imported only when first used; other packages add
 
 from __future__ import annotations
 
-import datetime as _dt
-import enum
 import importlib
-from dataclasses import asdict, dataclass, field
-from typing import Any, ClassVar, Iterator, Mapping, Sequence
+import time
+from typing import Any, Callable, ClassVar, Iterator, Mapping, Sequence
 
 from traitlets import Int
 from traitlets.config import Configurable
 
 from ..algorithm import Bundle
-from ..errors import RuntimeNotFound
+from ..errors import RuntimeNotFound, SubmarineError
+from ..job_types import JobRef, JobStatus
 from ..spec import JobSpec
-
-
-#: JobSpec label with the token of one submission (set by Session.submit): a runtime recognises the job that
-#: a retried or interrupted submission made by it
-SUBMISSION_LABEL = "submarine-kernel/submission"
-
-
-class JobState(str, enum.Enum):
-    NEW = "NEW"
-    SUBMITTED = "SUBMITTED"
-    PENDING = "PENDING"
-    RUNNING = "RUNNING"
-    SUCCEEDED = "SUCCEEDED"
-    FAILED = "FAILED"
-    STOPPED = "STOPPED"
-    UNKNOWN = "UNKNOWN"
-
-    @property
-    def terminal(self) -> bool:
-        return self in (JobState.SUCCEEDED, JobState.FAILED, JobState.STOPPED)
-
-    def __str__(self) -> str:
-        return self.value
-
-
-def utcnow() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-
-
-@dataclass
-class ReplicaStatus:
-    """One replica (`worker-1`): its state, the runtime's raw state, exit code and where it runs."""
-
-    name: str
-    role: str
-    index: int
-    state: JobState = JobState.UNKNOWN
-    raw_state: str = ""
-    exit_code: int | None = None
-    host: str | None = None
-    started: str | None = None
-    finished: str | None = None
-
-
-@dataclass
-class JobStatus:
-    """A job's standard state plus everything views show: times, replicas, message, links."""
-
-    state: JobState
-    raw_state: str = ""
-    submitted: str | None = None
-    started: str | None = None
-    finished: str | None = None
-    replicas: list[ReplicaStatus] = field(default_factory=list)
-    message: str = ""
-    links: dict[str, str] = field(default_factory=dict)
-    stale: bool = False
-    #: facts about how the job runs, shown under its state (Kubernetes: which API, and why)
-    details: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def terminal(self) -> bool:
-        return self.state.terminal
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "JobStatus":
-        replicas = [ReplicaStatus(**{**r, "state": JobState(r["state"])}) for r in data.get("replicas", [])]
-        return cls(**{**data, "state": JobState(data["state"]), "replicas": replicas})
-
-    def same_as(self, other: "JobStatus | None") -> bool:
-        return other is not None and self.to_dict() == other.to_dict()
-
-
-@dataclass(frozen=True)
-class JobRef:
-    """How a runtime finds a job again, in this process or a later one."""
-
-    runtime: str
-    name: str
-    id: str = ""
-    extra: Mapping[str, Any] = field(default_factory=dict)
-
-    @property
-    def key(self) -> str:
-        return f"{self.runtime}/{self.name}"
-
-    def to_dict(self) -> dict:
-        return {"runtime": self.runtime, "name": self.name, "id": self.id, "extra": dict(self.extra)}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "JobRef":
-        return cls(data["runtime"], data["name"], data.get("id", ""), data.get("extra", {}))
 
 
 class Runtime(Configurable):
@@ -183,13 +87,36 @@ class Runtime(Configurable):
         """Named URLs for the job (logs, cluster UI, TensorBoard)."""
         return {}
 
+    # -- shared by the runtimes ---------------------------------------------------------------------------
+    def fill_links(self, templates: Mapping[str, str], fields: Mapping[str, str], setting: str) -> dict[str, str]:
+        """Named URLs from the link templates of `setting` (e.g. "link_templates"); a template using a field
+        that does not exist is one line naming the setting and the fields it may use."""
+        links = {}
+        for label, template in templates.items():
+            if not template:
+                continue
+            try:
+                links[label] = template.format_map(dict(fields))
+            except (KeyError, IndexError, ValueError) as exc:
+                raise SubmarineError(f"{type(self).__name__}.{setting} {template!r} cannot be filled ({exc}): "
+                                     f"use only {', '.join('{' + f + '}' for f in fields)}") from None
+        return links
+
+    def follow_log(self, ref: JobRef, read_new: Callable[[], list[str]], interval: float) -> Iterator[str]:
+        """The lines `read_new` returns, read again every `interval` seconds until the job has ended: the
+        state is read before each read, so every line written before the end is still yielded."""
+        while True:
+            ended = self.poll([ref])[ref.key].terminal
+            yield from read_new()
+            if ended:
+                return
+            time.sleep(interval)
+
     def remove(self, ref: JobRef) -> None:
         """Delete what a finished job left on the runtime (Zeppelin's CLEAN_RUNTIME_CACHE)."""
 
     def start_tensorboard(self, name: str, logdir: str) -> str:
         """Start a TensorBoard that reads `logdir`; return its URL."""
-        from ..errors import SubmarineError
-
         raise SubmarineError(f"the {self.name} runtime cannot start TensorBoard: start it yourself on {logdir}")
 
     def stop_tensorboard(self, name: str) -> bool:

@@ -27,10 +27,11 @@ from .. import k8s_manifests as m
 from .. import k8s_trainer as trainer
 from ..algorithm import Bundle
 from ..errors import RuntimeFailure, SubmarineError, TransientError, ValidationError
-from ..retry import DEFAULT_POLICY
+from ..retry import DEFAULT_POLICY, retried
 from ..names import dns1035_problems
 from ..spec import JobSpec
-from .base import JobRef, JobState, JobStatus, ReplicaStatus, Runtime
+from ..job_types import JobRef, JobState, JobStatus, ReplicaStatus
+from .base import Runtime
 
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 #: how long the first poll of a namespace waits for its initial list
@@ -445,7 +446,7 @@ class KubernetesRuntime(Runtime):
             raise SubmarineError(f"job {ref.name!r} has no replica {replica!r}: use one of {', '.join(names)}")
         clients = self._connect()
         namespace = _ref_namespace(ref, self)
-        pod = _retried(lambda: self._pod_of(clients, ref, replica), f"reading the log of {ref.name}")
+        pod = retried(lambda: self._pod_of(clients, ref, replica), f"reading the log of {ref.name}")
         if pod is None:
             raise SubmarineError(f"replica {replica} of job {ref.name!r} has no pod in namespace {namespace!r} "
                                  "(not started yet, or cleaned up): wait for it, or keep pods with "
@@ -456,7 +457,7 @@ class KubernetesRuntime(Runtime):
             kwargs["tail_lines"] = tail
         # A followed log may stay silent for long: no read timeout then.
         kwargs["_request_timeout"] = None if follow else self.request_timeout
-        response = _retried(lambda: self._call(clients, "read the log of", f"pod {pod!r}",
+        response = retried(lambda: self._call(clients, "read the log of", f"pod {pod!r}",
                                                clients.core.read_namespaced_pod_log, pod, namespace, **kwargs),
                             f"reading the log of {ref.name}")
         return self._lines(response, f"pod {pod!r}", clients)
@@ -500,7 +501,7 @@ class KubernetesRuntime(Runtime):
         clients = self._connect()
         self._stopped.add(ref.key)
         # retried: a delete whose answer was lost finds the job gone (404) on the next try, which is success
-        _retried(lambda: self._delete_job(clients, _ref_kind(ref), _ref_namespace(ref, self), ref.name,
+        retried(lambda: self._delete_job(clients, _ref_kind(ref), _ref_namespace(ref, self), ref.name,
                                           missing_ok=True), f"stopping {ref.name}")
 
     def links(self, ref: JobRef) -> dict[str, str]:
@@ -706,7 +707,7 @@ class KubernetesRuntime(Runtime):
         for group_version in k8s_api.DISCOVERY_ORDER:
             group, version = group_version.split("/")
             try:
-                _retried(lambda: self._call(clients, "discover", f"the API {group_version}",
+                retried(lambda: self._call(clients, "discover", f"the API {group_version}",
                                             clients.custom.get_api_resources, group, version,
                                             _preload_content=False), "asking the cluster's discovery")
             except _NotFound:
@@ -969,10 +970,7 @@ class _ResourceWatch:
             self.connected = False
             self.failures += 1
             # visible in every status answered from this cache, as the tracker words its own retries
-            attempts = DEFAULT_POLICY.attempts
-            retrying = (f"retrying {self.failures + 1}/{attempts}" if self.failures < attempts
-                        else "still retrying every 30 s")
-            self.error = f"{error}; {retrying}"
+            self.error = f"{error}; {DEFAULT_POLICY.note(self.failures, every=30)}"
             self._stopping.wait(delay)
             delay = min(delay * 2, 30)
 
@@ -1051,13 +1049,6 @@ class _AlreadyExists(RuntimeFailure):
 
 
 # -- helpers ----------------------------------------------------------------------------------------------
-def _retried(func: Callable[[], Any], what: str) -> Any:
-    """`func()` with the session's bounded, jittered retries; each retry is logged ("retrying 2/5")."""
-    import logging
-
-    return DEFAULT_POLICY.call(func, what, on_retry=logging.getLogger("submarine_kernel").warning)
-
-
 def _mounted_sources(obj: Any) -> list[tuple[str, str]]:
     """("configMap" | "secret", name) of every volume source anywhere in a job's pod templates."""
     found = []

@@ -31,7 +31,8 @@ from ..errors import JobNotFound, SubmarineError
 from ..secrets import is_secret_key, redact_mapping
 from ..spec import JobSpec
 from ..storage import fetch_bundle
-from .base import SUBMISSION_LABEL, JobRef, JobState, JobStatus, ReplicaStatus, Runtime, utcnow
+from ..job_types import SUBMISSION_LABEL, JobRef, JobState, JobStatus, ReplicaStatus, utcnow
+from .base import Runtime
 
 _SUPERVISOR = Path(__file__).with_name("local_supervisor.py")
 _SAFE_NAME_MAX = 200
@@ -283,20 +284,17 @@ class LocalRuntime(Runtime):
         with open(path, "r", errors="replace") as f:
             lines = deque(f, maxlen=tail) if tail else f.readlines()
             yield from (line.rstrip("\n") for line in lines)
-            partial = ""
-            while follow:
-                chunk = f.readline()
-                if chunk:
-                    partial += chunk
-                    if partial.endswith("\n"):
-                        yield partial.rstrip("\n")
-                        partial = ""
-                    continue
-                if self._status(ref).terminal:
-                    rest = partial + f.read()
-                    yield from (line for line in rest.splitlines())
-                    return
-                time.sleep(self.poll_interval)
+            if not follow:
+                return
+            partial = [""]  # a line the replica is still writing waits for its newline (or the job's end)
+
+            def read_new() -> list[str]:
+                text = partial[0] + f.read()
+                complete, _, partial[0] = text.rpartition("\n")
+                return complete.split("\n") if complete or text.startswith("\n") else []
+            yield from self.follow_log(ref, read_new, self.poll_interval)
+            if partial[0]:
+                yield partial[0]
 
     def stop(self, ref: JobRef) -> None:
         job_dir = self._job_dir(ref)

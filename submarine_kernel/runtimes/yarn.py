@@ -26,8 +26,10 @@ from ..algorithm import Bundle
 from ..errors import JobNotFound, RuntimeFailure, SubmarineError, TransientError
 from ..http import build_session, one_line
 from ..kerberos import KerberosError, KerberosLogin, is_gssapi_error, spnego_auth
+from ..retry import retried
 from ..spec import JobSpec
-from .base import JobRef, JobState, JobStatus, ReplicaStatus, Runtime
+from ..job_types import JobRef, JobState, JobStatus, ReplicaStatus
+from .base import Runtime
 
 _APP_ID = re.compile(r"application_\d+_\d+")
 _REDIRECTS = (301, 302, 303, 307, 308)
@@ -73,15 +75,6 @@ def _iso(ms: Any) -> str | None:
     if ms <= 0:
         return None
     return _dt.datetime.fromtimestamp(ms / 1000, _dt.timezone.utc).isoformat(timespec="seconds")
-
-
-def _retried(func, what: str):
-    """`func()` with the session's bounded, jittered retries; each retry is logged ("retrying 2/5")."""
-    import logging
-
-    from ..retry import DEFAULT_POLICY
-
-    return DEFAULT_POLICY.call(func, what, on_retry=logging.getLogger("submarine_kernel").warning)
 
 
 def _default_user() -> str:
@@ -490,7 +483,7 @@ class YarnRuntime(Runtime):
         """The service this submission made (our token in its properties), or None: a service is one object,
         so there is nothing half-created to delete."""
         token = spec.labels.get(ys.SUBMISSION_LABEL)
-        existing = _retried(lambda: self.client.get_service(spec.name), f"looking for {spec.name}")
+        existing = retried(lambda: self.client.get_service(spec.name), f"looking for {spec.name}")
         if not token or existing is None or ys.submission_token(existing) != token:
             return None
         app_id = str(existing.get("id") or "")
@@ -606,11 +599,11 @@ class YarnRuntime(Runtime):
     def logs(self, ref: JobRef, replica: str | None = None, tail: int | None = None,
              follow: bool = False) -> Iterator[str]:
         """A container's log files through its NodeManager (`replica` is `worker-1` or `master-0`)."""
-        service = _retried(lambda: self.client.get_service(ref.name), f"reading the logs of {ref.name}")
+        service = retried(lambda: self.client.get_service(ref.name), f"reading the logs of {ref.name}")
         if service is None:
             raise JobNotFound(f"YARN knows no service {ref.name!r}: it was destroyed, its logs are in the RM UI")
         container_id, host = self._find_container(ref, service, replica)
-        node = _retried(lambda: self.client.node_http_address(host), f"reading the logs of {ref.name}")
+        node = retried(lambda: self.client.node_http_address(host), f"reading the logs of {ref.name}")
         if not node:
             raise RuntimeFailure(f"the ResourceManager lists no NodeManager on {host}: open the logs link instead")
         scheme = urlsplit(self.client.active_url).scheme
@@ -643,7 +636,7 @@ class YarnRuntime(Runtime):
         while True:
             lines = []
             for name in self.log_files:
-                text = _retried(lambda n=name: self._read_log_file(f"{base}/{n}", n), f"reading log {name}")
+                text = retried(lambda n=name: self._read_log_file(f"{base}/{n}", n), f"reading log {name}")
                 if text is None:
                     continue
                 new = text[seen[name]:]
@@ -678,7 +671,7 @@ class YarnRuntime(Runtime):
     def stop(self, ref: JobRef) -> None:
         """PUT state STOPPED, retried through 5xx and lost answers (stopping a stopped service is a no-op,
         as it is when the service is already gone)."""
-        _retried(lambda: self.client.stop_service(ref.name), f"stopping {ref.name}")
+        retried(lambda: self.client.stop_service(ref.name), f"stopping {ref.name}")
 
     def remove(self, ref: JobRef) -> None:
         """DELETE the service (Zeppelin's CLEAN_RUNTIME_CACHE); the RM keeps the finished application."""
