@@ -32,7 +32,7 @@ from .contract import ALGORITHM_DIR, distributed_env, replica_names, submarine_e
 from .errors import SubmarineError
 from .secrets import REDACTED, is_secret_key
 from .spec import JobSpec, Resources
-from .storage import redact_url
+from .secrets import redact_url
 
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY = "submarine-kernel"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from typing import Any, Mapping
+from urllib.parse import urlsplit
 
 REDACTED = "***"
 _SECRET_KEY = re.compile(r"(secret|token|passw(or)?d|credential|api[-_]?key|access[-_]?key|private[-_]?key|"
@@ -26,3 +27,11 @@ def redact_mapping(values: Mapping[str, Any]) -> dict[str, Any]:
         else:
             out[key] = value
     return out
+
+
+def redact_url(url: str) -> str:
+    """A URL without user info (`s3://KEY:SECRET@bucket` → `s3://***@bucket`)."""
+    parts = urlsplit(url)
+    if parts.username or parts.password:
+        return url.replace(parts.netloc, "***@" + parts.hostname + (f":{parts.port}" if parts.port else ""), 1)
+    return url

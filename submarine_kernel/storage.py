@@ -26,6 +26,7 @@ from . import integrity, staging
 from .algorithm import MANIFEST_NAME, Bundle
 from .errors import StorageError, TransientError, ValidationError
 from .retry import DEFAULT_POLICY
+from .secrets import redact_url
 
 #: protocol → factory(url, options) returning (fsspec file system, path inside it)
 FileSystemFactory = Callable[[str, Mapping[str, Any]], tuple[Any, str]]
@@ -76,14 +77,6 @@ def _load_builtin_factories(protocol: str) -> None:
                 return  # no special handling shipped: fall back to fsspec
             raise StorageError(f"storage {protocol}:// needs the package {exc.name!r}: "
                                f"pip install 'submarine-kernel[{protocol}]'") from None
-
-
-def redact_url(url: str) -> str:
-    """A URL without user info (`s3://KEY:SECRET@bucket` → `s3://***@bucket`)."""
-    parts = urlsplit(url)
-    if parts.username or parts.password:
-        return url.replace(parts.netloc, "***@" + parts.hostname + (f":{parts.port}" if parts.port else ""), 1)
-    return url
 
 
 @dataclass(frozen=True)

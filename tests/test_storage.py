@@ -11,7 +11,8 @@ from pathlib import Path
 
 from submarine_kernel.algorithm import MANIFEST_NAME, Bundle
 from submarine_kernel.errors import StorageError, ValidationError
-from submarine_kernel.storage import Storage, checkpoint_depth, clean_checkpoint, fetch_bundle, redact_url
+from submarine_kernel.secrets import redact_url
+from submarine_kernel.storage import Storage, checkpoint_depth, clean_checkpoint, fetch_bundle
 
 FILES = {"train.py": b"print('train')\n", "utils/data.py": b"X = 1\n", "run.sh": b"echo hi\n"}
 

@@ -1226,6 +1226,6 @@ def _kubeconfig_namespace(path: str, context: str) -> str | None:
 
 
 def _redact_host(host: str) -> str:
-    from ..storage import redact_url
+    from ..secrets import redact_url
 
     return redact_url(host or "")
