@@ -31,7 +31,7 @@ def timed(action, repeat: int) -> float:
 
 
 def fill(session, runs: int, points: int) -> None:
-    from submarine_kernel.launch import RunRequest
+    from submarine_kernel.request import RunRequest
     from submarine_kernel.job_types import JobRef, JobState, JobStatus
 
     spec = RunRequest(command="python train.py --lr {lr}", params={"lr": 0.1, "opt": "sgd"}).build(session)

@@ -30,9 +30,10 @@ from submarine_kernel.errors import SubmarineError
 from submarine_kernel.metrics import harvester_for
 from submarine_kernel.notebook_path import detect as detect_notebook
 from submarine_kernel.job_types import JobRef, JobStatus
+from submarine_kernel.request import RunRequest
 from submarine_kernel.session import Job, Session, set_default_session
+from submarine_kernel.spec import ROLE_NAMES
 
-ROLE_RESOURCE_OPTIONS = ("worker", "ps", "master", "chief", "evaluator")
 _OPTIONS_END = re.compile(r"(?:^|\s)--(?:\s|$)")
 
 
@@ -364,18 +365,18 @@ class SubmarineMagics(Magics, SubmarineConfig):
         match = _OPTIONS_END.search(rest)
         options, command = (rest[:match.start()], rest[match.end():].strip()) if match else (rest, None)
         args = self._parse("run", options)
-        resources = {role: getattr(args, f"{role}_resources") for role in ROLE_RESOURCE_OPTIONS
+        resources = {role: getattr(args, f"{role}_resources") for role in ROLE_NAMES
                      if getattr(args, f"{role}_resources")}
         if args.resources:
             resources["default"] = args.resources
-        params = {**self._declared_param_values(), **_typed_params(args.param)}
         runtime = args.runtime or self.runtime
-        spec = self.session.build(
-            command or None, runtime=runtime, name=args.name, framework=args.framework,
+        request = RunRequest(
+            command=command, runtime=runtime, name=args.name, framework=args.framework,
             workers=args.workers if args.workers is not None else self.workers, ps=args.ps, chief=args.chief,
-            resources=resources or None, image=args.image, env=_pairs(args.env, "env"),
-            input_path=args.input, checkpoint_path=args.checkpoint, params=params,
-            labels=_pairs(args.label, "label"), dry_run=args.dry_run)
+            resources=resources, image=args.image, env=_pairs(args.env, "env"), input_path=args.input,
+            checkpoint_path=args.checkpoint, params={**self._declared_param_values(), **_typed_params(args.param)},
+            labels=_pairs(args.label, "label"))
+        spec = self.session.build(request, dry_run=args.dry_run)
         bundle = self.session.bundle(notebook=args.notebook)
         if args.dry_run:
             print(self.session.dry_run(spec, bundle, runtime))

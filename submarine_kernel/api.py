@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from .request import RunRequest
 from .session import Job, default_session
 
 
@@ -21,9 +22,10 @@ def submit(command: str | None = None, *, files: Mapping[str, str | bytes] | Non
     `--num_workers` did. Nothing is uploaded or started when a check fails.
     """
     session = default_session()
-    spec = session.build(command, runtime=runtime, name=name, framework=framework, workers=workers, ps=ps,
-                         chief=chief, resources=resources, image=image, env=env, input_path=input_path,
-                         checkpoint_path=checkpoint_path, params=params, labels=labels, dry_run=dry_run)
+    request = RunRequest(command=command, runtime=runtime, name=name, framework=framework, workers=workers,
+                         ps=ps, chief=chief, resources=resources, image=image, env=env, input_path=input_path,
+                         checkpoint_path=checkpoint_path, params=params, labels=labels)
+    spec = session.build(request, dry_run=dry_run)
     bundle = session.bundle(files=files, notebook=notebook)
     if dry_run:
         return session.dry_run(spec, bundle, runtime)

@@ -15,7 +15,7 @@ from typing import Iterable
 
 from . import render
 from .errors import SubmarineError
-from .launch import RERUN_LABEL
+from .request import RERUN_LABEL
 from .registry import JobRecord
 from .job_types import JobState
 

@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 from . import metrics, render
 from .errors import ValidationError
-from .launch import RERUN_LABEL
+from .request import RERUN_LABEL
 from .registry import JobRecord
 from .job_types import JobState
 

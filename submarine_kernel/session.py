@@ -20,7 +20,8 @@ from .registry import JobRecord, Registry, submitter_alive
 from .retry import DEFAULT_POLICY
 from .job_types import SUBMISSION_LABEL, JobRef, JobState, JobStatus, utcnow
 from .runtimes.base import Runtime, runtime_class
-from .spec import JobSpec, draft_spec
+from .request import RunRequest
+from .spec import JobSpec, draft_spec, without_consequences
 from .storage import Storage, UploadResult
 from .tracker import Tracker
 
@@ -167,31 +168,36 @@ class Session:
     def default_name(self) -> str:
         return default_job_name(self.settings.user, self.notebook)
 
-    def build(self, command: str | None = None, *, runtime: str | None = None, name: str | None = None,
-              framework: str | None = None, labels: Mapping[str, str] | None = None, dry_run: bool = False,
-              **options: Any) -> JobSpec:
-        """A JobSpec from run options and session defaults, checked against the spec rules and the
-        runtime's own; one ValidationError lists every problem. For a `dry_run`, settings the runtime still
-        needs (`Runtime.missing_settings`) are not problems: the dry run shows placeholders and lists them."""
+    def build(self, request: RunRequest | str | None = None, *, dry_run: bool = False,
+              param_decls: Mapping[str, Any] | None = None, **fields: Any) -> JobSpec:
+        """The one builder: a JobSpec from a RunRequest (or a launch command and RunRequest fields as keywords)
+        and the session's defaults, checked once, here: the spec rules, the declared params (the session's
+        and `param_decls`, the form's own) and the runtime's rules; one ValidationError lists every problem.
+        For a `dry_run`, settings the runtime still needs (`Runtime.missing_settings`) are not problems: the
+        dry run shows placeholders and lists them. `submit` and `dry_run` take the spec as built here."""
+        if not isinstance(request, RunRequest):
+            request = RunRequest.of(request, **fields)
+        elif fields:
+            request = request.with_changes(**fields)
+        rt = self.runtime(request.runtime_name)
         if not dry_run:
             self.settle()  # an interrupted submission of this name must not keep the name taken
-        base_labels = {f"{LABEL_PREFIX}/user": sanitize(self.settings.user, 63),
-                       f"{LABEL_PREFIX}/job": "placeholder"}
+        options = request.spec_options()
+        self._check_replica_counts(rt, options)
+        name = options.pop("name") or self.default_name()
+        labels = {f"{LABEL_PREFIX}/user": sanitize(self.settings.user, 63), f"{LABEL_PREFIX}/job": name[:63]}
         if self.notebook:
-            base_labels[f"{LABEL_PREFIX}/notebook"] = notebook_label(self.notebook)
-        self._check_replica_counts(self.runtime(runtime), options)
-        name = name or self.default_name()
-        base_labels[f"{LABEL_PREFIX}/job"] = name[:63]
-        spec, problems = draft_spec(name, framework=framework or self.settings.framework, command=command,
-                                    image=options.pop("image", None) or self.settings.image or None,
-                                    labels={**base_labels, **dict(labels or {})}, **options)
-        spec, param_problems = self._typed_params(spec)
+            labels[f"{LABEL_PREFIX}/notebook"] = notebook_label(self.notebook)
+        spec, problems = draft_spec(name, framework=options.pop("framework") or self.settings.framework,
+                                    command=request.launch_command,
+                                    image=options.pop("image") or self.settings.image or None,
+                                    labels={**labels, **options.pop("labels")}, **options)
+        spec, param_problems = self._typed_params(spec, param_decls)
         problems += [p for p in param_problems if p not in problems]
         if spec.roles:
-            problems += [p for p in self._runtime_problems(spec, self.runtime(runtime), dry_run)
-                         if p not in problems]
+            problems += [p for p in self._runtime_problems(spec, rt, dry_run) if p not in problems]
         if problems:
-            raise ValidationError(problems)
+            raise ValidationError(without_consequences(problems))
         return spec
 
     @staticmethod
@@ -217,12 +223,13 @@ class Session:
 
         return merge(notebook_parameters(self.notebook), self.params)
 
-    def _typed_params(self, spec: JobSpec) -> tuple[JobSpec, list[str]]:
+    def _typed_params(self, spec: JobSpec, extra: Mapping[str, Any] | None) -> tuple[JobSpec, list[str]]:
         """Declared params checked (kind, choices, bounds) and converted for params.json, on every path:
-        magics, API, form, sweeps and headless runs all build here."""
+        magics, API, form, sweeps and headless runs all build here. `extra` declarations (a form's) join
+        the session's; the session's win, as `%submarine param` is the user's latest word."""
         from .params import check_values
 
-        typed, problems = check_values(spec.params, self.param_decls())
+        typed, problems = check_values(spec.params, {**dict(extra or {}), **self.param_decls()})
         return spec.replace(param_values=typed), problems
 
     def bundle(self, files: Mapping[str, str | bytes] | None = None, notebook: str | None = None) -> Bundle:
@@ -240,21 +247,11 @@ class Session:
 
         return self.collector.bundle(saved=notebook_order(self.notebook))  # the saved notebook's order
 
-    def check(self, spec: JobSpec, runtime: Runtime, dry_run: bool = False) -> None:
-        """Raise one ValidationError with every problem of the spec and of the runtime's rules."""
-        limit = runtime.replica_limit_problem(spec.replica_count)
-        if limit:  # before the runtime's own checks, which may look at every replica
-            raise ValidationError(limit)
-        own = spec.problems()
-        problems = own + [p for p in self._runtime_problems(spec, runtime, dry_run) if p not in own]
-        if problems:
-            raise ValidationError(problems)
-
     def dry_run(self, spec: JobSpec, bundle: Bundle, runtime: str | None = None) -> str:
         """What the runtime would receive; nothing is uploaded or submitted. Settings a real submission still
-        needs are shown as placeholders in the output and listed at its end."""
+        needs are shown as placeholders in the output and listed at its end. `spec` comes from
+        `build(..., dry_run=True)`, which checked it."""
         rt = self.runtime(runtime)
-        self.check(spec, rt, dry_run=True)
         bundle = bundle.with_params(spec.params_file())
         uri = self.storage().uri_for(bundle) if bundle.files else ""
         text = rt.render(spec, bundle, uri)
@@ -264,14 +261,14 @@ class Session:
         return text
 
     def submit(self, spec: JobSpec, bundle: Bundle, runtime: str | None = None) -> Job:
-        """Validate, record, upload the bundle (unless already there), submit, confirm and track.
+        """Record, upload the bundle (unless already there), submit, confirm and track a spec `build` made
+        (and checked: nothing is checked twice; only the bundle store is checked here, against the runtime).
 
         The registry row is written first, so a job never runs unrecorded: a refusal removes the row again,
         and a submission cut short (the submitter killed, every create answer lost) leaves a row that the
         next check settles (`settle`: the job adopted, or what was half-created deleted)."""
         rt = self.runtime(runtime)
         self.settle()
-        self.check(spec, rt)
         bundle = bundle.with_params(spec.params_file())
         storage = self.storage()
         self._check_bundle(bundle, rt, storage)  # refused before anything is recorded or moves

@@ -18,6 +18,9 @@ FRAMEWORKS = ("tensorflow", "pytorch", "xgboost", "custom")
 ROLE_NAMES = ("chief", "master", "worker", "ps", "evaluator")
 #: The role whose replica 0 decides success, in order of preference (the training operator's rule).
 DECIDING_ROLES = ("chief", "master", "worker")
+#: the roles `--workers`, `--ps` and `--chief` can give a job of each framework (evaluators join any)
+FRAMEWORK_ROLES = {"tensorflow": ("worker", "ps", "chief"), "pytorch": ("master", "worker"),
+                   "xgboost": ("master", "worker"), "custom": ("worker",)}
 #: training replicas that lead the others; `--workers` counts them, so worker resources apply to them too
 TRAINING_LEADERS = ("chief", "master")
 
@@ -479,3 +482,13 @@ def format_param(value: Any) -> str:
 
 def param_env(params: Mapping[str, Any]) -> dict[str, str]:
     return {f"SUBMARINE_PARAM_{name.upper()}": format_param(value) for name, value in params.items()}
+
+
+# problems that only restate an earlier one: "--workers 0" also leaves "no roles" and "no master"
+_CONSEQUENCES = (("is not a positive whole number", ("the job has no roles", "needs a master")),)
+
+
+def without_consequences(found: list[str]) -> list[str]:
+    """The problems without those that follow from another one in the list (one message per mistake)."""
+    drop = [follow for cause, follows in _CONSEQUENCES if any(cause in p for p in found) for follow in follows]
+    return [p for p in found if not any(follow in p for follow in drop)]

@@ -64,6 +64,8 @@ def test_full_cycle_in_a_real_kernel(tmp_path):
     ("%submarine logs no-such-job", "no job named 'no-such-job'"),
     ("%submarine run --name Bad_Name --runtime kubernetes --dry-run -- python t.py", "DNS-1035"),
     ("%submarine", "no subcommand"),
+    ("%submarine param lr=0.1 --max 1\n%submarine run --dry-run -p lr 5 -- python t.py --lr {lr}",
+     "param lr=5.0 is above its maximum 1"),  # the form refuses it in the same words (test_one_request)
 ])
 def test_user_errors_are_one_line_without_traceback(tmp_path, source, expected):
     nb = execute(source, tmp_path=tmp_path)

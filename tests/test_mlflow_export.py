@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from submarine_kernel.launch import RERUN_LABEL, RunRequest
+from submarine_kernel.request import RERUN_LABEL, RunRequest
 from submarine_kernel.mlflow_export import JOB_TAG, export_runs
 from submarine_kernel.job_types import JobRef, JobState, JobStatus
 from submarine_kernel.session import default_session

@@ -11,7 +11,8 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 from submarine_kernel import params as params_mod
 from submarine_kernel.errors import ValidationError
-from submarine_kernel.launch import RERUN_LABEL, RunRequest, problem_field
+from submarine_kernel.launch import problem_field
+from submarine_kernel.request import RERUN_LABEL, RunRequest
 from submarine_kernel.params import ParamDecl
 from submarine_kernel.job_types import JobRef, JobState, JobStatus, ReplicaStatus
 from submarine_kernel.session import default_session

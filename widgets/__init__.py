@@ -24,7 +24,7 @@ def make_form(session, command: str | None = None, *, request=None, from_job: st
     """A ParameterForm for `session`, starting from `request`, else the job `from_job`, else this
     notebook's newest run; `command` replaces the launch command; `params` (name → default) adds params."""
     from submarine_kernel import params as params_mod
-    from submarine_kernel.launch import RunRequest
+    from submarine_kernel.request import RunRequest
 
     from .form import ParameterForm
 

@@ -22,7 +22,8 @@ from submarine_kernel.errors import SubmarineError, ValidationError
 from submarine_kernel.numfmt import metrics_text, plain_number
 from submarine_kernel.params import ParamDecl
 from submarine_kernel.runtimes.base import runtime_names
-from submarine_kernel.spec import FRAMEWORKS
+from submarine_kernel.request import RunRequest
+from submarine_kernel.spec import DECIDING_ROLES, FRAMEWORK_ROLES, FRAMEWORKS, ROLE_NAMES
 from submarine_kernel.sweep import SweepScheduler, expand
 from submarine_kernel.throttle import UpdateBatcher
 
@@ -30,9 +31,8 @@ from .common import LABEL_STYLE, FallbackBundle, flag_html, problems_html
 from .status import JobStatusView
 
 MODES = ("single run", "grid", "random")
-#: the roles each framework has, so the form shows only their resource fields
-FRAMEWORK_ROLES = {"tensorflow": ("worker", "ps", "chief"), "pytorch": ("master", "worker"),
-                   "xgboost": ("master", "worker"), "custom": ("worker",)}
+#: the roles with a resource field (the form asks for no evaluators); each framework shows only its own
+RESOURCE_ROLES = ("default", *(role for role in ROLE_NAMES if role != "evaluator"))
 #: runtimes that run no container image
 IMAGELESS_RUNTIMES = ("local",)
 #: earlier runs listed below the latest one (the history has them all)
@@ -77,10 +77,10 @@ def _text(description: str, value: str = "", placeholder: str = "", width: str =
 class ParameterForm(FallbackBundle, w.VBox):
     """A form for one job: edit fields and params, then Run (one job, a grid or a random search)."""
 
-    def __init__(self, session, request: launch.RunRequest | None = None,
+    def __init__(self, session, request: RunRequest | None = None,
                  params: Mapping[str, ParamDecl] | None = None, concurrency: int = 2):
         self.session = session
-        request = request or launch.RunRequest()
+        request = request or RunRequest()
         self.decls: dict[str, ParamDecl] = dict(params or {})
         self.jobs: list = []
         self.sweeps: list[SweepScheduler] = []
@@ -108,7 +108,7 @@ class ParameterForm(FallbackBundle, w.VBox):
                                            description="clean checkpoint before the run",
                                            layout=w.Layout(width="420px")),
         }
-        for role in launch.RESOURCE_ROLES:
+        for role in RESOURCE_ROLES:
             label = "resources" if role == "default" else f"{role} resources"
             self.fields[f"resources.{role}"] = _text(label, request.resources.get(role, ""),
                                                      "memory=4G,vcores=2,gpu=0" if role == "default" else
@@ -162,7 +162,7 @@ class ParameterForm(FallbackBundle, w.VBox):
         job = [self._row(k, self.fields[k]) for k in ("command", "name", "runtime", "framework", "workers", "ps",
                                                        "chief", "image", "input_path", "checkpoint_path",
                                                        "clean_checkpoint")]
-        resources = [self._row(f"resources.{r}", self.fields[f"resources.{r}"]) for r in launch.RESOURCE_ROLES]
+        resources = [self._row(f"resources.{r}", self.fields[f"resources.{r}"]) for r in RESOURCE_ROLES]
         params = [self._row(n, self.param_fields[n], self.param_hints[n], self.sweep_fields[n])
                   for n in self.decls] or \
             [w.HTML("<i>no parameters: tag a cell <code>parameters</code> or use %submarine param NAME=VALUE</i>")]
@@ -182,7 +182,7 @@ class ParameterForm(FallbackBundle, w.VBox):
     def shown_roles(self) -> tuple[str, ...]:
         """The roles whose resource fields the chosen framework (and ps/chief choice) uses."""
         f = self.fields
-        roles = FRAMEWORK_ROLES.get(f["framework"].value, launch.TRAINING_ROLES + ("ps",))
+        roles = FRAMEWORK_ROLES.get(f["framework"].value, (*DECIDING_ROLES, "ps"))
         return tuple(r for r in roles if (r != "ps" or f["ps"].value > 0) and (r != "chief" or f["chief"].value))
 
     def _show_job_fields(self) -> None:
@@ -191,7 +191,7 @@ class ParameterForm(FallbackBundle, w.VBox):
         tensorflow = f["framework"].value == "tensorflow"
         visible = {"ps": tensorflow, "chief": tensorflow, "image": f["runtime"].value not in IMAGELESS_RUNTIMES}
         roles = self.shown_roles()
-        visible.update({f"resources.{r}": r in roles for r in launch.RESOURCE_ROLES if r != "default"})
+        visible.update({f"resources.{r}": r in roles for r in RESOURCE_ROLES if r != "default"})
         for key, shown in visible.items():
             self.rows[key].layout.display = None if shown else "none"
 
@@ -209,12 +209,12 @@ class ParameterForm(FallbackBundle, w.VBox):
                 found.extend(exc.problems)
         return values, found
 
-    def request(self) -> launch.RunRequest:
+    def request(self) -> RunRequest:
         """The form's values as a RunRequest; hidden fields (not used by the framework/runtime) are left out."""
         f = self.fields
         tensorflow = f["framework"].value == "tensorflow"
         roles = ("default", *self.shown_roles())
-        return launch.RunRequest(
+        return RunRequest(
             command=f["command"].value, name=f["name"].value, runtime=f["runtime"].value,
             framework=f["framework"].value, workers=f["workers"].value, ps=f["ps"].value if tensorflow else 0,
             chief=f["chief"].value and tensorflow,
@@ -223,7 +223,7 @@ class ParameterForm(FallbackBundle, w.VBox):
             input_path=f["input_path"].value, checkpoint_path=f["checkpoint_path"].value,
             clean_checkpoint=f["clean_checkpoint"].value, params=self.param_values()[0], rerun_of=self.rerun_of)
 
-    def fill(self, request: launch.RunRequest) -> None:
+    def fill(self, request: RunRequest) -> None:
         """Put a request's values into the form (Re-run from the history): one run with those values, so
         the mode goes back to single run and sweep values are cleared; unknown params are ignored."""
         self._filling = True
@@ -237,7 +237,7 @@ class ParameterForm(FallbackBundle, w.VBox):
             self._filling = False
         self.check()
 
-    def _fill(self, request: launch.RunRequest) -> None:
+    def _fill(self, request: RunRequest) -> None:
         f = self.fields
         for key in ("command", "image", "input_path", "checkpoint_path"):
             f[key].value = getattr(request, key) or ""
@@ -250,7 +250,7 @@ class ParameterForm(FallbackBundle, w.VBox):
             f["framework"].value = request.framework
         f["workers"].value, f["ps"].value, f["chief"].value = request.workers, request.ps, request.chief
         f["clean_checkpoint"].value = request.clean_checkpoint
-        for role in launch.RESOURCE_ROLES:
+        for role in RESOURCE_ROLES:
             f[f"resources.{role}"].value = request.resources.get(role, "")
         for name, value in request.params.items():
             widget = self.param_fields.get(name)
@@ -285,7 +285,7 @@ class ParameterForm(FallbackBundle, w.VBox):
         for problem in found:
             field = launch.problem_field(problem)
             if field == "resources":
-                roles = [r for r in launch.RESOURCE_ROLES if r != "default" and f"{r} resources" in problem]
+                roles = [r for r in RESOURCE_ROLES if r != "default" and f"{r} resources" in problem]
                 field = f"resources.{roles[0] if roles else 'default'}"
             by_field.setdefault(field, []).append(problem)
         for key, flag in self.flags.items():

@@ -13,7 +13,7 @@ from html import escape
 import ipywidgets as w
 
 from submarine_kernel import chart, metrics, render
-from submarine_kernel.launch import RunRequest
+from submarine_kernel.request import RunRequest
 from submarine_kernel.numfmt import number
 from submarine_kernel.runs import RunRow, run_rows, series
 from submarine_kernel.throttle import UpdateBatcher
