@@ -12,7 +12,8 @@ import json
 from pathlib import Path
 
 from .registry import Registry
-from .job_types import JobRef, JobState, JobStatus
+from .job_types import JobState, JobStatus
+from .runtimes.local.data import LocalJobData
 from .spec import JobSpec
 
 
@@ -35,7 +36,7 @@ def rebuild_local(registry: Registry, jobs_dir: str | Path) -> list[str]:
             spec = JobSpec.from_dict(job["spec"])
         except (KeyError, TypeError, ValueError):  # a folder written before job.json carried its spec
             spec = JobSpec(name=name, framework="custom", roles={})
-        ref = JobRef("local", name, id=str(job_dir), extra={"dir": str(job_dir)})
+        ref = LocalJobData.ref(name, job_dir)
         status = JobStatus(JobState.SUBMITTED, "rebuilt", submitted=job.get("submitted"),
                            message="rebuilt from its job folder")
         registry.add(ref, spec, job.get("bundle_uri"), None, status)

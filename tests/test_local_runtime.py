@@ -354,16 +354,16 @@ def test_reattach_from_a_new_process(tmp_path):
 
 def test_stop_right_after_submit_while_the_supervisor_is_still_starting(tmp_path, monkeypatch):
     """A slow machine: the supervisor has not written its first status when stop comes."""
-    import submarine_kernel.runtimes.local as local
+    from submarine_kernel.runtimes.local import processes
 
     slow = tmp_path / "slow_supervisor.py"
     slow.write_text(textwrap.dedent(f"""
         import runpy, sys, time
         time.sleep(1.5)
-        sys.argv = [{str(local._SUPERVISOR)!r}] + sys.argv[1:]
+        sys.argv = [{str(processes.SUPERVISOR)!r}] + sys.argv[1:]
         runpy.run_path(sys.argv[0], run_name="__main__")
     """))
-    monkeypatch.setattr(local, "_SUPERVISOR", slow)
+    monkeypatch.setattr(processes, "SUPERVISOR", slow)
     job, out, go = sleeper_job(tmp_path, workers=2)
     assert status_json(job) is None  # nothing started yet
     status = job.stop()

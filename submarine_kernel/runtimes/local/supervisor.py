@@ -1,6 +1,6 @@
 """Supervisor of one local job: starts its replicas, reaps them, applies the operator's success rules.
 
-Runs as its own detached process (`python -S local_supervisor.py JOBDIR`) so a job outlives the kernel that
+Runs as its own detached process (`python -S supervisor.py JOBDIR`) so a job outlives the kernel that
 submitted it and any later process can read its state. Stdlib only: it must start fast.
 
 Reads JOBDIR/job.json, writes JOBDIR/status.json atomically on every change:

@@ -2,7 +2,7 @@
 
 Each job gets a folder under `jobs_dir` with the bundle, one working directory per replica (the files in
 `./submarine_algorithm/`, on PYTHONPATH, and in the working directory itself, as Zeppelin localized them),
-per-replica logs, and a detached supervisor (local_supervisor.py) that owns the replica processes. The
+per-replica logs, and a detached supervisor (supervisor.py) that owns the replica processes. The
 environment contract is the training operator's, so code moves to a cluster unchanged.
 """
 
@@ -13,7 +13,6 @@ import os
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -24,17 +23,18 @@ from typing import Iterator, Sequence
 
 from traitlets import Float, Int, Unicode, default
 
-from .. import contract
-from ..algorithm import PARAMS_NAME, Bundle, params_json
-from ..config import data_dir, private_dir
-from ..errors import JobNotFound, SubmarineError
-from ..secrets import is_secret_key, redact_mapping
-from ..spec import JobSpec
-from ..storage import fetch_bundle
-from ..job_types import SUBMISSION_LABEL, JobRef, JobState, JobStatus, ReplicaStatus, utcnow
-from .base import Runtime
+from ... import contract
+from ...algorithm import PARAMS_NAME, Bundle, params_json
+from ...config import data_dir, private_dir
+from ...errors import JobNotFound, SubmarineError
+from ...secrets import is_secret_key, redact_mapping
+from ...spec import JobSpec
+from ...storage import fetch_bundle
+from ...job_types import SUBMISSION_LABEL, JobRef, JobState, JobStatus, ReplicaStatus, utcnow
+from ..base import Runtime
+from . import processes
+from .data import LocalJobData
 
-_SUPERVISOR = Path(__file__).with_name("local_supervisor.py")
 _SAFE_NAME_MAX = 200
 
 
@@ -102,14 +102,14 @@ class LocalRuntime(Runtime):
         if visible is not None:
             return [d for d in visible.split(",") if d.strip() and d.strip() != "-1"]
         if self._probed_gpus is None:  # the hardware does not change: ask nvidia-smi once, not on every check
-            self._probed_gpus = _probe_gpus()
+            self._probed_gpus = processes.probe_gpus()
         return list(self._probed_gpus)
 
     # -- submit ----------------------------------------------------------------------------------------
     def _plan(self, spec: JobSpec, job_dir: Path) -> list[dict]:
         """One entry per replica: name, role, index, command, env, cwd, log."""
         replicas = contract.replica_names(spec)
-        ports = _free_ports(len(replicas) + 1)
+        ports = processes.free_ports(len(replicas) + 1)
         cluster: dict[str, list[str]] = {}
         for (role, _index), port in zip(replicas, ports):
             cluster.setdefault(role, []).append(f"{self.host}:{port}")
@@ -170,23 +170,23 @@ class LocalRuntime(Runtime):
                 with os.fdopen(fd, "wb") as real:
                     real.write(params_json(spec.params_file()))
             (job_dir / "logs").mkdir(mode=0o700)
-            _write_interpreter_shims(job_dir / "bin", self.python)
+            processes.write_interpreter_shims(job_dir / "bin", self.python)
             plan = self._plan(spec, job_dir)
             for replica in plan:
                 cwd = Path(replica["cwd"])
                 shutil.copytree(bundle_dir, cwd / contract.ALGORITHM_DIR)
                 shutil.copytree(bundle_dir, cwd, dirs_exist_ok=True)  # so `python train.py` works as is
                 Path(replica["log"]).touch(mode=0o600)
-            from ..registry import _spec_json
+            from ...registry import _spec_json
 
             job = {"name": spec.name, "submitted": utcnow(), "decider": f"{spec.deciding_role}-0",
                    "success_grace": self.success_grace, "stop_grace": self.stop_grace, "replicas": plan,
                    "bundle_uri": bundle_uri, "submission": spec.labels.get(SUBMISSION_LABEL, ""),
                    "spec": json.loads(_spec_json(spec))}  # secrets redacted: what a rebuilt registry row shows
-            _write_json(job_dir / "job.json", job)
+            processes.write_json(job_dir / "job.json", job)
             log_fd = os.open(job_dir / "supervisor.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
             with os.fdopen(log_fd, "ab") as log:
-                supervisor = subprocess.Popen([sys.executable, "-S", str(_SUPERVISOR), str(job_dir)], stdin=subprocess.DEVNULL,
+                supervisor = subprocess.Popen([sys.executable, "-S", str(processes.SUPERVISOR), str(job_dir)], stdin=subprocess.DEVNULL,
                                  stdout=log, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
             (job_dir / "supervisor.pid").write_text(str(supervisor.pid))
             # reap it when it ends, so no finished supervisor lingers as this process's zombie
@@ -194,7 +194,7 @@ class LocalRuntime(Runtime):
         except BaseException:
             shutil.rmtree(job_dir, ignore_errors=True)  # nothing half-done
             raise
-        return JobRef(self.name, spec.name, id=str(job_dir), extra={"dir": str(job_dir)})
+        return LocalJobData.ref(spec.name, job_dir)
 
     def _replica_path(self, job_dir: Path) -> str:
         """PATH for replicas: the job's `python`/`python3` shims, the interpreter's folder, then the inherited PATH."""
@@ -207,28 +207,28 @@ class LocalRuntime(Runtime):
         job_dir = Path(self.jobs_dir) / (spec.name or "")
         if not spec.name or not job_dir.is_dir():
             return None
-        job = _read_json(job_dir / "job.json")
+        job = processes.read_json(job_dir / "job.json")
         if job is not None and job.get("submission") != spec.labels.get(SUBMISSION_LABEL):
             return None  # another submission's job of the same name: not ours to adopt or remove
         if job is not None and ((job_dir / "status.json").exists() or (job_dir / "supervisor.pid").exists()
-                                or _supervisor_running_for(job_dir)):
-            return JobRef(self.name, spec.name, id=str(job_dir), extra={"dir": str(job_dir)})
+                                or processes.supervisor_running_for(job_dir)):
+            return LocalJobData.ref(spec.name, job_dir)
         shutil.rmtree(job_dir, ignore_errors=True)  # cut off before its supervisor started: nothing runs
         return None
 
     # -- follow ----------------------------------------------------------------------------------------
     def _job_dir(self, ref: JobRef) -> Path:
-        return Path(ref.extra.get("dir") or Path(self.jobs_dir) / ref.name)
+        return Path(LocalJobData.of(ref).dir or Path(self.jobs_dir) / ref.name)
 
     def poll(self, refs: Sequence[JobRef]) -> dict[str, JobStatus]:
         return {ref.key: self._status(ref) for ref in refs}
 
     def _status(self, ref: JobRef) -> JobStatus:
         job_dir = self._job_dir(ref)
-        job = _read_json(job_dir / "job.json")
+        job = processes.read_json(job_dir / "job.json")
         if job is None:
             return JobStatus(JobState.UNKNOWN, "missing", message=f"the job folder {job_dir} is gone")
-        raw = _read_json(job_dir / "status.json")
+        raw = processes.read_json(job_dir / "status.json")
         if raw is None and not self._supervisor_starting(job_dir):
             raw = self._bury(job_dir, {"submitted": job["submitted"], "supervisor_pid": None, "replicas": {
                 r["name"]: {"state": "PENDING", "exit_code": None, "pid": None} for r in job["replicas"]}})
@@ -236,7 +236,7 @@ class LocalRuntime(Runtime):
             return JobStatus(JobState.SUBMITTED, "submitted", submitted=job["submitted"],
                              replicas=[ReplicaStatus(r["name"], r["role"], r["index"], JobState.PENDING, "pending")
                                        for r in job["replicas"]], links=self.links(ref))
-        if not JobState(raw["state"]).terminal and not _supervisor_alive(raw.get("supervisor_pid"), job_dir):
+        if not JobState(raw["state"]).terminal and not processes.supervisor_alive(raw.get("supervisor_pid"), job_dir):
             raw = self._bury(job_dir, raw)
         replicas = []
         for r in job["replicas"]:
@@ -252,26 +252,26 @@ class LocalRuntime(Runtime):
             pid = int((job_dir / "supervisor.pid").read_text())
         except (OSError, ValueError):
             return True  # submit has not written it yet
-        return _supervisor_alive(pid, job_dir)
+        return processes.supervisor_alive(pid, job_dir)
 
     def _bury(self, job_dir: Path, raw: dict) -> dict:
         """The supervisor died without a verdict (killed from outside): end the replicas, record FAILED."""
         for replica in raw["replicas"].values():
             if replica.get("pid") and replica.get("exit_code") is None:
-                _kill_group(replica["pid"])
+                processes.kill_group(replica["pid"])
                 replica.update(state="FAILED", finished=utcnow())
         log = job_dir / "supervisor.log"
         last = log.read_text(errors="replace").strip().splitlines()[-1:] if log.exists() else []
         raw.update(state="FAILED", raw_state="supervisor-lost", finished=utcnow(),
                    message="the job's supervisor ended unexpectedly; its replicas were stopped"
                            + (f" ({last[0][:200]})" if last else ""))
-        _write_json(job_dir / "status.json", raw)
+        processes.write_json(job_dir / "status.json", raw)
         return raw
 
     def logs(self, ref: JobRef, replica: str | None = None, tail: int | None = None,
              follow: bool = False) -> Iterator[str]:
         job_dir = self._job_dir(ref)
-        job = _read_json(job_dir / "job.json")
+        job = processes.read_json(job_dir / "job.json")
         if job is None:
             raise JobNotFound(f"no local job {ref.name!r} in {self.jobs_dir}")
         names = [r["name"] for r in job["replicas"]]
@@ -298,22 +298,22 @@ class LocalRuntime(Runtime):
 
     def stop(self, ref: JobRef) -> None:
         job_dir = self._job_dir(ref)
-        raw = _read_json(job_dir / "status.json")
+        raw = processes.read_json(job_dir / "status.json")
         if raw is None:
-            if _read_json(job_dir / "job.json") is None:
+            if processes.read_json(job_dir / "job.json") is None:
                 raise JobNotFound(f"no local job {ref.name!r} in {self.jobs_dir}")
             # the supervisor is starting (slowly on a loaded machine): wait for its first status
             deadline = time.monotonic() + 30
             while raw is None and self._supervisor_starting(job_dir) and time.monotonic() < deadline:
                 time.sleep(0.05)
-                raw = _read_json(job_dir / "status.json")
+                raw = processes.read_json(job_dir / "status.json")
             if raw is None:  # it ended without a word: _status records the job FAILED
                 self._status(ref)
                 return
         if JobState(raw.get("state", "UNKNOWN")).terminal:
             return
         pid = raw.get("supervisor_pid")
-        if _supervisor_alive(pid, job_dir):
+        if processes.supervisor_alive(pid, job_dir):
             # the supervisor gives each replica group `stop_grace` seconds; a stop during that grace is the
             # impatient second Ctrl-C: SIGKILL at once
             os.kill(pid, signal.SIGTERM)
@@ -341,114 +341,19 @@ class LocalRuntime(Runtime):
         if importlib.util.find_spec("tensorboard") is None:
             raise SubmarineError("TensorBoard is not installed in this environment: pip install tensorboard")
         self.stop_tensorboard(name)
-        port = _free_ports(1)[0]
+        port = processes.free_ports(1)[0]
         log = open(self._tensorboard_file(name).with_suffix(".log"), "ab")
         proc = subprocess.Popen([sys.executable, "-m", "tensorboard.main", "--logdir", logdir, "--host", self.host,
                                  "--port", str(port)], stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
         url = f"http://{self.host}:{port}/"
-        _write_json(self._tensorboard_file(name), {"pid": proc.pid, "url": url, "logdir": logdir})
+        processes.write_json(self._tensorboard_file(name), {"pid": proc.pid, "url": url, "logdir": logdir})
         return url
 
     def stop_tensorboard(self, name: str) -> bool:
-        info = _read_json(self._tensorboard_file(name))
+        info = processes.read_json(self._tensorboard_file(name))
         if not info:
             return False
-        _kill_group(info["pid"])
+        processes.kill_group(info["pid"])
         self._tensorboard_file(name).unlink(missing_ok=True)
         return True
-
-
-def _probe_gpus() -> list[str]:
-    """Device ids nvidia-smi lists; none without it (or when it hangs)."""
-    if not shutil.which("nvidia-smi"):
-        return []
-    try:
-        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        return []
-    return [str(i) for i, _ in enumerate(line for line in out.splitlines() if line.startswith("GPU "))]
-
-
-def _free_ports(count: int) -> list[int]:
-    """Distinct free localhost ports (held open together so they differ)."""
-    sockets = []
-    try:
-        for _ in range(count):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            sockets.append(s)
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
-
-
-def _supervisor_alive(pid: int | None, job_dir: Path) -> bool:
-    """True when `pid` is still this job's supervisor (guards against a recycled pid)."""
-    if not pid:
-        return False
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\x00")
-    except OSError:
-        try:
-            os.kill(pid, 0)  # no /proc (macOS): trust the pid
-            return True
-        except OSError:
-            return False
-    if str(job_dir).encode() not in cmdline:
-        return False
-    try:  # a zombie has exited even though its /proc entry lingers
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
-
-
-def _supervisor_running_for(job_dir: Path) -> bool:
-    """Whether some process runs the supervisor of `job_dir` (before it could write its pid anywhere)."""
-    needle = str(job_dir).encode()
-    for entry in Path("/proc").iterdir() if Path("/proc").is_dir() else ():
-        if entry.name.isdigit():
-            try:
-                cmdline = (entry / "cmdline").read_bytes().split(b"\x00")
-            except OSError:
-                continue
-            if needle in cmdline and any(part.endswith(b"local_supervisor.py") for part in cmdline):
-                return True
-    return False
-
-
-def _kill_group(pid: int) -> None:
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(pid, sig)
-        except (ProcessLookupError, PermissionError):
-            return
-        time.sleep(0.2)
-
-
-def _read_json(path: Path):
-    try:
-        return json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
-
-
-def _write_json(path: Path, data) -> None:
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f)
-    os.replace(tmp, path)
-
-
-def _write_interpreter_shims(bin_dir: Path, python: str) -> None:
-    """`python` and `python3` that exec the chosen interpreter.
-
-    Scripts, not symlinks: a symlinked venv interpreter outside its venv folder loses the venv's site-packages.
-    """
-    bin_dir.mkdir(mode=0o700)
-    for name in ("python", "python3"):
-        shim = bin_dir / name
-        shim.write_text(f'#!/bin/sh\nexec {shlex.quote(python)} "$@"\n')
-        shim.chmod(0o700)
