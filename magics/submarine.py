@@ -11,7 +11,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 import warnings
 from typing import Callable
 
@@ -19,7 +18,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.utils.process import arg_split
-from IPython.display import display, update_display
+from IPython.display import display
 from traitlets import Bool, Int
 
 from submarine_kernel import hints, render
@@ -35,22 +34,6 @@ from submarine_kernel.session import Job, Session, set_default_session
 from submarine_kernel.spec import ROLE_NAMES
 
 _OPTIONS_END = re.compile(r"(?:^|\s)--(?:\s|$)")
-
-
-class _Display:
-    """An HTML + text output that updates in place through its display_id."""
-
-    def __init__(self, name: str, runtime: str, status: JobStatus):
-        self.name, self.runtime = name, runtime
-        self.display_id = f"submarine-{name}-{time.monotonic_ns()}"
-        display(self._bundle(status), raw=True, display_id=self.display_id)
-
-    def _bundle(self, status: JobStatus) -> dict:
-        return {"text/html": render.status_html(self.name, status, self.runtime),
-                "text/plain": render.status_text(self.name, status, self.runtime)}
-
-    def update(self, status: JobStatus) -> None:
-        update_display(self._bundle(status), raw=True, display_id=self.display_id)
 
 
 def _typed_params(pairs: list[list[str]] | None) -> dict[str, str]:
@@ -228,7 +211,7 @@ class SubmarineMagics(Magics, SubmarineConfig):
         self.session = Session(config=shell.config if shell else None, notebook=notebook or None, settings=self)
         self.session.notify = lambda message: print(f"submarine: {message}", file=sys.stderr, flush=True)
         self.last_job: str | None = None
-        self._displays: dict[str, _Display] = {}
+        self._displays: dict = {}  # job key → its status output (widget or plain)
         self._cell_id: str | None = None
         self._stop_listening = self.session.tracker.listen(self._on_status)
         self._metrics = harvester_for(self.session)  # reported metrics reach the registry when jobs end
@@ -408,7 +391,7 @@ class SubmarineMagics(Magics, SubmarineConfig):
         if view is None:
             from submarine_kernel.widgets.magic_views import status_display
 
-            self._displays[ref.key] = status_display(self.session, ref, status, plain, _Display)
+            self._displays[ref.key] = status_display(self.session, ref, status, plain)
         else:
             view.update(status)
 
@@ -485,7 +468,7 @@ class SubmarineMagics(Magics, SubmarineConfig):
         if not logdir:
             raise UsageError("no log folder: pass --logdir PATH or run a job with --checkpoint PATH first")
         url = runtime.start_tensorboard(name, logdir)
-        display({"text/html": f'TensorBoard: {render._link(url, url)}', "text/plain": f"TensorBoard: {url}"},
+        display({"text/html": f'TensorBoard: {render.link(url, url)}', "text/plain": f"TensorBoard: {url}"},
                 raw=True)
 
     def _sub_config(self, rest: str):
@@ -517,10 +500,11 @@ class SubmarineMagics(Magics, SubmarineConfig):
         show_form(self.session, command, args, self.shell.user_ns if self.shell else None)
 
     def _sub_param(self, rest: str):
-        from submarine_kernel.widgets.magic_views import declare_param
+        from submarine_kernel.params import declare_in_session
 
         args = self._parse("param", rest)
-        print(declare_param(self.session, args, self.shell.user_ns if self.shell else {}))
+        print(declare_in_session(self.session, args.assignment, args.choices, args.minimum, args.maximum,
+                                 self.shell.user_ns if self.shell else {}))
 
     def _declared_param_values(self) -> dict:
         """`%submarine param` names with the kernel's current values: every run passes them."""
@@ -528,9 +512,15 @@ class SubmarineMagics(Magics, SubmarineConfig):
         return {name: user_ns.get(name, decl.default) for name, decl in self.session.params.items()}
 
     def _sub_history(self, rest: str):
+        args = self._parse("history", rest)
+        if args.export == "mlflow":
+            from submarine_kernel.mlflow_export import export_history
+
+            result = export_history(self.session, args.tracking_uri, args.experiment, args.all, args.limit)
+            print(f"submarine: {result.summary()}")
+            return
         from submarine_kernel.widgets.magic_views import show_history
 
-        args = self._parse("history", rest)
         show_history(self.session, args)
 
 

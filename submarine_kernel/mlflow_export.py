@@ -130,3 +130,14 @@ def _log_metrics(client, run_id: str, record: JobRecord, metric_type, skip_exist
             batch.append(metric_type(name, float(value), stamp, step))
     for start in range(0, len(batch), BATCH_METRICS):
         client.log_batch(run_id, metrics=batch[start:start + BATCH_METRICS])
+
+
+def export_history(session, tracking_uri: str | None, experiment: str | None, all_notebooks: bool = False,
+                   limit: int | None = None) -> ExportResult:
+    """`%submarine history --export mlflow`: this notebook's runs (or every notebook's) to MLflow, after the
+    metrics of jobs that just ended are stored."""
+    from . import metrics
+
+    metrics.harvester_for(session).join(timeout=30)
+    records = session.registry.list(notebook=None if all_notebooks else session.notebook, limit=limit)
+    return export_runs(records, tracking_uri, experiment)

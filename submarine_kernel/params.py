@@ -249,3 +249,25 @@ def check_values(values: Mapping[str, Any], decls: Mapping[str, ParamDecl]) -> t
         if value is not None:
             typed[name] = value
     return typed, problems
+
+
+def declare_in_session(session, assignment: str, choices: str | None, minimum: str | None, maximum: str | None,
+                       user_ns: dict) -> str:
+    """Record a `%submarine param NAME=DEFAULT` declaration in `session` and define the variable in the kernel
+    (unless a value was injected or changed since the last declaration); returns the line to print."""
+    name, sep, default = assignment.partition("=")
+    name = name.strip()
+    if not sep or not name:
+        raise ValidationError(f"{assignment!r} is not NAME=DEFAULT: write e.g. %submarine param lr=0.1")
+    decl = declare(name, default, choices.split(",") if choices is not None else None, minimum, maximum)
+    previous = session.params.get(name)
+    # papermill-style injection (headless -p) runs before this cell: keep an injected value
+    if name not in user_ns or (previous is not None and user_ns[name] == previous.default):
+        user_ns[name] = decl.default
+    session.params[name] = decl
+    limits = f", one of {', '.join(map(str, decl.choices))}" if decl.choices else ""
+    if decl.minimum is not None or decl.maximum is not None:
+        low = "" if decl.minimum is None else f"{decl.minimum:g}"
+        high = "" if decl.maximum is None else f"{decl.maximum:g}"
+        limits = f", {low}..{high}"
+    return f"submarine: param {name} = {user_ns[name]!r} ({decl.kind}{limits})"

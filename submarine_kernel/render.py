@@ -54,7 +54,8 @@ def safe_href(url: str) -> str | None:
     return url if urlsplit(url).scheme.lower() in _SAFE_SCHEMES else None
 
 
-def _link(name: str, url: str) -> str:
+def link(name: str, url: str) -> str:
+    """A link that opens in a new tab; a URL with an unsafe scheme is shown as code, not linked."""
     href = safe_href(url)
     if href is None:
         return f"{escape(name)}: <code>{escape(url)}</code>"
@@ -65,7 +66,7 @@ def _link(name: str, url: str) -> str:
 def links_html(links: Mapping[str, str]) -> str:
     """The runtime's web links (tracking UI, dashboards), blue; file:// paths are left out, because the
     views show those logs inline and a browser will not open them from a notebook page."""
-    return " · ".join(_link(k, v) for k, v in links.items() if urlsplit(v).scheme.lower() != "file")
+    return " · ".join(link(k, v) for k, v in links.items() if urlsplit(v).scheme.lower() != "file")
 
 
 def shown_state(status: JobStatus) -> JobState:
@@ -91,24 +92,34 @@ def state_badge(state: JobState, stale: bool = False) -> str:
             f'border-radius:8px;font-weight:600">{label}</span>')
 
 
-def status_html(name: str, status: JobStatus, runtime: str = "") -> str:
-    """A status card: state, times, elapsed, per-replica table, links, message."""
-    rows = "".join(
-        f"<tr><td>{escape(r.name)}</td><td>{escape(r.state.value)}</td>"
-        f"<td>{'' if r.exit_code is None else escape(str(r.exit_code))}</td><td>{escape(r.host or '')}</td></tr>"
-        for r in status.replicas)
-    links = links_html(status.links)
-    times = times_text(status)
+def replicas_html(status: JobStatus) -> str:
+    """The per-replica table (replica, state, exit code, host); "" for a job with no replicas yet."""
+    if not status.replicas:
+        return ""
+    return table_html(["replica", "state", "exit", "host"], [
+        [r.name, r.state.value, "" if r.exit_code is None else r.exit_code, r.host or ""] for r in status.replicas],
+        css_class="submarine-replicas")
+
+
+def status_header_html(name: str, status: JobStatus, runtime: str = "", below: str = "") -> str:
+    """A job's status card without its replica table: name, runtime, state badge, times, elapsed, message,
+    the runtime's facts and links; `below` (HTML, e.g. the last metrics) goes at its end. The live widget
+    shows it above its own replica table; `status_html` adds the table."""
+    spent = elapsed(status)
     message = f'<div class="submarine-message">{escape(status.message)}</div>' if status.message else ""
-    table = (f'<table class="submarine-replicas"><thead><tr><th>replica</th><th>state</th><th>exit</th><th>host</th>'
-             f"</tr></thead><tbody>{rows}</tbody></table>") if rows else ""
     where = f" on {escape(runtime)}" if runtime else ""
     state = shown_state(status)
+    links = links_html(status.links)
     return (f'<div class="submarine-job" data-job="{escape(name, quote=True)}" '
             f'data-state="{escape(state.value, quote=True)}">'
             f"<div><b>{escape(name)}</b>{where} {state_badge(state, status.stale)}{raw_state_html(status)}</div>"
-            f"<div><small>{escape(times)}{' · elapsed ' + escape(elapsed(status)) if elapsed(status) else ''}"
-            f"</small></div>{message}{table}{_details_html(status)}<div>{links}</div></div>")
+            f"<div><small>{escape(times_text(status))}{' · elapsed ' + escape(spent) if spent else ''}"
+            f"</small></div>{message}{_details_html(status)}<div>{links}</div>{below}</div>")
+
+
+def status_html(name: str, status: JobStatus, runtime: str = "") -> str:
+    """A status card: state, times, elapsed, links, message, then the per-replica table."""
+    return status_header_html(name, status, runtime) + replicas_html(status)
 
 
 def _details_html(status: JobStatus) -> str:
@@ -172,10 +183,16 @@ def status_text(name: str, status: JobStatus, runtime: str = "") -> str:
     return "\n".join(lines)
 
 
-def table_html(headers: Iterable[str], rows: Iterable[Iterable[object]]) -> str:
+def table_html(headers: Iterable[str], rows: Iterable[Iterable[object]], css_class: str = "",
+               cells_are_html: bool = False) -> str:
+    """An HTML table; every header and cell is escaped unless `cells_are_html` says the cells are already
+    HTML (badges, links, escaped by whoever made them). No headers: a table with a body only."""
     head = "".join(f"<th>{escape(str(h))}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
-    return f'<table class="submarine-table"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+    cell = (lambda c: str(c)) if cells_are_html else (lambda c: escape(str(c)))
+    body = "".join("<tr>" + "".join(f"<td>{cell(c)}</td>" for c in row) + "</tr>" for row in rows)
+    thead = f"<thead><tr>{head}</tr></thead>" if head else ""
+    return (f'<table class="submarine-table{" " + css_class if css_class else ""}">'
+            f"{thead}<tbody>{body}</tbody></table>")
 
 
 def _one_line(text: str) -> str:

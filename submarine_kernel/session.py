@@ -217,11 +217,12 @@ class Session:
         if problem:
             raise ValidationError(problem)
 
-    def param_decls(self) -> dict:
-        """Every declared param: the saved notebook's `parameters` cell, then `%submarine param` (which wins)."""
+    def param_decls(self, user_ns: Mapping[str, Any] | None = None) -> dict:
+        """Every declared param: the saved notebook's `parameters` cell, then `%submarine param` (which wins);
+        values the kernel holds now (`user_ns`, for a form) become the defaults."""
         from .params import merge, notebook_parameters
 
-        return merge(notebook_parameters(self.notebook), self.params)
+        return merge(notebook_parameters(self.notebook), self.params, user_ns)
 
     def _typed_params(self, spec: JobSpec, extra: Mapping[str, Any] | None) -> tuple[JobSpec, list[str]]:
         """Declared params checked (kind, choices, bounds) and converted for params.json, on every path:

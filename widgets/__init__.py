@@ -10,14 +10,6 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 
-def form_params(session, user_ns: Mapping[str, Any] | None = None) -> dict:
-    """The form's parameters: the saved notebook's `parameters` cell, then `%submarine param` declarations;
-    values the kernel holds now (`user_ns`) become the defaults."""
-    from submarine_kernel import params
-
-    return params.merge(params.notebook_parameters(session.notebook), session.params, user_ns)
-
-
 def make_form(session, command: str | None = None, *, request=None, from_job: str | None = None,
               params: Mapping[str, Any] | None = None, user_ns: Mapping[str, Any] | None = None,
               concurrency: int = 2):
@@ -37,7 +29,7 @@ def make_form(session, command: str | None = None, *, request=None, from_job: st
             request = request.with_changes(rerun_of="")
     if command:
         request = request.with_changes(command=command)
-    decls = form_params(session, user_ns)
+    decls = session.param_decls(user_ns)
     decls.update(params_mod.decls_from_values(params or {}, source="declared"))
     if seeded:  # the newest run seeds the job fields, not its one-off -p params (unless its command needs them)
         from submarine_kernel.spec import placeholders

@@ -344,12 +344,12 @@ class ParameterForm(FallbackBundle, w.VBox):
             record = self.session.registry.get(job.name, job.ref.runtime) if status and status.terminal else None
             values = metrics_text(metrics.last_values(record.metrics)) if record else ""
             badge = render.state_badge(render.shown_state(status)) if status else ""
-            rows.append(f"<tr><td>{escape(job.name)}</td><td>{badge}</td><td>{escape(render.elapsed(status) if status else '')}"
-                        f"</td><td>{escape(render.params_text(job.spec.params))}</td><td>{escape(values)}</td></tr>")
+            rows.append([escape(job.name), badge, escape(render.elapsed(status) if status else ""),
+                         escape(render.params_text(job.spec.params)), escape(values)])
         more = len(earlier) - EARLIER_RUNS_SHOWN
         note = f"<small>and {more} more: see %submarine history</small>" if more > 0 else ""
-        return ('<div><small>earlier runs from this form</small></div><table class="submarine-table submarine-earlier">'
-                f"<tbody>{''.join(rows)}</tbody></table>{note}")
+        return ("<div><small>earlier runs from this form</small></div>"
+                + render.table_html([], rows, css_class="submarine-earlier", cells_are_html=True) + note)
 
     def _start_sweep(self) -> list:
         runs = self._sweep_runs()

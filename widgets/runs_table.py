@@ -55,10 +55,8 @@ def table_html(rows: list[RunRow]) -> str:
     """The same table as static HTML (saved notebooks, nbconvert)."""
     if not rows:
         return "<i>no runs from this notebook yet</i>"
-    head = "".join(f"<th>{escape(h)}</th>" for h in COLUMNS[1:])
-    body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row_cells(r)) + "</tr>" for r in rows)
-    return (f'<table class="submarine-table submarine-history"><thead><tr>{head}</tr></thead>'
-            f"<tbody>{body}</tbody></table>")
+    return render.table_html(COLUMNS[1:], [row_cells(r) for r in rows], css_class="submarine-history",
+                             cells_are_html=True)
 
 
 class RunsTable(w.VBox):

@@ -123,11 +123,11 @@ class JobStatusView(FallbackBundle, w.VBox):
 
     def _follow_logs(self) -> None:
         """Read the deciding replica's log as it grows; retry while the runtime has no log yet."""
-        runtime = self.session.runtime(self.ref.runtime)
+        job = Job(self.session, self.ref)
         try:
             while not self._closed:
                 try:
-                    for line in runtime.logs(self.ref, tail=self.tail_lines, follow=True):
+                    for line in job.follow(tail=self.tail_lines):
                         if self._closed:
                             return
                         point = metrics.parse_metric_line(line)
@@ -152,7 +152,7 @@ class JobStatusView(FallbackBundle, w.VBox):
 
         def work():
             try:
-                lines = list(self.session.runtime(self.ref.runtime).logs(self.ref))
+                lines = Job(self.session, self.ref).logs().splitlines()
             except Exception as exc:
                 self._batcher.push({"note": f"could not read the log of {self.ref.name}: {exc}"})
                 self.full_log_button.disabled = False
@@ -184,20 +184,9 @@ class JobStatusView(FallbackBundle, w.VBox):
 
     def _render_status(self) -> None:
         status = self.status
-        state = render.shown_state(status)
-        spent = render.elapsed(status)
-        links = render.links_html(status.links)
-        message = f"<div>{escape(status.message)}</div>" if status.message else ""
-        self.header.value = (
-            f'<div class="submarine-job" data-job="{escape(self.ref.name, quote=True)}" '
-            f'data-state="{escape(state.value, quote=True)}">'
-            f"<div><b>{escape(self.ref.name)}</b> on {escape(self.ref.runtime)} "
-            f"{render.state_badge(state, status.stale)}{render.raw_state_html(status)}</div>"
-            f"<div><small>{escape(render.times_text(status))}{' · elapsed ' + escape(spent) if spent else ''}"
-            f"</small></div>{message}<div>{links}</div>{metrics_html(self.last_metrics)}</div>")
-        table = render.table_html(["replica", "state", "exit", "host"], [
-            [r.name, r.state.value, "" if r.exit_code is None else r.exit_code, r.host or ""]
-            for r in status.replicas]) if status.replicas else ""
+        self.header.value = render.status_header_html(self.ref.name, status, self.ref.runtime,
+                                                      below=metrics_html(self.last_metrics))
+        table = render.replicas_html(status)
         if self.replicas.value != table:
             self.replicas.value = table
         if status.terminal:
