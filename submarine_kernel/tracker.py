@@ -55,10 +55,6 @@ class Tracker:
         self._ensure_thread()
         self._wake.set()
 
-    def untrack(self, ref: JobRef) -> None:
-        with self._lock:
-            self._refs.pop(ref.key, None)
-
     def listen(self, listener: Listener) -> Callable[[], None]:
         """Call `listener(ref, status)` on every change; returns a function that removes it."""
         return self._listeners.add(listener)
