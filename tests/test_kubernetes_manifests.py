@@ -302,3 +302,41 @@ def test_the_kubernetes_client_is_imported_only_when_a_cluster_is_used():
             "print('kubernetes' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_job_data_reads_rows_of_older_versions_and_writes_plain_mappings():
+    from submarine_kernel.job_types import JobRef
+    from submarine_kernel.runtimes.kubernetes import KubernetesJobData
+
+    old = JobRef("kubernetes", "j", "uid-1", {"namespace": "ml", "plural": "pytorchjobs", "replicas": ["master-0"],
+                                             "deciding": "master-0", "unknown": 1})
+    data = KubernetesJobData.of(old)
+    assert (data.namespace, data.plural, data.replicas, data.api, data.queue) == (
+        "ml", "pytorchjobs", ("master-0",), "", "")
+    assert KubernetesJobData.from_extra(data.to_extra()) == data
+    assert data.to_extra()["replicas"] == ["master-0"]  # JSON-friendly, as the registry stores it
+
+
+def test_check_reads_the_kubeconfig_once_per_configuration(tmp_path, monkeypatch):
+    from submarine_kernel.runtimes.kubernetes import credentials
+
+    path = write_kubeconfig(tmp_path / "kubeconfig", "http://127.0.0.1:9")
+    reads = []
+    real = credentials.kubeconfig_namespace
+    monkeypatch.setattr(credentials, "kubeconfig_namespace", lambda *a: reads.append(a) or real(*a))
+    rt = KubernetesRuntime(kubeconfig=str(path))
+    spec = build_spec("once", framework="pytorch", workers=1, image="img", command="python train.py")
+    for _ in range(5):
+        assert rt.check(spec) == []
+    assert len(reads) == 1
+    rt.context = "other"  # a connection setting changed: read again
+    rt.check(spec)
+    assert len(reads) == 2
+
+
+def test_every_cluster_option_is_a_trait_of_the_same_name():
+    from dataclasses import fields
+
+    from submarine_kernel.runtimes.kubernetes.options import ClusterOptions
+
+    assert {f.name for f in fields(ClusterOptions)} - set(KubernetesRuntime().trait_names()) == {"configmap_limit"}
