@@ -212,7 +212,7 @@ def _play_operator(cluster, name: str) -> None:
     """What the training operator would do for one PyTorchJob: Running, and a running pod per replica."""
     from k8s_support import NAMESPACE, now
 
-    from submarine_kernel import k8s_manifests as m
+    from submarine_kernel.runtimes.kubernetes import labels as lbl
 
     cluster.patch(f"/apis/kubeflow.org/v1/namespaces/{NAMESPACE}/pytorchjobs/{name}", {"status": {
         "conditions": [{"type": c, "status": "True", "lastTransitionTime": now(), "message": f"job is {c}"}
@@ -222,9 +222,9 @@ def _play_operator(cluster, name: str) -> None:
         cluster.create(f"/api/v1/namespaces/{NAMESPACE}/pods", {
             "apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": f"{name}-{rtype}-0", "namespace": NAMESPACE, "creationTimestamp": now(),
-                         "labels": {m.MANAGED_BY_LABEL: m.MANAGED_BY, m.JOB_LABEL: name,
-                                    m.OPERATOR_JOB_NAME_LABEL: name, m.OPERATOR_REPLICA_TYPE_LABEL: rtype,
-                                    m.OPERATOR_REPLICA_INDEX_LABEL: "0"}},
+                         "labels": {lbl.MANAGED_BY_LABEL: lbl.MANAGED_BY, lbl.JOB_LABEL: name,
+                                    lbl.OPERATOR_JOB_NAME_LABEL: name, lbl.OPERATOR_REPLICA_TYPE_LABEL: rtype,
+                                    lbl.OPERATOR_REPLICA_INDEX_LABEL: "0"}},
             "spec": {"nodeName": "node-0"}, "status": {"phase": "Running", "startTime": now()}})
 
 

@@ -33,12 +33,6 @@ def fast_retries(monkeypatch):
 
     monkeypatch.setattr(retry, "DEFAULT_POLICY", FAST)
     monkeypatch.setattr(session_module, "DEFAULT_POLICY", FAST)
-    try:
-        import submarine_kernel.runtimes.kubernetes as kubernetes_module
-
-        monkeypatch.setattr(kubernetes_module, "DEFAULT_POLICY", FAST)
-    except ImportError:
-        pass
 
 
 def drive(tracker: Tracker, ref) -> None:
@@ -302,13 +296,13 @@ def test_k8s_logs_are_read_through_a_503(cluster, tmp_path):
     session = k8s_session(cluster, tmp_path)
     try:
         job = k8s_submit(session, "logs-job")
-        from submarine_kernel import k8s_manifests as m
+        from submarine_kernel.runtimes.kubernetes import labels as lbl
 
         cluster.create(f"/api/v1/namespaces/{NAMESPACE}/pods", {
             "apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": "logs-job-master-0", "namespace": NAMESPACE, "creationTimestamp": now(),
-                         "labels": {m.MANAGED_BY_LABEL: m.MANAGED_BY, m.JOB_LABEL: "logs-job",
-                                    m.OPERATOR_REPLICA_TYPE_LABEL: "master", m.OPERATOR_REPLICA_INDEX_LABEL: "0"}},
+                         "labels": {lbl.MANAGED_BY_LABEL: lbl.MANAGED_BY, lbl.JOB_LABEL: "logs-job",
+                                    lbl.OPERATOR_REPLICA_TYPE_LABEL: "master", lbl.OPERATOR_REPLICA_INDEX_LABEL: "0"}},
             "status": {"phase": "Running"}})
         log_path = f"/api/v1/namespaces/{NAMESPACE}/pods/logs-job-master-0/log"
         cluster.configure(lambda api: [

@@ -13,7 +13,11 @@ import pytest
 import yaml
 
 from k8s_support import validate_core, validate_operator_job, webhook_problems, write_kubeconfig
-from submarine_kernel import k8s_manifests as m
+from submarine_kernel.runtimes.kubernetes import labels as lbl
+from submarine_kernel.runtimes.kubernetes import kinds
+from submarine_kernel.runtimes.kubernetes import manifests as m
+from submarine_kernel.runtimes.kubernetes import tensorboard
+from submarine_kernel.runtimes.kubernetes import volumes
 from submarine_kernel.algorithm import Bundle
 from submarine_kernel.contract import tf_config
 from submarine_kernel.errors import SubmarineError
@@ -62,7 +66,7 @@ def test_operator_jobs_match_the_crd_and_the_webhook(case):
     assert job["spec"]["runPolicy"] == {"cleanPodPolicy": "Running", "ttlSecondsAfterFinished": 86400,
                                         "backoffLimit": 0}
     for role, role_spec in spec.roles.items():
-        template = specs[m.REPLICA_TYPES[role]]["template"]
+        template = specs[kinds.REPLICA_TYPES[role]]["template"]
         container = template["spec"]["containers"][0]
         assert container["name"] == plan.kind.container
         env = {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
@@ -75,9 +79,9 @@ def test_operator_jobs_match_the_crd_and_the_webhook(case):
         gpus = role_spec.resources.gpus
         limits = container.get("resources", {}).get("limits", {})
         assert limits.get("nvidia.com/gpu") == (str(gpus) if gpus else None)
-        assert template["metadata"]["labels"][m.MANAGED_BY_LABEL] == "submarine-kernel"
+        assert template["metadata"]["labels"][lbl.MANAGED_BY_LABEL] == "submarine-kernel"
         assert template["metadata"]["labels"]["submarine-kernel/user"] == "jane"
-    assert job["metadata"]["labels"] == {**LABELS, m.MANAGED_BY_LABEL: "submarine-kernel",
+    assert job["metadata"]["labels"] == {**LABELS, lbl.MANAGED_BY_LABEL: "submarine-kernel",
                                          "submarine-kernel/job": spec.name}
 
 
@@ -122,9 +126,9 @@ def test_configmap_carries_nested_and_binary_files_with_key_to_path_items():
 
 
 def test_configmap_keys_stay_unique_and_valid():
-    keys = m.configmap_keys(["a/b.py", "a__b.py", "../x", "sp ace.py"])
+    keys = volumes.configmap_keys(["a/b.py", "a__b.py", "../x", "sp ace.py"])
     assert len(set(keys.values())) == 4
-    assert all(m._CONFIGMAP_KEY_BAD.search(k) is None and not k.startswith("..") for k in keys.values())
+    assert all(volumes.CONFIGMAP_KEY_BAD.search(k) is None and not k.startswith("..") for k in keys.values())
 
 
 def test_large_bundles_are_fetched_from_s3_by_an_init_container():
@@ -141,7 +145,7 @@ def test_large_bundles_are_fetched_from_s3_by_an_init_container():
     assert f"s3://bucket/bundles/{big.digest}/" in script and "--endpoint-url http://minio.storage:9000" in script
     assert f"{hashlib.sha256(big.files['train.py']).hexdigest()}  train.py" in script
     assert init["envFrom"] == [{"secretRef": {"name": "s3-creds"}}]
-    assert pod["containers"][0]["volumeMounts"] == [{"name": m.WORKSPACE_VOLUME, "mountPath": "/workspace"}]
+    assert pod["containers"][0]["volumeMounts"] == [{"name": volumes.WORKSPACE_VOLUME, "mountPath": "/workspace"}]
 
 
 def test_hdfs_bundles_are_fetched_over_webhdfs():
@@ -200,7 +204,7 @@ PRINT_ENV = f"{sys.executable} -c 'import json, os; print(json.dumps(dict(os.env
 def test_plain_job_sets_the_tensorflow_contract_itself():
     spec = build_spec("tf-plain", framework="tensorflow", workers=2, ps=1, image="img", command=PRINT_ENV)
     plan = runtime(training_operator=False).plan(spec, BUNDLE, "file:///b")
-    assert plan.kind is m.PLAIN_JOB and plan.replicas == ["worker-0", "worker-1", "ps-0"]
+    assert plan.kind is kinds.PLAIN_JOB and plan.replicas == ["worker-0", "worker-1", "ps-0"]
     validate_all(plan)
     cluster = {"worker": ["tf-plain-0.tf-plain.ml.svc:29500", "tf-plain-1.tf-plain.ml.svc:29500"],
                "ps": ["tf-plain-2.tf-plain.ml.svc:29500"]}
@@ -230,21 +234,21 @@ def test_plain_job_sets_the_pytorch_contract_for_custom_and_pytorch():
         assert env["SUBMARINE_PARAM_EPOCHS"] == "2"
     custom = build_spec("custom-job", framework="custom", workers=2, image="img", command=PRINT_ENV)
     plan = runtime().plan(custom, BUNDLE, "file:///b")  # custom never needs the operator
-    assert plan.kind is m.PLAIN_JOB
+    assert plan.kind is kinds.PLAIN_JOB
     validate_all(plan)
     assert json.loads(plain_job_replica_env(plan, 1)["TF_CONFIG"])["task"] == {"type": "worker", "index": 1}
 
 
 def test_tensorboard_deployment_and_service_are_valid():
     rt = runtime(s3_credentials_secret="s3-creds", s3_endpoint_url="http://minio:9000")
-    deployment, service = m.tensorboard_objects("mnist-job", "s3://bucket/ckpt/mnist", rt.cluster_options(),
+    deployment, service = tensorboard.tensorboard_objects("mnist-job", "s3://bucket/ckpt/mnist", rt.cluster_options(),
                                                 rt.tensorboard_image)
     validate_core(deployment)
     validate_core(service)
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     assert container["command"][:3] == ["tensorboard", "--logdir", "s3://bucket/ckpt/mnist"]
     assert service["spec"]["selector"].items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
-    assert len(m.tensorboard_name("x" * 80)) <= 63
+    assert len(lbl.tensorboard_name("x" * 80)) <= 63
 
 
 def test_check_reports_names_images_and_plain_job_limits_before_anything_is_built(tmp_path):
@@ -290,10 +294,49 @@ def test_render_uses_the_kubeconfig_context_namespace(tmp_path):
 
 
 def test_the_kubernetes_client_is_imported_only_when_a_cluster_is_used():
-    code = ("import sys, submarine_kernel, submarine_kernel.runtimes.kubernetes as k, submarine_kernel.k8s_manifests;"
+    code = ("import sys, submarine_kernel, submarine_kernel.runtimes.kubernetes as k;"
+            "import submarine_kernel.runtimes.kubernetes.manifests;"
             "from submarine_kernel.spec import build_spec; from submarine_kernel.algorithm import Bundle;"
             "s = build_spec('j', image='i', command='python t.py');"
             "k.KubernetesRuntime(namespace='n').render(s, Bundle({'t.py': b''}), 'file:///b');"
             "print('kubernetes' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_job_data_reads_rows_of_older_versions_and_writes_plain_mappings():
+    from submarine_kernel.job_types import JobRef
+    from submarine_kernel.runtimes.kubernetes import KubernetesJobData
+
+    old = JobRef("kubernetes", "j", "uid-1", {"namespace": "ml", "plural": "pytorchjobs", "replicas": ["master-0"],
+                                             "deciding": "master-0", "unknown": 1})
+    data = KubernetesJobData.of(old)
+    assert (data.namespace, data.plural, data.replicas, data.api, data.queue) == (
+        "ml", "pytorchjobs", ("master-0",), "", "")
+    assert KubernetesJobData.from_extra(data.to_extra()) == data
+    assert data.to_extra()["replicas"] == ["master-0"]  # JSON-friendly, as the registry stores it
+
+
+def test_check_reads_the_kubeconfig_once_per_configuration(tmp_path, monkeypatch):
+    from submarine_kernel.runtimes.kubernetes import credentials
+
+    path = write_kubeconfig(tmp_path / "kubeconfig", "http://127.0.0.1:9")
+    reads = []
+    real = credentials.kubeconfig_namespace
+    monkeypatch.setattr(credentials, "kubeconfig_namespace", lambda *a: reads.append(a) or real(*a))
+    rt = KubernetesRuntime(kubeconfig=str(path))
+    spec = build_spec("once", framework="pytorch", workers=1, image="img", command="python train.py")
+    for _ in range(5):
+        assert rt.check(spec) == []
+    assert len(reads) == 1
+    rt.context = "other"  # a connection setting changed: read again
+    rt.check(spec)
+    assert len(reads) == 2
+
+
+def test_every_cluster_option_is_a_trait_of_the_same_name():
+    from dataclasses import fields
+
+    from submarine_kernel.runtimes.kubernetes.options import ClusterOptions
+
+    assert {f.name for f in fields(ClusterOptions)} - set(KubernetesRuntime().trait_names()) == {"configmap_limit"}

@@ -15,7 +15,7 @@ pytest.importorskip("kubernetes")  # at collection, so the first test does not p
 pytest.importorskip("kmock")
 
 from k8s_support import cluster, NAMESPACE, TOKEN, now, wait_for, write_kubeconfig  # noqa: E402,F401 (cluster is a fixture)
-from submarine_kernel import k8s_manifests as m  # noqa: E402
+from submarine_kernel.runtimes.kubernetes import labels as lbl  # noqa: E402
 from submarine_kernel.algorithm import Bundle  # noqa: E402
 from submarine_kernel.errors import RuntimeFailure, SubmarineError, TransientError, ValidationError  # noqa: E402
 from submarine_kernel.job_types import JobState# noqa: E402
@@ -62,9 +62,9 @@ def operator_pod(job: str, rtype: str, index: int, phase: str, **status) -> dict
     """A pod as the training operator creates it from our template (labels copied, plus its own)."""
     return {"apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": f"{job}-{rtype}-{index}", "namespace": NAMESPACE, "creationTimestamp": now(),
-                         "labels": {m.MANAGED_BY_LABEL: m.MANAGED_BY, m.JOB_LABEL: job,
-                                    m.OPERATOR_JOB_NAME_LABEL: job, m.OPERATOR_REPLICA_TYPE_LABEL: rtype,
-                                    m.OPERATOR_REPLICA_INDEX_LABEL: str(index)}},
+                         "labels": {lbl.MANAGED_BY_LABEL: lbl.MANAGED_BY, lbl.JOB_LABEL: job,
+                                    lbl.OPERATOR_JOB_NAME_LABEL: job, lbl.OPERATOR_REPLICA_TYPE_LABEL: rtype,
+                                    lbl.OPERATOR_REPLICA_INDEX_LABEL: str(index)}},
             "spec": {"nodeName": f"gpu-node-{index}"},
             "status": {"phase": phase, "startTime": now(), **status}}
 
@@ -165,7 +165,7 @@ def test_a_dropped_watch_resumes_from_the_last_resource_version(cluster, runtime
     ref = runtime.submit(pytorch_spec("drop-job"), BUNDLE, "file:///b")
     runtime.poll([ref])
     seen = cluster.object(PYTORCHJOBS, NAMESPACE, "drop-job")["metadata"]["resourceVersion"]
-    watch = runtime._watches[(NAMESPACE, "pytorchjobs")]
+    watch = runtime.watch(NAMESPACE, "pytorchjobs")
     wait_for(lambda: watch.resource_version == seen, what="the event of the first watch")
     play_operator(cluster, "drop-job", "Running")  # happens while the first watch is stuck, then drops
     cluster.loop.call_soon_threadsafe(release.set)
@@ -216,7 +216,7 @@ def test_403_names_the_credentials_but_never_their_values(cluster, runtime, kube
     assert f"kubeconfig {kubeconfig}, context 'emulated', user 'jane'" in message
     assert 'User "jane" cannot create resource "pytorchjobs"' in message
     assert TOKEN not in message and TOKEN not in repr(caught.value) and caught.value.__cause__ is None
-    assert TOKEN not in repr(runtime) and TOKEN not in str(runtime._connect())
+    assert TOKEN not in repr(runtime) and TOKEN not in str(runtime.connect())
     assert posts(cluster, "v1/configmaps") == []
 
 
@@ -229,9 +229,25 @@ def test_a_missing_training_operator_names_the_plain_job_fallback(cluster, runti
         runtime.submit(pytorch_spec("no-crd-job"), BUNDLE, "file:///b")
 
 
-def test_invalid_names_fail_before_any_request(cluster, runtime):
-    with pytest.raises(ValidationError, match="DNS-1035"):
-        runtime.submit(pytorch_spec("Not_A_DNS_Name"), BUNDLE, "file:///b")
+def test_invalid_names_fail_before_any_request(cluster, kubeconfig, tmp_path):
+    # checked once, where the spec is built (Session.build runs the runtime's check); submit trusts it
+    from traitlets.config import Config
+
+    from submarine_kernel.registry import Registry
+    from submarine_kernel.session import Session
+
+    config = Config()
+    config.SubmarineConfig.runtime = "kubernetes"
+    config.SubmarineConfig.storage_root = (tmp_path / "store").as_uri()
+    config.KubernetesRuntime.kubeconfig = str(kubeconfig)
+    session = Session(config=config, registry=Registry(tmp_path / "registry.sqlite"))
+    try:
+        assert any("DNS-1035" in p for p in session.runtime("kubernetes").check(pytorch_spec("Not_A_DNS_Name")))
+        with pytest.raises(ValidationError, match="DNS-1035"):
+            session.build("python train.py", name="Not_A_DNS_Name", framework="pytorch", workers=2,
+                          image="repo/train:1")
+    finally:
+        session.close()
     assert cluster.requests(lambda r: True) == []
 
 
@@ -254,8 +270,8 @@ def test_plain_job_end_to_end(cluster, kubeconfig):
         for index, phase in ((0, "Succeeded"), (1, "Running")):
             cluster.create(f"/api/v1/namespaces/{NAMESPACE}/pods", {
                 "metadata": {"name": f"plain-job-{index}-x1y2z", "creationTimestamp": now(),
-                             "labels": {m.MANAGED_BY_LABEL: m.MANAGED_BY, m.JOB_LABEL: "plain-job",
-                                        m.COMPLETION_INDEX_LABEL: str(index)}},
+                             "labels": {lbl.MANAGED_BY_LABEL: lbl.MANAGED_BY, lbl.JOB_LABEL: "plain-job",
+                                        lbl.COMPLETION_INDEX_LABEL: str(index)}},
                 "spec": {"nodeName": "node-a"},
                 "status": {"phase": phase, "containerStatuses": [
                     {"name": "submarine", "state": {"terminated": {"exitCode": 0, "finishedAt": now()}}
@@ -313,10 +329,10 @@ def test_an_unreachable_cluster_is_a_one_line_error(tmp_path):
 def test_close_stops_the_watch_threads(cluster, runtime):
     ref = runtime.submit(pytorch_spec("close-job"), BUNDLE, "file:///b")
     runtime.poll([ref])
-    threads = [w._thread for w in runtime._watches.values()]
-    assert len(threads) == 2 and all(t.is_alive() for t in threads)  # the jobs and the pods of namespace ml
+    watches = runtime.watches()
+    assert len(watches) == 2 and all(w.alive for w in watches)  # the jobs and the pods of namespace ml
     runtime.close()
-    wait_for(lambda: not any(t.is_alive() for t in threads), what="the watch threads to end")
+    wait_for(lambda: not any(w.alive for w in watches), what="the watch threads to end")
 
 
 # -- a real cluster ----------------------------------------------------------------------------------------

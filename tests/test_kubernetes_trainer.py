@@ -11,7 +11,9 @@ import sys
 import pytest
 
 from k8s_support import validate_manifest, write_kubeconfig
-from submarine_kernel import k8s_manifests as m
+from submarine_kernel.runtimes.kubernetes import labels as lbl
+from submarine_kernel.runtimes.kubernetes import manifests as m
+from submarine_kernel.runtimes.kubernetes import volumes
 from submarine_kernel.algorithm import Bundle
 from submarine_kernel.runtimes.kubernetes import KubernetesRuntime
 from submarine_kernel.spec import build_spec
@@ -65,7 +67,7 @@ def test_a_trainjob_points_at_the_framework_runtime_and_matches_the_crd(framewor
     node = patch["trainingRuntimeSpec"]["template"]["spec"]["replicatedJobs"][0]
     assert node["name"] == "node"
     pod = node["template"]["spec"]["template"]
-    assert pod["metadata"]["labels"][m.JOB_LABEL] == "tj-job"
+    assert pod["metadata"]["labels"][lbl.JOB_LABEL] == "tj-job"
     assert pod["spec"]["volumes"][0]["configMap"]["name"] == "tj-job-algorithm"
     assert {v["mountPath"] for v in pod["spec"]["containers"][0]["volumeMounts"]} >= {
         "/workspace/submarine_algorithm", "/workspace/train.py"}
@@ -143,7 +145,7 @@ def test_what_a_patch_cannot_add_comes_from_the_jobs_own_training_runtime(traits
     if traits.get("scheduler") == "coscheduling":
         assert runtime_obj["spec"]["podGroupPolicy"] == {"coscheduling": {"scheduleTimeoutSeconds": 60}}
     if traits.get("bundle_delivery") == "storage":
-        assert pod["initContainers"][0]["name"] == m.FETCH_CONTAINER
+        assert pod["initContainers"][0]["name"] == volumes.FETCH_CONTAINER
     if traits.get("priority_class"):
         assert pod["priorityClassName"] == "high"
     assert reason in rt.render(spec, BUNDLE, "s3://bucket/bundles/x")
@@ -157,11 +159,11 @@ def test_a_queue_labels_the_job_and_creates_it_suspended(api, framework, kind):
     plan = runtime(api=api, queue="team-a").plan(spec, BUNDLE, "file:///b")
     validate_all(plan)
     assert plan.job["kind"] == kind
-    assert plan.job["metadata"]["labels"][m.QUEUE_LABEL] == "team-a"
+    assert plan.job["metadata"]["labels"][lbl.QUEUE_LABEL] == "team-a"
     suspended = plan.job["spec"].get("suspend") or plan.job["spec"].get("runPolicy", {}).get("suspend")
     assert suspended is True
     # only the job carries the queue label: Kueue must not see its ConfigMap or pods as workloads
-    assert all(m.QUEUE_LABEL not in o["metadata"]["labels"] for o in plan.owned_objects())
+    assert all(lbl.QUEUE_LABEL not in o["metadata"]["labels"] for o in plan.owned_objects())
 
 
 @pytest.mark.parametrize("api, framework", [("training-operator", "pytorch"), ("job", "tensorflow"),
@@ -179,8 +181,8 @@ def test_gang_scheduling_on_every_api(api, framework, scheduler):
         assert plan.pod_group is None
     else:
         assert plan.pod_group["spec"]["minMember"] == 3
-        member = (f'"{m.VOLCANO_GROUP_ANNOTATION}": "gang"' if scheduler == "volcano"
-                  else f'"{m.COSCHEDULING_GROUP_LABEL}": "gang"')
+        member = (f'"{lbl.VOLCANO_GROUP_ANNOTATION}": "gang"' if scheduler == "volcano"
+                  else f'"{lbl.COSCHEDULING_GROUP_LABEL}": "gang"')
         assert member in text
 
 

@@ -14,8 +14,7 @@ pytest.importorskip("kmock")
 
 from k8s_support import (CORE_RESOURCES, NAMESPACE, EmulatedCluster, cluster, now, trainer_cluster,  # noqa: E402,F401
                          validate_manifest, wait_for, write_kubeconfig)
-from submarine_kernel import k8s_manifests as m  # noqa: E402
-from submarine_kernel import k8s_trainer as t  # noqa: E402
+from submarine_kernel.runtimes.kubernetes import labels as lbl  # noqa: E402
 from submarine_kernel.algorithm import Bundle  # noqa: E402
 from submarine_kernel.errors import RuntimeFailure  # noqa: E402
 from submarine_kernel.render import status_text  # noqa: E402
@@ -50,9 +49,9 @@ def node_pod(job: str, index: int, phase: str, rjob: str = "node", **status) -> 
     return {"apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": f"{job}-{rjob}-0-{index}-x7k2p", "namespace": NAMESPACE,
                          "creationTimestamp": now(),
-                         "labels": {m.MANAGED_BY_LABEL: m.MANAGED_BY, m.JOB_LABEL: job, t.JOBSET_NAME_LABEL: job,
-                                    t.REPLICATED_JOB_LABEL: rjob, m.COMPLETION_INDEX_LABEL: str(index)},
-                         "annotations": {m.COMPLETION_INDEX_LABEL: str(index)}},
+                         "labels": {lbl.MANAGED_BY_LABEL: lbl.MANAGED_BY, lbl.JOB_LABEL: job, lbl.JOBSET_NAME_LABEL: job,
+                                    lbl.REPLICATED_JOB_LABEL: rjob, lbl.COMPLETION_INDEX_LABEL: str(index)},
+                         "annotations": {lbl.COMPLETION_INDEX_LABEL: str(index)}},
             "spec": {"nodeName": f"gpu-node-{index}"},
             "status": {"phase": phase, "startTime": now(), **status}}
 
@@ -146,7 +145,7 @@ def test_kueue_holds_the_job_suspended_until_it_admits_it(trainer_cluster, tmp_p
     try:
         ref = runtime.submit(pytorch_spec("tj-queued"), BUNDLE, "file:///b")
         job = trainer_cluster.object(TRAINJOBS, NAMESPACE, "tj-queued")
-        assert job["spec"]["suspend"] is True and job["metadata"]["labels"][m.QUEUE_LABEL] == "team-a"
+        assert job["spec"]["suspend"] is True and job["metadata"]["labels"][lbl.QUEUE_LABEL] == "team-a"
         status = runtime.poll([ref])[ref.key]
         assert (status.state, status.raw_state, status.message) == (JobState.PENDING, "Queued",
                                                                     "waiting in queue 'team-a'")
@@ -339,7 +338,7 @@ def test_without_kueues_visibility_api_the_queue_is_still_named(trainer_cluster,
     try:
         ref = runtime.submit(pytorch_spec("tj-novis"), BUNDLE, "file:///b")
         assert runtime.poll([ref])[ref.key].message == "waiting in queue 'team-c'"  # kmock answers 404
-        runtime._positions.clear()
+        runtime.queues.expire()
         runtime.poll([ref])
         path_end = "localqueues/team-c/pendingworkloads"
         assert len(trainer_cluster.requests(lambda r: r.url.path.endswith(path_end))) == 1  # not asked again

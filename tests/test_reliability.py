@@ -415,7 +415,7 @@ def test_k8s_an_unconfirmed_submission_is_adopted_when_whole_and_deleted_when_ha
         # ConfigMap it mounts (its create never got through)
         for job in (whole, half):
             session.registry.mark_unconfirmed(job.ref, "the submission may have happened")
-        clients = session.runtime("kubernetes")._connect()
+        clients = session.runtime("kubernetes").connect()
         clients.core.delete_namespaced_config_map("half-algorithm", NAMESPACE)
         records = session.records()
         assert [(r.ref.name, r.state) for r in records] == [("whole", "SUBMITTED")]

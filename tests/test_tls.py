@@ -97,7 +97,7 @@ def test_kubernetes_verifies_unless_the_kubeconfig_opts_out(https_url, tmp_path)
     pytest.importorskip("kubernetes")
     import yaml
 
-    from submarine_kernel import k8s_manifests as m
+    from submarine_kernel.runtimes.kubernetes import kinds
     from submarine_kernel.errors import TransientError
     from submarine_kernel.runtimes.kubernetes import KubernetesRuntime
 
@@ -111,15 +111,15 @@ def test_kubernetes_verifies_unless_the_kubeconfig_opts_out(https_url, tmp_path)
         return path
 
     secure = KubernetesRuntime(kubeconfig=str(kubeconfig("secure")), request_timeout=5)
-    clients = secure._connect()
+    clients = secure.connect()
     assert clients.api.configuration.verify_ssl is True
     with pytest.raises(TransientError, match="cannot reach the Kubernetes API") as caught:
-        secure._read_job(clients, m.PLAIN_JOB, "ml", "x")
+        clients.read_job(kinds.PLAIN_JOB, "ml", "x")
     assert "tls-test-token" not in str(caught.value)
     secure.close()
     insecure = KubernetesRuntime(kubeconfig=str(kubeconfig("insecure", **{"insecure-skip-tls-verify": True})),
                                  request_timeout=5)
-    clients = insecure._connect()
+    clients = insecure.connect()
     assert clients.api.configuration.verify_ssl is False
     insecure.close()
 

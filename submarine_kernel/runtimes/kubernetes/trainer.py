@@ -23,38 +23,36 @@ from __future__ import annotations
 
 import json
 import shlex
-from dataclasses import replace
 from typing import Any, Mapping
 
-from . import k8s_manifests as m
-from .algorithm import PARAMS_NAME, Bundle
-from .contract import TF_ROLE_ORDER, distributed_env, rank, replica_names, submarine_env
-from .job_types import JobState, ReplicaStatus
-from .spec import JobSpec
-from .storage import redact_url
+from ...algorithm import PARAMS_NAME, Bundle
+from ...contract import TF_ROLE_ORDER, distributed_env, rank, replica_names, submarine_env
+from ...secrets import redact_url
+from ...spec import JobSpec
+from .job_secret import JobSecrets
+from .kinds import JOBSET, TRAINING_RUNTIME, TRAINJOB, Kind
+from .labels import (BUNDLE_URI_ANNOTATION, COMPLETION_INDEX_LABEL, COMPONENT_LABEL, DIGEST_ANNOTATION, QUEUE_LABEL,
+                     configmap_name, job_labels)
+from .manifests import JobPlan, indexed_launch
+from .options import ClusterOptions
+from .pods import (add_pod_group_membership, add_scheduler, base_env, container_resources, env_list, main_container,
+                   pod_group, pod_metadata, pod_spec)
+from .volumes import algorithm_configmap, algorithm_volumes, choose_delivery, projected_algorithm_volume
 
-TRAINJOB = m.Kind("trainer.kubeflow.org", "v1alpha1", "TrainJob", "trainjobs", None, "node", 29500)
-JOBSET = m.Kind("jobset.x-k8s.io", "v1alpha2", "JobSet", "jobsets", None, "tensorflow", 2222)
-TRAINING_RUNTIME = m.Kind("trainer.kubeflow.org", "v1alpha1", "TrainingRuntime", "trainingruntimes", None, "node",
-                          29500)
-KINDS = {k.plural: k for k in (TRAINJOB, JOBSET)}
 NODE_JOB = "node"  # the replicated Job of the upstream torch/xgboost runtimes
-QUEUE_LABEL = m.QUEUE_LABEL
 PATCH_MANAGER = "submarine-kernel"
 ANCESTOR_LABEL = "trainer.kubeflow.org/trainjob-ancestor-step"
-JOBSET_NAME_LABEL = "jobset.sigs.k8s.io/jobset-name"
-REPLICATED_JOB_LABEL = "jobset.sigs.k8s.io/replicatedjob-name"
 #: the Job controller's annotation (every Kubernetes version), read through the downward API
-COMPLETION_INDEX_FIELD = f"metadata.annotations['{m.COMPLETION_INDEX_LABEL}']"
+COMPLETION_INDEX_FIELD = f"metadata.annotations['{COMPLETION_INDEX_LABEL}']"
 ML_POLICIES = {"pytorch": "torch", "xgboost": "xgboost"}
 
 
-def trainer_kind(spec: JobSpec) -> m.Kind:
+def trainer_kind(spec: JobSpec) -> Kind:
     """TrainJob for the frameworks Trainer v2 runs; a JobSet for TensorFlow PS/worker and custom jobs."""
     return TRAINJOB if spec.framework in ML_POLICIES else JOBSET
 
 
-def own_runtime_reasons(spec: JobSpec, options: m.ClusterOptions, delivery: str) -> list[str]:
+def own_runtime_reasons(spec: JobSpec, options: ClusterOptions, delivery: str) -> list[str]:
     """Why a TrainJob needs its own TrainingRuntime (empty: a patch of the cluster's runtime does)."""
     reasons = []
     if delivery == "storage":
@@ -66,7 +64,7 @@ def own_runtime_reasons(spec: JobSpec, options: m.ClusterOptions, delivery: str)
     return reasons
 
 
-def trainer_problems(spec: JobSpec, options: m.ClusterOptions) -> list[str]:
+def trainer_problems(spec: JobSpec, options: ClusterOptions) -> list[str]:
     """What Trainer v2 cannot do with this spec."""
     problems = []
     if trainer_kind(spec) is TRAINJOB:
@@ -104,7 +102,7 @@ def _role_order(item) -> int:
     return TF_ROLE_ORDER.index(item[0]) if item[0] in TF_ROLE_ORDER else 99
 
 
-def _queue(metadata: dict, options: m.ClusterOptions) -> bool:
+def _queue(metadata: dict, options: ClusterOptions) -> bool:
     """Label the job for its Kueue LocalQueue; True when it must be created suspended."""
     if not options.queue:
         return False
@@ -112,35 +110,35 @@ def _queue(metadata: dict, options: m.ClusterOptions) -> bool:
     return True
 
 
-def plan(spec: JobSpec, bundle: Bundle, bundle_uri: str, options: m.ClusterOptions) -> m.JobPlan:
+def plan(spec: JobSpec, bundle: Bundle, bundle_uri: str, options: ClusterOptions) -> JobPlan:
     """Every object of one Trainer v2 job (nothing is sent anywhere)."""
     if trainer_kind(spec) is TRAINJOB:
         return _plan_trainjob(spec, bundle, bundle_uri, options)
     return _plan_jobset(spec, bundle, bundle_uri, options)
 
 
-def _common(spec: JobSpec, bundle: Bundle, bundle_uri: str, options: m.ClusterOptions):
+def _common(spec: JobSpec, bundle: Bundle, bundle_uri: str, options: ClusterOptions):
     """labels, delivery, volumes, mounts, init containers, metadata, secrets, configmap: as for v1 jobs."""
-    labels = m.job_labels(spec)
-    delivery = m.choose_delivery(bundle, bundle_uri, options)
+    labels = job_labels(spec)
+    delivery = choose_delivery(bundle, bundle_uri, options)
     workdir = options.working_dir.rstrip("/") or "/"
-    cm_name = m.configmap_name(spec.name)
-    volumes, mounts, init = m._algorithm_volumes(bundle, bundle_uri, options, delivery, cm_name, workdir)
-    annotations = {m.DIGEST_ANNOTATION: bundle.digest, m.BUNDLE_URI_ANNOTATION: redact_url(bundle_uri)}
+    cm_name = configmap_name(spec.name)
+    volumes, mounts, init = algorithm_volumes(bundle, bundle_uri, options, delivery, cm_name, workdir)
+    annotations = {DIGEST_ANNOTATION: bundle.digest, BUNDLE_URI_ANNOTATION: redact_url(bundle_uri)}
     metadata = {"name": spec.name, "namespace": options.namespace, "labels": dict(labels),
                 "annotations": annotations}
-    secrets = m._Secrets(spec)
+    secrets = JobSecrets(spec)
     in_configmap = bundle
     if delivery == "configmap" and secrets.params and PARAMS_NAME in bundle.files:
         secrets.data[PARAMS_NAME] = bundle.files[PARAMS_NAME].decode("utf-8")
         in_configmap = Bundle({k: v for k, v in bundle.files.items() if k != PARAMS_NAME}, notebook=bundle.notebook)
-        volumes = [m._projected_algorithm_volume(bundle, cm_name, secrets.name)]
-    configmap = (m.algorithm_configmap(cm_name, options.namespace, in_configmap, labels)
+        volumes = [projected_algorithm_volume(bundle, cm_name, secrets.name)]
+    configmap = (algorithm_configmap(cm_name, options.namespace, in_configmap, labels)
                  if delivery == "configmap" else None)
     return labels, delivery, workdir, volumes, mounts, init, metadata, secrets, configmap
 
 
-def _plan_trainjob(spec: JobSpec, bundle: Bundle, bundle_uri: str, options: m.ClusterOptions) -> m.JobPlan:
+def _plan_trainjob(spec: JobSpec, bundle: Bundle, bundle_uri: str, options: ClusterOptions) -> JobPlan:
     labels, delivery, workdir, volumes, mounts, init, metadata, secrets, configmap = _common(
         spec, bundle, bundle_uri, options)
     cluster = node_addresses(spec, options.namespace)
@@ -151,16 +149,16 @@ def _plan_trainjob(spec: JobSpec, bundle: Bundle, bundle_uri: str, options: m.Cl
         env.update(distributed_env(spec, role, index, master_addr, TRAINJOB.port))
         per_index.append(env)
     # A runtime patch cannot set workingDir: the script starts there itself.
-    script, env = m.indexed_launch(spec, per_index, secrets, prelude=f"cd {shlex.quote(workdir)} || exit 1")
-    env = {**m._base_env(spec, workdir), **env}
+    script, env = indexed_launch(spec, per_index, secrets, prelude=f"cd {shlex.quote(workdir)} || exit 1")
+    env = {**base_env(spec, workdir), **env}
     first = replica_names(spec)[0][0]
     trainer: dict[str, Any] = {"image": spec.role_image(first) or "", "command": ["/bin/sh", "-c", script],
-                               "env": m.env_list(env), "numNodes": spec.replica_count}
-    resources = m.container_resources(spec.roles[first].resources, options.limit_cpu)
+                               "env": env_list(env), "numNodes": spec.replica_count}
+    resources = container_resources(spec.roles[first].resources, options.limit_cpu)
     if resources:
         trainer["resourcesPerNode"] = resources
     job_spec: dict[str, Any] = {}
-    pod_meta = m._pod_metadata(labels, options)
+    pod_meta = pod_metadata(labels, options)
     before = []
     if own_runtime_reasons(spec, options, delivery):
         runtime = _training_runtime(spec, options, labels, pod_meta, volumes, mounts, init, workdir)
@@ -188,17 +186,17 @@ def _plan_trainjob(spec: JobSpec, bundle: Bundle, bundle_uri: str, options: m.Cl
         job_spec["suspend"] = True
     job = {"apiVersion": TRAINJOB.api_version, "kind": TRAINJOB.kind, "metadata": metadata, "spec": job_spec}
     replicas = [f"{role}-{index}" for role, index in replica_names(spec)]
-    return m.JobPlan(TRAINJOB, job, configmap, None, delivery, replicas, secrets.manifest(options.namespace, labels),
+    return JobPlan(TRAINJOB, job, configmap, None, delivery, replicas, secrets.manifest(options.namespace, labels),
                      before=before, container=TRAINJOB.container)
 
 
-def _training_runtime(spec: JobSpec, options: m.ClusterOptions, labels: Mapping[str, str], pod_meta: dict,
+def _training_runtime(spec: JobSpec, options: ClusterOptions, labels: Mapping[str, str], pod_meta: dict,
                       volumes: list, mounts: list, init: list, workdir: str) -> dict[str, Any]:
     """A TrainingRuntime for this job alone: the upstream runtime's shape plus what a patch cannot add."""
     container = {"name": TRAINJOB.container, "image": spec.role_image(replica_names(spec)[0][0]) or "",
                  "imagePullPolicy": options.image_pull_policy, "workingDir": workdir, "volumeMounts": mounts}
-    pod = m._pod_spec(options, [container], volumes, init, options.restart_policy)
-    m.add_scheduler(pod, options)  # the pod-group plugin makes the PodGroup; its scheduler must place the pods
+    pod = pod_spec(options, [container], volumes, init, options.restart_policy)
+    add_scheduler(pod, options)  # the pod-group plugin makes the PodGroup; its scheduler must place the pods
     runtime_spec: dict[str, Any] = {
         "mlPolicy": {"numNodes": spec.replica_count, ML_POLICIES[spec.framework]: {}},
         "template": {"spec": {"replicatedJobs": [{"name": NODE_JOB, "template": {
@@ -211,11 +209,11 @@ def _training_runtime(spec: JobSpec, options: m.ClusterOptions, labels: Mapping[
         runtime_spec["podGroupPolicy"] = {"coscheduling": {"scheduleTimeoutSeconds": options.gang_timeout_seconds}}
     return {"apiVersion": TRAINING_RUNTIME.api_version, "kind": TRAINING_RUNTIME.kind,
             "metadata": {"name": spec.name, "namespace": options.namespace,
-                         "labels": {**labels, m.COMPONENT_LABEL: "training-runtime"}},
+                         "labels": {**labels, COMPONENT_LABEL: "training-runtime"}},
             "spec": runtime_spec}
 
 
-def _plan_jobset(spec: JobSpec, bundle: Bundle, bundle_uri: str, options: m.ClusterOptions) -> m.JobPlan:
+def _plan_jobset(spec: JobSpec, bundle: Bundle, bundle_uri: str, options: ClusterOptions) -> JobPlan:
     labels, delivery, workdir, volumes, mounts, init, metadata, secrets, configmap = _common(
         spec, bundle, bundle_uri, options)
     cluster = jobset_addresses(spec, options.namespace)
@@ -225,7 +223,7 @@ def _plan_jobset(spec: JobSpec, bundle: Bundle, bundle_uri: str, options: m.Clus
     for role, role_spec in sorted(spec.roles.items(), key=_role_order):
         # Defined first, so that later values can use it: Kubernetes expands $(VAR) of earlier variables.
         env: dict[str, Any] = {"SUBMARINE_REPLICA_INDEX": {"fieldRef": {"fieldPath": COMPLETION_INDEX_FIELD}}}
-        env.update({k: v for k, v in {**m._base_env(spec, workdir), **submarine_env(spec, role, 0)}.items()
+        env.update({k: v for k, v in {**base_env(spec, workdir), **submarine_env(spec, role, 0)}.items()
                     if k != "SUBMARINE_REPLICA_INDEX"})
         env.update(secrets.env(role, spec.role_env(role)))
         command = secrets.command(spec, role)
@@ -236,9 +234,9 @@ def _plan_jobset(spec: JobSpec, bundle: Bundle, bundle_uri: str, options: m.Clus
             env.update({k: v for k, v in contract.items() if k != "RANK"})
             # RANK = completion index + the role's offset (master 0, worker i → i+1): shell arithmetic
             command = f'export RANK=$((JOB_COMPLETION_INDEX + {rank(spec, role, 0)})); {command}'
-        container = m._container(spec, role, JOBSET, options, env, command, mounts, workdir, role_spec.resources)
+        container = main_container(spec, role, JOBSET, options, env, command, mounts, workdir, role_spec.resources)
         container["ports"] = [{"name": "submarine", "containerPort": JOBSET.port}]
-        pod = m._pod_spec(options, [container], volumes, init, options.restart_policy)
+        pod = pod_spec(options, [container], volumes, init, options.restart_policy)
         _gang_pod(pod, options)
         job_template: dict[str, Any] = {"completionMode": "Indexed", "completions": role_spec.replicas,
                                         "parallelism": role_spec.replicas,
@@ -262,8 +260,8 @@ def _plan_jobset(spec: JobSpec, bundle: Bundle, bundle_uri: str, options: m.Clus
         job_spec["suspend"] = True
     job = {"apiVersion": JOBSET.api_version, "kind": JOBSET.kind, "metadata": metadata, "spec": job_spec}
     replicas = [f"{role}-{index}" for role, index in replica_names(spec)]
-    return m.JobPlan(JOBSET, job, configmap, None, delivery, replicas, secrets.manifest(options.namespace, labels),
-                     container=JOBSET.container, pod_group=m.pod_group(spec, options, labels))
+    return JobPlan(JOBSET, job, configmap, None, delivery, replicas, secrets.manifest(options.namespace, labels),
+                     container=JOBSET.container, pod_group=pod_group(spec, options, labels))
 
 
 def tf_config_template(cluster: Mapping[str, list[str]], role: str) -> str:
@@ -273,60 +271,11 @@ def tf_config_template(cluster: Mapping[str, list[str]], role: str) -> str:
     return text.replace("-424242", "$(SUBMARINE_REPLICA_INDEX)")
 
 
-def _gang_pod(pod: dict, options: m.ClusterOptions) -> None:
-    m.add_scheduler(pod, options)
+def _gang_pod(pod: dict, options: ClusterOptions) -> None:
+    add_scheduler(pod, options)
 
 
-def _gang_metadata(spec: JobSpec, labels: Mapping[str, str], options: m.ClusterOptions) -> dict:
-    meta = m._pod_metadata(labels, options)
-    m.add_pod_group_membership(meta, spec.name, options)
+def _gang_metadata(spec: JobSpec, labels: Mapping[str, str], options: ClusterOptions) -> dict:
+    meta = pod_metadata(labels, options)
+    add_pod_group_membership(meta, spec.name, options)
     return meta
-
-
-# -- status ------------------------------------------------------------------------------------------------
-def pod_replica(labels: Mapping[str, str], annotations: Mapping[str, str], names: list[str]) -> str | None:
-    """`worker-1` of a JobSet pod: its replicated Job and completion index (node i is the i-th replica)."""
-    rjob = labels.get(REPLICATED_JOB_LABEL)
-    if rjob is None:
-        return None
-    index = labels.get(m.COMPLETION_INDEX_LABEL) or annotations.get(m.COMPLETION_INDEX_LABEL)
-    if index is None or not str(index).isdigit():
-        return None
-    if rjob == NODE_JOB:
-        return names[int(index)] if int(index) < len(names) else None
-    return f"{rjob}-{index}"
-
-
-
-def condition_state(conditions: list[dict]) -> tuple[JobState | None, dict | None]:
-    """The state the True conditions of a TrainJob (Complete, Failed, Suspended) or a JobSet (Completed,
-    Failed, Suspended) decide; (None, None) while they decide nothing (the job runs or waits for pods)."""
-    by_type = {c.get("type"): c for c in conditions}
-    for kind, state in (("Complete", JobState.SUCCEEDED), ("Completed", JobState.SUCCEEDED),
-                        ("Failed", JobState.FAILED), ("Suspended", JobState.PENDING)):
-        if kind in by_type:
-            return state, by_type[kind]
-    return None, None
-
-
-def active_jobs(status: Mapping[str, Any]) -> int:
-    """Child Jobs with pods pending or running: TrainJob `jobsStatus`, JobSet `replicatedJobsStatus`."""
-    rows = status.get("jobsStatus") or status.get("replicatedJobsStatus") or []
-    return sum(int(row.get("active") or 0) for row in rows)
-
-
-def replica_from_jobs(replica: ReplicaStatus, status: Mapping[str, Any], trainjob: bool) -> ReplicaStatus:
-    """A replica without a pod (not created yet, or cleaned up) from its child Job's counts in the TrainJob's
-    `jobsStatus` / the JobSet's `replicatedJobsStatus`: a Job that succeeded ran every index to success."""
-    if replica.raw_state != "NoPod":
-        return replica
-    name = NODE_JOB if trainjob else replica.role
-    row = next((r for r in status.get("jobsStatus") or status.get("replicatedJobsStatus") or []
-                if r.get("name") == name), None)
-    if row is None:
-        return replica
-    if row.get("succeeded"):
-        return replace(replica, state=JobState.SUCCEEDED, raw_state="JobSucceeded")
-    if row.get("failed"):
-        return replace(replica, state=JobState.FAILED, raw_state="JobFailed")
-    return replica
