@@ -31,7 +31,7 @@ from .algorithm import PARAMS_NAME, Bundle
 from .contract import TF_ROLE_ORDER, distributed_env, rank, replica_names, submarine_env
 from .job_types import JobState, ReplicaStatus
 from .spec import JobSpec
-from .storage import redact_url
+from .secrets import redact_url
 
 TRAINJOB = m.Kind("trainer.kubeflow.org", "v1alpha1", "TrainJob", "trainjobs", None, "node", 29500)
 JOBSET = m.Kind("jobset.x-k8s.io", "v1alpha2", "JobSet", "jobsets", None, "tensorflow", 2222)

@@ -24,8 +24,8 @@ from traitlets import Bool, Dict, Float, Int, List, Unicode, Union, default
 from .. import yarn_service as ys
 from ..algorithm import Bundle
 from ..errors import JobNotFound, RuntimeFailure, SubmarineError, TransientError
-from ..http import build_session, one_line
-from ..kerberos import KerberosError, KerberosLogin, is_gssapi_error, spnego_auth
+from ..net.http import build_session, one_line
+from ..net.kerberos import KerberosError, KerberosLogin, is_gssapi_error, spnego_auth
 from ..retry import retried
 from ..spec import JobSpec
 from ..job_types import JobRef, JobState, JobStatus, ReplicaStatus
