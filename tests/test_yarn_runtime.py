@@ -146,10 +146,25 @@ def test_taken_name_and_rejected_spec_are_one_line_errors(yarn):
 
 
 def test_validation_problems_stop_submission_before_any_call(yarn):
-    rt = make_runtime(yarn.url)
-    with pytest.raises(ValidationError) as problems:
-        rt.submit(spec("Bad_Name"), BUNDLE, BUNDLE_URI)
+    """The spec is checked once, where Session.build makes it (YarnRuntime.check included); submit trusts it."""
+    from traitlets.config import Config
+
+    from submarine_kernel.session import Session
+
+    config = Config()
+    config.SubmarineConfig.runtime = "yarn"
+    config.SubmarineConfig.storage_root = "hdfs://namenode:8020/user/alice/submarine"
+    config.YarnRuntime.rm_urls = [yarn.url]
+    config.YarnRuntime.user = "alice"
+    config.YarnRuntime.registry_dns_domain = "ycluster.example.com"
+    session = Session(config=config)
+    try:
+        with pytest.raises(ValidationError) as problems:
+            session.build("python train.py", name="Bad_Name", framework="tensorflow", workers=2, image="tf:2")
+    finally:
+        session.close()
     assert "'_'" in str(problems.value)
+    assert make_runtime(yarn.url).check(spec("Bad_Name")) == problems.value.problems
     assert yarn.count() == 0
 
 
@@ -226,7 +241,8 @@ def test_link_templates_and_tensorboard(yarn):
     assert schema_errors(yarn.services["tb-alone"].spec) == []
     assert rt.stop_tensorboard("tb-alone") is True and rt.stop_tensorboard("tb-alone") is False
     bad = make_runtime(yarn.url, link_templates={"x": "{rm}/{nope}"})
-    with pytest.raises(SubmarineError, match="unknown field"):
+    with pytest.raises(SubmarineError, match=r"YarnRuntime\.link_templates .*use only \{rm\}, \{app_id\}, "
+                                             r"\{service\}, \{user\}"):
         bad.links(ref)
 
 
