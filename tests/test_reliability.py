@@ -396,7 +396,9 @@ def test_yarn_unreachable_during_submit_is_recorded_unconfirmed_then_settled(yar
         # the RM answers again: the next reader adopts the service the lost creates made
         records = session.records()
         assert [(r.ref.name, r.state) for r in records] == [("unsure", "SUBMITTED")]
-        assert session.registry.get("unsure").ref.extra["decider"] == "master-0"
+        from submarine_kernel.runtimes.yarn import YarnJobData
+
+        assert YarnJobData.of(session.registry.get("unsure").ref).deciding == "master-0"
     finally:
         session.close()
 

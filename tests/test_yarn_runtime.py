@@ -12,7 +12,7 @@ from submarine_kernel.errors import SubmarineError, ValidationError
 from submarine_kernel.runtimes import runtime_class
 from submarine_kernel.job_types import JobRef, JobState
 from submarine_kernel.runtimes.yarn import (ResourceManagerUnreachable, ServiceNameTaken, ServiceRejected,
-                                            YarnAuthError, YarnRuntime)
+                                            YarnAuthError, YarnJobData, YarnRuntime)
 from submarine_kernel.spec import build_spec
 
 from webhdfs_server import WebHdfsTestServer
@@ -229,6 +229,32 @@ def test_logs_of_a_replica_through_its_nodemanager(yarn):
     assert list(rt.logs(ref, "master-0")) == ["chief", "warning"]  # YARN's instance names work too
     with pytest.raises(SubmarineError, match="no running container 'ps-0'"):
         list(rt.logs(ref, "ps-0"))
+
+
+def test_rows_of_older_versions_name_the_deciding_replica_decider(yarn):
+    rt = make_runtime(yarn.url)
+    ref = rt.submit(spec("old-row", workers=2), BUNDLE, BUNDLE_URI)
+    assert YarnJobData.of(JobRef.from_dict(ref.to_dict())) == YarnJobData.of(ref)  # the registry's round trip
+    old = {k: v for k, v in ref.extra.items() if k != "deciding"}
+    old_ref = JobRef(ref.runtime, ref.name, ref.id, {**old, "decider": "worker-1"})
+    assert YarnJobData.of(old_ref).deciding == "worker-1" and "decider" not in YarnJobData.of(old_ref).to_extra()
+    yarn.advance("old-row", "STABLE")
+    record = yarn.services["old-row"]
+    yarn.container_logs[(yarn.container_id(record, "worker", 0), "stdout.txt")] = "from worker 1\n"
+    assert list(rt.logs(old_ref)) == ["from worker 1"]
+
+
+def test_follow_reads_until_the_job_ends(yarn):
+    rt = make_runtime(yarn.url, follow_interval=0.01)
+    ref = rt.submit(spec("followed", workers=1), BUNDLE, BUNDLE_URI)
+    yarn.advance("followed", "STABLE")
+    key = (yarn.container_id(yarn.services["followed"], "master", 0), "stdout.txt")
+    yarn.container_logs[key] = "one\n"
+    lines = rt.logs(ref, follow=True)
+    assert next(lines) == "one"
+    yarn.container_logs[key] = "one\ntwo\n"
+    yarn.advance("followed", "SUCCEEDED")
+    assert list(lines) == ["two"]  # written before the end: still read, then the follow stops
 
 
 def test_link_templates_and_tensorboard(yarn):
