@@ -13,6 +13,8 @@ from .service import ComponentPlan
 
 @dataclass(frozen=True)
 class YarnJobData:
+    """The runtime's own facts about one job, typed; `JobRef.extra` is their stored form."""
+
     #: the ResourceManager that accepted the job (links point there)
     rm: str = ""
     user: str = ""
