@@ -333,7 +333,7 @@ class Session:
 
     def _start(self, rt: Runtime, spec: JobSpec, bundle: Bundle, upload: UploadResult, storage: Storage) -> JobRef:
         """rt.submit with retries; a stored bundle found damaged on fetch is uploaded again once."""
-        from .integrity import DamagedBundle
+        from .storage import DamagedBundle
 
         def attempt():
             return rt.submit(spec, bundle, upload.uri)

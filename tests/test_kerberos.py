@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from submarine_kernel.algorithm import Bundle
-from submarine_kernel.kerberos import INSTALL_HINT, KerberosError, KerberosLogin, spnego_auth
+from submarine_kernel.net.kerberos import INSTALL_HINT, KerberosError, KerberosLogin, spnego_auth
 from submarine_kernel.job_types import JobRef
 from submarine_kernel.runtimes.yarn import YarnRuntime
 from submarine_kernel.spec import build_spec
@@ -182,7 +182,7 @@ def test_without_requests_gssapi_the_error_says_how_to_install(monkeypatch):
 def test_requests_gssapi_is_not_imported_without_kerberos():
     import subprocess
 
-    code = ("import sys, submarine_kernel.runtimes.yarn, submarine_kernel.webhdfs;"
+    code = ("import sys, submarine_kernel.runtimes.yarn, submarine_kernel.storage.webhdfs;"
             "from submarine_kernel.runtimes.yarn import YarnRuntime;"
             "YarnRuntime(rm_urls=['http://rm:8088']).client;"
             "assert 'requests_gssapi' not in sys.modules and 'gssapi' not in sys.modules")

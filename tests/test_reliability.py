@@ -13,9 +13,7 @@ from pathlib import Path
 import pytest
 
 from submarine_kernel.algorithm import MANIFEST_NAME, Bundle
-from submarine_kernel.integrity import DamagedBundle
-from submarine_kernel.storage import Storage, fetch_bundle
-from submarine_kernel import staging
+from submarine_kernel.storage import DamagedBundle, Storage, fetch_bundle, staging
 
 from fault_support import concurrent_puts, killed_uploads, staging_folders
 
@@ -262,7 +260,7 @@ def test_staging_folders_of_killed_uploads_are_removed_and_a_live_one_is_kept(tm
     root.mkdir()
     live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        live_folder = root / f".staging-abc-{live.pid}-{staging._host_tag()}-0011aabb"
+        live_folder = root / f".staging-abc-{live.pid}-{staging.host_tag()}-0011aabb"
         live_folder.mkdir()
         (live_folder / "part.bin").write_bytes(b"x" * 100)
         outcome = killed_uploads(root, tmp_path, tries=3, megabytes=16)
@@ -398,7 +396,9 @@ def test_yarn_unreachable_during_submit_is_recorded_unconfirmed_then_settled(yar
         # the RM answers again: the next reader adopts the service the lost creates made
         records = session.records()
         assert [(r.ref.name, r.state) for r in records] == [("unsure", "SUBMITTED")]
-        assert session.registry.get("unsure").ref.extra["decider"] == "master-0"
+        from submarine_kernel.runtimes.yarn import YarnJobData
+
+        assert YarnJobData.of(session.registry.get("unsure").ref).deciding == "master-0"
     finally:
         session.close()
 

@@ -114,7 +114,7 @@ def test_fetch_bundle_writes_files_without_manifest(tmp_path, root):
     dest = fetch_bundle(uri, tmp_path / "dest")
     assert (dest / "utils" / "data.py").read_bytes() == FILES["utils/data.py"]
     assert not (dest / MANIFEST_NAME).exists()
-    assert Storage(root).fetch(uri + "/", tmp_path / "dest2") == tmp_path / "dest2"
+    assert fetch_bundle(uri + "/", tmp_path / "dest2") == tmp_path / "dest2"  # a trailing '/' is the same URI
     assert (tmp_path / "dest2" / "train.py").read_bytes() == FILES["train.py"]
 
 

@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from submarine_kernel.errors import SubmarineError
-from submarine_kernel.http import build_session
+from submarine_kernel.net.http import build_session
 
 
 # -- a self-signed HTTPS server ------------------------------------------------------------------------
@@ -128,7 +128,7 @@ def test_kubernetes_verifies_unless_the_kubeconfig_opts_out(https_url, tmp_path)
 def test_s3_verifies_by_default_and_verify_false_is_explicit():
     pytest.importorskip("s3fs")
     from submarine_kernel.errors import StorageError
-    from submarine_kernel.s3 import s3_options
+    from submarine_kernel.storage.s3 import s3_options
 
     assert "client_kwargs" not in s3_options({"endpoint_url": "https://minio:9000"})  # botocore's default: verify
     assert s3_options({"verify": False})["client_kwargs"] == {"verify": False}
@@ -141,7 +141,7 @@ def test_s3_verifies_by_default_and_verify_false_is_explicit():
 
 def test_s3_endpoint_with_an_unknown_ca_is_refused_unless_verify_is_false(https_url):
     pytest.importorskip("s3fs")
-    from submarine_kernel.s3 import open_s3
+    from submarine_kernel.storage.s3 import open_s3
 
     options = {"endpoint_url": https_url, "key": "k", "secret": "s", "region": "us-east-1",
                "config_kwargs": {"retries": {"max_attempts": 1}, "connect_timeout": 5, "read_timeout": 5}}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from k8s_support import validate_operator_job
-from submarine_kernel import yarn_service as ys
+from submarine_kernel.runtimes.yarn import service as ys
 from submarine_kernel.algorithm import Bundle
 from submarine_kernel.runtimes.kubernetes import KubernetesRuntime
 from submarine_kernel.runtimes.yarn import YarnRuntime

@@ -11,7 +11,7 @@ import pytest
 from submarine_kernel.algorithm import MANIFEST_NAME, Bundle
 from submarine_kernel.errors import StorageError, ValidationError
 from submarine_kernel.storage import Storage, clean_checkpoint, fetch_bundle, open_filesystem
-from submarine_kernel.webhdfs import SubmarineWebHDFS, namenode_urls
+from submarine_kernel.storage.webhdfs import SubmarineWebHDFS, namenode_urls
 
 from webhdfs_server import WebHdfsTestServer
 

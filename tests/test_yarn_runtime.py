@@ -12,7 +12,7 @@ from submarine_kernel.errors import SubmarineError, ValidationError
 from submarine_kernel.runtimes import runtime_class
 from submarine_kernel.job_types import JobRef, JobState
 from submarine_kernel.runtimes.yarn import (ResourceManagerUnreachable, ServiceNameTaken, ServiceRejected,
-                                            YarnAuthError, YarnRuntime)
+                                            YarnAuthError, YarnJobData, YarnRuntime)
 from submarine_kernel.spec import build_spec
 
 from webhdfs_server import WebHdfsTestServer
@@ -146,10 +146,25 @@ def test_taken_name_and_rejected_spec_are_one_line_errors(yarn):
 
 
 def test_validation_problems_stop_submission_before_any_call(yarn):
-    rt = make_runtime(yarn.url)
-    with pytest.raises(ValidationError) as problems:
-        rt.submit(spec("Bad_Name"), BUNDLE, BUNDLE_URI)
+    """The spec is checked once, where Session.build makes it (YarnRuntime.check included); submit trusts it."""
+    from traitlets.config import Config
+
+    from submarine_kernel.session import Session
+
+    config = Config()
+    config.SubmarineConfig.runtime = "yarn"
+    config.SubmarineConfig.storage_root = "hdfs://namenode:8020/user/alice/submarine"
+    config.YarnRuntime.rm_urls = [yarn.url]
+    config.YarnRuntime.user = "alice"
+    config.YarnRuntime.registry_dns_domain = "ycluster.example.com"
+    session = Session(config=config)
+    try:
+        with pytest.raises(ValidationError) as problems:
+            session.build("python train.py", name="Bad_Name", framework="tensorflow", workers=2, image="tf:2")
+    finally:
+        session.close()
     assert "'_'" in str(problems.value)
+    assert make_runtime(yarn.url).check(spec("Bad_Name")) == problems.value.problems
     assert yarn.count() == 0
 
 
@@ -216,6 +231,32 @@ def test_logs_of_a_replica_through_its_nodemanager(yarn):
         list(rt.logs(ref, "ps-0"))
 
 
+def test_rows_of_older_versions_name_the_deciding_replica_decider(yarn):
+    rt = make_runtime(yarn.url)
+    ref = rt.submit(spec("old-row", workers=2), BUNDLE, BUNDLE_URI)
+    assert YarnJobData.of(JobRef.from_dict(ref.to_dict())) == YarnJobData.of(ref)  # the registry's round trip
+    old = {k: v for k, v in ref.extra.items() if k != "deciding"}
+    old_ref = JobRef(ref.runtime, ref.name, ref.id, {**old, "decider": "worker-1"})
+    assert YarnJobData.of(old_ref).deciding == "worker-1" and "decider" not in YarnJobData.of(old_ref).to_extra()
+    yarn.advance("old-row", "STABLE")
+    record = yarn.services["old-row"]
+    yarn.container_logs[(yarn.container_id(record, "worker", 0), "stdout.txt")] = "from worker 1\n"
+    assert list(rt.logs(old_ref)) == ["from worker 1"]
+
+
+def test_follow_reads_until_the_job_ends(yarn):
+    rt = make_runtime(yarn.url, follow_interval=0.01)
+    ref = rt.submit(spec("followed", workers=1), BUNDLE, BUNDLE_URI)
+    yarn.advance("followed", "STABLE")
+    key = (yarn.container_id(yarn.services["followed"], "master", 0), "stdout.txt")
+    yarn.container_logs[key] = "one\n"
+    lines = rt.logs(ref, follow=True)
+    assert next(lines) == "one"
+    yarn.container_logs[key] = "one\ntwo\n"
+    yarn.advance("followed", "SUCCEEDED")
+    assert list(lines) == ["two"]  # written before the end: still read, then the follow stops
+
+
 def test_link_templates_and_tensorboard(yarn):
     rt = make_runtime(yarn.url, tensorboard=True, link_templates={"app": "{rm}/cluster/app/{app_id}?u={user}"})
     ref = rt.submit(spec("tb-job", checkpoint_path="hdfs://nn/user/alice/ckpt/tb-job"), BUNDLE, BUNDLE_URI)
@@ -226,7 +267,8 @@ def test_link_templates_and_tensorboard(yarn):
     assert schema_errors(yarn.services["tb-alone"].spec) == []
     assert rt.stop_tensorboard("tb-alone") is True and rt.stop_tensorboard("tb-alone") is False
     bad = make_runtime(yarn.url, link_templates={"x": "{rm}/{nope}"})
-    with pytest.raises(SubmarineError, match="unknown field"):
+    with pytest.raises(SubmarineError, match=r"YarnRuntime\.link_templates .*use only \{rm\}, \{app_id\}, "
+                                             r"\{service\}, \{user\}"):
         bad.links(ref)
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from submarine_kernel import contract
-from submarine_kernel import yarn_service as ys
+from submarine_kernel.runtimes.yarn import service as ys
 from submarine_kernel.algorithm import Bundle
 from submarine_kernel.runtimes.yarn import YarnRuntime
 from submarine_kernel.spec import build_spec

@@ -1,5 +1,5 @@
 """A JobSpec as a YARN Service (the `/app/v1/services` JSON), shaped as Hadoop Submarine's YARN runtime
-built it, plus the equivalent classic `yarn jar hadoop-submarine-*.jar job run` command line.
+built it (the equivalent classic `yarn jar` command line is `classic.py`'s; what YARN refuses, `checks.py`'s).
 
 Role → component mapping (Hadoop Submarine's, with the project's environment contract on top):
 
@@ -34,24 +34,19 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Mapping
 
-from . import contract
-from .spec import JobSpec, Resources
+from ... import contract
+from ...job_types import SUBMISSION_LABEL
+from ...spec import JobSpec, Resources
 
 REPORT_AS_SERVICE_STATE = "yarn.service.container-state-report-as-service-state"
-#: JobSpec label with the token of one submission (Session.submit), kept in the service's properties
-SUBMISSION_LABEL = "submarine-kernel/submission"
+#: the service property that carries a submission's token (the JobSpec's SUBMISSION_LABEL): YARN keeps no
+#: labels, and property names are dotted
 SUBMISSION_PROPERTY = "submarine-kernel.submission"
 MASTER_COMPONENT = "master"
 TENSORBOARD_COMPONENT = "tensorboard"
 TENSORBOARD_PORT = 6006
 TENSORBOARD_QUICKLINK = "Tensorboard"
 GPU_RESOURCE = "yarn.io/gpu"
-#: YARN's own rules (ServiceApiUtil): `[a-z][a-z0-9-]*`, no '_', a DNS label of at most 63 characters;
-#: component names leave room for the instance id (63 - len(str(Long.MAX_VALUE)) = 44).
-SERVICE_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]*$")
-USER_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-.]*$")
-MAX_LABEL = 63
-MAX_COMPONENT_NAME = MAX_LABEL - len(str(2 ** 63 - 1))
 #: YARN substitutes this token in launch commands with the component instance id (0, 1, ...).
 COMPONENT_ID_TOKEN = "${COMPONENT_ID}"
 _COMPONENT_ID_PLACEHOLDER = "__SUBMARINE_YARN_COMPONENT_ID__"
@@ -153,64 +148,6 @@ def _env_safe_for_yarn(value: str) -> bool:
 
 def _exports(env: Mapping[str, str]) -> list[str]:
     return [f"export {key}={shlex.quote(str(value))}" for key, value in env.items()]
-
-
-# -- problems -------------------------------------------------------------------------------------------
-def name_problems(name: str, what: str = "job name") -> list[str]:
-    """YARN's service and component name rules (ServiceApiUtil.validateNameFormat, registry DNS on)."""
-    problems = []
-    if "_" in name:
-        problems.append(f"{what} {name!r} contains '_', which YARN refuses (DNS host names cannot have it): "
-                        "use '-' instead")
-    if len(name) > MAX_LABEL:
-        problems.append(f"{what} {name!r} is {len(name)} characters long: YARN allows at most {MAX_LABEL}")
-    if name and "_" not in name and not SERVICE_NAME_PATTERN.match(name):
-        problems.append(f"{what} {name!r} does not match YARN's [a-z][a-z0-9-]*: use lower-case letters, "
-                        "digits and '-', starting with a letter")
-    if name.endswith("-"):
-        problems.append(f"{what} {name!r} ends with '-', which is not a valid DNS label: drop the trailing '-'")
-    return problems
-
-
-def resource_problems(role: str, resources: Resources, settings: ServiceSettings) -> list[str]:
-    """Resources YARN cannot give: fractional vcores, more than the scheduler's maximum allocation."""
-    problems = []
-    cpus = resources.cpus if resources.cpus is not None else settings.default_vcores
-    memory = resources.memory_mib if resources.memory_mib is not None else settings.default_memory_mib
-    if not float(cpus).is_integer():
-        problems.append(f"{role} asks for vcores={cpus:g}: YARN gives whole vcores, ask for "
-                        f"vcores={max(1, round(cpus))}")
-    if settings.max_vcores and cpus > settings.max_vcores:
-        problems.append(f"{role} asks for {cpus:g} vcores but YARN gives at most {settings.max_vcores} per "
-                        "container (yarn.scheduler.maximum-allocation-vcores): lower vcores=")
-    if settings.max_memory_mib and memory > settings.max_memory_mib:
-        problems.append(f"{role} asks for {memory} MiB but YARN gives at most {settings.max_memory_mib} MiB "
-                        "per container (yarn.scheduler.maximum-allocation-mb): lower memory=")
-    return problems
-
-
-def service_problems(spec: JobSpec, settings: ServiceSettings) -> list[str]:
-    """Everything YARN would refuse about `spec` with `settings`, found before anything is uploaded."""
-    problems = name_problems(spec.name or "")
-    if spec.name in {p.name for p in component_plan(spec)} | {TENSORBOARD_COMPONENT}:
-        problems.append(f"job name {spec.name!r} equals one of its component names, which YARN refuses: "
-                        "choose another --name")
-    if "chief" in spec.roles and "master" in spec.roles:
-        problems.append("a job with both a chief and a master cannot run on YARN (both become the 'master' "
-                        "component): keep one of them")
-    if settings.domain and (len(registry_user(settings.user)) > MAX_LABEL
-                            or not USER_NAME_PATTERN.match(registry_user(settings.user))):
-        problems.append(f"user {settings.user!r} is not a valid registry DNS label: set YarnRuntime.user to "
-                        "your lower-case short name")
-    if settings.kerberos_principal and "/" not in settings.kerberos_principal:
-        problems.append(f"the service principal {settings.kerberos_principal!r} has no host part: YARN wants "
-                        "user/_HOST@REALM in YarnRuntime.service_principal")
-    for name, role in spec.roles.items():
-        problems.extend(resource_problems(name, role.resources, settings))
-    if settings.tensorboard and not spec.checkpoint_path:
-        problems.append("YarnRuntime.tensorboard is on but the job has no checkpoint path for TensorBoard to "
-                        "read: pass --checkpoint PATH or switch it off")
-    return problems
 
 
 # -- the service JSON -----------------------------------------------------------------------------------
@@ -377,10 +314,12 @@ def build_service(spec: JobSpec, bundle_files: Iterable[str], bundle_uri: str, s
     return service
 
 
-def submission_token(service: Mapping | None) -> str:
-    """The submission token a service was created with ('' when none)."""
+def submission_labels(service: Mapping | None) -> dict[str, str]:
+    """The submission token a service was created with, as the JobSpec label it came from ({} when none),
+    for `job_types.same_submission`."""
     properties = ((service or {}).get("configuration") or {}).get("properties") or {}
-    return str(properties.get(SUBMISSION_PROPERTY) or "")
+    token = str(properties.get(SUBMISSION_PROPERTY) or "")
+    return {SUBMISSION_LABEL: token} if token else {}
 
 
 def _add_cluster_fields(service: dict, settings: ServiceSettings) -> None:
@@ -432,72 +371,6 @@ def tensorboard_service(name: str, logdir: str, settings: ServiceSettings, image
         service["configuration"] = {"env": env}
     _add_cluster_fields(service, settings)
     return service
-
-
-# -- the classic command line ---------------------------------------------------------------------------
-def classic_command(spec: JobSpec, bundle_files: Iterable[str], bundle_uri: str, settings: ServiceSettings,
-                    jar: str, env_view: Callable[[Mapping[str, str]], Mapping[str, str]] | None = None) -> str:
-    """The same job as Hadoop Submarine's `yarn jar hadoop-submarine-*.jar job run ...`, shell-quoted.
-
-    Hadoop Submarine wrote its own TF_CONFIG (with a `master` key) into its launch scripts, so the
-    commands here are the roles' plain launch commands.
-    """
-    view = env_view or (lambda env: env)
-    args = ["yarn", "jar", jar, "job", "run", "--name", spec.name, "--framework", spec.framework]
-    if spec.image:
-        args += ["--docker_image", spec.image]
-    if spec.input_path:
-        args += ["--input_path", spec.input_path]
-    if spec.checkpoint_path:
-        args += ["--checkpoint_path", spec.checkpoint_path]
-    decider = spec.deciding_role
-    workers = spec.roles[decider].replicas + (spec.roles["worker"].replicas if decider != "worker"
-                                              and "worker" in spec.roles else 0)
-    worker_role = spec.roles[decider]
-    args += ["--num_workers", str(workers), "--worker_resources", _classic_resources(worker_role.resources, settings),
-             "--worker_launch_cmd", spec.launch_command(decider)]
-    if spec.role_image(decider) and spec.role_image(decider) != spec.image:
-        args += ["--worker_docker_image", spec.role_image(decider)]
-    if "ps" in spec.roles:
-        ps = spec.roles["ps"]
-        args += ["--num_ps", str(ps.replicas), "--ps_resources", _classic_resources(ps.resources, settings),
-                 "--ps_launch_cmd", spec.launch_command("ps")]
-        if spec.role_image("ps") and spec.role_image("ps") != spec.image:
-            args += ["--ps_docker_image", spec.role_image("ps")]
-    if settings.tensorboard and spec.checkpoint_path:
-        args += ["--tensorboard", "--tensorboard_resources", settings.tensorboard_resources]
-        if settings.tensorboard_image:
-            args += ["--tensorboard_docker_image", settings.tensorboard_image]
-    env = {}
-    if settings.docker_java_home:
-        env["DOCKER_JAVA_HOME"] = settings.docker_java_home
-    if settings.docker_hadoop_hdfs_home:
-        env["DOCKER_HADOOP_HDFS_HOME"] = settings.docker_hadoop_hdfs_home
-    env.update(view(spec.role_env(decider)))
-    for key, value in env.items():
-        args += ["--env", f"{key}={value}"]
-    base = bundle_uri.rstrip("/")
-    args += ["--localization", f"{base}:./{contract.ALGORITHM_DIR}"]
-    for name in sorted(bundle_files):
-        if "/" not in name:
-            args += ["--localization", f"{base}/{name}:./{name}"]
-    if settings.queue:
-        args += ["--queue", settings.queue]
-    if settings.kerberos_principal:
-        args += ["--principal", settings.kerberos_principal]
-        if settings.kerberos_keytab:
-            args += ["--keytab", settings.kerberos_keytab.removeprefix("file://")]
-    if settings.tensorboard and spec.checkpoint_path:
-        args += ["--quicklink", f"{TENSORBOARD_QUICKLINK}=http://{TENSORBOARD_COMPONENT}-0:{TENSORBOARD_PORT}"]
-    return " ".join(shlex.quote(a) for a in args)
-
-
-def _classic_resources(resources: Resources, settings: ServiceSettings) -> str:
-    if resources.memory_mib is None or resources.cpus is None:
-        resources = Resources(memory_mib=resources.memory_mib or settings.default_memory_mib,
-                              cpus=resources.cpus or settings.default_vcores, gpus=resources.gpus,
-                              other=resources.other)
-    return resources.to_cli()
 
 
 def service_json(service: Mapping) -> str:

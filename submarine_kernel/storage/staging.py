@@ -20,13 +20,14 @@ PREFIXES = (".staging-", ".discard-")
 STALE_AFTER_SECONDS = 24 * 3600
 
 
-def _host_tag() -> str:
+def host_tag() -> str:
+    """This host, as the short tag working-folder names carry."""
     return hashlib.sha1(socket.gethostname().encode()).hexdigest()[:8]
 
 
 def name(kind: str, folder: str) -> str:
     """`.staging-<folder>-<pid>-<host tag>-<token>` (kind "staging" or "discard")."""
-    return f".{kind}-{folder}-{os.getpid()}-{_host_tag()}-{secrets.token_hex(4)}"
+    return f".{kind}-{folder}-{os.getpid()}-{host_tag()}-{secrets.token_hex(4)}"
 
 
 def _owner(entry: str) -> tuple[int, str] | None:
@@ -49,7 +50,7 @@ def _alive(pid: int) -> bool:
 def is_stale(entry: str, path: Path, now: float | None = None) -> bool:
     """Whether the working folder `entry` (at `path`) belongs to no live upload."""
     owner = _owner(entry)
-    if owner is not None and owner[1] == _host_tag():
+    if owner is not None and owner[1] == host_tag():
         return owner[0] != os.getpid() and not _alive(owner[0])
     try:
         age = (now or time.time()) - path.stat().st_mtime

@@ -2,8 +2,7 @@
 
 A bundle lives at `<root>/<digest>/`; its manifest is written last and marks it complete, so an upload
 cut off half-way never looks complete and is simply redone. An identical bundle is never uploaded twice.
-Protocols that need more than fsspec's defaults (hdfs over WebHDFS, s3 options) register a file system
-factory by protocol name.
+Which file system opens the root is `filesystems.open_filesystem`'s job.
 
 Layouts (storage option `layout`): "content" (the default) keeps each bundle at `<root>/<digest>/`;
 "zeppelin" keeps Zeppelin's `<root>/<notebook id>/<title>`: one folder per notebook, replaced when the
@@ -20,63 +19,18 @@ import posixpath
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
-from urllib.parse import urlsplit
 
 from . import integrity, staging
-from .algorithm import MANIFEST_NAME, Bundle
-from .errors import StorageError, TransientError, ValidationError
-from .retry import DEFAULT_POLICY
-from .secrets import redact_url
-
-#: protocol → factory(url, options) returning (fsspec file system, path inside it)
-FileSystemFactory = Callable[[str, Mapping[str, Any]], tuple[Any, str]]
-_FACTORIES: dict[str, FileSystemFactory] = {}
+from ..algorithm import MANIFEST_NAME, Bundle
+from ..errors import StorageError, TransientError, ValidationError
+from ..retry import DEFAULT_POLICY
+from ..secrets import redact_url
+from .filesystems import open_filesystem
 
 #: uploads at least this large show a progress bar
 PROGRESS_THRESHOLD = 4 * 1024 * 1024
-#: Zeppelin refused to delete checkpoint paths this shallow or shallower
-MIN_CHECKPOINT_DEPTH = 4
 #: where a bundle lives under the root: by content digest, or Zeppelin's one folder per notebook
 LAYOUTS = ("content", "zeppelin")
-#: storage options read by Storage itself, never handed to a file system
-LAYOUT_OPTIONS = ("layout", "notebook_id")
-
-
-def register_filesystem(protocol: str, factory: FileSystemFactory) -> None:
-    """Let `protocol://` URLs be opened by `factory` instead of plain `fsspec.url_to_fs`."""
-    _FACTORIES[protocol] = factory
-
-
-def open_filesystem(url: str, options: Mapping[str, Any] | None = None) -> tuple[Any, str]:
-    """(file system, path) for a URL; a bare path is a local path."""
-    import fsspec
-
-    protocol = urlsplit(url).scheme if "://" in url else "file"
-    options = {k: v for k, v in dict(options or {}).items() if k not in LAYOUT_OPTIONS}
-    _load_builtin_factories(protocol)
-    if protocol in _FACTORIES:
-        return _FACTORIES[protocol](url, options)
-    try:
-        return fsspec.core.url_to_fs(url, **options)
-    except (ImportError, ValueError) as exc:
-        raise StorageError(f"cannot open storage {redact_url(url)!r}: {exc}") from None
-
-
-def _load_builtin_factories(protocol: str) -> None:
-    """Import the module that registers a built-in protocol, only when that protocol is first used."""
-    modules = {"hdfs": "submarine_kernel.webhdfs", "webhdfs": "submarine_kernel.webhdfs",
-               "swebhdfs": "submarine_kernel.webhdfs",
-               "s3": "submarine_kernel.s3", "s3a": "submarine_kernel.s3"}
-    if protocol in modules and protocol not in _FACTORIES:
-        import importlib
-
-        try:
-            importlib.import_module(modules[protocol])
-        except ModuleNotFoundError as exc:
-            if exc.name == modules[protocol]:
-                return  # no special handling shipped: fall back to fsspec
-            raise StorageError(f"storage {protocol}:// needs the package {exc.name!r}: "
-                               f"pip install 'submarine-kernel[{protocol}]'") from None
 
 
 @dataclass(frozen=True)
@@ -332,10 +286,6 @@ class Storage:
         except FileNotFoundError:
             raise StorageError(f"bundle {digest} is not complete in {redact_url(self.root)}: upload it again") from None
 
-    def fetch(self, uri: str, destination: str | Path) -> Path:
-        """Download a complete bundle (its files, not the manifest) into a local folder."""
-        return fetch_bundle(uri, destination, self.options)
-
 
 def fetch_bundle(uri: str, destination: str | Path, options: Mapping[str, Any] | None = None) -> Path:
     """Download the bundle at `uri` into `destination`; refuse an incomplete or damaged one.
@@ -385,24 +335,3 @@ def _takes_callback(fs) -> bool:
         return "callback" in inspect.signature(fs.pipe_file).parameters
     except (TypeError, ValueError):
         return False
-
-
-def checkpoint_depth(path: str) -> int:
-    """Number of path parts below the file system root (`hdfs://nn/user/a/job` → 3)."""
-    return len([p for p in urlsplit(path).path.split("/") if p]) if "://" in path else \
-        len([p for p in path.split("/") if p])
-
-
-def clean_checkpoint(path: str, options: Mapping[str, Any] | None = None) -> bool:
-    """Delete a job's checkpoint folder; refuse paths too shallow to belong to one job."""
-    if not path:
-        raise ValidationError("no checkpoint path is set: pass --checkpoint PATH")
-    depth = checkpoint_depth(path)
-    if depth < MIN_CHECKPOINT_DEPTH:
-        raise ValidationError(f"refusing to delete checkpoint path {path!r}: it is only {depth} levels deep; "
-                              f"use a folder at least {MIN_CHECKPOINT_DEPTH} levels deep that belongs to the job")
-    fs, fs_path = open_filesystem(path, options)
-    if not fs.exists(fs_path):
-        return False
-    fs.rm(fs_path, recursive=True)
-    return True

@@ -1,7 +1,7 @@
 """One way to build the requests Session that talks to a Hadoop cluster (YARN ResourceManager, WebHDFS).
 
 TLS verification is on unless switched off explicitly; Kerberos (SPNEGO) is added through
-`submarine_kernel.kerberos` only when asked for. Secrets that travel in URLs (`delegation=`, `token=`) are
+`submarine_kernel.net.kerberos` only when asked for. Secrets that travel in URLs (`delegation=`, `token=`) are
 removed from every exception message and from `Response.url`, because the callers format those into the
 one-line errors users see.
 """
@@ -13,7 +13,7 @@ from typing import Any, Iterable
 
 import requests
 
-from .errors import SubmarineError
+from ..errors import SubmarineError
 
 #: query parameters whose values are secrets (WebHDFS delegation tokens, RM and proxy tokens)
 SECRET_PARAMS = ("delegation", "token", "password", "doas_token", "signature")

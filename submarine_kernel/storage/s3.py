@@ -1,6 +1,6 @@
 """s3:// (and s3a://) bundle storage through s3fs: AWS S3 or any S3-compatible store (MinIO, Ceph...).
 
-Imported by `storage` when an s3:// URL is first used. Credentials, region and endpoint come from
+Imported by `storage.filesystems` when an s3:// URL is first used. Credentials, region and endpoint come from
 `SubmarineConfig.storage_options` or, when absent there, from the usual AWS sources that botocore reads
 (AWS_* environment variables, AWS_PROFILE and ~/.aws files, instance or pod roles). They are never
 printed: the file system's repr shows none, and error messages are scrubbed of every credential value.
@@ -15,8 +15,9 @@ import os
 from typing import Any, Callable, Mapping
 from urllib.parse import urlsplit
 
-from .errors import StorageError
-from .storage import redact_url, register_filesystem
+from ..errors import StorageError
+from ..secrets import redact_url
+from .filesystems import register_filesystem
 
 #: multipart part size (S3's minimum is 5 MiB)
 PART_SIZE = 8 * 1024 * 1024
@@ -61,7 +62,7 @@ def s3_options(options: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def open_s3(url: str, options: Mapping[str, Any]) -> tuple[Any, str]:
-    """The file system and bucket/key path for an s3:// or s3a:// URL (registered with `storage`)."""
+    """The file system and bucket/key path for an s3:// or s3a:// URL (registered with `storage.filesystems`)."""
     parts = urlsplit(url)
     # Bucket names never hold ':' or '@', so either means KEY:SECRET@ (a secret may even hold '/', which
     # hides it from urlsplit's username/password); the URL is not repeated, as it cannot be redacted safely.

@@ -1,6 +1,6 @@
 """hdfs:// (and webhdfs:// / swebhdfs://) storage through WebHDFS, on fsspec's WebHDFS file system.
 
-Registered with `submarine_kernel.storage` the first time such a URL is used. Storage options (the
+Registered with `submarine_kernel.storage.filesystems` the first time such a URL is used. Storage options (the
 `SubmarineConfig.storage_options` dict, never printed):
 
 | option             | meaning                                                                          |
@@ -17,8 +17,8 @@ Registered with `submarine_kernel.storage` the first time such a URL is used. St
 | `data_proxy`       | map DataNode addresses as fsspec's WebHDFS does (NAT, Docker)                    |
 | `timeout`          | seconds per request                                                              |
 
-NameNode HA: requests go to the last NameNode that answered; a connection error or a StandbyException
-moves to the next. Writes are atomic: data goes to a hidden temporary file that is then renamed, so a
+NameNode HA (`net.failover`): requests go to the last NameNode that answered; a connection error or a
+StandbyException moves to the next. Writes are atomic: data goes to a hidden temporary file that is then renamed, so a
 half-written file (above all the bundle manifest, which marks a bundle complete) is never visible.
 """
 
@@ -30,13 +30,13 @@ import secrets
 from typing import Any, Mapping
 from urllib.parse import quote, urlsplit
 
-import requests
 from fsspec.implementations.webhdfs import WebHDFS
 
-from .errors import StorageError
-from .http import build_session, one_line, redact
-from .kerberos import KerberosError, KerberosLogin, is_gssapi_error, spnego_auth
-from .storage import register_filesystem
+from ..errors import StorageError
+from ..net.failover import Failover
+from ..net.http import build_session, one_line, redact
+from ..net.kerberos import KerberosLogin, spnego_auth
+from .filesystems import LAYOUT_OPTIONS, register_filesystem
 
 DEFAULT_HTTP_PORT = 9870
 DEFAULT_HTTPS_PORT = 9871
@@ -44,8 +44,6 @@ DEFAULT_HTTPS_PORT = 9871
 RPC_PORTS = (8020, 9000, 9820)
 OPTIONS = ("namenodes", "user", "proxy_user", "kerberos", "principal", "keytab", "kinit", "klist",
            "delegation_token", "verify", "client_cert", "data_proxy", "timeout", "use_https")
-#: options that belong to submarine_kernel.storage.Storage, not to the file system
-STORAGE_OPTIONS = ("layout", "notebook_id")
 _STANDBY = ("StandbyException", "RetriableException", "ObserverRetryOnActiveException")
 
 
@@ -64,13 +62,14 @@ class SubmarineWebHDFS(WebHDFS):
         if not namenodes:
             raise StorageError("no WebHDFS NameNode to talk to: set storage option namenodes = ['http://nn:9870']")
         self.namenodes = [n.rstrip("/") for n in namenodes]
-        self._active = 0
         self._verify = verify
         self._client_cert = client_cert
         self._timeout = timeout
         self._kerberos = bool(kerberos or keytab)
         self._login = KerberosLogin(principal=principal, keytab=keytab, kinit=kinit, klist=klist) \
             if self._kerberos else None
+        self._failover = Failover(self.namenodes, login=self._login,
+                                  kinit_hint="run kinit or set the keytab storage option")
         self._token = delegation_token
         first = urlsplit(self.namenodes[0])
         super().__init__(first.hostname, first.port or DEFAULT_HTTP_PORT, kerberos=False, token=delegation_token,
@@ -86,38 +85,20 @@ class SubmarineWebHDFS(WebHDFS):
 
     def _call(self, op, method="get", path=None, data=None, redirect=True, **kwargs):
         """One WebHDFS operation on the active NameNode, failing over; RemoteExceptions become Python errors."""
-        if self._login is not None:
-            self._login.ensure()
         path = self._strip_protocol(path) if path is not None else ""
         params = {**kwargs, **self.pars, "op": op.upper()}
-        tried = []
-        for offset in range(len(self.namenodes)):
-            index = (self._active + offset) % len(self.namenodes)
-            base = self.namenodes[index]
-            url = self._apply_proxy(f"{base}/webhdfs/v1" + quote(path, safe="/="))
-            try:
-                out = self.session.request(method=method.upper(), url=url, params=params, data=data,
-                                           allow_redirects=redirect)
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                tried.append(f"{base} ({type(exc).__name__})")
-                continue
-            except Exception as exc:
-                if is_gssapi_error(exc):
-                    raise KerberosError(f"Kerberos authentication to {base} failed ({one_line(str(exc), 200)}): "
-                                        "run kinit or set the keytab storage option") from None
-                raise
-            remote = _remote_exception(out)
-            if remote and remote[0] in _STANDBY:
-                tried.append(f"{base} (standby)")
-                continue
-            self._active = index
-            self.url = f"{base}/webhdfs/v1"
-            if out.status_code == 401 and self._login is not None and self._login.renew():
-                return self._call(op, method, path, data, redirect, **kwargs)
-            _raise_for(out, remote, op, path)
-            return out
-        raise ConnectionError(f"no active WebHDFS NameNode answered {op.upper()} {path}: tried {'; '.join(tried)}; "
-                              "check the namenodes storage option")
+
+        def send(base: str):
+            return self.session.request(method=method.upper(), params=params, data=data, allow_redirects=redirect,
+                                        url=self._apply_proxy(f"{base}/webhdfs/v1" + quote(path, safe="/=")))
+
+        out = self._failover.request(
+            send, _standby_reason,
+            lambda tried: ConnectionError(f"no active WebHDFS NameNode answered {op.upper()} {path}: tried "
+                                          f"{tried}; check the namenodes storage option"))
+        self.url = f"{self._failover.active_url}/webhdfs/v1"
+        _raise_for(out, _remote_exception(out), op, path)
+        return out
 
     # -- atomic writes ---------------------------------------------------------------------------------
     def pipe_file(self, path, value, mode="overwrite", **kwargs):
@@ -163,6 +144,12 @@ class SubmarineWebHDFS(WebHDFS):
         out = self._call("MKDIRS", method="put", path=path)
         if out.json().get("boolean") is False:
             raise OSError(f"HDFS could not create the folder {path}")
+
+
+def _standby_reason(response) -> str:
+    """'standby' when a NameNode answered as a standby (or an observer sending writes on), else ''."""
+    remote = _remote_exception(response)
+    return "standby" if remote and remote[0] in _STANDBY else ""
 
 
 def _remote_exception(response) -> tuple[str, str] | None:
@@ -218,7 +205,7 @@ def namenode_urls(url: str, options: Mapping[str, Any]) -> list[str]:
 
 def open_hdfs(url: str, options: Mapping[str, Any]) -> tuple[SubmarineWebHDFS, str]:
     """The storage factory for hdfs://, webhdfs:// and swebhdfs:// URLs: (file system, path)."""
-    options = {k: v for k, v in dict(options or {}).items() if k not in STORAGE_OPTIONS}
+    options = {k: v for k, v in dict(options or {}).items() if k not in LAYOUT_OPTIONS}
     unknown = sorted(set(options) - set(OPTIONS))
     if unknown:
         raise StorageError(f"unknown hdfs storage option {unknown[0]!r}: use one of {', '.join(OPTIONS)}")

@@ -14,7 +14,7 @@ import subprocess
 import threading
 from dataclasses import dataclass
 
-from .errors import SubmarineError
+from ..errors import SubmarineError
 
 INSTALL_HINT = "pip install 'submarine-kernel[kerberos]'"
 

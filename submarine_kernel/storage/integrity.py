@@ -12,8 +12,8 @@ import json
 import posixpath
 from typing import Any
 
-from .algorithm import MANIFEST_NAME
-from .errors import StorageError
+from ..algorithm import MANIFEST_NAME
+from ..errors import StorageError
 
 
 class DamagedBundle(StorageError):

@@ -1,0 +1,386 @@
+"""The YARN runtime: one YARN Service per job through the ResourceManager's REST APIs.
+
+`/app/v1/services` creates, stops and destroys services; `/ws/v1/cluster/apps` reports on them: one list
+call per poll covers every job whose application id is known (Zeppelin made two calls per job every 3 s).
+The RM client (HA, Kerberos, errors) is `client.py`; the service JSON `service.py`; statuses `status.py`;
+what a job's `JobRef.extra` holds `data.py`.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import threading
+import time
+from typing import Iterator, Mapping, Sequence
+from urllib.parse import quote, urlsplit
+
+from traitlets import Bool, Dict, Float, Int, List, Unicode, Union, default
+
+from ...algorithm import Bundle
+from ...errors import JobNotFound, RuntimeFailure, SubmarineError
+from ...job_types import JobRef, JobStatus, same_submission, submission_token
+from ...net.http import build_session
+from ...net.kerberos import KerberosLogin, spnego_auth
+from ...retry import retried
+from ...spec import JobSpec
+from ..base import Runtime
+from . import service as ys
+from . import status as st
+from .checks import name_problems, service_problems
+from .classic import classic_command
+from .client import APP_ID, ResourceManagerClient, ServiceNameTaken
+from .data import YarnJobData
+
+#: what a dry run writes where a setting a real submission needs is not configured yet
+DOMAIN_PLACEHOLDER = "<YarnRuntime.registry_dns_domain>"
+RM_PLACEHOLDER = "<YarnRuntime.rm_urls>"
+
+
+def _default_user() -> str:
+    try:
+        return os.environ.get("HADOOP_USER_NAME") or getpass.getuser()
+    except Exception:  # no passwd entry in some containers
+        return "user"
+
+
+
+class YarnRuntime(Runtime):
+    """Runs each job as a YARN Service (Hadoop 3.1+ with the Services API and registry DNS)."""
+
+    name = "yarn"
+
+    rm_urls = List(Unicode(), help="ResourceManager web URLs, every RM of an HA pair "
+                                   "(e.g. ['https://rm1:8090', 'https://rm2:8090']).").tag(config=True)
+    user = Unicode(help="Hadoop user: user.name for simple auth and the <user> of registry DNS names "
+                        "(HADOOP_USER_NAME or the login name by default).").tag(config=True)
+    queue = Unicode("", help="YARN queue of the job's service ('' = the user's default queue).").tag(config=True)
+    lifetime = Int(0, help="Seconds after which YARN destroys the service (0 = unlimited).").tag(config=True)
+    docker_java_home = Unicode("", help="JAVA_HOME inside the image (DOCKER_JAVA_HOME), for HDFS access."
+                               ).tag(config=True)
+    docker_hadoop_hdfs_home = Unicode("", help="Hadoop home inside the image (DOCKER_HADOOP_HDFS_HOME)."
+                                      ).tag(config=True)
+    shared_file_storage = Bool(False, help="A file:// storage root is a file system every NodeManager mounts at "
+                               "the same path (NFS), so YARN can localize bundles from it.").tag(config=True)
+    registry_dns_domain = Unicode("", help="The cluster's hadoop.registry.dns.domain-name; replicas find each "
+                                           "other as <component>-<i>.<service>.<user>.<domain>.").tag(config=True)
+    kerberos = Bool(False, help="Authenticate to the ResourceManager with SPNEGO (Kerberos).").tag(config=True)
+    principal = Unicode("", help="Kerberos principal for kinit (e.g. alice@EXAMPLE.COM).").tag(config=True)
+    keytab = Unicode("", help="Keytab file; when set, `kinit -kt keytab principal` runs before the first call "
+                              "and again when a ticket expires.").tag(config=True)
+    service_principal = Unicode("", help="The service's kerberos_principal.principal_name (user/_HOST@REALM) "
+                                         "for the service AM on a secure cluster.").tag(config=True)
+    service_keytab = Unicode("", help="The service's keytab URI (file:///... on every node, or hdfs://...)."
+                             ).tag(config=True)
+    kinit_path = Unicode("kinit", help="kinit executable.").tag(config=True)
+    klist_path = Unicode("klist", help="klist executable.").tag(config=True)
+    verify_tls = Union([Bool(), Unicode()], default_value=True,
+                       help="Verify the RM's TLS certificate: True, a CA bundle path, or False (not advised)."
+                       ).tag(config=True)
+    client_cert = Unicode("", help="Client certificate (PEM) for mutual TLS.").tag(config=True)
+    request_timeout = Float(30.0, help="Seconds before an RM call gives up.").tag(config=True)
+    tf_port = Int(8000, help="Port TensorFlow servers listen on (TF_CONFIG addresses).").tag(config=True)
+    master_port = Int(23456, help="MASTER_PORT of PyTorch/XGBoost jobs.").tag(config=True)
+    default_memory_mib = Int(4096, help="Memory of a replica whose resources name none (YARN needs one)."
+                             ).tag(config=True)
+    default_vcores = Int(1, help="Vcores of a replica whose resources name none (YARN needs one).").tag(config=True)
+    max_memory_mib = Int(0, help="yarn.scheduler.maximum-allocation-mb, to refuse bigger asks early (0 = unknown)."
+                         ).tag(config=True)
+    max_vcores = Int(0, help="yarn.scheduler.maximum-allocation-vcores (0 = unknown).").tag(config=True)
+    tensorboard = Bool(False, help="Add a TensorBoard component reading the checkpoint path to every job."
+                       ).tag(config=True)
+    tensorboard_image = Unicode("", help="Image of the TensorBoard component (the job's image by default)."
+                                ).tag(config=True)
+    tensorboard_resources = Unicode("memory=4G,vcores=1", help="Resources of the TensorBoard component."
+                                    ).tag(config=True)
+    submarine_jar = Unicode("hadoop-submarine-all-0.2.0-hadoop-3.1.jar",
+                            help="Jar named in the classic command line of dry runs.").tag(config=True)
+    link_templates = Dict(help="Links shown for a job: name → template with {rm}, {app_id}, {service}, {user}."
+                          ).tag(config=True)
+    log_files = List(Unicode(), ["stdout.txt", "stderr.txt"],
+                     help="Container log files read by `logs` (YARN services write stdout.txt/stderr.txt)."
+                     ).tag(config=True)
+    poll_replicas = Bool(False, help="Also read every running service's containers on each poll (one more "
+                                     "call per job) to report replica states.").tag(config=True)
+    start_time_slack = Float(3600.0, help="Seconds subtracted from the oldest submission time in the list "
+                                          "call's startedTimeBegin (clock skew).").tag(config=True)
+    follow_interval = Float(2.0, help="Seconds between reads while following a log.").tag(config=True)
+
+    @default("rm_urls")
+    def _default_rm_urls(self):
+        env = os.environ.get("SUBMARINE_YARN_RM_URLS", "")
+        return [u.strip() for u in env.split(",") if u.strip()] or ["http://localhost:8088"]
+
+    @default("user")
+    def _default_user(self):
+        return _default_user()
+
+    @default("link_templates")
+    def _default_link_templates(self):
+        return {"rm_app": "{rm}/cluster/app/{app_id}",
+                "yarn_ui": "{rm}/ui2/#/yarn-app/{app_id}/components?service={service}",
+                "logs": "{rm}/ui2/#/yarn-app/{app_id}/logs?service={service}"}
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self._client: ResourceManagerClient | None = None
+        self._app_ids: dict[str, str] = {}
+        self._lock = threading.Lock()
+        self.observe(self._drop_client, names=["rm_urls", "user", "kerberos", "principal", "keytab", "verify_tls",
+                                               "client_cert", "request_timeout", "kinit_path", "klist_path"])
+
+    def _drop_client(self, change=None) -> None:
+        with self._lock:
+            if self._client is not None:
+                self._client.session.close()
+            self._client = None
+
+    # -- settings --------------------------------------------------------------------------------------
+    @property
+    def uses_kerberos(self) -> bool:
+        return bool(self.kerberos or self.keytab)
+
+    def settings(self, placeholders: bool = False) -> ys.ServiceSettings:
+        """The traits the service JSON needs, as plain data; with `placeholders` (dry runs) an unset registry
+        DNS domain is written as a visible `<YarnRuntime.registry_dns_domain>`."""
+        domain = self.registry_dns_domain or (DOMAIN_PLACEHOLDER if placeholders else "")
+        return ys.ServiceSettings(
+            user=self.user, domain=domain, queue=self.queue, lifetime=self.lifetime,
+            docker_java_home=self.docker_java_home, docker_hadoop_hdfs_home=self.docker_hadoop_hdfs_home,
+            kerberos_principal=self.service_principal, kerberos_keytab=self.service_keytab, tf_port=self.tf_port,
+            master_port=self.master_port, default_memory_mib=self.default_memory_mib,
+            default_vcores=self.default_vcores, max_memory_mib=self.max_memory_mib, max_vcores=self.max_vcores,
+            tensorboard=self.tensorboard, tensorboard_image=self.tensorboard_image,
+            tensorboard_resources=self.tensorboard_resources)
+
+    @property
+    def client(self) -> ResourceManagerClient:
+        """The RM client, built on first use (Kerberos and TLS settings apply from then on)."""
+        with self._lock:
+            if self._client is None:
+                login = None
+                auth = None
+                if self.uses_kerberos:
+                    login = KerberosLogin(principal=self.principal, keytab=self.keytab, kinit=self.kinit_path,
+                                          klist=self.klist_path)
+                    auth = spnego_auth()
+                session = build_session(verify=self.verify_tls, client_cert=self.client_cert or None, auth=auth,
+                                        timeout=self.request_timeout)
+                self._client = ResourceManagerClient(self.rm_urls, session, user=self.user, login=login)
+            return self._client
+
+    # -- checks and dry runs ---------------------------------------------------------------------------
+    def check(self, spec: JobSpec) -> list[str]:
+        """YARN's name rules and the resources YARN cannot give; no cluster call."""
+        problems = service_problems(spec, self.settings())
+        if self.keytab and not self.principal:
+            problems.append("YarnRuntime.keytab is set but YarnRuntime.principal is not: set both for kinit")
+        return problems + self.missing_settings(spec)
+
+    def bundle_problems(self, bundle_uri: str) -> list[str]:
+        """YARN localizes each file from the bundle URI on the node that runs the container: a file:// root on
+        this machine reaches no node (unless every node mounts it, `shared_file_storage`)."""
+        if urlsplit(bundle_uri).scheme in ("", "file") and not self.shared_file_storage:
+            return [f"the bundle would be stored at {bundle_uri}, on this machine, where YARN's NodeManagers "
+                    "cannot fetch it: set SubmarineConfig.storage_root to an hdfs:// URL of the cluster (or set "
+                    "YarnRuntime.shared_file_storage = True when every node mounts that folder)"]
+        return []
+
+    def missing_settings(self, spec: JobSpec) -> list[str]:
+        missing = []
+        if not self.rm_urls:
+            missing.append("no ResourceManager is configured: set YarnRuntime.rm_urls = ['http://rm:8088']")
+        if not self.registry_dns_domain:
+            if spec.replica_count > 1:
+                missing.append("a distributed job on YARN needs the registry DNS domain to find its replicas: set "
+                               "YarnRuntime.registry_dns_domain (hadoop.registry.dns.domain-name of the cluster)")
+            elif self.tensorboard and spec.checkpoint_path:
+                missing.append("the TensorBoard quicklink needs the registry DNS domain: set "
+                               "YarnRuntime.registry_dns_domain")
+        return missing
+
+    def service(self, spec: JobSpec, bundle: Bundle, bundle_uri: str, *, redact: bool = False) -> dict:
+        """The Service JSON `submit` would POST (`redact`, for printing, hides secret-looking env values and
+        writes placeholders for settings not configured yet)."""
+        from ...secrets import redact_mapping
+
+        return ys.build_service(spec, bundle.files, bundle_uri, self.settings(placeholders=redact),
+                                env_view=redact_mapping if redact else None)
+
+    def render(self, spec: JobSpec, bundle: Bundle, bundle_uri: str) -> str:
+        """The service JSON and the equivalent classic Hadoop Submarine command line (secrets hidden)."""
+        from ...secrets import redact_mapping
+
+        spec = spec.replace(params=redact_mapping(spec.params))  # secret params are on the command lines too
+        service = self.service(spec, bundle, bundle_uri, redact=True)
+        classic = classic_command(spec, bundle.files, bundle_uri, self.settings(placeholders=True),
+                                  self.submarine_jar, env_view=redact_mapping)
+        rm = self.rm_urls[0].rstrip("/") if self.rm_urls else RM_PLACEHOLDER
+        return "\n".join([
+            f"# YARN service {spec.name}: POST {rm}/app/v1/services",
+            ys.service_json(service),
+            "",
+            "# the same job with Hadoop Submarine's command line:",
+            classic,
+        ])
+
+    # -- submit ----------------------------------------------------------------------------------------
+    def submit(self, spec: JobSpec, bundle: Bundle, bundle_uri: str) -> JobRef:
+        """POST the service; the application id is kept when the RM reports it at once.
+
+        `spec` is valid: `Session.build` checked it (`check` included) before the bundle was uploaded, so it
+        is not checked again here."""
+        service = self.service(spec, bundle, bundle_uri)
+        submitted_ms = int(time.time() * 1000)
+        try:
+            app_id = self.client.create_service(service)
+        except ServiceNameTaken:
+            # A retried POST whose first attempt created the service but lost the answer: our token in the
+            # service's properties means "already submitted"; any other service keeps the name taken.
+            existing = self.client.get_service(spec.name) if submission_token(spec.labels) else None
+            if existing is None or not same_submission(spec.labels, ys.submission_labels(existing)):
+                raise
+            app_id = str(existing.get("id") or "")
+            app_id = app_id if APP_ID.fullmatch(app_id) else ""
+        return self._ref(spec, app_id, service, submitted_ms)
+
+    def _ref(self, spec: JobSpec, app_id: str, service: Mapping, submitted_ms: int) -> JobRef:
+        if app_id:
+            self._app_ids[spec.name] = app_id
+        data = YarnJobData(rm=self.client.active_url, user=self.user, submitted_ms=submitted_ms,
+                           components=tuple(ys.component_plan(spec)), deciding=f"{spec.deciding_role}-0",
+                           tensorboard=(service.get("quicklinks") or {}).get(ys.TENSORBOARD_QUICKLINK, ""))
+        return JobRef(self.name, spec.name, id=app_id, extra=data.to_extra())
+
+    def find(self, spec: JobSpec, bundle_uri: str | None) -> JobRef | None:
+        """The service this submission made (our token in its properties), or None: a service is one object,
+        so there is nothing half-created to delete."""
+        existing = retried(lambda: self.client.get_service(spec.name), f"looking for {spec.name}")
+        if existing is None or not same_submission(spec.labels, ys.submission_labels(existing)):
+            return None
+        app_id = str(existing.get("id") or "")
+        # an application older than the poll's listing window is then asked for alone
+        return self._ref(spec, app_id if APP_ID.fullmatch(app_id) else "", existing, int(time.time() * 1000))
+
+    # -- follow ----------------------------------------------------------------------------------------
+    def app_id(self, ref: JobRef) -> str:
+        return self._app_ids.get(ref.name) or ref.id
+
+    def poll(self, refs: Sequence[JobRef]) -> dict[str, JobStatus]:
+        """One `/ws/v1/cluster/apps` call for every job with a known application id; a service GET only for
+        jobs whose id is not known yet (and, with `poll_replicas`, for running ones)."""
+        statuses: dict[str, JobStatus] = {}
+        services: dict[str, dict | None] = {}
+        for ref in refs:
+            if not self.app_id(ref):
+                services[ref.key] = service = self.client.get_service(ref.name)
+                if service and APP_ID.fullmatch(str(service.get("id", ""))):
+                    self._app_ids[ref.name] = service["id"]
+        known = [ref for ref in refs if self.app_id(ref)]
+        apps: dict[str, dict] = {}
+        if known:
+            begin = [YarnJobData.of(r).submitted_ms for r in known]
+            filters = {"applicationTypes": "yarn-service", "deSelects": "resourceRequests"}
+            if all(begin):
+                filters["startedTimeBegin"] = str(max(0, min(begin) - int(self.start_time_slack * 1000)))
+            if not self.uses_kerberos and self.user:
+                filters["user"] = self.user
+            apps = {app.get("id"): app for app in self.client.list_apps(**filters)}
+            for ref in known:
+                if self.app_id(ref) not in apps:  # aged out of the list window: ask for it alone
+                    app = self.client.get_app(self.app_id(ref))
+                    if app:
+                        apps[app["id"]] = app
+        for ref in refs:
+            app = apps.get(self.app_id(ref))
+            if app is not None:
+                status = st.status_from_app(app, self.links(ref))
+                if self.poll_replicas and not status.terminal and ref.key not in services:
+                    services[ref.key] = self.client.get_service(ref.name)
+            else:
+                status = st.status_from_service(ref.name, services.get(ref.key), YarnJobData.of(ref).submitted_ms,
+                                                self.links(ref))
+            if services.get(ref.key):
+                status.replicas = st.replicas(YarnJobData.of(ref).components, services[ref.key])
+            statuses[ref.key] = status
+        return statuses
+
+    def links(self, ref: JobRef) -> dict[str, str]:
+        """RM application page, YARN UI2 component page, logs page and the TensorBoard quicklink."""
+        links: dict[str, str] = {}
+        data = YarnJobData.of(ref)
+        app_id = self.app_id(ref)
+        rm = (data.rm or (self.rm_urls[0] if self.rm_urls else "")).rstrip("/")
+        if app_id and rm:
+            fields = {"rm": rm, "app_id": app_id, "service": quote(ref.name), "user": quote(self.user)}
+            links = self.fill_links(self.link_templates, fields, "link_templates")
+        if data.tensorboard:
+            links["tensorboard"] = data.tensorboard
+        return links
+
+    # -- logs ------------------------------------------------------------------------------------------
+    def logs(self, ref: JobRef, replica: str | None = None, tail: int | None = None,
+             follow: bool = False) -> Iterator[str]:
+        """A container's log files through its NodeManager (`replica` is `worker-1` or `master-0`)."""
+        service = retried(lambda: self.client.get_service(ref.name), f"reading the logs of {ref.name}")
+        if service is None:
+            raise JobNotFound(f"YARN knows no service {ref.name!r}: it was destroyed, its logs are in the RM UI")
+        data = YarnJobData.of(ref)
+        container_id, host = st.find_container(data.components, service, ref.name,
+                                               replica or data.deciding or "master-0")
+        node = retried(lambda: self.client.node_http_address(host), f"reading the logs of {ref.name}")
+        if not node:
+            raise RuntimeFailure(f"the ResourceManager lists no NodeManager on {host}: open the logs link instead")
+        scheme = urlsplit(self.client.active_url).scheme
+        base = f"{scheme}://{node}/ws/v1/node/containerlogs/{container_id}"
+        return self._read_logs(ref, base, tail, follow)
+
+    def _read_logs(self, ref: JobRef, base: str, tail: int | None, follow: bool) -> Iterator[str]:
+        seen = {name: 0 for name in self.log_files}
+
+        def read_new() -> list[str]:
+            """The lines added to each log file since the last read (YARN serves whole files)."""
+            lines = []
+            for name in self.log_files:
+                text = retried(lambda n=name: self.client.read_log(f"{base}/{n}", n), f"reading log {name}")
+                if text is None:
+                    continue
+                lines.extend(text[seen[name]:].splitlines())
+                seen[name] = len(text)
+            return lines
+
+        first = read_new()
+        yield from first[-tail:] if tail else first
+        if follow:
+            yield from self.follow_log(ref, read_new, self.follow_interval)
+
+    # -- stop and clean up ------------------------------------------------------------------------------
+    def stop(self, ref: JobRef) -> None:
+        """PUT state STOPPED, retried through 5xx and lost answers (stopping a stopped service is a no-op,
+        as it is when the service is already gone)."""
+        retried(lambda: self.client.stop_service(ref.name), f"stopping {ref.name}")
+
+    def remove(self, ref: JobRef) -> None:
+        """DELETE the service (Zeppelin's CLEAN_RUNTIME_CACHE); the RM keeps the finished application."""
+        self.client.destroy_service(ref.name)
+
+    def start_tensorboard(self, name: str, logdir: str) -> str:
+        """Start TensorBoard as a YARN service of its own; return its quicklink."""
+        if not self.registry_dns_domain:
+            raise SubmarineError("TensorBoard on YARN is reached through registry DNS: set "
+                                 "YarnRuntime.registry_dns_domain")
+        service_name = name
+        problems = name_problems(service_name, "TensorBoard name")
+        if problems:
+            raise SubmarineError(problems[0])
+        image = self.tensorboard_image or None
+        service = ys.tensorboard_service(service_name, logdir, self.settings(), image)
+        self.client.destroy_service(service_name)
+        self.client.create_service(service)
+        return service["quicklinks"][ys.TENSORBOARD_QUICKLINK]
+
+    def stop_tensorboard(self, name: str) -> bool:
+        return self.client.destroy_service(name)
+
+    def close(self) -> None:
+        self._drop_client()

@@ -1,0 +1,105 @@
+"""A job's status from what YARN reports: the RM application (state + final status) once its id is known,
+the service's own state before that, and each container as the JobSpec replica it runs (`worker-1`).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from typing import Any, Iterable, Iterator, Mapping
+
+from ...errors import SubmarineError
+from ...job_types import JobState, JobStatus, ReplicaStatus
+from ...net.http import one_line
+from .service import ComponentPlan, role_of_instance
+
+#: RM application state (+ final status) → standard state
+APP_STATES = {"NEW": JobState.SUBMITTED, "NEW_SAVING": JobState.SUBMITTED, "SUBMITTED": JobState.SUBMITTED,
+              "ACCEPTED": JobState.PENDING, "RUNNING": JobState.RUNNING, "KILLED": JobState.STOPPED,
+              "FAILED": JobState.FAILED}
+FINAL_STATES = {"SUCCEEDED": JobState.SUCCEEDED, "FAILED": JobState.FAILED, "KILLED": JobState.STOPPED,
+                "ENDED": JobState.STOPPED, "UNDEFINED": JobState.STOPPED}
+#: service state (GET /app/v1/services/{name}) → standard state, used until the RM app is known
+SERVICE_STATES = {"ACCEPTED": JobState.PENDING, "STARTED": JobState.RUNNING, "STABLE": JobState.RUNNING,
+                  "FLEX": JobState.RUNNING, "UPGRADING": JobState.RUNNING, "SUCCEEDED": JobState.SUCCEEDED,
+                  "FAILED": JobState.FAILED, "STOPPED": JobState.STOPPED}
+CONTAINER_STATES = {"RUNNING_BUT_UNREADY": JobState.RUNNING, "READY": JobState.RUNNING,
+                    "SUCCEEDED": JobState.SUCCEEDED, "FAILED": JobState.FAILED, "STOPPED": JobState.STOPPED,
+                    "UPGRADING": JobState.RUNNING, "NEEDS_UPGRADE": JobState.RUNNING}
+
+
+def iso(ms: Any) -> str | None:
+    """Milliseconds since the epoch (as YARN reports times) as an ISO time; None for 0 or junk."""
+    try:
+        ms = int(ms or 0)
+    except (TypeError, ValueError):
+        return None
+    if ms <= 0:
+        return None
+    return _dt.datetime.fromtimestamp(ms / 1000, _dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def status_from_app(app: Mapping, links: dict[str, str]) -> JobStatus:
+    """The status of a job whose RM application is known (`links` gets its tracking and AM log pages)."""
+    state, final = str(app.get("state", "")), str(app.get("finalStatus", "UNDEFINED"))
+    if state == "FINISHED":
+        standard = FINAL_STATES.get(final, JobState.UNKNOWN)
+    else:
+        standard = APP_STATES.get(state, JobState.UNKNOWN)
+        if state == "FAILED" or final == "FAILED":
+            standard = JobState.FAILED
+    raw = state if final in ("", "UNDEFINED") else f"{state}/{final}"
+    if app.get("trackingUrl"):
+        links["tracking"] = app["trackingUrl"]
+    if app.get("amContainerLogs"):
+        links["am_logs"] = app["amContainerLogs"]
+    return JobStatus(standard, raw, submitted=iso(app.get("startedTime")), started=iso(app.get("launchTime")),
+                     finished=iso(app.get("finishedTime")), message=one_line(app.get("diagnostics", ""), 1000),
+                     links=links)
+
+
+def status_from_service(name: str, service: Mapping | None, submitted_ms: int, links: dict[str, str]) -> JobStatus:
+    """The status of a job whose application id is not known yet, from its service (None: no such service)."""
+    if service is None:
+        return JobStatus(JobState.UNKNOWN, "not found", message=f"YARN knows no service {name!r} "
+                         "(destroyed, or never created)", links=links)
+    raw = str(service.get("state") or "ACCEPTED")
+    return JobStatus(SERVICE_STATES.get(raw, JobState.SUBMITTED), raw, submitted=iso(submitted_ms), links=links)
+
+
+def _containers(plans: Iterable[ComponentPlan], service: Mapping
+                ) -> Iterator[tuple[str, tuple[str, int] | None, dict]]:
+    """(component instance name, JobSpec (role, index) or None for TensorBoard, container) of each container."""
+    plans = list(plans)
+    for component in service.get("components") or []:
+        for container in component.get("containers") or []:
+            instance = container.get("component_instance_name", "")
+            yield instance, role_of_instance(plans, instance), container
+
+
+def replicas(plans: Iterable[ComponentPlan], service: Mapping) -> list[ReplicaStatus]:
+    """Each training replica's state from the service's containers (TensorBoard is not one)."""
+    found = []
+    for _, role_index, container in _containers(plans, service):
+        if role_index is None:
+            continue
+        (role, index), raw = role_index, str(container.get("state") or "")
+        found.append(ReplicaStatus(f"{role}-{index}", role, index, CONTAINER_STATES.get(raw, JobState.UNKNOWN), raw,
+                                   host=container.get("bare_host") or container.get("hostname"),
+                                   started=container.get("launch_time")))
+    return sorted(found, key=lambda r: (r.role, r.index))
+
+
+def find_container(plans: Iterable[ComponentPlan], service: Mapping, job: str, wanted: str) -> tuple[str, str]:
+    """(container id, host) of `wanted`: a JobSpec replica name (`worker-1`) first, else a YARN component
+    instance name (`master-0`, `tensorboard-0`)."""
+    by_replica, by_instance = {}, {}
+    for instance, role_index, container in _containers(plans, service):
+        by_instance[instance] = container
+        if role_index:
+            by_replica[f"{role_index[0]}-{role_index[1]}"] = container
+    container = by_replica.get(wanted) or by_instance.get(wanted)
+    if container is None:
+        names = sorted(by_replica) or sorted(by_instance)
+        raise SubmarineError(f"job {job!r} has no running container {wanted!r} yet: use one of "
+                             f"{', '.join(names) or '(none started)'}")
+    return container["id"], container.get("bare_host") or container.get("hostname", "")
