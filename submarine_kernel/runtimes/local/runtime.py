@@ -237,7 +237,10 @@ class LocalRuntime(Runtime):
                              replicas=[ReplicaStatus(r["name"], r["role"], r["index"], JobState.PENDING, "pending")
                                        for r in job["replicas"]], links=self.links(ref))
         if not JobState(raw["state"]).terminal and not processes.supervisor_alive(raw.get("supervisor_pid"), job_dir):
-            raw = self._bury(job_dir, raw)
+            # it may have written its verdict and exited since the read above: only a gone supervisor that left
+            # no verdict is buried (burying on the first read overwrote a SUCCEEDED with FAILED under load)
+            latest = processes.read_json(job_dir / "status.json") or raw
+            raw = latest if JobState(latest["state"]).terminal else self._bury(job_dir, latest)
         replicas = []
         for r in job["replicas"]:
             s = raw["replicas"][r["name"]]
