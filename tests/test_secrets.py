@@ -123,6 +123,25 @@ def test_kubernetes_dry_run_shows_a_secret_with_hidden_values(tmp_path, watched,
         session.close()
 
 
+@pytest.mark.parametrize("api", ["training-operator", "job", "trainer"])
+def test_every_kubernetes_api_gives_the_pods_the_real_params_json(tmp_path, watched, api):
+    # The stored bundle's params.json shows `***`; the one the pods read comes from the job's Secret and must
+    # carry the real value, whichever API the job is built for (Trainer v2 used to copy the redacted one).
+    session = session_for(tmp_path, "kubernetes", namespace=NAMESPACE, api=api)
+    try:
+        spec = build(session, "k8s-params", dry_run=True)
+        stored = bundle().with_params(spec.params_file())
+        assert json.loads(stored.files["params.json"])["api_token"] == "***"
+        plan = session.runtime().plan(spec, stored, "file:///store/abc")
+        secret = next(o for o in plan.objects(redact=False) if o["kind"] == "Secret")
+        assert json.loads(secret["stringData"]["params.json"]) == {"api_token": SECRET + "-param",
+                                                                   "learning_rate": 0.1}
+        configmap = next(o for o in plan.objects() if o["kind"] == "ConfigMap")
+        assert "params.json" not in configmap["data"]
+    finally:
+        session.close()
+
+
 @pytest.mark.parametrize("operator", [True, False], ids=["operator", "plain-job"])
 def test_kubernetes_submission_puts_secrets_only_in_the_owned_secret(cluster, tmp_path, watched, operator):
     kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", cluster.url)

@@ -82,10 +82,59 @@ class JobPlan:
             obj["metadata"]["ownerReferences"] = [owner_reference(self.job)]
         return [*before, self.job, *self.owned_objects(redact=redact)]
 
+    def dry_run_yaml(self, bundle: Bundle, api: str, own_runtime_reasons: Sequence[str] = ()) -> str:
+        """Every object as YAML (secrets hidden), under a comment that says what submit would do with them."""
+        meta = self.job["metadata"]
+        how = ("in a ConfigMap owned by the job" if self.delivery == "configmap"
+               else "fetched from storage by an init container")
+        lines = [f"{self.kind.kind} {meta['name']!r} in namespace {meta['namespace']!r} (dry run: nothing was created)",
+                 f"api: {api}",
+                 f"algorithm files ({len(bundle.files)}, {bundle.size} bytes) {how}"]
+        if own_runtime_reasons:
+            lines.append(f"its own TrainingRuntime {meta['name']!r} comes first, because "
+                         f"{' and '.join(own_runtime_reasons)}")
+        queue = meta["labels"].get(QUEUE_LABEL)
+        if queue:
+            lines.append(f"created suspended in Kueue LocalQueue {queue!r}, which starts it on admission")
+        lines.append("objects other than the job are owned by it (their owner's uid is set at submit)")
+        return to_yaml(self.objects(), "\n".join(lines))
 
-def plan_job(spec: JobSpec, bundle: Bundle, bundle_uri: str, options: ClusterOptions) -> JobPlan:
-    """Build every object of one job (nothing is sent anywhere)."""
-    kind = job_kind(spec, options.training_operator)
+
+@dataclass
+class JobBasics:
+    """What every job of every API starts from: labels, metadata (digest and bundle annotations), how the
+    files travel (volumes, mounts, an init container), the job's Secret and the ConfigMap."""
+
+    spec: JobSpec
+    options: ClusterOptions
+    labels: dict[str, str]
+    metadata: dict[str, Any]
+    delivery: str
+    workdir: str
+    volumes: list[dict[str, Any]]
+    mounts: list[dict[str, Any]]
+    init: list[dict[str, Any]]
+    secrets: JobSecrets
+    configmap: dict[str, Any] | None
+
+    def queued(self) -> bool:
+        """Label the job for its Kueue LocalQueue; True when it must then be created suspended (Kueue resumes
+        it on admission)."""
+        if not self.options.queue:
+            return False
+        self.metadata["labels"][QUEUE_LABEL] = self.options.queue
+        return True
+
+    def plan(self, kind: Kind, job: dict[str, Any], **parts: Any) -> JobPlan:
+        """The JobPlan of `job`: these basics' ConfigMap, Secret and delivery, the replicas in order."""
+        replicas = [f"{role}-{index}" for role, index in replica_names(self.spec)]
+        return JobPlan(kind, job, self.configmap, delivery=self.delivery, replicas=replicas,
+                       secret=self.secrets.manifest(self.options.namespace, self.labels),
+                       container=kind.container, **parts)
+
+
+def job_basics(spec: JobSpec, bundle: Bundle, bundle_uri: str, options: ClusterOptions) -> JobBasics:
+    """The basics of one job, shared by the v1/plain-Job builders here and the Trainer v2 ones."""
     labels = job_labels(spec)
     delivery = choose_delivery(bundle, bundle_uri, options)
     workdir = options.working_dir.rstrip("/") or "/"
@@ -95,58 +144,62 @@ def plan_job(spec: JobSpec, bundle: Bundle, bundle_uri: str, options: ClusterOpt
     metadata = {"name": spec.name, "namespace": options.namespace, "labels": dict(labels),
                 "annotations": annotations}
     secrets = JobSecrets(spec)
+    in_configmap = bundle
     if delivery == "configmap" and secrets.params and PARAMS_NAME in bundle.files:
-        # params.json holds a secret: it comes from the Secret, projected into the same algorithm folder
-        # (the bundle's own copy shows `***`: it is stored where others may read it)
+        # params.json holds a secret: the real one comes from the Secret, projected into the same algorithm
+        # folder (the bundle's own copy shows `***`: it is stored where others may read it)
         secrets.data[PARAMS_NAME] = params_json(spec.params_file()).decode("utf-8")
         in_configmap = Bundle({k: v for k, v in bundle.files.items() if k != PARAMS_NAME}, notebook=bundle.notebook)
         volumes = [projected_algorithm_volume(bundle, cm_name, secrets.name)]
-    else:
-        in_configmap = bundle
     configmap = (algorithm_configmap(cm_name, options.namespace, in_configmap, labels)
                  if delivery == "configmap" else None)
-    replicas = [f"{role}-{index}" for role, index in replica_names(spec)]
+    return JobBasics(spec, options, labels, metadata, delivery, workdir, volumes, mounts, init, secrets, configmap)
+
+
+def run_limits(options: ClusterOptions) -> dict[str, int]:
+    """The TTL, backoff and deadline settings that are set, under the names v1 and batch/v1 jobs share."""
+    limits = {"ttlSecondsAfterFinished": options.ttl_seconds_after_finished,
+              "backoffLimit": options.backoff_limit, "activeDeadlineSeconds": options.active_deadline_seconds}
+    return {key: value for key, value in limits.items() if value is not None}
+
+
+def plan_job(spec: JobSpec, bundle: Bundle, bundle_uri: str, options: ClusterOptions) -> JobPlan:
+    """Build every object of one v1 operator job or plain Indexed Job (nothing is sent anywhere)."""
+    kind = job_kind(spec, options.training_operator)
+    basics = job_basics(spec, bundle, bundle_uri, options)
     if kind.operator:
-        job = _operator_job(spec, kind, options, metadata, labels, volumes, mounts, init, workdir, secrets)
-        return JobPlan(kind, job, configmap, None, delivery, replicas, secrets.manifest(options.namespace, labels),
-                       container=kind.container)
-    job, service = _plain_job(spec, options, metadata, labels, volumes, mounts, init, workdir, secrets)
-    return JobPlan(kind, job, configmap, service, delivery, replicas, secrets.manifest(options.namespace, labels),
-                   container=kind.container, pod_group=pod_group(spec, options, labels))
+        return basics.plan(kind, _operator_job(basics, kind))
+    job, service = _plain_job(basics)
+    return basics.plan(kind, job, service=service, pod_group=pod_group(spec, options, basics.labels))
 
 
-def _operator_job(spec: JobSpec, kind: Kind, options: ClusterOptions, metadata: dict, labels: dict,
-                  volumes: list, mounts: list, init: list, workdir: str, secrets: JobSecrets) -> dict[str, Any]:
+def _operator_job(basics: JobBasics, kind: Kind) -> dict[str, Any]:
+    spec, options = basics.spec, basics.options
     replica_specs = {}
     for role_name, role in spec.roles.items():
         # One template serves every replica of a role, so the index comes from the pod's operator label.
-        env: dict[str, Any] = {**base_env(spec, workdir), **submarine_env(spec, role_name, 0)}
+        env: dict[str, Any] = {**base_env(spec, basics.workdir), **submarine_env(spec, role_name, 0)}
         env["SUBMARINE_REPLICA_INDEX"] = {"fieldRef": {
             "fieldPath": f"metadata.labels['{OPERATOR_REPLICA_INDEX_LABEL}']"}}
-        env.update(secrets.env(role_name, spec.role_env(role_name)))
-        container = main_container(spec, role_name, kind, options, env, secrets.command(spec, role_name), mounts,
-                               workdir, role.resources)
-        pod = pod_spec(options, [container], volumes, init)
+        env.update(basics.secrets.env(role_name, spec.role_env(role_name)))
+        container = main_container(spec, role_name, kind, options, env, basics.secrets.command(spec, role_name),
+                                   basics.mounts, basics.workdir, role.resources)
+        pod = pod_spec(options, [container], basics.volumes, basics.init)
         add_scheduler(pod, options)  # the operator makes the PodGroup when it runs with gang scheduling
         replica_specs[REPLICA_TYPES[role_name]] = {
             "replicas": role.replicas,
             "restartPolicy": options.restart_policy,
-            "template": {"metadata": pod_metadata(labels, options), "spec": pod},
+            "template": {"metadata": pod_metadata(basics.labels, options), "spec": pod},
         }
     run_policy: dict[str, Any] = {"cleanPodPolicy": options.clean_pod_policy}
     if options.scheduler != "default":
         run_policy["schedulingPolicy"] = {"minAvailable": spec.replica_count}
         if options.scheduler == "coscheduling":
             run_policy["schedulingPolicy"]["scheduleTimeoutSeconds"] = options.gang_timeout_seconds
-    if options.queue:
-        metadata["labels"][QUEUE_LABEL] = options.queue
-        run_policy["suspend"] = True  # Kueue resumes it on admission
-    for key, value in (("ttlSecondsAfterFinished", options.ttl_seconds_after_finished),
-                       ("backoffLimit", options.backoff_limit),
-                       ("activeDeadlineSeconds", options.active_deadline_seconds)):
-        if value is not None:
-            run_policy[key] = value
-    return {"apiVersion": kind.api_version, "kind": kind.kind, "metadata": metadata,
+    if basics.queued():
+        run_policy["suspend"] = True
+    run_policy.update(run_limits(options))
+    return {"apiVersion": kind.api_version, "kind": kind.kind, "metadata": basics.metadata,
             "spec": {kind.replica_specs_key: replica_specs, "runPolicy": run_policy}}
 
 
@@ -204,17 +257,16 @@ def indexed_launch(spec: JobSpec, per_index_env: Sequence[Mapping[str, Any]], se
     return script, {**common, **secret_env}
 
 
-def _plain_job(spec: JobSpec, options: ClusterOptions, metadata: dict, labels: dict, volumes: list,
-               mounts: list, init: list, workdir: str, secrets: JobSecrets) -> tuple[dict[str, Any], dict[str, Any]]:
-    order = replica_names(spec)
-    script, env = indexed_launch(spec, plain_job_env(spec, options.namespace), secrets)
-    first_role = order[0][0]
-    env = {**base_env(spec, workdir), **env}
-    container = main_container(spec, first_role, PLAIN_JOB, options, env, script, mounts, workdir,
-                           spec.roles[first_role].resources)
+def _plain_job(basics: JobBasics) -> tuple[dict[str, Any], dict[str, Any]]:
+    spec, options, labels = basics.spec, basics.options, basics.labels
+    script, env = indexed_launch(spec, plain_job_env(spec, options.namespace), basics.secrets)
+    first_role = replica_names(spec)[0][0]
+    env = {**base_env(spec, basics.workdir), **env}
+    container = main_container(spec, first_role, PLAIN_JOB, options, env, script, basics.mounts, basics.workdir,
+                               spec.roles[first_role].resources)
     restart = "OnFailure" if options.restart_policy == "OnFailure" else "Never"
     count = spec.replica_count
-    pod = pod_spec(options, [container], volumes, init, restart, subdomain=spec.name)
+    pod = pod_spec(options, [container], basics.volumes, basics.init, restart, subdomain=spec.name)
     add_scheduler(pod, options)
     pod_meta = pod_metadata(labels, options)
     add_pod_group_membership(pod_meta, spec.name, options)
@@ -222,18 +274,13 @@ def _plain_job(spec: JobSpec, options: ClusterOptions, metadata: dict, labels: d
         "completionMode": "Indexed", "completions": count, "parallelism": count,
         "template": {"metadata": pod_meta, "spec": pod},
     }
-    if options.queue:
-        metadata["labels"][QUEUE_LABEL] = options.queue
-        job_spec["suspend"] = True  # Kueue resumes it on admission
+    if basics.queued():
+        job_spec["suspend"] = True
     if options.job_success_policy and count > 1:
         # Index 0 is the deciding replica (chief, master or worker 0): its success ends the job, as in TFJob.
         job_spec["successPolicy"] = {"rules": [{"succeededIndexes": "0"}]}
-    for key, value in (("ttlSecondsAfterFinished", options.ttl_seconds_after_finished),
-                       ("backoffLimit", options.backoff_limit),
-                       ("activeDeadlineSeconds", options.active_deadline_seconds)):
-        if value is not None:
-            job_spec[key] = value
-    job = {"apiVersion": PLAIN_JOB.api_version, "kind": "Job", "metadata": metadata, "spec": job_spec}
+    job_spec.update(run_limits(options))
+    job = {"apiVersion": PLAIN_JOB.api_version, "kind": "Job", "metadata": basics.metadata, "spec": job_spec}
     service = {
         "apiVersion": "v1", "kind": "Service",
         "metadata": {"name": spec.name, "namespace": options.namespace,

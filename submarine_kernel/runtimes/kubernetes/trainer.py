@@ -25,19 +25,15 @@ import json
 import shlex
 from typing import Any, Mapping
 
-from ...algorithm import PARAMS_NAME, Bundle
+from ...algorithm import Bundle
 from ...contract import TF_ROLE_ORDER, distributed_env, rank, replica_names, submarine_env
-from ...secrets import redact_url
 from ...spec import JobSpec
-from .job_secret import JobSecrets
 from .kinds import JOBSET, TRAINING_RUNTIME, TRAINJOB, Kind
-from .labels import (BUNDLE_URI_ANNOTATION, COMPLETION_INDEX_LABEL, COMPONENT_LABEL, DIGEST_ANNOTATION, QUEUE_LABEL,
-                     configmap_name, job_labels)
-from .manifests import JobPlan, indexed_launch
+from .labels import COMPLETION_INDEX_LABEL, COMPONENT_LABEL
+from .manifests import JobPlan, indexed_launch, job_basics
 from .options import ClusterOptions
 from .pods import (add_pod_group_membership, add_scheduler, base_env, container_resources, env_list, main_container,
                    pod_group, pod_metadata, pod_spec)
-from .volumes import algorithm_configmap, algorithm_volumes, choose_delivery, projected_algorithm_volume
 
 NODE_JOB = "node"  # the replicated Job of the upstream torch/xgboost runtimes
 PATCH_MANAGER = "submarine-kernel"
@@ -102,14 +98,6 @@ def _role_order(item) -> int:
     return TF_ROLE_ORDER.index(item[0]) if item[0] in TF_ROLE_ORDER else 99
 
 
-def _queue(metadata: dict, options: ClusterOptions) -> bool:
-    """Label the job for its Kueue LocalQueue; True when it must be created suspended."""
-    if not options.queue:
-        return False
-    metadata["labels"][QUEUE_LABEL] = options.queue
-    return True
-
-
 def plan(spec: JobSpec, bundle: Bundle, bundle_uri: str, options: ClusterOptions) -> JobPlan:
     """Every object of one Trainer v2 job (nothing is sent anywhere)."""
     if trainer_kind(spec) is TRAINJOB:
@@ -117,30 +105,9 @@ def plan(spec: JobSpec, bundle: Bundle, bundle_uri: str, options: ClusterOptions
     return _plan_jobset(spec, bundle, bundle_uri, options)
 
 
-def _common(spec: JobSpec, bundle: Bundle, bundle_uri: str, options: ClusterOptions):
-    """labels, delivery, volumes, mounts, init containers, metadata, secrets, configmap: as for v1 jobs."""
-    labels = job_labels(spec)
-    delivery = choose_delivery(bundle, bundle_uri, options)
-    workdir = options.working_dir.rstrip("/") or "/"
-    cm_name = configmap_name(spec.name)
-    volumes, mounts, init = algorithm_volumes(bundle, bundle_uri, options, delivery, cm_name, workdir)
-    annotations = {DIGEST_ANNOTATION: bundle.digest, BUNDLE_URI_ANNOTATION: redact_url(bundle_uri)}
-    metadata = {"name": spec.name, "namespace": options.namespace, "labels": dict(labels),
-                "annotations": annotations}
-    secrets = JobSecrets(spec)
-    in_configmap = bundle
-    if delivery == "configmap" and secrets.params and PARAMS_NAME in bundle.files:
-        secrets.data[PARAMS_NAME] = bundle.files[PARAMS_NAME].decode("utf-8")
-        in_configmap = Bundle({k: v for k, v in bundle.files.items() if k != PARAMS_NAME}, notebook=bundle.notebook)
-        volumes = [projected_algorithm_volume(bundle, cm_name, secrets.name)]
-    configmap = (algorithm_configmap(cm_name, options.namespace, in_configmap, labels)
-                 if delivery == "configmap" else None)
-    return labels, delivery, workdir, volumes, mounts, init, metadata, secrets, configmap
-
-
 def _plan_trainjob(spec: JobSpec, bundle: Bundle, bundle_uri: str, options: ClusterOptions) -> JobPlan:
-    labels, delivery, workdir, volumes, mounts, init, metadata, secrets, configmap = _common(
-        spec, bundle, bundle_uri, options)
+    basics = job_basics(spec, bundle, bundle_uri, options)
+    labels, workdir, volumes, mounts = basics.labels, basics.workdir, basics.volumes, basics.mounts
     cluster = node_addresses(spec, options.namespace)
     master_addr = cluster[replica_names(spec)[0][0]][0].rsplit(":", 1)[0]
     per_index = []
@@ -149,7 +116,7 @@ def _plan_trainjob(spec: JobSpec, bundle: Bundle, bundle_uri: str, options: Clus
         env.update(distributed_env(spec, role, index, master_addr, TRAINJOB.port))
         per_index.append(env)
     # A runtime patch cannot set workingDir: the script starts there itself.
-    script, env = indexed_launch(spec, per_index, secrets, prelude=f"cd {shlex.quote(workdir)} || exit 1")
+    script, env = indexed_launch(spec, per_index, basics.secrets, prelude=f"cd {shlex.quote(workdir)} || exit 1")
     env = {**base_env(spec, workdir), **env}
     first = replica_names(spec)[0][0]
     trainer: dict[str, Any] = {"image": spec.role_image(first) or "", "command": ["/bin/sh", "-c", script],
@@ -160,8 +127,8 @@ def _plan_trainjob(spec: JobSpec, bundle: Bundle, bundle_uri: str, options: Clus
     job_spec: dict[str, Any] = {}
     pod_meta = pod_metadata(labels, options)
     before = []
-    if own_runtime_reasons(spec, options, delivery):
-        runtime = _training_runtime(spec, options, labels, pod_meta, volumes, mounts, init, workdir)
+    if own_runtime_reasons(spec, options, basics.delivery):
+        runtime = _training_runtime(spec, options, labels, pod_meta, volumes, mounts, basics.init, workdir)
         before.append(runtime)
         job_spec["runtimeRef"] = {"name": runtime["metadata"]["name"], "kind": "TrainingRuntime",
                                   "apiGroup": TRAINJOB.group}
@@ -182,12 +149,10 @@ def _plan_trainjob(spec: JobSpec, bundle: Bundle, bundle_uri: str, options: Clus
     job_spec["trainer"] = trainer
     if options.active_deadline_seconds is not None:
         job_spec["activeDeadlineSeconds"] = options.active_deadline_seconds
-    if _queue(metadata, options):
+    if basics.queued():
         job_spec["suspend"] = True
-    job = {"apiVersion": TRAINJOB.api_version, "kind": TRAINJOB.kind, "metadata": metadata, "spec": job_spec}
-    replicas = [f"{role}-{index}" for role, index in replica_names(spec)]
-    return JobPlan(TRAINJOB, job, configmap, None, delivery, replicas, secrets.manifest(options.namespace, labels),
-                     before=before, container=TRAINJOB.container)
+    job = {"apiVersion": TRAINJOB.api_version, "kind": TRAINJOB.kind, "metadata": basics.metadata, "spec": job_spec}
+    return basics.plan(TRAINJOB, job, before=before)
 
 
 def _training_runtime(spec: JobSpec, options: ClusterOptions, labels: Mapping[str, str], pod_meta: dict,
@@ -214,8 +179,8 @@ def _training_runtime(spec: JobSpec, options: ClusterOptions, labels: Mapping[st
 
 
 def _plan_jobset(spec: JobSpec, bundle: Bundle, bundle_uri: str, options: ClusterOptions) -> JobPlan:
-    labels, delivery, workdir, volumes, mounts, init, metadata, secrets, configmap = _common(
-        spec, bundle, bundle_uri, options)
+    basics = job_basics(spec, bundle, bundle_uri, options)
+    secrets, workdir = basics.secrets, basics.workdir
     cluster = jobset_addresses(spec, options.namespace)
     deciding = replica_names(spec)[0][0]
     master_addr = cluster[deciding][0].rsplit(":", 1)[0]
@@ -234,14 +199,16 @@ def _plan_jobset(spec: JobSpec, bundle: Bundle, bundle_uri: str, options: Cluste
             env.update({k: v for k, v in contract.items() if k != "RANK"})
             # RANK = completion index + the role's offset (master 0, worker i → i+1): shell arithmetic
             command = f'export RANK=$((JOB_COMPLETION_INDEX + {rank(spec, role, 0)})); {command}'
-        container = main_container(spec, role, JOBSET, options, env, command, mounts, workdir, role_spec.resources)
+        container = main_container(spec, role, JOBSET, options, env, command, basics.mounts, workdir,
+                                   role_spec.resources)
         container["ports"] = [{"name": "submarine", "containerPort": JOBSET.port}]
-        pod = pod_spec(options, [container], volumes, init, options.restart_policy)
-        _gang_pod(pod, options)
+        pod = pod_spec(options, [container], basics.volumes, basics.init, options.restart_policy)
+        add_scheduler(pod, options)
+        pod_meta = pod_metadata(basics.labels, options)
+        add_pod_group_membership(pod_meta, spec.name, options)
         job_template: dict[str, Any] = {"completionMode": "Indexed", "completions": role_spec.replicas,
                                         "parallelism": role_spec.replicas,
-                                        "template": {"metadata": _gang_metadata(spec, labels, options),
-                                                     "spec": pod}}
+                                        "template": {"metadata": pod_meta, "spec": pod}}
         if options.backoff_limit is not None:
             job_template["backoffLimit"] = options.backoff_limit
         if options.active_deadline_seconds is not None:
@@ -256,12 +223,10 @@ def _plan_jobset(spec: JobSpec, bundle: Bundle, bundle_uri: str, options: Cluste
     }
     if options.ttl_seconds_after_finished is not None:
         job_spec["ttlSecondsAfterFinished"] = options.ttl_seconds_after_finished
-    if _queue(metadata, options):
+    if basics.queued():
         job_spec["suspend"] = True
-    job = {"apiVersion": JOBSET.api_version, "kind": JOBSET.kind, "metadata": metadata, "spec": job_spec}
-    replicas = [f"{role}-{index}" for role, index in replica_names(spec)]
-    return JobPlan(JOBSET, job, configmap, None, delivery, replicas, secrets.manifest(options.namespace, labels),
-                     container=JOBSET.container, pod_group=pod_group(spec, options, labels))
+    job = {"apiVersion": JOBSET.api_version, "kind": JOBSET.kind, "metadata": basics.metadata, "spec": job_spec}
+    return basics.plan(JOBSET, job, pod_group=pod_group(spec, options, basics.labels))
 
 
 def tf_config_template(cluster: Mapping[str, list[str]], role: str) -> str:
@@ -269,13 +234,3 @@ def tf_config_template(cluster: Mapping[str, list[str]], role: str) -> str:
     members = {r: list(addrs) for r, addrs in cluster.items() if r != "evaluator"}
     text = json.dumps({"cluster": members, "task": {"type": role, "index": -424242}, "environment": "cloud"})
     return text.replace("-424242", "$(SUBMARINE_REPLICA_INDEX)")
-
-
-def _gang_pod(pod: dict, options: ClusterOptions) -> None:
-    add_scheduler(pod, options)
-
-
-def _gang_metadata(spec: JobSpec, labels: Mapping[str, str], options: ClusterOptions) -> dict:
-    meta = pod_metadata(labels, options)
-    add_pod_group_membership(meta, spec.name, options)
-    return meta
