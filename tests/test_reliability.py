@@ -17,7 +17,7 @@ from submarine_kernel.storage import DamagedBundle, Storage, fetch_bundle, stagi
 
 from fault_support import concurrent_puts, killed_uploads, staging_folders
 
-from k8s_support import cluster  # noqa: F401,E402 (fixture: kmock with the official client)
+from k8s_support import cluster, trainer_cluster  # noqa: F401,E402 (fixtures: kmock with the official client)
 
 try:  # moto's S3 server, for the races against S3
     from test_s3 import endpoint, s3  # noqa: F401 (fixtures)
@@ -422,6 +422,29 @@ def test_k8s_an_unconfirmed_submission_is_adopted_when_whole_and_deleted_when_ha
         assert records[0].ref.id == whole.ref.id and records[0].ref.extra["replicas"] == whole.ref.extra["replicas"]
         assert cluster.object(PYTORCHJOBS, NAMESPACE, "half") is None  # the half-made job is deleted
         assert cluster.object(PYTORCHJOBS, NAMESPACE, "whole") is not None
+    finally:
+        session.close()
+
+
+@pytest.mark.parametrize("framework, resource", [("pytorch", "trainer.kubeflow.org/v1alpha1/trainjobs"),
+                                                 ("tensorflow", "jobset.x-k8s.io/v1alpha2/jobsets")])
+def test_k8s_an_unconfirmed_trainer_v2_submission_is_adopted_not_forgotten(trainer_cluster, tmp_path, fast_retries,
+                                                                            framework, resource):
+    # Settling looks for the job under the kind the cluster's API makes (a TrainJob or JobSet on Trainer v2),
+    # not under the v1 operator's kind: that found nothing and forgot a running job.
+    from test_faults import k8s_session
+    from k8s_support import NAMESPACE
+
+    session = k8s_session(trainer_cluster, tmp_path)
+    try:
+        spec = session.build("python train.py", name="v2-unsure", framework=framework, workers=2,
+                             image="repo/train:1")
+        job = session.submit(spec, Bundle({"train.py": b"print('training')\n"}))
+        session.registry.mark_unconfirmed(job.ref, "the submission may have happened")
+        records = session.records()
+        assert [(r.ref.name, r.state) for r in records] == [("v2-unsure", "SUBMITTED")]
+        assert records[0].ref.id == job.ref.id and records[0].ref.extra == job.ref.extra
+        assert trainer_cluster.object(resource, NAMESPACE, "v2-unsure") is not None
     finally:
         session.close()
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import fields
-from typing import Iterator, Sequence
+from typing import Iterator, Mapping, Sequence
 
 from traitlets import Bool, CaselessStrEnum, Dict, Enum, Float, Int, List, Unicode, observe
 
@@ -20,22 +20,21 @@ from ...algorithm import Bundle
 from ...contract import replica_names
 from ...errors import ValidationError
 from ...job_types import JobRef, JobStatus
-from ...names import dns1035_problems
 from ...retry import retried
 from ...spec import JobSpec
 from ..base import Runtime
 from . import tensorboard, trainer
 from .api_choice import APIS, AUTO, PLAIN_JOB as PLAIN_JOB_API, TRAINER, TRAINING_OPERATOR, ApiChoice, choose, details
-from .api_choice import kind_for
+from .api_choice import api_limits, kind_for
 from .api_choice import discover as discover_apis
 from .client import Client, NotFound
 from .create import create_job, find_job
 from .credentials import Credentials, LocalFacts, no_kubeconfig
 from .data import KubernetesJobData
-from .kinds import OPERATOR_KINDS, job_kind, kind_of_plural
+from .kinds import OPERATOR_KINDS, Kind, kind_of_plural
 from .labels import STOPPED_ANNOTATION, label_value
 from .logs import read_log
-from .manifests import JobPlan, plain_job_problems, plan_job, to_yaml
+from .manifests import JobPlan, plan_job
 from .options import CONFIGMAP_LIMIT, ClusterOptions
 from .queue import QueuePositions
 from .status import job_status
@@ -217,20 +216,8 @@ class KubernetesRuntime(Runtime):
         return problems + [p for p in self.missing_settings(spec) if p not in problems]
 
     def api_problems(self, spec: JobSpec, choice: ApiChoice) -> list[str]:
-        """What the API of `choice` cannot run: names too long for its pods' host names, and its limits."""
-        kind = kind_for(choice, spec)
-        if kind.operator:  # the operator names a Service per replica: <job>-<type>-<index>, a DNS label
-            suffix = max((len(f"-{role}-{r.replicas - 1}") for role, r in spec.roles.items()), default=0)
-        elif kind.custom:  # JobSet pods: <job>-<replicated job>-0-<index>
-            suffix = trainer.host_suffix(spec)
-        else:  # Indexed Job pods are hosts named <job>-<index>
-            suffix = len(f"-{max(spec.replica_count - 1, 0)}")
-        problems = dns1035_problems(spec.name, max_length=63 - suffix)
-        if kind.custom and not kind.operator:
-            problems += trainer.trainer_problems(spec, self.cluster_options(choice))
-        elif not kind.operator:
-            problems += plain_job_problems(spec, self.cluster_options(choice))
-        return problems
+        """What the API of `choice` cannot run (`api_choice.api_limits`)."""
+        return api_limits(spec, choice, self.cluster_options(choice))
 
     def missing_settings(self, spec: JobSpec) -> list[str]:
         """What a real submission needs that is not configured: a dry run shows placeholders instead."""
@@ -257,19 +244,8 @@ class KubernetesRuntime(Runtime):
             spec = spec.replace(image=IMAGE_PLACEHOLDER)
         choice = self.api_choice(spec=spec)
         plan = self.plan(spec, bundle, bundle_uri, choice)
-        how = ("in a ConfigMap owned by the job" if plan.delivery == "configmap"
-               else "fetched from storage by an init container")
-        lines = [f"{plan.kind.kind} {spec.name!r} in namespace {plan.job['metadata']['namespace']!r} "
-                 "(dry run: nothing was created)",
-                 f"api: {choice.describe()}",
-                 f"algorithm files ({len(bundle.files)}, {bundle.size} bytes) {how}"]
-        if plan.before:
-            reasons = trainer.own_runtime_reasons(spec, self.cluster_options(choice), plan.delivery)
-            lines.append(f"its own TrainingRuntime {spec.name!r} comes first, because {' and '.join(reasons)}")
-        if self.queue:
-            lines.append(f"created suspended in Kueue LocalQueue {self.queue!r}, which starts it on admission")
-        lines.append("objects other than the job are owned by it (their owner's uid is set at submit)")
-        return to_yaml(plan.objects(), "\n".join(lines))
+        reasons = trainer.own_runtime_reasons(spec, self.cluster_options(choice), plan.delivery) if plan.before else []
+        return plan.dry_run_yaml(bundle, choice.describe(), reasons)
 
     def submit(self, spec: JobSpec, bundle: Bundle, bundle_uri: str) -> JobRef:
         """Create the job, then the ConfigMap/Secret/Service it owns (`create.create_job`).
@@ -287,30 +263,33 @@ class KubernetesRuntime(Runtime):
         plan = self.plan(spec, bundle, bundle_uri, choice)
         created = create_job(self.connect(), plan, spec)
         namespace = plan.job["metadata"]["namespace"]
-        data = KubernetesJobData(
-            namespace=namespace, plural=plan.kind.plural, kind=plan.kind.kind,
-            container=plan.container or plan.kind.container, replicas=tuple(plan.replicas),
-            deciding=f"{spec.deciding_role}-0", delivery=plan.delivery, api=choice.api, api_reason=choice.reason,
-            queue=self.queue)
-        ref = JobRef(self.name, spec.name, created.get("metadata", {}).get("uid", ""), data.to_extra())
+        ref = self._ref(spec, created, plan.kind, namespace, plan.delivery, choice)
         self._stopped.discard(ref.key)
         self.watch(namespace, plan.kind.plural).seed(created)  # poll sees the job before its first event
         return ref
 
     def find(self, spec: JobSpec, bundle_uri: str | None) -> JobRef | None:
         """The job this submission made (our token on it) with every ConfigMap/Secret it mounts, or None;
-        a job of ours that lacks one of them is half-created and is deleted (its owned objects go with it)."""
-        kind = job_kind(spec, self.cluster_options().training_operator)
+        a job of ours that lacks one of them is half-created and is deleted (its owned objects go with it).
+        It is looked for under the kind the cluster's API makes of `spec`, as `submit` chose it."""
+        choice = self.api_choice(discover=True)
+        kind = kind_for(choice, spec)
         namespace = self.effective_namespace()
         found = find_job(self.connect(), spec, kind, namespace)
         if found is None:
             return None
         existing, delivery = found
+        return self._ref(spec, existing, kind, namespace, delivery, choice)
+
+    def _ref(self, spec: JobSpec, job: Mapping, kind: Kind, namespace: str, delivery: str,
+             choice: ApiChoice) -> JobRef:
+        """The JobRef of a job object on the cluster: its uid and what poll, logs and stop need to know."""
         data = KubernetesJobData(
             namespace=namespace, plural=kind.plural, kind=kind.kind, container=kind.container,
             replicas=tuple(f"{role}-{index}" for role, index in replica_names(spec)),
-            deciding=f"{spec.deciding_role}-0", delivery=delivery)
-        return JobRef(self.name, spec.name, (existing.get("metadata") or {}).get("uid", ""), data.to_extra())
+            deciding=f"{spec.deciding_role}-0", delivery=delivery, api=choice.api, api_reason=choice.reason,
+            queue=self.queue)
+        return JobRef(self.name, spec.name, (job.get("metadata") or {}).get("uid", ""), data.to_extra())
 
     def poll(self, refs: Sequence[JobRef]) -> dict[str, JobStatus]:
         """Answer from the watch caches: one list+watch per namespace and resource, shared by all jobs."""
