@@ -144,6 +144,7 @@ def test_large_bundles_are_fetched_from_s3_by_an_init_container():
     script = init["command"][2]
     assert f"s3://bucket/bundles/{big.digest}/" in script and "--endpoint-url http://minio.storage:9000" in script
     assert f"{hashlib.sha256(big.files['train.py']).hexdigest()}  train.py" in script
+    assert "sha256sum -c -" in script
     assert init["envFrom"] == [{"secretRef": {"name": "s3-creds"}}]
     assert pod["containers"][0]["volumeMounts"] == [{"name": volumes.WORKSPACE_VOLUME, "mountPath": "/workspace"}]
 
@@ -155,6 +156,52 @@ def test_hdfs_bundles_are_fetched_over_webhdfs():
     validate_all(plan)
     script = plan.job["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"]["initContainers"][0]["command"][2]
     assert "http://nn.hadoop:9870/webhdfs/v1/user/jane/bundles/abc/utils/data.py?op=OPEN&user.name=jane" in script
+
+
+def run_fetch_container(init: dict, workspace) -> subprocess.CompletedProcess:
+    """The init container's script, run here with real curl (the workspace volume mounted at `workspace`)."""
+    script = init["command"][2].replace("/submarine-workspace", str(workspace))
+    return subprocess.run(["/bin/sh", "-c", script], capture_output=True, text=True, timeout=60)
+
+
+def test_the_fetch_container_reads_webhdfs_checks_sha256_and_refuses_changed_files(tmp_path):
+    # Real curl against the WebHDFS test peer: the files arrive in the algorithm folder and the working
+    # directory; a file changed in the store after the upload stops the pod before anything runs.
+    from webhdfs_server import WebHdfsTestServer
+    from submarine_kernel.storage import Storage
+    from submarine_kernel.storage.integrity import REPLICA_CHECK_EXIT
+
+    server = WebHdfsTestServer(require_user=True).start()
+    try:
+        stored = Storage("hdfs://nn.hadoop:8020/user/jane/bundles", {"namenodes": [server.url], "user": "jane"},
+                         progress=False).put(BUNDLE)
+        spec = build_spec("fetch-job", framework="pytorch", workers=1, image="img", command="python train.py")
+        plan = runtime(bundle_delivery="storage", webhdfs_url=server.url, hdfs_user="jane").plan(
+            spec, BUNDLE, stored.uri)
+        init = plan.job["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"]["initContainers"][0]
+        fetched = run_fetch_container(init, tmp_path / "ok")
+        assert fetched.returncode == 0, fetched.stderr
+        for name, data in BUNDLE.files.items():
+            assert (tmp_path / "ok" / "submarine_algorithm" / name).read_bytes() == data
+            assert (tmp_path / "ok" / name).read_bytes() == data
+
+        path = f"/user/jane/bundles/{BUNDLE.digest}/utils/data.py"
+        server.nodes[path].data = bytearray(b"X = 'tampered'\n")
+        refused = run_fetch_container(init, tmp_path / "changed")
+        assert refused.returncode == REPLICA_CHECK_EXIT, refused
+        assert "utils/data.py: FAILED" in refused.stderr and "submit the job again" in refused.stderr
+        assert not (tmp_path / "changed" / "utils").exists()  # nothing reached the working directory
+    finally:
+        server.stop()
+
+
+def test_the_s3_fetch_copies_only_the_submitted_files():
+    big = Bundle({"train.py": b"print(1)\n", "data.txt": b"x" * (2 * 1024 * 1024)})
+    spec = build_spec("big-job", framework="pytorch", workers=1, image="img", command="python train.py")
+    plan = runtime().plan(spec, big, f"s3://bucket/bundles/{big.digest}")
+    script = plan.job["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"]["initContainers"][0]["command"][2]
+    copy = next(line for line in script.splitlines() if line.startswith("aws s3 cp"))
+    assert "--exclude '*' --include data.txt --include train.py" in copy
 
 
 def test_a_bundle_pods_cannot_reach_is_refused_with_what_to_change():

@@ -16,6 +16,7 @@ from submarine_kernel.runtimes.yarn import service as ys
 from submarine_kernel.algorithm import Bundle
 from submarine_kernel.runtimes.yarn import YarnRuntime
 from submarine_kernel.spec import build_spec
+from submarine_kernel.storage.integrity import REPLICA_CHECK_EXIT
 
 from yarn_server import schema_errors, yarn_rule_errors
 
@@ -171,6 +172,15 @@ def test_render_prints_json_and_a_shell_quoted_classic_command():
 # -- the launch command, run the way YARN runs it ------------------------------------------------------
 def run_like_yarn(component: dict, service: dict, instance: int, workdir: Path, files: dict[str, bytes]) -> dict:
     """Localize the files, write launch_container.sh as YARN's ContainerLaunch does, run it, read env.json."""
+    done = launch_like_yarn(component, service, instance, workdir, files)
+    assert done.returncode == 0, (done.stderr, (workdir / "stderr.txt").read_text())
+    assert (workdir / "stdout.txt").read_text().strip() == "trained 42"
+    return json.loads((workdir / "env.json").read_text())
+
+
+def launch_like_yarn(component: dict, service: dict, instance: int, workdir: Path,
+                     files: dict[str, bytes]) -> subprocess.CompletedProcess:
+    """Localize `files` (what the store holds now) and run the container's launch_container.sh."""
     workdir.mkdir(parents=True)
     for entry in service["configuration"]["files"]:
         name = entry["src_file"].rsplit("/", 1)[-1]
@@ -182,11 +192,24 @@ def run_like_yarn(component: dict, service: dict, instance: int, workdir: Path, 
     script = ["#!/bin/bash"] + [f'export {k}="{v}"' for k, v in env.items()]
     script.append(f'exec /bin/bash -c "{command} 1>{workdir}/stdout.txt 2>{workdir}/stderr.txt"')
     (workdir / "launch_container.sh").write_text("\n".join(script) + "\n")
-    done = subprocess.run(["bash", "launch_container.sh"], cwd=workdir, capture_output=True, text=True, timeout=60,
+    return subprocess.run(["bash", "launch_container.sh"], cwd=workdir, capture_output=True, text=True, timeout=60,
                           env={"PATH": "/usr/bin:/bin", "PYTHONPATH": "/opt/site"})
-    assert done.returncode == 0, (done.stderr, (workdir / "stderr.txt").read_text())
-    assert (workdir / "stdout.txt").read_text().strip() == "trained 42"
-    return json.loads((workdir / "env.json").read_text())
+
+
+def test_a_container_refuses_algorithm_files_changed_in_the_store_after_submission(tmp_path):
+    # YARN localizes whatever HDFS holds when the container starts: each container checks the files against
+    # their sha256 as submitted (carried in the launch command, not in the store) before anything runs.
+    spec = build_spec("tamper-job", framework="pytorch", workers=2, command=f"{shlex.quote(sys.executable)} dump_env.py")
+    service = runtime().service(spec, bundle(), BUNDLE_URI)
+    master = next(c for c in service["components"] if c["name"] == "master")
+    tampered = {**bundle().files, "dump_env.py": b"print('tampered code ran')\n"}
+    done = launch_like_yarn(master, service, 0, tmp_path / "master-0", tampered)
+    stderr = (tmp_path / "master-0" / "stderr.txt").read_text()
+    assert done.returncode == REPLICA_CHECK_EXIT, stderr
+    assert "tampered" not in (tmp_path / "master-0" / "stdout.txt").read_text()
+    assert "dump_env.py: FAILED" in stderr and "submarine_algorithm/dump_env.py: FAILED" in stderr
+    assert stderr.strip().endswith("the algorithm files differ from those submitted (changed in the store after "
+                                   "upload): submit the job again")
 
 
 @pytest.mark.parametrize("framework", ["tensorflow", "pytorch"])

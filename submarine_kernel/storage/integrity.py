@@ -2,7 +2,9 @@
 stay inside the bundle, and contents whose sha256 matches the manifest.
 
 A bundle that fails is *damaged*: fetching it raises DamagedBundle (nothing of it is written), and the next
-upload of the same content replaces it instead of reusing it.
+upload of the same content replaces it instead of reusing it. Replicas that fetch the files themselves (YARN's
+localization, a Kubernetes init container) run the same check in their shell (`replica_check`), against the
+sha256 of each file as submitted, which travels with the job, not with the store.
 """
 
 from __future__ import annotations
@@ -10,7 +12,8 @@ from __future__ import annotations
 import hashlib
 import json
 import posixpath
-from typing import Any
+import shlex
+from typing import Any, Iterable, Mapping
 
 from ..algorithm import MANIFEST_NAME
 from ..errors import StorageError
@@ -62,3 +65,22 @@ def same_files(manifest: dict, expected: dict) -> bool:
         return sorted((e.get("name"), e.get("size"), e.get("sha256")) for e in m.get("files") or ()
                       if isinstance(e, dict))
     return manifest.get("digest") == expected.get("digest") and files(manifest) == files(expected)
+
+
+#: the exit status of a replica whose algorithm files do not match what was submitted
+REPLICA_CHECK_EXIT = 3
+
+
+def replica_check(files: Mapping[str, bytes], folders: Iterable[str] = ("",)) -> str:
+    """A POSIX shell snippet that checks each file of `files` under each of `folders` (relative to the
+    current directory) against its sha256 as submitted (coreutils' or busybox's `sha256sum -c`), printing
+    only what differs and a line that says what to do, and exiting REPLICA_CHECK_EXIT when anything does."""
+    lines = [f"{hashlib.sha256(data).hexdigest()}  {posixpath.join(folder, name) if folder else name}"
+             for folder in folders for name, data in sorted(files.items())]
+    if not lines:
+        return "true"
+    listing = "printf '%s\\n' " + " ".join(shlex.quote(line) for line in lines)
+    return ("{ SUBMARINE_CHECK=$(" + listing + " | sha256sum -c - 2>&1) || { "
+            "printf '%s\\n' \"$SUBMARINE_CHECK\" | grep -v ': OK$' >&2; "
+            "echo 'submarine-kernel: the algorithm files differ from those submitted (changed in the store after "
+            f"upload): submit the job again' >&2; exit {REPLICA_CHECK_EXIT}; }}; }}")

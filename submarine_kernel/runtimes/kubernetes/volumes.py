@@ -16,6 +16,7 @@ from ...algorithm import PARAMS_NAME, Bundle
 from ...contract import ALGORITHM_DIR
 from ...errors import SubmarineError
 from ...secrets import redact_url
+from ...storage.integrity import replica_check
 from .labels import COMPONENT_LABEL, DIGEST_ANNOTATION
 from .options import ClusterOptions
 from .pods import env_list
@@ -116,7 +117,10 @@ def fetch_init_container(bundle: Bundle, bundle_uri: str, options: ClusterOption
     container: dict[str, Any] = {"name": FETCH_CONTAINER}
     if parts.scheme in ("s3", "s3a"):
         source = f"s3://{parts.netloc}{parts.path.rstrip('/')}/"
-        flags = ["--recursive", "--only-show-errors", "--exclude", ".submarine-manifest.json"]
+        # only the files submitted: anything else in the store's folder never reaches the algorithm folder
+        flags = ["--recursive", "--only-show-errors", "--exclude", "*"]
+        for name in sorted(bundle.files):
+            flags += ["--include", name]
         if options.s3_endpoint_url:
             flags += ["--endpoint-url", options.s3_endpoint_url]
         if options.s3_region:
@@ -141,8 +145,8 @@ def fetch_init_container(bundle: Bundle, bundle_uri: str, options: ClusterOption
                 lines.append(f"mkdir -p {shlex.quote(posixpath.dirname(destination))}")
             lines.append(f"curl -fsSL -o {shlex.quote(destination)} {shlex.quote(url)}")
         container["image"] = options.hdfs_fetch_image
-    checks = "\n".join(f"{_sha256(data)}  {name}" for name, data in sorted(bundle.files.items()))
-    lines.append(f"cd {shlex.quote(target)} && sha256sum -c - <<'SUBMARINE_SHA256'\n{checks}\nSUBMARINE_SHA256")
+    lines.append(f"cd {shlex.quote(target)}")
+    lines.append(replica_check(bundle.files))
     lines.append(f"cp -R {shlex.quote(target)}/. {shlex.quote(workspace)}/")
     container.update({
         "imagePullPolicy": options.image_pull_policy,
@@ -152,12 +156,6 @@ def fetch_init_container(bundle: Bundle, bundle_uri: str, options: ClusterOption
     if env:
         container["env"] = env_list(env)
     return container
-
-
-def _sha256(data: bytes) -> str:
-    import hashlib
-
-    return hashlib.sha256(data).hexdigest()
 
 
 def projected_algorithm_volume(bundle: Bundle, cm_name: str, secret: str) -> dict[str, Any]:
