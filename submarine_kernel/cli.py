@@ -73,8 +73,11 @@ def _parser() -> argparse.ArgumentParser:
     stop.add_argument("name", nargs="?", help="job name (required: stop never guesses)")
     stop.add_argument("--runtime", help="the job's runtime, when two runtimes have a job of that name")
 
-    sub.add_parser("recover", help="rebuild the registry's rows of local jobs from their folders "
-                                   "(after a damaged registry was moved aside)")
+    recover = sub.add_parser("recover", help="rebuild the registry's rows from the runtimes' own lists: local job "
+                                             "folders, Kubernetes job objects, YARN services (after a damaged "
+                                             "registry was moved aside)")
+    recover.add_argument("--runtime", action="append", metavar="NAME",
+                         help="a runtime to rebuild from (repeatable; default: local and the configured runtime)")
     forget = sub.add_parser("forget", help="remove a job's registry row (a damaged one included)")
     forget.add_argument("name", help="job name")
     return parser
@@ -137,10 +140,7 @@ def _dispatch(args) -> int:
             print(f"{job.name}: {status.state.value}" + ("" if status.terminal or not status.message
                                                           else f" ({status.message})"))
         elif args.command == "recover":
-            from .recovery import rebuild_local
-
-            added = rebuild_local(session.registry, session.runtime("local").jobs_dir)
-            print(f"rebuilt {len(added)} local job(s)" + (f": {', '.join(added)}" if added else ""))
+            return _recover(session, args.runtime or ["local", session.settings.runtime])
         elif args.command == "forget":
             count = session.registry.forget(args.name)
             if not count:
@@ -151,6 +151,25 @@ def _dispatch(args) -> int:
         return 0
     finally:
         session.close()
+
+
+def _recover(session, runtimes: list[str]) -> int:
+    """One line per runtime: the rows rebuilt from its own list, or why it could not be listed (exit 1)."""
+    from .recovery import rebuild
+
+    failed = False
+    for name in dict.fromkeys(runtimes):
+        try:
+            added = rebuild(session.registry, session.runtime(name))
+        except NotImplementedError:
+            print(f"submarine-kernel: warning: the {name} runtime keeps no job list to rebuild from", file=sys.stderr)
+            continue
+        except SubmarineError as exc:
+            print(f"submarine-kernel: error: cannot list the {name} runtime's jobs: {exc}", file=sys.stderr)
+            failed = True
+            continue
+        print(f"{name}: rebuilt {len(added)} job(s)" + (f": {', '.join(added)}" if added else ""))
+    return 1 if failed else 0
 
 
 def _job(session, name: str | None, runtime: str | None = None):

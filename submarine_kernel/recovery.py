@@ -1,44 +1,34 @@
-"""Rebuilding the job registry after it was damaged and moved aside: every local job folder holds its own
-description (job.json, secrets redacted), so its row can be written again; the job's state is then read
-from the folder like any other job's.
-
-Jobs on clusters are not in any local folder: re-attach them by name after a rebuild
-(`%submarine status NAME` reads the cluster), or find them in the cluster's own list.
+"""Rebuilding the job registry after it was damaged and moved aside, from what the runtimes themselves keep:
+the local runtime's job folders (each holds its job.json, secrets redacted), the Kubernetes job objects and
+the YARN services submarine-kernel made (each carries its spec, secrets redacted). `Runtime.list_jobs` says
+what a runtime has; a row is written for each job the registry lacks, and its state is then read once.
 """
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
-from .registry import Registry
+from .errors import SubmarineError
 from .job_types import JobState, JobStatus
-from .runtimes.local.data import LocalJobData
-from .spec import JobSpec
+from .registry import Registry
+from .runtimes.base import Runtime
 
 
-def rebuild_local(registry: Registry, jobs_dir: str | Path) -> list[str]:
-    """Write a registry row for every local job folder that has none; returns the names added."""
-    added = []
-    root = Path(jobs_dir)
-    if not root.is_dir():
-        return added
-    known = {(r.ref.runtime, r.ref.name) for r in registry.list()}
-    for job_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+def rebuild(registry: Registry, runtime: Runtime) -> list[str]:
+    """Write a registry row for every job `runtime` lists that the registry has no readable row of (a row it
+    skips as damaged is replaced); returns the names added. Raises what listing raises (NotImplementedError
+    for a runtime that keeps no list, SubmarineError when it cannot be reached)."""
+    known = {(record.ref.runtime, record.ref.name) for record in registry.list()}
+    added = [job for job in runtime.list_jobs() if (job.ref.runtime, job.ref.name) not in known]
+    for job in added:
+        status = JobStatus(JobState.SUBMITTED, "rebuilt", submitted=job.submitted,
+                           message=f"rebuilt from the {runtime.name} runtime's own list")
+        registry.add(job.ref, job.spec, job.bundle_uri, job.notebook, status)
+    if added:
         try:
-            job = json.loads((job_dir / "job.json").read_text())
-        except (OSError, ValueError):
-            continue  # a folder an interrupted submission left: nothing ran from it
-        name = job.get("name") or job_dir.name
-        if ("local", name) in known:
-            continue
-        try:
-            spec = JobSpec.from_dict(job["spec"])
-        except (KeyError, TypeError, ValueError):  # a folder written before job.json carried its spec
-            spec = JobSpec(name=name, framework="custom", roles={})
-        ref = LocalJobData.ref(name, job_dir)
-        status = JobStatus(JobState.SUBMITTED, "rebuilt", submitted=job.get("submitted"),
-                           message="rebuilt from its job folder")
-        registry.add(ref, spec, job.get("bundle_uri"), None, status)
-        added.append(name)
-    return added
+            statuses = runtime.poll([job.ref for job in added])
+        except SubmarineError:
+            statuses = {}  # the rows stand; the next status check reads their states
+        for job in added:
+            status = statuses.get(job.ref.key)
+            if status is not None and not status.stale:
+                registry.update_status(job.ref, status)
+    return [job.ref.name for job in added]

@@ -25,7 +25,7 @@ from typing import Any, Iterator
 from .config import data_dir, private_dir
 from .errors import JobNotFound, SubmarineError
 from .job_types import JobRef, JobState, JobStatus, utcnow
-from .secrets import redact_mapping
+from .secrets import redact_mapping, redacted_spec
 from .spec import JobSpec
 
 _SCHEMA = """
@@ -154,7 +154,7 @@ class Registry:
         kind = "a folder is in its place" if self.path.is_dir() else reason
         return RegistryError(f"the job registry {self.path} is damaged ({kind}): move it aside "
                              f"(mv {self.path} {self.path}.damaged) and run again; `submarine-kernel recover` "
-                             "then rebuilds the local jobs from their folders")
+                             "then rebuilds the rows from the local job folders and the cluster's own job list")
 
     def add(self, ref: JobRef, spec: JobSpec, bundle_uri: str | None, notebook: str | None,
             status: JobStatus) -> None:
@@ -301,13 +301,7 @@ class Registry:
 
 
 def _spec_json(spec: JobSpec) -> str:
-    spec_data = spec.to_dict()
-    spec_data["env"] = redact_mapping(spec_data["env"])
-    spec_data["params"] = redact_mapping(spec_data["params"])  # the params column is not the only copy
-    spec_data["param_values"] = redact_mapping(spec_data.get("param_values") or {})
-    for role in spec_data["roles"].values():
-        role["env"] = redact_mapping(role["env"])
-    return json.dumps(spec_data, default=str)
+    return json.dumps(redacted_spec(spec), default=str)
 
 
 def _process_start(pid: int) -> str | None:

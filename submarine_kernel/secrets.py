@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from .spec import JobSpec
 
 REDACTED = "***"
 _SECRET_KEY = re.compile(r"(secret|token|passw(or)?d|credential|api[-_]?key|access[-_]?key|private[-_]?key|"
@@ -35,3 +38,17 @@ def redact_url(url: str) -> str:
     if parts.username or parts.password:
         return url.replace(parts.netloc, "***@" + parts.hostname + (f":{parts.port}" if parts.port else ""), 1)
     return url
+
+
+def redacted_spec(spec: "JobSpec") -> dict[str, Any]:
+    """The spec as a dict with secret env values and params shown as `***`: what the registry, a local
+    job's job.json and a cluster job's own description keep, so that a rebuilt row shows the job."""
+    data = spec.to_dict()
+    data["env"] = redact_mapping(data["env"])
+    data["params"] = redact_mapping(data["params"])
+    data["param_values"] = redact_mapping(data.get("param_values") or {})
+    for role in data["roles"].values():
+        role["env"] = redact_mapping(role["env"])
+    import json
+
+    return json.loads(json.dumps(data, default=str))  # plain JSON values, as any reader will see them

@@ -141,7 +141,7 @@ def test_a_damaged_registry_is_one_line_that_says_how_to_recover(isolated_data_d
     # recovering: move it aside, rebuild the local jobs from their folders, list again
     registry.rename(registry.with_name("registry.sqlite.damaged"))
     rebuilt = cli("recover")
-    assert rebuilt.returncode == 0 and "rebuilt 1 local job(s): before-damage" in rebuilt.stdout, rebuilt
+    assert rebuilt.returncode == 0 and "local: rebuilt 1 job(s): before-damage" in rebuilt.stdout, rebuilt
     listed = cli("list")
     assert listed.returncode == 0 and "before-damage" in listed.stdout and "SUCCEEDED" in listed.stdout, listed
 

@@ -8,7 +8,9 @@ at once. Built-in runtimes are imported only when first used; other packages add
 from __future__ import annotations
 
 import importlib
+import json
 import time
+from dataclasses import dataclass
 from typing import Callable, ClassVar, Iterator, Mapping, Sequence
 
 from traitlets import Int
@@ -18,6 +20,35 @@ from ..algorithm import Bundle
 from ..errors import RuntimeNotFound, SubmarineError
 from ..job_types import JobRef, JobStatus
 from ..spec import JobSpec
+
+
+@dataclass
+class ListedJob:
+    """A job as the runtime's own list shows it (`Runtime.list_jobs`): what its registry row needs."""
+
+    ref: JobRef
+    #: the spec the job was submitted with, secrets shown as `***` (a bare one for jobs that kept none)
+    spec: JobSpec
+    bundle_uri: str = ""
+    notebook: str | None = None
+    submitted: str | None = None  # ISO time, as JobStatus.submitted
+
+    @staticmethod
+    def spec_text(spec: JobSpec) -> str:
+        """The spec as a job object carries it for a later rebuild (compact JSON, secrets `***`)."""
+        from ..secrets import redacted_spec
+
+        return json.dumps(redacted_spec(spec), sort_keys=True, separators=(",", ":"))
+
+    @staticmethod
+    def spec_from(name: str, text: str | None) -> JobSpec:
+        """The spec a job object carries (`spec_text`); a bare one named `name` when it carries none or an
+        unreadable one (a job made before specs were kept)."""
+        try:
+            spec = JobSpec.from_dict(json.loads(text or ""))
+        except (ValueError, TypeError, KeyError, AttributeError, SubmarineError):
+            return JobSpec(name=name, framework="custom", roles={})
+        return spec if spec.name == name else spec.replace(name=name)
 
 
 class Runtime(Configurable):
@@ -72,6 +103,12 @@ class Runtime(Configurable):
         was lost): the ref of the job this very submission made (matched by the spec's submission token),
         or None after deleting whatever it half-created. Raises NotImplementedError when the runtime cannot
         tell (the registry row is then kept, UNKNOWN); TransientError when the runtime cannot be reached."""
+        raise NotImplementedError
+
+    def list_jobs(self) -> list[ListedJob]:
+        """Every job submarine-kernel made on this runtime that the runtime itself still lists (its job
+        folders, the cluster's job objects or services), for rebuilding a registry that was lost
+        (`submarine-kernel recover`). Raises NotImplementedError when the runtime keeps no such list."""
         raise NotImplementedError
 
     def logs(self, ref: JobRef, replica: str | None = None, tail: int | None = None,

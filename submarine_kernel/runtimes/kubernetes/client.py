@@ -155,6 +155,23 @@ class Client:
         except NotFound:
             return None
 
+    def list_jobs(self, kind: Kind, namespace: str, selector: str) -> list[dict[str, Any]] | None:
+        """The job objects of `kind` matching the label `selector`, as dicts; None when the cluster does not
+        serve the kind (its API is not installed)."""
+        what = f"the {kind.plural} in namespace {namespace!r}"
+        try:
+            if kind.custom:
+                listed = self.call("list", what, self.custom.list_namespaced_custom_object, kind.group,
+                                   kind.version, namespace, kind.plural, label_selector=selector)
+            else:
+                listed = self.api.sanitize_for_serialization(
+                    self.call("list", what, self.batch.list_namespaced_job, namespace, label_selector=selector))
+        except NamespaceNotFound:
+            raise
+        except NotFound:
+            return None
+        return list((listed or {}).get("items") or [])
+
     def read_core(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         """A ConfigMap, Secret or Service as a dict; None when there is none."""
         readers = {"ConfigMap": self.core.read_namespaced_config_map, "Secret": self.core.read_namespaced_secret,

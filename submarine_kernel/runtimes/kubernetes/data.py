@@ -8,7 +8,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Mapping
 
+from ...contract import replica_names
 from ...job_types import JobRef
+from ...spec import JobSpec
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,16 @@ class KubernetesJobData:
     api_reason: str = ""
     #: the Kueue LocalQueue the job waits in ("" for none)
     queue: str = ""
+
+    @classmethod
+    def ref(cls, spec: JobSpec, job: Mapping[str, Any], *, namespace: str, plural: str, kind: str,
+            container: str, **made: str) -> JobRef:
+        """The JobRef of the job object `job` made from `spec` (its uid; its replicas from the spec); `made`
+        says how it was made (delivery, api, api_reason, queue)."""
+        data = cls(namespace=namespace, plural=plural, kind=kind, container=container,
+                   replicas=tuple(f"{role}-{index}" for role, index in replica_names(spec)),
+                   deciding=f"{spec.deciding_role}-0" if spec.roles else "", **made)
+        return JobRef("kubernetes", spec.name, (job.get("metadata") or {}).get("uid", ""), data.to_extra())
 
     @classmethod
     def of(cls, ref: JobRef) -> "KubernetesJobData":

@@ -23,6 +23,10 @@ JOBSET_NAME_LABEL = "jobset.sigs.k8s.io/jobset-name"
 REPLICATED_JOB_LABEL = "jobset.sigs.k8s.io/replicatedjob-name"
 DIGEST_ANNOTATION = "submarine-kernel/bundle-digest"
 BUNDLE_URI_ANNOTATION = "submarine-kernel/bundle-uri"
+#: the spec the job was submitted with (JSON, secrets `***`) and its notebook, so that a lost registry's rows
+#: can be rebuilt from the cluster's own list (`submarine-kernel recover`), as kubectl keeps last-applied
+SPEC_ANNOTATION = "submarine-kernel/spec"
+NOTEBOOK_ANNOTATION = "submarine-kernel/notebook"
 #: Kueue's LocalQueue of a job
 QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 #: pod-group membership, as each gang scheduler looks for it

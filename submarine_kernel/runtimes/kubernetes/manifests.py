@@ -21,11 +21,13 @@ from typing import Any, Mapping, Sequence
 from ...algorithm import PARAMS_NAME, Bundle, params_json
 from ...contract import distributed_env, replica_names, submarine_env, tf_config
 from ...secrets import REDACTED, redact_url
+from ..base import ListedJob
 from ...spec import JobSpec
 from .job_secret import JobSecrets
 from .kinds import PLAIN_JOB, REPLICA_TYPES, Kind, job_kind
 from .labels import (BUNDLE_URI_ANNOTATION, COMPONENT_LABEL, DIGEST_ANNOTATION, JOB_LABEL, MANAGED_BY,
-                     MANAGED_BY_LABEL, OPERATOR_REPLICA_INDEX_LABEL, QUEUE_LABEL, configmap_name, env_name_part,
+                     MANAGED_BY_LABEL, NOTEBOOK_ANNOTATION, OPERATOR_REPLICA_INDEX_LABEL, QUEUE_LABEL,
+                     SPEC_ANNOTATION, configmap_name, env_name_part,
                      job_labels)
 from .options import ClusterOptions
 from .pods import add_pod_group_membership, add_scheduler, base_env, main_container, pod_group, pod_metadata, pod_spec
@@ -140,7 +142,10 @@ def job_basics(spec: JobSpec, bundle: Bundle, bundle_uri: str, options: ClusterO
     workdir = options.working_dir.rstrip("/") or "/"
     cm_name = configmap_name(spec.name)
     volumes, mounts, init = algorithm_volumes(bundle, bundle_uri, options, delivery, cm_name, workdir)
-    annotations = {DIGEST_ANNOTATION: bundle.digest, BUNDLE_URI_ANNOTATION: redact_url(bundle_uri)}
+    annotations = {DIGEST_ANNOTATION: bundle.digest, BUNDLE_URI_ANNOTATION: redact_url(bundle_uri),
+                   SPEC_ANNOTATION: ListedJob.spec_text(spec)}
+    if bundle.notebook:
+        annotations[NOTEBOOK_ANNOTATION] = bundle.notebook
     metadata = {"name": spec.name, "namespace": options.namespace, "labels": dict(labels),
                 "annotations": annotations}
     secrets = JobSecrets(spec)

@@ -17,12 +17,11 @@ from typing import Iterator, Mapping, Sequence
 from traitlets import Bool, CaselessStrEnum, Dict, Enum, Float, Int, List, Unicode, observe
 
 from ...algorithm import Bundle
-from ...contract import replica_names
 from ...errors import ValidationError
 from ...job_types import JobRef, JobStatus
 from ...retry import retried
 from ...spec import JobSpec
-from ..base import Runtime
+from ..base import ListedJob, Runtime
 from . import tensorboard, trainer
 from .api_choice import APIS, AUTO, PLAIN_JOB as PLAIN_JOB_API, TRAINER, TRAINING_OPERATOR, ApiChoice, choose, details
 from .api_choice import api_limits, kind_for
@@ -32,6 +31,7 @@ from .create import create_job, find_job
 from .credentials import Credentials, LocalFacts, no_kubeconfig
 from .data import KubernetesJobData
 from .kinds import OPERATOR_KINDS, Kind, kind_of_plural
+from .listing import list_jobs
 from .labels import STOPPED_ANNOTATION, label_value
 from .logs import read_log
 from .manifests import JobPlan, plan_job
@@ -283,13 +283,13 @@ class KubernetesRuntime(Runtime):
 
     def _ref(self, spec: JobSpec, job: Mapping, kind: Kind, namespace: str, delivery: str,
              choice: ApiChoice) -> JobRef:
-        """The JobRef of a job object on the cluster: its uid and what poll, logs and stop need to know."""
-        data = KubernetesJobData(
-            namespace=namespace, plural=kind.plural, kind=kind.kind, container=kind.container,
-            replicas=tuple(f"{role}-{index}" for role, index in replica_names(spec)),
-            deciding=f"{spec.deciding_role}-0", delivery=delivery, api=choice.api, api_reason=choice.reason,
-            queue=self.queue)
-        return JobRef(self.name, spec.name, (job.get("metadata") or {}).get("uid", ""), data.to_extra())
+        return KubernetesJobData.ref(spec, job, namespace=namespace, plural=kind.plural, kind=kind.kind,
+                                     container=kind.container, delivery=delivery, api=choice.api,
+                                     api_reason=choice.reason, queue=self.queue)
+
+    def list_jobs(self) -> list[ListedJob]:
+        """Every job object of ours in the namespace, of every kind the cluster serves (`listing.py`)."""
+        return list_jobs(self.connect(), self.effective_namespace())
 
     def poll(self, refs: Sequence[JobRef]) -> dict[str, JobStatus]:
         """Answer from the watch caches: one list+watch per namespace and resource, shared by all jobs."""

@@ -8,7 +8,6 @@ environment contract is the training operator's, so code moves to a cluster unch
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import shutil
@@ -27,11 +26,11 @@ from ... import contract
 from ...algorithm import PARAMS_NAME, Bundle, params_json
 from ...config import data_dir, private_dir
 from ...errors import JobNotFound, SubmarineError
-from ...secrets import is_secret_key, redact_mapping
+from ...secrets import is_secret_key, redact_mapping, redacted_spec
 from ...spec import JobSpec
 from ...storage import fetch_bundle
 from ...job_types import SUBMISSION_LABEL, JobRef, JobState, JobStatus, ReplicaStatus, utcnow
-from ..base import Runtime
+from ..base import ListedJob, Runtime
 from . import processes
 from .data import LocalJobData
 
@@ -177,17 +176,17 @@ class LocalRuntime(Runtime):
                 shutil.copytree(bundle_dir, cwd / contract.ALGORITHM_DIR)
                 shutil.copytree(bundle_dir, cwd, dirs_exist_ok=True)  # so `python train.py` works as is
                 Path(replica["log"]).touch(mode=0o600)
-            from ...registry import _spec_json
-
             job = {"name": spec.name, "submitted": utcnow(), "decider": f"{spec.deciding_role}-0",
                    "success_grace": self.success_grace, "stop_grace": self.stop_grace, "replicas": plan,
                    "bundle_uri": bundle_uri, "submission": spec.labels.get(SUBMISSION_LABEL, ""),
-                   "spec": json.loads(_spec_json(spec))}  # secrets redacted: what a rebuilt registry row shows
+                   "notebook": bundle.notebook,
+                   "spec": redacted_spec(spec)}  # secrets redacted: what a rebuilt registry row shows
             processes.write_json(job_dir / "job.json", job)
             log_fd = os.open(job_dir / "supervisor.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
             with os.fdopen(log_fd, "ab") as log:
-                supervisor = subprocess.Popen([sys.executable, "-S", str(processes.SUPERVISOR), str(job_dir)], stdin=subprocess.DEVNULL,
-                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
+                supervisor = subprocess.Popen([sys.executable, "-S", str(processes.SUPERVISOR), str(job_dir)],
+                                              stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                              start_new_session=True, close_fds=True)
             (job_dir / "supervisor.pid").write_text(str(supervisor.pid))
             # reap it when it ends, so no finished supervisor lingers as this process's zombie
             threading.Thread(target=supervisor.wait, name=f"reap-{spec.name}", daemon=True).start()
@@ -215,6 +214,29 @@ class LocalRuntime(Runtime):
             return LocalJobData.ref(spec.name, job_dir)
         shutil.rmtree(job_dir, ignore_errors=True)  # cut off before its supervisor started: nothing runs
         return None
+
+    def list_jobs(self) -> list[ListedJob]:
+        """Every job folder with its description (job.json, secrets redacted); a folder an interrupted
+        submission left without one ran nothing and is not listed."""
+        root = Path(self.jobs_dir)
+        folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")) \
+            if root.is_dir() else []
+        listed = []
+        for job_dir in folders:
+            try:
+                job = processes.read_json(job_dir / "job.json")
+            except OSError:
+                continue  # unreadable: not ours to describe
+            if not isinstance(job, dict):
+                continue
+            name = job.get("name") or job_dir.name
+            try:
+                spec = JobSpec.from_dict(job["spec"])
+            except (KeyError, TypeError, ValueError):  # a folder written before job.json carried its spec
+                spec = JobSpec(name=name, framework="custom", roles={})
+            listed.append(ListedJob(LocalJobData.ref(name, job_dir), spec, job.get("bundle_uri") or "",
+                                    job.get("notebook"), job.get("submitted")))
+        return listed
 
     # -- follow ----------------------------------------------------------------------------------------
     def _job_dir(self, ref: JobRef) -> Path:

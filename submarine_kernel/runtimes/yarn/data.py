@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from ...job_types import JobRef
-from .service import ComponentPlan
+from ...spec import JobSpec
+from .service import ComponentPlan, component_plan
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,16 @@ class YarnJobData:
     tensorboard: str = ""
     #: the replica whose end decides the job's (`worker-0`): the default replica of `logs`
     deciding: str = ""
+
+    @classmethod
+    def ref(cls, spec: JobSpec, app_id: str, *, rm: str, user: str, submitted_ms: int,
+            tensorboard: str = "") -> JobRef:
+        """The JobRef of the service made from `spec` (a spec without roles, rebuilt from a service that kept
+        none, maps no components)."""
+        data = cls(rm=rm, user=user, submitted_ms=submitted_ms,
+                   components=tuple(component_plan(spec)) if spec.roles else (),
+                   deciding=f"{spec.deciding_role}-0" if spec.roles else "", tensorboard=tensorboard)
+        return JobRef("yarn", spec.name, id=app_id, extra=data.to_extra())
 
     @classmethod
     def of(cls, ref: JobRef) -> "YarnJobData":

@@ -24,13 +24,14 @@ from ...net.http import build_session
 from ...net.kerberos import KerberosLogin, spnego_auth
 from ...retry import retried
 from ...spec import JobSpec
-from ..base import Runtime
+from ..base import ListedJob, Runtime
 from . import service as ys
 from . import status as st
 from .checks import name_problems, service_problems
 from .classic import classic_command
 from .client import APP_ID, ResourceManagerClient, ServiceNameTaken
 from .data import YarnJobData
+from .listing import list_services
 
 #: what a dry run writes where a setting a real submission needs is not configured yet
 DOMAIN_PLACEHOLDER = "<YarnRuntime.registry_dns_domain>"
@@ -205,7 +206,7 @@ class YarnRuntime(Runtime):
         from ...secrets import redact_mapping
 
         return ys.build_service(spec, bundle.files, bundle_uri, self.settings(placeholders=redact),
-                                env_view=redact_mapping if redact else None)
+                                notebook=bundle.notebook, env_view=redact_mapping if redact else None)
 
     def render(self, spec: JobSpec, bundle: Bundle, bundle_uri: str) -> str:
         """The service JSON and the equivalent classic Hadoop Submarine command line (secrets hidden)."""
@@ -247,10 +248,8 @@ class YarnRuntime(Runtime):
     def _ref(self, spec: JobSpec, app_id: str, service: Mapping, submitted_ms: int) -> JobRef:
         if app_id:
             self._app_ids[spec.name] = app_id
-        data = YarnJobData(rm=self.client.active_url, user=self.user, submitted_ms=submitted_ms,
-                           components=tuple(ys.component_plan(spec)), deciding=f"{spec.deciding_role}-0",
-                           tensorboard=(service.get("quicklinks") or {}).get(ys.TENSORBOARD_QUICKLINK, ""))
-        return JobRef(self.name, spec.name, id=app_id, extra=data.to_extra())
+        return YarnJobData.ref(spec, app_id, rm=self.client.active_url, user=self.user, submitted_ms=submitted_ms,
+                               tensorboard=(service.get("quicklinks") or {}).get(ys.TENSORBOARD_QUICKLINK, ""))
 
     def find(self, spec: JobSpec, bundle_uri: str | None) -> JobRef | None:
         """The service this submission made (our token in its properties), or None: a service is one object,
@@ -261,6 +260,12 @@ class YarnRuntime(Runtime):
         app_id = str(existing.get("id") or "")
         # an application older than the poll's listing window is then asked for alone
         return self._ref(spec, app_id if APP_ID.fullmatch(app_id) else "", existing, int(time.time() * 1000))
+
+    def list_jobs(self) -> list[ListedJob]:
+        """The services of ours among the RM's yarn-service applications (`listing.py`)."""
+        # with Kerberos the applications belong to the principal's short name, which `user` may not be
+        owner = self.principal.split("@")[0].split("/")[0] if self.uses_kerberos else self.user
+        return list_services(self, owner)
 
     # -- follow ----------------------------------------------------------------------------------------
     def app_id(self, ref: JobRef) -> str:

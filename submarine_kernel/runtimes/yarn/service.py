@@ -38,11 +38,15 @@ from ... import contract
 from ...job_types import SUBMISSION_LABEL
 from ...spec import JobSpec, Resources
 from ...storage.integrity import replica_check
+from ..base import ListedJob
 
 REPORT_AS_SERVICE_STATE = "yarn.service.container-state-report-as-service-state"
 #: the service property that carries a submission's token (the JobSpec's SUBMISSION_LABEL): YARN keeps no
 #: labels, and property names are dotted
 SUBMISSION_PROPERTY = "submarine-kernel.submission"
+#: the spec the service was submitted with (JSON, secrets `***`) and its notebook, for rebuilding a lost registry
+SPEC_PROPERTY = "submarine-kernel.spec"
+NOTEBOOK_PROPERTY = "submarine-kernel.notebook"
 MASTER_COMPONENT = "master"
 TENSORBOARD_COMPONENT = "tensorboard"
 TENSORBOARD_PORT = 6006
@@ -263,13 +267,14 @@ def docker_artifact(image: str | None) -> dict | None:
 
 
 def build_service(spec: JobSpec, bundle_files: Mapping[str, bytes], bundle_uri: str, settings: ServiceSettings, *,
-                  version: str | None = None,
+                  version: str | None = None, notebook: str | None = None,
                   env_view: Callable[[Mapping[str, str]], Mapping[str, str]] | None = None) -> dict:
     """The Service JSON for `spec` (POST /app/v1/services), with the algorithm files `bundle_files` (name →
     content) localized from `bundle_uri` and checked by every container before it runs.
 
     `env_view` rewrites env values before they are placed (dry runs pass a redactor so secrets in the
-    user's env are never printed; submissions pass None).
+    user's env are never printed; submissions pass None). The service's properties carry the submission
+    token, the spec (secrets `***`) and the `notebook`, so a lost registry can be rebuilt from the cluster.
     """
     view = env_view or (lambda env: env)
     service: dict = {
@@ -309,7 +314,9 @@ def build_service(spec: JobSpec, bundle_files: Mapping[str, bytes], bundle_uri: 
     if settings.docker_hadoop_hdfs_home:
         env["DOCKER_HADOOP_HDFS_HOME"] = settings.docker_hadoop_hdfs_home
     env.update(view(settings.extra_env))
-    properties = {}
+    properties = {SPEC_PROPERTY: ListedJob.spec_text(spec)}
+    if notebook:
+        properties[NOTEBOOK_PROPERTY] = notebook
     token = spec.labels.get(SUBMISSION_LABEL)
     if token:  # lets a retried POST recognise the service an earlier, unanswered POST created
         properties[SUBMISSION_PROPERTY] = str(token)
