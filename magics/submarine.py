@@ -27,7 +27,8 @@ from submarine_kernel.metrics import harvester_for
 from submarine_kernel.notebook_path import detect as detect_notebook
 from submarine_kernel.job_types import JobRef, JobStatus
 from submarine_kernel.request import RunRequest
-from submarine_kernel.session import Job, Session, set_default_session
+from submarine_kernel.job_handle import Job
+from submarine_kernel.session import Session, set_default_session
 from submarine_kernel.spec import ROLE_NAMES
 
 from .arguments import OPTIONS_END, SUBCOMMANDS, key_values, parse_argstring, split_command, typed_params, usage
