@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from .request import RunRequest
-from .session import Job, default_session
+from .job_handle import Job
+from .session import default_session
 
 
 def submit(command: str | None = None, *, files: Mapping[str, str | bytes] | None = None,

@@ -9,12 +9,12 @@ Every problem (spec, runtime rules) is found before anything is uploaded or star
 from __future__ import annotations
 
 import threading
-import time
-from typing import Any, Iterator, Mapping
+from typing import Any, Mapping
 
 from .algorithm import AlgorithmCollector, Bundle
 from .config import SubmarineConfig
 from .errors import SubmarineError, TransientError, ValidationError
+from .job_handle import Job
 from .names import default_job_name, notebook_label, sanitize
 from .registry import JobRecord, Registry, submitter_alive
 from .retry import DEFAULT_POLICY
@@ -29,97 +29,6 @@ LABEL_PREFIX = "submarine-kernel"
 # SUBMISSION_LABEL: one token per `submit`, carried by the job on the cluster: a retried create that meets a
 # job of the same name with the same token adopts it ("already submitted"); another token means the name is
 # taken. Recovery (Session.settle) uses it to find what an interrupted submission made.
-
-
-class Job:
-    """A submitted job: ask its status, wait for it, read its logs, stop it."""
-
-    def __init__(self, session: "Session", ref: JobRef, spec: JobSpec | None = None,
-                 upload: UploadResult | None = None):
-        self.session = session
-        self.ref = ref
-        self.spec = spec
-        self.upload = upload
-        self.last_status: JobStatus | None = None  # what this object's last status() read
-
-    @property
-    def name(self) -> str:
-        return self.ref.name
-
-    @property
-    def runtime(self) -> Runtime:
-        return self.session.runtime(self.ref.runtime)
-
-    def status(self) -> JobStatus:
-        """The job's status now (one poll of its runtime); a newer state is also written to the registry,
-        so `list` shows what this read learned even when no tracker follows the job."""
-        status = self.runtime.poll([self.ref])[self.ref.key]
-        self.last_status = status
-        self.session.remember(self.ref, status)
-        return status
-
-    def wait(self, timeout: float | None = None, interval: float | None = None) -> JobStatus:
-        """Block until the job ends (or `timeout` seconds pass) and return its last status.
-
-        A status outage is waited out, with "retrying" notices, for as long as `timeout` allows (forever
-        without one); when the time is up during an outage, the last status read is returned marked stale,
-        (the one read before, by the tracker or into the registry, included), or the outage's error raised
-        when none is known."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        interval = interval or getattr(self.runtime, "poll_interval", self.session.settings.poll_interval)
-        failures = 0
-        status = self.last_status or self.session.tracker.last(self.ref) or self._recorded_status()
-        while True:
-            try:
-                status = self.status()
-                failures = 0
-            except TransientError as exc:  # keep waiting through an outage, within the timeout
-                failures += 1
-                pause = DEFAULT_POLICY.delay(min(failures, DEFAULT_POLICY.attempts))
-                if deadline is not None:
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        if status is None:
-                            raise
-                        from dataclasses import replace
-
-                        return replace(status, stale=True, message=f"status unavailable: {exc}")
-                    pause = min(pause, remaining)
-                self.session.notify(f"{self.name}: {exc}; retrying ({failures} failed so far)")
-                time.sleep(pause)
-                continue
-            if status.terminal or (deadline is not None and time.monotonic() >= deadline):
-                return status
-            time.sleep(interval if deadline is None else max(0.0, min(interval, deadline - time.monotonic())))
-
-    def _recorded_status(self) -> JobStatus | None:
-        try:
-            return self.session.registry.get(self.ref.name, self.ref.runtime).status
-        except SubmarineError:
-            return None
-
-    def logs(self, replica: str | None = None, tail: int | None = None) -> str:
-        """One replica's log so far (the deciding replica by default)."""
-        return "\n".join(self.runtime.logs(self.ref, replica=replica, tail=tail))
-
-    def follow(self, replica: str | None = None, tail: int | None = None) -> Iterator[str]:
-        """Lines of one replica's log as they come, until the job ends."""
-        return self.runtime.logs(self.ref, replica=replica, tail=tail, follow=True)
-
-    def stop(self) -> JobStatus:
-        """Stop every replica; returns the status afterwards."""
-        self.runtime.stop(self.ref)
-        status = self.status()
-        # let the tracker publish the change (registry, listeners); handing it `status` as already known
-        # would make it see no change, and the registry would keep the job RUNNING
-        self.session.tracker.track(self.ref)
-        return status
-
-    def links(self) -> dict[str, str]:
-        return self.runtime.links(self.ref)
-
-    def __repr__(self) -> str:
-        return f"<Job {self.ref.key}>"
 
 
 class Session:

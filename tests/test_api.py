@@ -8,7 +8,8 @@ import pytest
 import submarine_kernel as sk
 from submarine_kernel.errors import JobNotFound, SubmarineError, TitleError, ValidationError
 from submarine_kernel.job_types import JobState
-from submarine_kernel.session import Job, default_session
+from submarine_kernel.job_handle import Job
+from submarine_kernel.session import default_session
 
 from core_support import TIMEOUT, job_file, stop_leftovers, unique, wait_until  # noqa: F401 (fixture)
 

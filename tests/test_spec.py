@@ -9,8 +9,10 @@ import sys
 import pytest
 
 from submarine_kernel.algorithm import PARAMS_NAME, Bundle
+from submarine_kernel.command_template import param_env, placeholders, render_command
 from submarine_kernel.errors import ResourceError, SubmarineError, ValidationError
-from submarine_kernel.spec import JobSpec, Resources, Role, build_spec, draft_spec, param_env, placeholders, render_command
+from submarine_kernel.resources import Resources
+from submarine_kernel.spec import JobSpec, Role, build_spec, draft_spec
 
 
 # -- counting workers ----------------------------------------------------------------------------------

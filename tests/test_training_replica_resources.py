@@ -75,7 +75,7 @@ def test_yarn_master_component_of_a_pytorch_job_gets_the_worker_gpus():
 
 
 def test_run_help_says_worker_resources_cover_the_master_and_chief():
-    from submarine_kernel.magics.submarine import usage
+    from submarine_kernel.magics.arguments import usage
 
     text = " ".join(usage().split())
     assert "the PyTorch/XGBoost master or TensorFlow chief (unless --master-/--chief-resources says otherwise)" in text

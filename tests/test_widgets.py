@@ -16,7 +16,8 @@ from submarine_kernel.request import RERUN_LABEL, RunRequest
 from submarine_kernel.params import ParamDecl
 from submarine_kernel.job_types import JobRef, JobState, JobStatus, ReplicaStatus
 from submarine_kernel.session import default_session
-from submarine_kernel.widgets.form import ParameterForm, param_widget
+from submarine_kernel.widgets.form import ParameterForm
+from submarine_kernel.widgets.param_fields import param_widget
 from submarine_kernel.widgets.history import RunHistory
 from submarine_kernel.widgets.status import JobStatusView
 from submarine_kernel.chart import PLOTLY_MIME

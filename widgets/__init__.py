@@ -32,7 +32,7 @@ def make_form(session, command: str | None = None, *, request=None, from_job: st
     decls = session.param_decls(user_ns)
     decls.update(params_mod.decls_from_values(params or {}, source="declared"))
     if seeded:  # the newest run seeds the job fields, not its one-off -p params (unless its command needs them)
-        from submarine_kernel.spec import placeholders
+        from submarine_kernel.command_template import placeholders
 
         needed = set(decls) | set(placeholders(request.command))
         request = request.with_changes(params={k: v for k, v in request.params.items() if k in needed})

@@ -17,9 +17,8 @@ from typing import Any, Mapping
 
 import ipywidgets as w
 
-from submarine_kernel import launch, metrics, render
+from submarine_kernel import launch, render
 from submarine_kernel.errors import SubmarineError, ValidationError
-from submarine_kernel.numfmt import metrics_text, plain_number
 from submarine_kernel.params import ParamDecl
 from submarine_kernel.runtimes.base import runtime_names
 from submarine_kernel.request import RunRequest
@@ -28,6 +27,8 @@ from submarine_kernel.sweep import SweepScheduler, expand
 from submarine_kernel.throttle import UpdateBatcher
 
 from .common import LABEL_STYLE, FallbackBundle, flag_html, problems_html
+from .param_fields import param_hint_widget, param_widget
+from .runs_table import earlier_runs_html
 from .status import JobStatusView
 
 MODES = ("single run", "grid", "random")
@@ -43,30 +44,6 @@ _last_forms: "weakref.WeakKeyDictionary[Any, ParameterForm]" = weakref.WeakKeyDi
 def last_form(session) -> "ParameterForm | None":
     """The form most recently made for this session (History's Re-run fills it)."""
     return _last_forms.get(session)
-
-
-def param_widget(decl: ParamDecl, value: Any = None) -> w.ValueWidget:
-    """The input widget for one parameter, following its kind. Numbers are Text: a number widget would
-    drop the `.` of `2.7` in a whole-number field (27) or clamp a bad value without saying so."""
-    value = decl.default if value is None else value
-    common = {"description": decl.name, "style": LABEL_STYLE, "continuous_update": False}
-    if decl.kind == "choice":
-        return w.Dropdown(options=list(decl.choices), value=value, description=decl.name, style=LABEL_STYLE)
-    if decl.kind == "bool":
-        return w.Checkbox(value=bool(value), description=decl.name, style=LABEL_STYLE, indent=True,
-                          layout=w.Layout(width="420px"))
-    return w.Text(value=str(value), **common)
-
-
-def param_hint(decl: ParamDecl) -> str:
-    """What a parameter accepts, shown beside it: `whole number, 1..10`, `one of sgd, adam`."""
-    if decl.kind == "choice":
-        return "one of " + ", ".join(map(str, decl.choices))
-    words = {"int": "whole number", "float": "number", "str": "text", "bool": ""}[decl.kind]
-    low = "" if decl.minimum is None else plain_number(decl.minimum)
-    high = "" if decl.maximum is None else plain_number(decl.maximum)
-    bounds = f"{low}..{high}" if low or high else ""
-    return ", ".join(part for part in (words, bounds) if part)
 
 
 def _text(description: str, value: str = "", placeholder: str = "", width: str = "520px") -> w.Text:
@@ -115,8 +92,7 @@ class ParameterForm(FallbackBundle, w.VBox):
                                                      "as above")
         self.rerun_of = request.rerun_of
         self.param_fields = {name: param_widget(decl, request.params.get(name)) for name, decl in self.decls.items()}
-        self.param_hints = {name: w.HTML(f'<small class="submarine-hint" style="color:#57606a">'
-                                         f"{escape(param_hint(decl))}</small>") for name, decl in self.decls.items()}
+        self.param_hints = {name: param_hint_widget(decl) for name, decl in self.decls.items()}
         self.sweep_fields = {name: _text("", "", "grid: 0.01, 0.1 · random: 0.001..0.1", "300px")
                              for name in self.decls}
         self.flags: dict[str, w.HTML] = {name: w.HTML() for name in [*self.fields, *self.decls]}
@@ -335,21 +311,7 @@ class ParameterForm(FallbackBundle, w.VBox):
 
     def earlier_html(self) -> str:
         """One line per earlier run of this form, newest first: name, state, params, last metrics."""
-        earlier = self.jobs[:-1][::-1]
-        if not earlier:
-            return ""
-        rows = []
-        for job in earlier[:EARLIER_RUNS_SHOWN]:
-            status = self.session.tracker.last(job.ref)
-            record = self.session.registry.get(job.name, job.ref.runtime) if status and status.terminal else None
-            values = metrics_text(metrics.last_values(record.metrics)) if record else ""
-            badge = render.state_badge(render.shown_state(status)) if status else ""
-            rows.append([escape(job.name), badge, escape(render.elapsed(status) if status else ""),
-                         escape(render.params_text(job.spec.params)), escape(values)])
-        more = len(earlier) - EARLIER_RUNS_SHOWN
-        note = f"<small>and {more} more: see %submarine history</small>" if more > 0 else ""
-        return ("<div><small>earlier runs from this form</small></div>"
-                + render.table_html([], rows, css_class="submarine-earlier", cells_are_html=True) + note)
+        return earlier_runs_html(self.session, self.jobs[:-1][::-1], EARLIER_RUNS_SHOWN)
 
     def _start_sweep(self) -> list:
         runs = self._sweep_runs()

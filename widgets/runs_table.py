@@ -1,5 +1,5 @@
 """The runs table widget: filter by state and by param/metric conditions, sort by any column, pick runs
-with a checkbox per row, a page of rows at a time.
+with a checkbox per row, a page of rows at a time. Also the compact list of a form's earlier runs.
 
 The grid's widgets are made once (one page of rows) and only their values change on a refresh, so a
 history of 500 runs costs one page of widgets, not 500 rows of them.
@@ -12,9 +12,9 @@ from typing import Callable
 
 import ipywidgets as w
 
-from submarine_kernel import render
+from submarine_kernel import metrics, render
 from submarine_kernel.errors import ValidationError
-from submarine_kernel.numfmt import plain_number
+from submarine_kernel.numfmt import metrics_text, plain_number
 from submarine_kernel.runs import (RunRow, filter_rows, metrics_summary, parse_filter, sort_options, sort_rows,
                                    states_of)
 from submarine_kernel.job_types import JobState
@@ -57,6 +57,25 @@ def table_html(rows: list[RunRow]) -> str:
         return "<i>no runs from this notebook yet</i>"
     return render.table_html(COLUMNS[1:], [row_cells(r) for r in rows], css_class="submarine-history",
                              cells_are_html=True)
+
+
+def earlier_runs_html(session, earlier: list, shown: int) -> str:
+    """One line per job of `earlier` (newest first), `shown` at most: name, state, elapsed, params, last
+    metrics (read from the registry once the job has ended); "" when there are none."""
+    if not earlier:
+        return ""
+    rows = []
+    for job in earlier[:shown]:
+        status = session.tracker.last(job.ref)
+        record = session.registry.get(job.name, job.ref.runtime) if status and status.terminal else None
+        values = metrics_text(metrics.last_values(record.metrics)) if record else ""
+        badge = render.state_badge(render.shown_state(status)) if status else ""
+        rows.append([escape(job.name), badge, escape(render.elapsed(status) if status else ""),
+                     escape(render.params_text(job.spec.params)), escape(values)])
+    more = len(earlier) - shown
+    note = f"<small>and {more} more: see %submarine history</small>" if more > 0 else ""
+    return ("<div><small>earlier runs from this form</small></div>"
+            + render.table_html([], rows, css_class="submarine-earlier", cells_are_html=True) + note)
 
 
 class RunsTable(w.VBox):

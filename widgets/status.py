@@ -20,7 +20,7 @@ from IPython.display import display, update_display
 from submarine_kernel import metrics, render
 from submarine_kernel.numfmt import metrics_text
 from submarine_kernel.job_types import JobRef, JobState, JobStatus
-from submarine_kernel.session import Job
+from submarine_kernel.job_handle import Job
 from submarine_kernel.throttle import UpdateBatcher
 
 from .common import FallbackBundle
