@@ -10,7 +10,6 @@ from traitlets.config import Config
 
 from submarine_kernel import cli
 from submarine_kernel.algorithm import Bundle
-from submarine_kernel.job_types import JobState
 from submarine_kernel.registry import Registry
 from submarine_kernel.retry import RetryPolicy
 from submarine_kernel.session import Session

@@ -7,7 +7,8 @@ import posixpath
 from typing import Any, Mapping
 
 from ...contract import ALGORITHM_DIR
-from ...spec import JobSpec, Resources
+from ...resources import Resources
+from ...spec import JobSpec
 from .kinds import Kind
 from .labels import COMPONENT_LABEL, COSCHEDULING_GROUP_LABEL, VOLCANO_GROUP_ANNOTATION
 from .options import ClusterOptions

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import re
 
-from ...spec import JobSpec, Resources
+from ...resources import Resources
+from ...spec import JobSpec
 from .service import TENSORBOARD_COMPONENT, ServiceSettings, component_plan, registry_user
 
 #: YARN's own rules (ServiceApiUtil): `[a-z][a-z0-9-]*`, no '_', a DNS label of at most 63 characters;

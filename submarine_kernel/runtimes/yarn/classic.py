@@ -8,7 +8,8 @@ import shlex
 from typing import Callable, Iterable, Mapping
 
 from ... import contract
-from ...spec import JobSpec, Resources
+from ...resources import Resources
+from ...spec import JobSpec
 from .service import TENSORBOARD_COMPONENT, TENSORBOARD_PORT, TENSORBOARD_QUICKLINK, ServiceSettings
 
 

@@ -36,7 +36,8 @@ from typing import Callable, Iterable, Mapping
 
 from ... import contract
 from ...job_types import SUBMISSION_LABEL
-from ...spec import JobSpec, Resources
+from ...resources import Resources
+from ...spec import JobSpec
 from ...storage.integrity import replica_check
 from ..base import ListedJob
 
