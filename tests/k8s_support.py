@@ -154,6 +154,8 @@ def _api_server_class():
         _versions = itertools.count(100)
         #: [method, path prefix, times left]: handle the request, then close the connection unanswered
         lost_responses: list = []
+        #: [method, path prefix, times left]: answer 503 without handling it (etcd refused the write)
+        refused: list = []
 
         async def __call__(self, raw_request):
             response = await super().__call__(raw_request)
@@ -165,6 +167,15 @@ def _api_server_class():
             return response
 
         async def _handle(self, request):
+            for rule in self.refused:
+                method = str(getattr(request.method, "value", request.method)).upper()
+                if rule[0] == method and request.url.path.startswith(rule[1]) and rule[2] > 0:
+                    rule[2] -= 1
+                    from aiohttp import web
+
+                    return web.json_response(status=503, data={
+                        "kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 503,
+                        "reason": "ServiceUnavailable", "message": "etcdserver: request timed out"})
             data = request.data
             if request.resource is not None and isinstance(data, dict):
                 meta = data.setdefault("metadata", {})
@@ -231,6 +242,12 @@ class EmulatedCluster:
         """The next `times` matching requests are handled, then their connection closes without an answer."""
         async def add():
             self.api.lost_responses = [*self.api.lost_responses, [method.upper(), path_prefix, times]]
+        self.run(add())
+
+    def refuse(self, method: str, path_prefix: str, times: int = 1) -> None:
+        """The next `times` matching requests are answered 503 and change nothing (a write etcd refused)."""
+        async def add():
+            self.api.refused = [*self.api.refused, [method.upper(), path_prefix, times]]
         self.run(add())
 
     def configure(self, fn: Callable[[Any], Any]):

@@ -426,6 +426,29 @@ def test_k8s_an_unconfirmed_submission_is_adopted_when_whole_and_deleted_when_ha
         session.close()
 
 
+def test_k8s_a_configmap_refused_through_every_retry_leaves_no_job_and_no_row(cluster, tmp_path, fast_retries):
+    # The job is created, then every create of the ConfigMap it mounts is refused (503, nothing stored): the
+    # submission fails in one line, the half-made job is deleted, no row is left, and the name is free again.
+    from test_faults import PYTORCHJOBS, k8s_session, k8s_submit, posts
+    from k8s_support import NAMESPACE
+    from submarine_kernel.errors import TransientError
+
+    cluster.refuse("POST", f"/api/v1/namespaces/{NAMESPACE}/configmaps", times=fast_retries.attempts)
+    session = k8s_session(cluster, tmp_path)
+    try:
+        with pytest.raises(TransientError, match="ConfigMap"):
+            k8s_submit(session, "no-configmap")
+        assert cluster.object(PYTORCHJOBS, NAMESPACE, "no-configmap") is None
+        assert cluster.object("v1/configmaps", NAMESPACE, "no-configmap-algorithm") is None
+        assert session.records() == []
+        assert len(posts(cluster, "v1/configmaps")) == fast_retries.attempts  # each retry tried it again
+        job = k8s_submit(session, "no-configmap")  # the API is well again: the same name goes through
+        assert cluster.object("v1/configmaps", NAMESPACE, "no-configmap-algorithm") is not None
+        assert [r.ref.id for r in session.records()] == [job.ref.id]
+    finally:
+        session.close()
+
+
 @pytest.mark.parametrize("framework, resource", [("pytorch", "trainer.kubeflow.org/v1alpha1/trainjobs"),
                                                  ("tensorflow", "jobset.x-k8s.io/v1alpha2/jobsets")])
 def test_k8s_an_unconfirmed_trainer_v2_submission_is_adopted_not_forgotten(trainer_cluster, tmp_path, fast_retries,
