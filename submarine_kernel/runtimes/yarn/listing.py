@@ -8,38 +8,35 @@ property (secrets `***`); a service made before that was written gets a bare spe
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import Any, Mapping
 
 from ..base import ListedJob
 from . import service as ys
-from .client import APP_ID
+from .client import APP_ID, ResourceManagerClient
 from .data import YarnJobData
 
-if TYPE_CHECKING:
-    from .runtime import YarnRuntime
 
-
-def list_services(runtime: "YarnRuntime", user: str) -> list[ListedJob]:
+def list_services(client: ResourceManagerClient, user: str) -> list[ListedJob]:
     """Our services among `user`'s yarn-service applications ("" for every user's), oldest first."""
     filters = {"applicationTypes": "yarn-service", "deSelects": "resourceRequests"}
     if user:
         filters["user"] = user
     newest: dict[str, dict[str, Any]] = {}
-    for app in runtime.client.list_apps(**filters):
+    for app in client.list_apps(**filters):
         name = app.get("name")
         if name and int(app.get("startedTime") or 0) >= int((newest.get(name) or {}).get("startedTime") or 0):
             newest[name] = app
     listed = []
     for name, app in sorted(newest.items(), key=lambda item: int(item[1].get("startedTime") or 0)):
-        service = runtime.client.get_service(name)
+        service = client.get_service(name)
         properties = ((service or {}).get("configuration") or {}).get("properties") or {}
         if not properties.get(ys.SUBMISSION_PROPERTY):
             continue  # destroyed since, or not made by submarine-kernel
         spec = ListedJob.spec_from(name, properties.get(ys.SPEC_PROPERTY))
         app_id = str(app.get("id") or "")
         started_ms = int(app.get("startedTime") or 0)
-        ref = YarnJobData.ref(spec, app_id if APP_ID.fullmatch(app_id) else "", rm=runtime.client.active_url,
-                              user=str(app.get("user") or runtime.user), submitted_ms=started_ms,
+        ref = YarnJobData.ref(spec, app_id if APP_ID.fullmatch(app_id) else "", rm=client.active_url,
+                              user=str(app.get("user") or user), submitted_ms=started_ms,
                               tensorboard=(service.get("quicklinks") or {}).get(ys.TENSORBOARD_QUICKLINK, ""))
         listed.append(ListedJob(ref, spec, _bundle_uri(service), properties.get(ys.NOTEBOOK_PROPERTY),
                                 _iso(started_ms)))

@@ -265,7 +265,7 @@ class YarnRuntime(Runtime):
         """The services of ours among the RM's yarn-service applications (`listing.py`)."""
         # with Kerberos the applications belong to the principal's short name, which `user` may not be
         owner = self.principal.split("@")[0].split("/")[0] if self.uses_kerberos else self.user
-        return list_services(self, owner)
+        return list_services(self.client, owner)
 
     # -- follow ----------------------------------------------------------------------------------------
     def app_id(self, ref: JobRef) -> str:
