@@ -1,5 +1,5 @@
 """Reliability under faults: concurrent uploads, SIGKILLed submitters, uploads and supervisors, damaged
-bundles, lost cluster answers. Real processes and loopback servers only; one table at the end.
+bundles, lost cluster answers, a lost registry. Real processes and loopback servers only; one table at the end.
 
     python bench/faults.py                    # every scenario, the default tries
     python bench/faults.py --tries 26         # as many SIGKILLs as the issue's report
@@ -180,8 +180,45 @@ def scenario_lost_answers(base: Path, tries: int) -> list[Outcome]:
     return [outcome]
 
 
+def scenario_lost_registry(base: Path, tries: int) -> list[Outcome]:
+    """The registry deleted under running and finished YARN jobs: `recover` must rebuild every row from the
+    ResourceManager's own list, each with the job's id and roles."""
+    from submarine_kernel.algorithm import Bundle
+    from submarine_kernel.recovery import rebuild
+    from submarine_kernel.registry import Registry
+    from yarn_server import YarnTestServer
+
+    outcome = Outcome("YARN: registry deleted, rebuilt by `recover`")
+    server = YarnTestServer().start()
+    try:
+        folder = base / "lost-registry"
+        folder.mkdir(exist_ok=True)
+        session = yarn_session(server, folder)
+        try:
+            jobs = {}
+            for attempt in range(max(1, tries // 2)):
+                name = f"kept-{attempt}"
+                spec = session.build("python train.py", name=name, framework="pytorch", workers=2, image="pt:2")
+                jobs[name] = session.submit(spec, Bundle({"train.py": f"print({attempt})\n".encode()}))
+                server.advance(name, "SUCCEEDED" if attempt % 2 else "STABLE")
+            session.registry.path.unlink()
+            fresh = Registry(folder / "registry.sqlite")
+            rebuild(fresh, session.runtime())
+            rows = {r.ref.name: r for r in fresh.list()}
+            for name, job in jobs.items():
+                outcome.tries += 1
+                row = rows.get(name)
+                if row is None or row.ref.id != job.ref.id or row.spec.roles != job.spec.roles:
+                    outcome.fail(f"{name}: {'no row' if row is None else 'a row unlike the job'} after recover")
+        finally:
+            session.close()
+    finally:
+        server.stop()
+    return [outcome]
+
+
 SCENARIOS = {"puts": scenario_puts, "kills": scenario_kills, "supervisors": scenario_supervisors,
-             "bundles": scenario_damaged_bundles, "lost": scenario_lost_answers}
+             "bundles": scenario_damaged_bundles, "lost": scenario_lost_answers, "registry": scenario_lost_registry}
 
 
 def _status_json(job):
