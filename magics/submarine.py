@@ -8,8 +8,6 @@ raise UsageError: IPython shows one line, no traceback, and a headless run still
 from __future__ import annotations
 
 import atexit
-import os
-import re
 import subprocess
 import sys
 import warnings
@@ -284,26 +282,19 @@ class SubmarineMagics(Magics, SubmarineConfig):
             removed = clean_checkpoint(path, self.storage_options)
             print(f"submarine: {'deleted' if removed else 'nothing to delete at'} checkpoint {path}")
         if args.jobs:
-            removed = 0
-            for record in self.session.records(notebook=self.session.notebook):
-                if record.status is not None and record.status.terminal:
-                    self.session.runtime(record.ref.runtime).remove(record.ref)
-                    removed += 1
+            removed = self.session.remove_finished(notebook=self.session.notebook)
             print(f"submarine: removed what {removed} finished job(s) left on their runtimes")
 
     def _sub_tensorboard(self, rest: str):
         args = self._parse("tensorboard", rest)
-        runtime = self.session.runtime(args.runtime)
-        name = f"tensorboard-{self.session.notebook and os.path.basename(self.session.notebook) or 'session'}"
-        name = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")[:50]
         if args.action == "stop":
-            stopped = runtime.stop_tensorboard(name)
+            stopped = self.session.stop_tensorboard(args.runtime)
             print("submarine: TensorBoard stopped" if stopped else "submarine: no TensorBoard was running")
             return
         logdir = args.logdir or (self.session.job(self._name(None)).spec.checkpoint_path if self.last_job else None)
         if not logdir:
             raise UsageError("no log folder: pass --logdir PATH or run a job with --checkpoint PATH first")
-        url = runtime.start_tensorboard(name, logdir)
+        url = self.session.start_tensorboard(logdir, args.runtime)
         display({"text/html": f'TensorBoard: {render.link(url, url)}', "text/plain": f"TensorBoard: {url}"},
                 raw=True)
 

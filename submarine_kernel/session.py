@@ -338,6 +338,33 @@ class Session:
             refs.append(record.ref)
         return refs
 
+    def remove_finished(self, notebook: str | None = None) -> int:
+        """Delete what the finished jobs (of `notebook`; every job's when None) left on their runtimes
+        (Zeppelin's CLEAN_RUNTIME_CACHE); returns how many jobs were cleaned."""
+        removed = 0
+        for record in self.records(notebook=notebook):
+            if record.status is not None and record.status.terminal:
+                self.runtime(record.ref.runtime).remove(record.ref)
+                removed += 1
+        return removed
+
+    # -- TensorBoard -------------------------------------------------------------------------------
+    def tensorboard_name(self) -> str:
+        """The one TensorBoard of this notebook (or session): a name every runtime accepts."""
+        import os
+        import re
+
+        base = os.path.basename(self.notebook) if self.notebook else "session"
+        return re.sub(r"[^a-z0-9-]+", "-", f"tensorboard-{base}".lower()).strip("-")[:50]
+
+    def start_tensorboard(self, logdir: str, runtime: str | None = None) -> str:
+        """Start (or update) this notebook's TensorBoard on `runtime`, reading `logdir`; returns its URL."""
+        return self.runtime(runtime).start_tensorboard(self.tensorboard_name(), logdir)
+
+    def stop_tensorboard(self, runtime: str | None = None) -> bool:
+        """Stop this notebook's TensorBoard; False when none was running."""
+        return self.runtime(runtime).stop_tensorboard(self.tensorboard_name())
+
     def close(self) -> None:
         self.tracker.close()
         for runtime in self._runtimes.values():
