@@ -10,7 +10,7 @@ import submarine_kernel as sk
 from submarine_kernel.errors import ValidationError
 from submarine_kernel.session import default_session
 
-from yarn_server import schema_errors
+from yarn_rules import schema_errors
 
 FILES = {"train.py": "print('train')\n"}
 TF_PS = dict(runtime="yarn", framework="tensorflow", workers=2, ps=1, files=FILES)

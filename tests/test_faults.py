@@ -20,7 +20,8 @@ from submarine_kernel.tracker import Tracker
 
 from k8s_support import cluster, NAMESPACE, now, wait_for, write_kubeconfig  # noqa: F401 (cluster is a fixture)
 from fault_support import yarn_session  # noqa: F401 (test_reliability imports it from here too)
-from yarn_server import YarnTestServer, schema_errors
+from yarn_server import YarnTestServer
+from yarn_rules import schema_errors
 
 BUNDLE = Bundle({"train.py": b"print('hi')\n"})
 FAST = RetryPolicy(attempts=5, base_delay=0.01, max_delay=0.05)

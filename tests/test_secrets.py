@@ -25,7 +25,8 @@ from submarine_kernel.registry import Registry
 from submarine_kernel.session import Session
 
 from k8s_support import cluster, NAMESPACE, validate_manifest, wait_for, write_kubeconfig  # noqa: F401 (cluster is a fixture)
-from yarn_server import YarnTestServer, schema_errors
+from yarn_server import YarnTestServer
+from yarn_rules import schema_errors
 
 SECRET = "hunter2-sentinel-7Qx"
 ENV = {"AWS_SECRET_ACCESS_KEY": SECRET, "HF_TOKEN": SECRET + "-hf", "DB_PASSWORD": SECRET + "-db",

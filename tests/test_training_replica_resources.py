@@ -12,7 +12,7 @@ from submarine_kernel.runtimes.kubernetes import KubernetesRuntime
 from submarine_kernel.runtimes.yarn import YarnRuntime
 from submarine_kernel.spec import build_spec
 
-from yarn_server import schema_errors
+from yarn_rules import schema_errors
 
 BUNDLE = Bundle({"train.py": b"print('train')\n"})
 GPU_WORKER = "cpu=4,memory=16384M,nvidia.com/gpu=1"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from kernel_support import run_notebook_file
-from yarn_server import schema_errors
+from yarn_rules import schema_errors
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "yarn.ipynb"
 

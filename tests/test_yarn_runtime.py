@@ -16,7 +16,8 @@ from submarine_kernel.runtimes.yarn import (ResourceManagerUnreachable, ServiceN
 from submarine_kernel.spec import build_spec
 
 from webhdfs_server import WebHdfsTestServer
-from yarn_server import YarnTestServer, schema_errors
+from yarn_server import YarnTestServer
+from yarn_rules import schema_errors
 
 BUNDLE = Bundle({"train.py": b"print('hi')\n"})
 BUNDLE_URI = "hdfs://nn:8020/user/alice/bundles/abc123"

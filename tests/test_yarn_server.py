@@ -9,7 +9,8 @@ import pytest
 import requests
 from yarn_api_client import ResourceManager
 
-from yarn_server import YarnTestServer, schema_errors
+from yarn_server import YarnTestServer
+from yarn_rules import schema_errors
 
 SERVICE = {
     "name": "sleeper", "version": "1.0.0",

@@ -18,7 +18,7 @@ from submarine_kernel.runtimes.yarn import YarnRuntime
 from submarine_kernel.spec import build_spec
 from submarine_kernel.storage.integrity import REPLICA_CHECK_EXIT
 
-from yarn_server import schema_errors, yarn_rule_errors
+from yarn_rules import schema_errors, yarn_rule_errors
 
 BUNDLE_URI = "hdfs://nn.example.com:8020/user/alice/submarine/bundles/0123abcd"
 DOMAIN = "ycluster.example.com"
