@@ -17,7 +17,7 @@ from .api_choice import PLAIN_JOB, TRAINER, TRAINING_OPERATOR
 from .client import Client
 from .create import mounted_sources
 from .data import KubernetesJobData
-from .kinds import KINDS_BY_PLURAL, Kind
+from .kinds import JOBSET, KINDS_BY_PLURAL, TRAINJOB, Kind
 from .labels import (BUNDLE_URI_ANNOTATION, JOB_LABEL, NOTEBOOK_ANNOTATION, QUEUE_LABEL, SELECTOR, SPEC_ANNOTATION,
                      configmap_name)
 
@@ -41,8 +41,7 @@ def _listed(job: Mapping[str, Any], kind: Kind, namespace: str) -> ListedJob:
     annotations = meta.get("annotations") or {}
     spec = ListedJob.spec_from(meta["name"], annotations.get(SPEC_ANNOTATION))
     delivery = "configmap" if configmap_name(spec.name) in dict(mounted_sources(job)).values() else "storage"
-    api = TRAINER if kind.group in ("trainer.kubeflow.org", "jobset.x-k8s.io") else \
-        TRAINING_OPERATOR if kind.operator else PLAIN_JOB
+    api = TRAINER if kind in (TRAINJOB, JOBSET) else TRAINING_OPERATOR if kind.operator else PLAIN_JOB
     ref = KubernetesJobData.ref(spec, job, namespace=namespace, plural=kind.plural, kind=kind.kind,
                                 container=kind.container, delivery=delivery, api=api, api_reason=REASON,
                                 queue=(meta.get("labels") or {}).get(QUEUE_LABEL, ""))
