@@ -209,3 +209,42 @@ def test_unknown_options_are_refused(endpoint):
         open_filesystem(f"s3://{BUCKET}/x", {"endpoint_uri": endpoint})
     with pytest.raises(StorageError, match="names no bucket"):
         open_filesystem("s3:///x", {})
+
+
+@pytest.mark.skipif(not __import__("shutil").which("aws"), reason="the AWS CLI (the fetch image's `aws`) is not on "
+                    "PATH: pip install awscli into a separate venv and put it on PATH to run this")
+def test_the_kubernetes_fetch_container_copies_only_the_submitted_files_and_checks_them(s3, endpoint, tmp_path):
+    # The init container's script with the real AWS CLI against moto: only the submitted files reach the
+    # algorithm folder (not what else lies in the store's folder), and a file changed in the store stops it.
+    import os
+    import subprocess
+
+    from submarine_kernel.runtimes.kubernetes import KubernetesRuntime
+    from submarine_kernel.spec import build_spec
+    from submarine_kernel.storage.integrity import REPLICA_CHECK_EXIT
+
+    bundle = Bundle({"train.py": b"print('train')\n", "utils/data.py": b"X = 1\n"})
+    stored = Storage(f"s3://{BUCKET}/store", options(endpoint), progress=False).put(bundle)
+    prefix = stored.uri.split(f"s3://{BUCKET}/", 1)[1]
+    s3.put_object(Bucket=BUCKET, Key=f"{prefix}/sitecustomize.py", Body=b"print('planted')\n")
+    spec = build_spec("fetch-job", framework="pytorch", workers=1, image="img", command="python train.py")
+    plan = KubernetesRuntime(namespace="ml", api="training-operator", bundle_delivery="storage",
+                             s3_endpoint_url=endpoint).plan(spec, bundle, stored.uri)
+    init = plan.job["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"]["initContainers"][0]
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": KEY, "AWS_SECRET_ACCESS_KEY": SECRET, "AWS_DEFAULT_REGION": "us-east-1"}
+
+    def fetch(workspace):
+        script = init["command"][2].replace("/submarine-workspace", str(workspace))
+        return subprocess.run(["/bin/sh", "-c", script], capture_output=True, text=True, timeout=120, env=env)
+
+    fetched = fetch(tmp_path / "ok")
+    assert fetched.returncode == 0, fetched.stderr
+    folder = tmp_path / "ok" / "submarine_algorithm"
+    assert sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()) == ["train.py", "utils/data.py"]
+    assert (tmp_path / "ok" / "utils" / "data.py").read_bytes() == b"X = 1\n"
+
+    s3.put_object(Bucket=BUCKET, Key=f"{prefix}/train.py", Body=b"print('tampered')\n")
+    refused = fetch(tmp_path / "changed")
+    assert refused.returncode == REPLICA_CHECK_EXIT, refused
+    assert "train.py: FAILED" in refused.stderr and "submit the job again" in refused.stderr
+    assert not (tmp_path / "changed" / "train.py").exists()
