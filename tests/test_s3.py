@@ -211,8 +211,20 @@ def test_unknown_options_are_refused(endpoint):
         open_filesystem("s3:///x", {})
 
 
-@pytest.mark.skipif(not __import__("shutil").which("aws"), reason="the AWS CLI (the fetch image's `aws`) is not on "
-                    "PATH: pip install awscli into a separate venv and put it on PATH to run this")
+def aws_cli_runs() -> bool:
+    """Whether an `aws` (the AWS CLI the fetch image runs) answers on PATH."""
+    import shutil
+    import subprocess
+
+    try:
+        return bool(shutil.which("aws")) and subprocess.run(["aws", "--version"], capture_output=True,
+                                                            timeout=60).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+@pytest.mark.skipif(not aws_cli_runs(), reason="no working AWS CLI (the fetch image's `aws`) on PATH: pip install "
+                    "awscli into a venv of its own (its pins clash with the test extra's) and put it on PATH")
 def test_the_kubernetes_fetch_container_copies_only_the_submitted_files_and_checks_them(s3, endpoint, tmp_path):
     # The init container's script with the real AWS CLI against moto: only the submitted files reach the
     # algorithm folder (not what else lies in the store's folder), and a file changed in the store stops it.
