@@ -126,23 +126,3 @@ def discover(client: "Client") -> set[str]:
         served.add(group_version)
         break
     return served
-
-
-def missing_api(kind) -> str:
-    """What to call the API a 404 on creating `kind` says is missing."""
-    if kind.operator:
-        return "the Kubeflow training operator"
-    if kind.group == "trainer.kubeflow.org":
-        return "Kubeflow Trainer v2"
-    if kind.group == "jobset.x-k8s.io":
-        return "JobSet (which Kubeflow Trainer v2 runs on)"
-    return f"the {kind.kind} API of {kind.group}"
-
-
-def missing_api_fix(kind) -> str:
-    if kind.kind == "PodGroup":
-        return "install that gang scheduler, or set KubernetesRuntime.scheduler = 'default'"
-    if kind.operator:
-        return "install it, or set KubernetesRuntime.api = 'job' to run a plain Job ('auto' picks what is served)"
-    return ("install it, or set KubernetesRuntime.api = 'training-operator' or 'job' ('auto' picks what is "
-            "served)")

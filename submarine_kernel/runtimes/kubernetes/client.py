@@ -10,9 +10,8 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Mapping
 
 from ...errors import RuntimeFailure, SubmarineError, TransientError
-from .api_choice import missing_api, missing_api_fix
 from .credentials import Credentials
-from .kinds import Kind, custom_kind
+from .kinds import Kind, custom_kind, missing_api, missing_api_fix
 
 #: the release where the client validates its arguments with pydantic and writes booleans as `true`
 PYDANTIC_CLIENT_MAJOR = 37

@@ -1,5 +1,6 @@
 """The kinds of job objects the runtime creates (v1 operator jobs, the plain Job, Trainer v2's TrainJob and
-JobSet) and the custom kinds made beside them, with where each is served and how its pods look."""
+JobSet) and the custom kinds made beside them, with where each is served, how its pods look, and what to say
+when the cluster does not serve one."""
 
 from __future__ import annotations
 
@@ -72,3 +73,24 @@ def custom_kind(obj: Mapping[str, Any]) -> Kind | None:
     if not group or group in ("apps", "batch") or plural is None:
         return None
     return Kind(group, version, obj["kind"], plural, None, "", 0)
+
+
+def missing_api(kind: Kind) -> str:
+    """What to call the API a 404 on creating `kind` says is missing."""
+    if kind.operator:
+        return "the Kubeflow training operator"
+    if kind.group == "trainer.kubeflow.org":
+        return "Kubeflow Trainer v2"
+    if kind.group == "jobset.x-k8s.io":
+        return "JobSet (which Kubeflow Trainer v2 runs on)"
+    return f"the {kind.kind} API of {kind.group}"
+
+
+def missing_api_fix(kind: Kind) -> str:
+    """What to do about it: install the API, or pick one the cluster serves."""
+    if kind.kind == "PodGroup":
+        return "install that gang scheduler, or set KubernetesRuntime.scheduler = 'default'"
+    if kind.operator:
+        return "install it, or set KubernetesRuntime.api = 'job' to run a plain Job ('auto' picks what is served)"
+    return ("install it, or set KubernetesRuntime.api = 'training-operator' or 'job' ('auto' picks what is "
+            "served)")
