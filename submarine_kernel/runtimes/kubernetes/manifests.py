@@ -57,10 +57,13 @@ class JobPlan:
     secret: dict[str, Any] | None = None
     #: objects the job refers to, so created before it and made owned by it afterwards (a TrainingRuntime)
     before: list[dict[str, Any]] = field(default_factory=list)
-    #: the name of the job's main container, whose log is the replica's log
-    container: str = ""
     #: a gang-scheduling PodGroup (volcano or coscheduling) for jobs whose controller makes none
     pod_group: dict[str, Any] | None = None
+
+    @property
+    def container(self) -> str:
+        """The name of the job's main container, whose log is the replica's log."""
+        return self.kind.container
 
     def owned_objects(self, created_job: Mapping[str, Any] | None = None,
                       redact: bool = False) -> list[dict[str, Any]]:
@@ -131,8 +134,7 @@ class JobBasics:
         """The JobPlan of `job`: these basics' ConfigMap, Secret and delivery, the replicas in order."""
         replicas = [f"{role}-{index}" for role, index in replica_names(self.spec)]
         return JobPlan(kind, job, self.configmap, delivery=self.delivery, replicas=replicas,
-                       secret=self.secrets.manifest(self.options.namespace, self.labels),
-                       container=kind.container, **parts)
+                       secret=self.secrets.manifest(self.options.namespace, self.labels), **parts)
 
 
 def job_basics(spec: JobSpec, bundle: Bundle, bundle_uri: str, options: ClusterOptions) -> JobBasics:
