@@ -41,11 +41,11 @@ class ListedJob:
         return json.dumps(redacted_spec(spec), sort_keys=True, separators=(",", ":"))
 
     @staticmethod
-    def spec_from(name: str, text: str | None) -> JobSpec:
-        """The spec a job object carries (`spec_text`); a bare one named `name` when it carries none or an
-        unreadable one (a job made before specs were kept)."""
+    def spec_from(name: str, described: str | Mapping | None) -> JobSpec:
+        """The spec a job keeps (`spec_text`, or its dict as a local job.json holds it); a bare one named
+        `name` when it keeps none or an unreadable one (a job made before specs were kept)."""
         try:
-            spec = JobSpec.from_dict(json.loads(text or ""))
+            spec = JobSpec.from_dict(described if isinstance(described, Mapping) else json.loads(described or ""))
         except (ValueError, TypeError, KeyError, AttributeError, SubmarineError):
             return JobSpec(name=name, framework="custom", roles={})
         return spec if spec.name == name else spec.replace(name=name)

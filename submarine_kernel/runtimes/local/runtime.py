@@ -230,10 +230,7 @@ class LocalRuntime(Runtime):
             if not isinstance(job, dict):
                 continue
             name = job.get("name") or job_dir.name
-            try:
-                spec = JobSpec.from_dict(job["spec"])
-            except (KeyError, TypeError, ValueError):  # a folder written before job.json carried its spec
-                spec = JobSpec(name=name, framework="custom", roles={})
+            spec = ListedJob.spec_from(name, job.get("spec"))  # folders written before job.json kept it: bare
             listed.append(ListedJob(LocalJobData.ref(name, job_dir), spec, job.get("bundle_uri") or "",
                                     job.get("notebook"), job.get("submitted")))
         return listed
