@@ -8,6 +8,8 @@ Every problem (spec, runtime rules) is found before anything is uploaded or star
 
 from __future__ import annotations
 
+import os
+import re
 import threading
 from typing import Any, Mapping
 
@@ -351,9 +353,6 @@ class Session:
     # -- TensorBoard -------------------------------------------------------------------------------
     def tensorboard_name(self) -> str:
         """The one TensorBoard of this notebook (or session): a name every runtime accepts."""
-        import os
-        import re
-
         base = os.path.basename(self.notebook) if self.notebook else "session"
         return re.sub(r"[^a-z0-9-]+", "-", f"tensorboard-{base}".lower()).strip("-")[:50]
 
