@@ -57,6 +57,8 @@ class JobPlan:
     secret: dict[str, Any] | None = None
     #: objects the job refers to, so created before it and made owned by it afterwards (a TrainingRuntime)
     before: list[dict[str, Any]] = field(default_factory=list)
+    #: why `before` holds the job's own TrainingRuntime, in words (for the dry run)
+    before_reasons: list[str] = field(default_factory=list)
     #: a gang-scheduling PodGroup (volcano or coscheduling) for jobs whose controller makes none
     pod_group: dict[str, Any] | None = None
 
@@ -87,7 +89,7 @@ class JobPlan:
             obj["metadata"]["ownerReferences"] = [owner_reference(self.job)]
         return [*before, self.job, *self.owned_objects(redact=redact)]
 
-    def dry_run_yaml(self, bundle: Bundle, api: str, own_runtime_reasons: Sequence[str] = ()) -> str:
+    def dry_run_yaml(self, bundle: Bundle, api: str) -> str:
         """Every object as YAML (secrets hidden), under a comment that says what submit would do with them."""
         meta = self.job["metadata"]
         how = ("in a ConfigMap owned by the job" if self.delivery == "configmap"
@@ -95,9 +97,9 @@ class JobPlan:
         lines = [f"{self.kind.kind} {meta['name']!r} in namespace {meta['namespace']!r} (dry run: nothing was created)",
                  f"api: {api}",
                  f"algorithm files ({len(bundle.files)}, {bundle.size} bytes) {how}"]
-        if own_runtime_reasons:
+        if self.before_reasons:
             lines.append(f"its own TrainingRuntime {meta['name']!r} comes first, because "
-                         f"{' and '.join(own_runtime_reasons)}")
+                         f"{' and '.join(self.before_reasons)}")
         queue = meta["labels"].get(QUEUE_LABEL)
         if queue:
             lines.append(f"created suspended in Kueue LocalQueue {queue!r}, which starts it on admission")

@@ -244,8 +244,7 @@ class KubernetesRuntime(Runtime):
             spec = spec.replace(image=IMAGE_PLACEHOLDER)
         choice = self.api_choice(spec=spec)
         plan = self.plan(spec, bundle, bundle_uri, choice)
-        reasons = trainer.own_runtime_reasons(spec, self.cluster_options(choice), plan.delivery) if plan.before else []
-        return plan.dry_run_yaml(bundle, choice.describe(), reasons)
+        return plan.dry_run_yaml(bundle, choice.describe())
 
     def submit(self, spec: JobSpec, bundle: Bundle, bundle_uri: str) -> JobRef:
         """Create the job, then the ConfigMap/Secret/Service it owns (`create.create_job`).

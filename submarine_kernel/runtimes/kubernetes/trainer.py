@@ -127,7 +127,8 @@ def _plan_trainjob(spec: JobSpec, bundle: Bundle, bundle_uri: str, options: Clus
     job_spec: dict[str, Any] = {}
     pod_meta = pod_metadata(labels, options)
     before = []
-    if own_runtime_reasons(spec, options, basics.delivery):
+    reasons = own_runtime_reasons(spec, options, basics.delivery)
+    if reasons:
         runtime = _training_runtime(spec, options, labels, pod_meta, volumes, mounts, basics.init, workdir)
         before.append(runtime)
         job_spec["runtimeRef"] = {"name": runtime["metadata"]["name"], "kind": "TrainingRuntime",
@@ -152,7 +153,7 @@ def _plan_trainjob(spec: JobSpec, bundle: Bundle, bundle_uri: str, options: Clus
     if basics.queued():
         job_spec["suspend"] = True
     job = {"apiVersion": TRAINJOB.api_version, "kind": TRAINJOB.kind, "metadata": basics.metadata, "spec": job_spec}
-    return basics.plan(TRAINJOB, job, before=before)
+    return basics.plan(TRAINJOB, job, before=before, before_reasons=reasons)
 
 
 def _training_runtime(spec: JobSpec, options: ClusterOptions, labels: Mapping[str, str], pod_meta: dict,
