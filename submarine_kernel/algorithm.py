@@ -111,6 +111,11 @@ class Bundle:
         return h.hexdigest()
 
     @property
+    def file_sha256(self) -> dict[str, str]:
+        """name → sha256 (hex) of each file, as the manifest lists them (computed once per bundle)."""
+        return {name: digest.hex() for name, digest in self._file_hashes.items()}
+
+    @property
     def size(self) -> int:
         return sum(len(data) for data in self.files.values())
 

@@ -71,12 +71,13 @@ def same_files(manifest: dict, expected: dict) -> bool:
 REPLICA_CHECK_EXIT = 3
 
 
-def replica_check(files: Mapping[str, bytes], folders: Iterable[str] = ("",)) -> str:
-    """A POSIX shell snippet that checks each file of `files` under each of `folders` (relative to the
-    current directory) against its sha256 as submitted (coreutils' or busybox's `sha256sum -c`), printing
-    only what differs and a line that says what to do, and exiting REPLICA_CHECK_EXIT when anything does."""
-    lines = [f"{hashlib.sha256(data).hexdigest()}  {posixpath.join(folder, name) if folder else name}"
-             for folder in folders for name, data in sorted(files.items())]
+def replica_check(digests: Mapping[str, str], folders: Iterable[str] = ("",)) -> str:
+    """A POSIX shell snippet that checks each file of `digests` (name → sha256 as submitted, e.g.
+    `Bundle.file_sha256`) under each of `folders` (relative to the current directory) with coreutils' or
+    busybox's `sha256sum -c`, printing only what differs and a line that says what to do, and exiting
+    REPLICA_CHECK_EXIT when anything does."""
+    lines = [f"{digest}  {posixpath.join(folder, name) if folder else name}"
+             for folder in folders for name, digest in sorted(digests.items())]
     if not lines:
         return "true"
     listing = "printf '%s\\n' " + " ".join(shlex.quote(line) for line in lines)

@@ -146,7 +146,7 @@ def fetch_init_container(bundle: Bundle, bundle_uri: str, options: ClusterOption
             lines.append(f"curl -fsSL -o {shlex.quote(destination)} {shlex.quote(url)}")
         container["image"] = options.hdfs_fetch_image
     lines.append(f"cd {shlex.quote(target)}")
-    lines.append(replica_check(bundle.files))
+    lines.append(replica_check(bundle.file_sha256))
     lines.append(f"cp -R {shlex.quote(target)}/. {shlex.quote(workspace)}/")
     container.update({
         "imagePullPolicy": options.image_pull_policy,

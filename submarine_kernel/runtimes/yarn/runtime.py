@@ -206,7 +206,8 @@ class YarnRuntime(Runtime):
         from ...secrets import redact_mapping
 
         return ys.build_service(spec, bundle.files, bundle_uri, self.settings(placeholders=redact),
-                                notebook=bundle.notebook, env_view=redact_mapping if redact else None)
+                                notebook=bundle.notebook, digests=bundle.file_sha256,
+                                env_view=redact_mapping if redact else None)
 
     def render(self, spec: JobSpec, bundle: Bundle, bundle_uri: str) -> str:
         """The service JSON and the equivalent classic Hadoop Submarine command line (secrets hidden)."""

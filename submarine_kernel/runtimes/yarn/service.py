@@ -183,13 +183,13 @@ def cluster_addresses(spec: JobSpec, plans: list[ComponentPlan], settings: Servi
 
 
 def launch_script(spec: JobSpec, plan: ComponentPlan, settings: ServiceSettings,
-                  moved_env: Mapping[str, str], files: Mapping[str, bytes] | None = None) -> str:
+                  moved_env: Mapping[str, str], digests: Mapping[str, str] | None = None) -> str:
     """The shell command every container of `plan` runs, before YARN's double-quote wrapping.
 
     It exports the environment contract (SUBMARINE_*, TF_CONFIG or MASTER_ADDR/WORLD_SIZE/RANK), puts
     ./submarine_algorithm on PYTHONPATH, sets up Hadoop inside the image when its homes are known (as
-    Hadoop Submarine's launch scripts did), checks the algorithm `files` YARN localized against their sha256
-    as submitted (YARN copies whatever the store holds), then runs the role's launch command in a subshell
+    Hadoop Submarine's launch scripts did), checks the algorithm files YARN localized against their sha256
+    as submitted (`digests`: YARN copies whatever the store holds), then runs the role's launch command in a subshell
     so YARN's stdout/stderr redirection captures all of its output.
     """
     role = plan.role
@@ -229,8 +229,8 @@ def launch_script(spec: JobSpec, plan: ComponentPlan, settings: ServiceSettings,
     lines.append(f'export PYTHONPATH="$PWD/{contract.ALGORITHM_DIR}${{PYTHONPATH:+:$PYTHONPATH}}"')
     lines += hadoop_setup(settings)
     command = spec.launch_command(role)
-    if files:  # inside the subshell, so that what it finds goes to the container's stderr.txt
-        command = f"{replica_check(files, (contract.ALGORITHM_DIR, ''))}\n{command}"
+    if digests:  # inside the subshell, so that what it finds goes to the container's stderr.txt
+        command = f"{replica_check(digests, (contract.ALGORITHM_DIR, ''))}\n{command}"
     return " && ".join(lines) + f" && (\n{command}\n)"
 
 
@@ -267,11 +267,11 @@ def docker_artifact(image: str | None) -> dict | None:
     return {"id": image, "type": "DOCKER"} if image else None
 
 
-def build_service(spec: JobSpec, bundle_files: Mapping[str, bytes], bundle_uri: str, settings: ServiceSettings, *,
-                  version: str | None = None, notebook: str | None = None,
+def build_service(spec: JobSpec, bundle_files: Iterable[str], bundle_uri: str, settings: ServiceSettings, *,
+                  version: str | None = None, notebook: str | None = None, digests: Mapping[str, str] | None = None,
                   env_view: Callable[[Mapping[str, str]], Mapping[str, str]] | None = None) -> dict:
-    """The Service JSON for `spec` (POST /app/v1/services), with the algorithm files `bundle_files` (name →
-    content) localized from `bundle_uri` and checked by every container before it runs.
+    """The Service JSON for `spec` (POST /app/v1/services), with the algorithm files `bundle_files` localized
+    from `bundle_uri` and, given their `digests` (name → sha256), checked by every container before it runs.
 
     `env_view` rewrites env values before they are placed (dry runs pass a redactor so secrets in the
     user's env are never printed; submissions pass None). The service's properties carry the submission
@@ -296,7 +296,7 @@ def build_service(spec: JobSpec, bundle_files: Mapping[str, bytes], bundle_uri: 
             "number_of_containers": plan.count,
             "restartPolicy": "NEVER",
             "resource": yarn_resource(role.resources, settings),
-            "launch_command": yarn_launch_command(launch_script(spec, plan, settings, moved, bundle_files)),
+            "launch_command": yarn_launch_command(launch_script(spec, plan, settings, moved, digests)),
             "configuration": {"env": env, "properties": {}},
         }
         image = spec.role_image(plan.role)
