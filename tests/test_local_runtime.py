@@ -117,7 +117,8 @@ def test_per_replica_logs_tail_and_follow(tmp_path):
 def test_follow_streams_a_running_job(tmp_path):
     job, out, go = sleeper_job(tmp_path, workers=1)
     lines = job.follow("worker-0")
-    assert next(lines) == "worker-0 sleeping"
+    first = next(lines, None)
+    assert first == "worker-0 sleeping", f"follow ended before the first line: {job.status()}"
     (go / "all").write_text("0")
     assert list(lines) == ["worker-0 done with 0"]
     assert job.wait(timeout=TIMEOUT).state == JobState.SUCCEEDED
@@ -321,11 +322,26 @@ def test_remove_refuses_a_running_job(tmp_path):
 
 # -- re-attach from a new process ----------------------------------------------------------------------
 def test_reattach_from_a_new_process(tmp_path):
+    """A loaded machine: the submitter exits before the job's supervisor has started."""
+    from submarine_kernel.runtimes.local import processes
+
     go = tmp_path / "go"
     go.mkdir()
+    start = tmp_path / "start"  # the supervisor waits for it: the test decides when the job starts
+    slow = tmp_path / "slow_supervisor.py"
+    slow.write_text(textwrap.dedent(f"""
+        import os, runpy, sys, time
+        while not os.path.exists({str(start)!r}):
+            time.sleep(0.05)
+        sys.argv = [{str(processes.SUPERVISOR)!r}] + sys.argv[1:]
+        runpy.run_path(sys.argv[0], run_name="__main__")
+    """))
     name = unique("reattach")
     submitter = textwrap.dedent(f"""
+        import pathlib
         import submarine_kernel as sk
+        from submarine_kernel.runtimes.local import processes
+        processes.SUPERVISOR = pathlib.Path({str(slow)!r})
         job = sk.submit("python sleeper.py", files={{"sleeper.py": {job_file('sleeper.py')!r}}}, name={name!r},
                         workers=2, framework="custom", params={{"go": {str(go)!r}}})
         print(job.status().state)
@@ -343,11 +359,14 @@ def test_reattach_from_a_new_process(tmp_path):
     session.tracker.listen(lambda ref, status: seen.append(status.state))
     assert [ref.name for ref in session.reattach()] == [name]
     job = sk.job(name)
-    wait_until(lambda: job.status().state == JobState.RUNNING, what="re-attached job running")
+    wait_until(lambda: seen, what="tracker announced the re-attached job")
+    assert seen[0] == JobState.SUBMITTED  # its supervisor has not started
+    start.touch()
+    # polling may skip a short state: release the job only once the tracker itself saw it run
+    wait_until(lambda: JobState.RUNNING in seen, what="tracker saw the re-attached job running")
     (go / "all").write_text("0")
     assert job.wait(timeout=TIMEOUT).state == JobState.SUCCEEDED
     wait_until(lambda: seen and seen[-1] == JobState.SUCCEEDED, what="tracker saw the end")
-    assert JobState.RUNNING in seen
     wait_until(lambda: session.registry.get(name).state == "SUCCEEDED", what="registry updated")
     assert session.tracker.active == []
 
