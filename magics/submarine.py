@@ -29,7 +29,7 @@ from submarine_kernel.job_handle import Job
 from submarine_kernel.session import Session, set_default_session
 from submarine_kernel.spec import ROLE_NAMES
 
-from .arguments import OPTIONS_END, SUBCOMMANDS, key_values, parse_argstring, split_command, typed_params, usage
+from .arguments import SUBCOMMANDS, key_values, parse_argstring, split_command, typed_params, usage
 
 
 @magics_class
@@ -179,8 +179,7 @@ class SubmarineMagics(Magics, SubmarineConfig):
         return name
 
     def _sub_run(self, rest: str):
-        match = OPTIONS_END.search(rest)
-        options, command = (rest[:match.start()], rest[match.end():].strip()) if match else (rest, None)
+        options, command = split_command(rest)
         args = self._parse("run", options)
         resources = {role: getattr(args, f"{role}_resources") for role in ROLE_NAMES
                      if getattr(args, f"{role}_resources")}
