@@ -11,8 +11,13 @@ import os
 
 import torch
 import torch.distributed as dist
+import torch.distributed.nn  # noqa: F401 (before init_process_group: see below)
 from torch import nn
 
+# torch.distributed.nn.functional's collectives take `group=group.WORLD` as a default argument. Imported
+# after init_process_group (DDP imports it), those defaults hold the group for good: destroy_process_group
+# cannot free it, and its gloo threads, still running at interpreter exit, can abort the replica (exit 134).
+# Imported first, the defaults are None.
 torch.set_num_threads(1)
 rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
 dist.init_process_group("gloo", timeout=datetime.timedelta(seconds=120))  # MASTER_ADDR/PORT, RANK, WORLD_SIZE
@@ -42,6 +47,6 @@ with open(os.path.join(out, f"rank{rank}.json.tmp"), "w") as f:
     json.dump({"own": own, "initial": initial, "final": final, "steps": steps}, f)
 os.replace(os.path.join(out, f"rank{rank}.json.tmp"), os.path.join(out, f"rank{rank}.json"))
 dist.barrier()
-del ddp, optimizer  # release DDP's hold on the group, so destroy closes it now, not at interpreter exit
+del ddp, optimizer  # DDP holds the group too: released, destroy closes it (and joins its threads) now
 dist.destroy_process_group()
 print(f"rank {rank} done", flush=True)
