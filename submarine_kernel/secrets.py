@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import TYPE_CHECKING, Any, Mapping
 from urllib.parse import urlsplit
@@ -49,6 +50,4 @@ def redacted_spec(spec: "JobSpec") -> dict[str, Any]:
     data["param_values"] = redact_mapping(data.get("param_values") or {})
     for role in data["roles"].values():
         role["env"] = redact_mapping(role["env"])
-    import json
-
     return json.loads(json.dumps(data, default=str))  # plain JSON values, as any reader will see them

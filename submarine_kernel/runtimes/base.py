@@ -19,6 +19,7 @@ from traitlets.config import Configurable
 from ..algorithm import Bundle
 from ..errors import RuntimeNotFound, SubmarineError
 from ..job_types import JobRef, JobStatus
+from ..secrets import redacted_spec
 from ..spec import JobSpec
 
 
@@ -36,8 +37,6 @@ class ListedJob:
     @staticmethod
     def spec_text(spec: JobSpec) -> str:
         """The spec as a job object carries it for a later rebuild (compact JSON, secrets `***`)."""
-        from ..secrets import redacted_spec
-
         return json.dumps(redacted_spec(spec), sort_keys=True, separators=(",", ":"))
 
     @staticmethod

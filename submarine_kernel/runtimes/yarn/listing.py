@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from ... import contract
 from ..base import ListedJob
 from . import service as ys
 from .client import APP_ID, ResourceManagerClient
 from .data import YarnJobData
+from .status import iso
 
 
 def list_services(client: ResourceManagerClient, user: str) -> list[ListedJob]:
@@ -39,23 +41,16 @@ def list_services(client: ResourceManagerClient, user: str) -> list[ListedJob]:
                               user=str(app.get("user") or user), submitted_ms=started_ms,
                               tensorboard=(service.get("quicklinks") or {}).get(ys.TENSORBOARD_QUICKLINK, ""))
         listed.append(ListedJob(ref, spec, _bundle_uri(service), properties.get(ys.NOTEBOOK_PROPERTY),
-                                _iso(started_ms)))
+                                iso(started_ms)))
     return listed
 
 
 def _bundle_uri(service: Mapping[str, Any]) -> str:
     """The bundle folder the service localizes its files from ("" for a job without files)."""
-    prefix = "submarine_algorithm/"
+    prefix = f"{contract.ALGORITHM_DIR}/"  # as service.py localizes each file
     for entry in ((service.get("configuration") or {}).get("files")) or []:
         name, source = str(entry.get("dest_file") or ""), str(entry.get("src_file") or "")
         if name.startswith(prefix) and source.endswith("/" + name[len(prefix):]):
             return source[:-len(name) + len(prefix) - 1]
     return ""
 
-
-def _iso(ms: int) -> str | None:
-    if not ms:
-        return None
-    import datetime as dt
-
-    return dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc).isoformat(timespec="seconds")
