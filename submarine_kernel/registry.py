@@ -25,7 +25,7 @@ from typing import Any, Iterator
 from .config import data_dir, private_dir
 from .errors import JobNotFound, SubmarineError
 from .job_types import JobRef, JobState, JobStatus, utcnow
-from .secrets import redact_mapping, redacted_spec
+from .secrets import redact_mapping, redacted_spec_json
 from .spec import JobSpec
 
 _SCHEMA = """
@@ -164,7 +164,7 @@ class Registry:
             db.execute(
                 "INSERT OR REPLACE INTO jobs (runtime, name, ref, spec, bundle_uri, notebook, params, state, status,"
                 " submitted, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (ref.runtime, ref.name, json.dumps(ref.to_dict()), _spec_json(spec), bundle_uri, notebook,
+                (ref.runtime, ref.name, json.dumps(ref.to_dict()), redacted_spec_json(spec), bundle_uri, notebook,
                  json.dumps(redact_mapping(dict(spec.params)), default=str), status.state.value,
                  json.dumps(status.to_dict()), now, now))
 
@@ -188,7 +188,7 @@ class Registry:
                 db.execute(
                     "INSERT OR REPLACE INTO jobs (runtime, name, ref, spec, bundle_uri, notebook, params, state,"
                     " status, submitted, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (runtime, spec.name, json.dumps(ref.to_dict()), _spec_json(spec), bundle_uri, notebook,
+                    (runtime, spec.name, json.dumps(ref.to_dict()), redacted_spec_json(spec), bundle_uri, notebook,
                      json.dumps(redact_mapping(dict(spec.params)), default=str), status.state.value,
                      json.dumps(status.to_dict()), now, now))
                 db.execute("COMMIT")
@@ -298,10 +298,6 @@ class Registry:
 
     def __iter__(self) -> Iterator[JobRecord]:
         return iter(self.list())
-
-
-def _spec_json(spec: JobSpec) -> str:
-    return json.dumps(redacted_spec(spec), default=str)
 
 
 def _process_start(pid: int) -> str | None:

@@ -41,13 +41,14 @@ def redact_url(url: str) -> str:
     return url
 
 
-def redacted_spec(spec: "JobSpec") -> dict[str, Any]:
-    """The spec as a dict with secret env values and params shown as `***`: what the registry, a local
-    job's job.json and a cluster job's own description keep, so that a rebuilt row shows the job."""
+def redacted_spec_json(spec: "JobSpec") -> str:
+    """The spec as compact JSON with secret env values and params shown as `***`: what the registry, a local
+    job's job.json and a cluster job's own description (annotation, service property) keep, so that a
+    rebuilt row shows the job."""
     data = spec.to_dict()
     data["env"] = redact_mapping(data["env"])
     data["params"] = redact_mapping(data["params"])
     data["param_values"] = redact_mapping(data.get("param_values") or {})
     for role in data["roles"].values():
         role["env"] = redact_mapping(role["env"])
-    return json.loads(json.dumps(data, default=str))  # plain JSON values, as any reader will see them
+    return json.dumps(data, default=str, sort_keys=True, separators=(",", ":"))

@@ -19,7 +19,6 @@ from traitlets.config import Configurable
 from ..algorithm import Bundle
 from ..errors import RuntimeNotFound, SubmarineError
 from ..job_types import JobRef, JobStatus
-from ..secrets import redacted_spec
 from ..spec import JobSpec
 
 
@@ -35,14 +34,9 @@ class ListedJob:
     submitted: str | None = None  # ISO time, as JobStatus.submitted
 
     @staticmethod
-    def spec_text(spec: JobSpec) -> str:
-        """The spec as a job object carries it for a later rebuild (compact JSON, secrets `***`)."""
-        return json.dumps(redacted_spec(spec), sort_keys=True, separators=(",", ":"))
-
-    @staticmethod
     def spec_from(name: str, described: str | Mapping | None) -> JobSpec:
-        """The spec a job keeps (`spec_text`, or its dict as a local job.json holds it); a bare one named
-        `name` when it keeps none or an unreadable one (a job made before specs were kept)."""
+        """The spec a job keeps (`secrets.redacted_spec_json`, or its dict as a local job.json holds it); a
+        bare one named `name` when it keeps none or an unreadable one (a job made before specs were kept)."""
         try:
             spec = JobSpec.from_dict(described if isinstance(described, Mapping) else json.loads(described or ""))
         except (ValueError, TypeError, KeyError, AttributeError, SubmarineError):

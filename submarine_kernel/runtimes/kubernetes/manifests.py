@@ -20,8 +20,7 @@ from typing import Any, Mapping, Sequence
 
 from ...algorithm import PARAMS_NAME, Bundle, params_json
 from ...contract import distributed_env, replica_names, submarine_env, tf_config
-from ...secrets import REDACTED, redact_url
-from ..base import ListedJob
+from ...secrets import REDACTED, redact_url, redacted_spec_json
 from ...spec import JobSpec
 from .job_secret import JobSecrets
 from .kinds import PLAIN_JOB, REPLICA_TYPES, Kind, job_kind
@@ -147,7 +146,7 @@ def job_basics(spec: JobSpec, bundle: Bundle, bundle_uri: str, options: ClusterO
     cm_name = configmap_name(spec.name)
     volumes, mounts, init = algorithm_volumes(bundle, bundle_uri, options, delivery, cm_name, workdir)
     annotations = {DIGEST_ANNOTATION: bundle.digest, BUNDLE_URI_ANNOTATION: redact_url(bundle_uri),
-                   SPEC_ANNOTATION: ListedJob.spec_text(spec)}
+                   SPEC_ANNOTATION: redacted_spec_json(spec)}
     if bundle.notebook:
         annotations[NOTEBOOK_ANNOTATION] = bundle.notebook
     metadata = {"name": spec.name, "namespace": options.namespace, "labels": dict(labels),

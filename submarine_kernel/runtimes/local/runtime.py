@@ -8,6 +8,7 @@ environment contract is the training operator's, so code moves to a cluster unch
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import shutil
@@ -26,7 +27,7 @@ from ... import contract
 from ...algorithm import PARAMS_NAME, Bundle, params_json
 from ...config import data_dir, private_dir
 from ...errors import JobNotFound, SubmarineError
-from ...secrets import is_secret_key, redact_mapping, redacted_spec
+from ...secrets import is_secret_key, redact_mapping, redacted_spec_json
 from ...spec import JobSpec
 from ...storage import fetch_bundle
 from ...job_types import SUBMISSION_LABEL, JobRef, JobState, JobStatus, ReplicaStatus, utcnow
@@ -180,7 +181,7 @@ class LocalRuntime(Runtime):
                    "success_grace": self.success_grace, "stop_grace": self.stop_grace, "replicas": plan,
                    "bundle_uri": bundle_uri, "submission": spec.labels.get(SUBMISSION_LABEL, ""),
                    "notebook": bundle.notebook,
-                   "spec": redacted_spec(spec)}  # secrets redacted: what a rebuilt registry row shows
+                   "spec": json.loads(redacted_spec_json(spec))}  # secrets redacted: what a rebuilt registry row shows
             processes.write_json(job_dir / "job.json", job)
             log_fd = os.open(job_dir / "supervisor.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
             with os.fdopen(log_fd, "ab") as log:

@@ -36,10 +36,10 @@ from typing import Callable, Iterable, Mapping
 
 from ... import contract
 from ...job_types import SUBMISSION_LABEL
+from ...secrets import redacted_spec_json
 from ...resources import Resources
 from ...spec import JobSpec
 from ...storage.integrity import replica_check
-from ..base import ListedJob
 
 REPORT_AS_SERVICE_STATE = "yarn.service.container-state-report-as-service-state"
 #: the service property that carries a submission's token (the JobSpec's SUBMISSION_LABEL): YARN keeps no
@@ -315,7 +315,7 @@ def build_service(spec: JobSpec, bundle_files: Iterable[str], bundle_uri: str, s
     if settings.docker_hadoop_hdfs_home:
         env["DOCKER_HADOOP_HDFS_HOME"] = settings.docker_hadoop_hdfs_home
     env.update(view(settings.extra_env))
-    properties = {SPEC_PROPERTY: ListedJob.spec_text(spec)}
+    properties = {SPEC_PROPERTY: redacted_spec_json(spec)}
     if notebook:
         properties[NOTEBOOK_PROPERTY] = notebook
     token = spec.labels.get(SUBMISSION_LABEL)
