@@ -17,7 +17,6 @@ if TYPE_CHECKING:
     from .kinds import Kind
     from .client import Client
     from .data import KubernetesJobData
-    from .options import ClusterOptions
 
 TRAINER = "trainer"
 TRAINING_OPERATOR = "training-operator"
@@ -58,27 +57,6 @@ def kind_for(choice: ApiChoice, spec: "JobSpec") -> "Kind":
     if choice.api == TRAINING_OPERATOR:
         return OPERATOR_KINDS.get(spec.framework, PLAIN_JOB)
     return PLAIN_JOB
-
-
-def api_limits(spec: "JobSpec", choice: ApiChoice, options: "ClusterOptions") -> list[str]:
-    """What the API of `choice` cannot run: names too long for its pods' host names, and its own limits."""
-    from ...names import dns1035_problems
-    from .manifests import plain_job_problems
-    from .trainer import host_suffix, trainer_problems
-
-    kind = kind_for(choice, spec)
-    if kind.operator:  # the operator names a Service per replica: <job>-<type>-<index>, a DNS label
-        suffix = max((len(f"-{role}-{r.replicas - 1}") for role, r in spec.roles.items()), default=0)
-    elif kind.custom:  # JobSet pods: <job>-<replicated job>-0-<index>
-        suffix = host_suffix(spec)
-    else:  # Indexed Job pods are hosts named <job>-<index>
-        suffix = len(f"-{max(spec.replica_count - 1, 0)}")
-    problems = dns1035_problems(spec.name, max_length=63 - suffix)
-    if kind.custom and not kind.operator:
-        problems += trainer_problems(spec, options)
-    elif not kind.operator:
-        problems += plain_job_problems(spec, options)
-    return problems
 
 
 def choose(setting: str, served: Collection[str] | None) -> ApiChoice:

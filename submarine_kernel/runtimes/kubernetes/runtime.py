@@ -24,13 +24,14 @@ from ...spec import JobSpec
 from ..base import ListedJob, Runtime
 from . import tensorboard, trainer
 from .api_choice import APIS, AUTO, PLAIN_JOB as PLAIN_JOB_API, TRAINER, TRAINING_OPERATOR, ApiChoice, choose, details
-from .api_choice import api_limits, kind_for
+from .api_choice import kind_for
 from .api_choice import discover as discover_apis
 from .client import Client, NotFound
 from .create import create_job, find_job
 from .credentials import Credentials, LocalFacts, no_kubeconfig
 from .data import KubernetesJobData
 from .kinds import OPERATOR_KINDS, Kind, kind_of_plural
+from .limits import api_limits
 from .listing import list_jobs
 from .labels import STOPPED_ANNOTATION, label_value
 from .logs import read_log
@@ -216,7 +217,7 @@ class KubernetesRuntime(Runtime):
         return problems + [p for p in self.missing_settings(spec) if p not in problems]
 
     def api_problems(self, spec: JobSpec, choice: ApiChoice) -> list[str]:
-        """What the API of `choice` cannot run (`api_choice.api_limits`)."""
+        """What the API of `choice` cannot run (`limits.api_limits`)."""
         return api_limits(spec, choice, self.cluster_options(choice))
 
     def missing_settings(self, spec: JobSpec) -> list[str]:
