@@ -123,7 +123,7 @@ class JobBasics:
     secrets: JobSecrets
     configmap: dict[str, Any] | None
 
-    def queued(self) -> bool:
+    def join_queue(self) -> bool:
         """Label the job for its Kueue LocalQueue; True when it must then be created suspended (Kueue resumes
         it on admission)."""
         if not self.options.queue:
@@ -204,7 +204,7 @@ def _operator_job(basics: JobBasics, kind: Kind) -> dict[str, Any]:
         run_policy["schedulingPolicy"] = {"minAvailable": spec.replica_count}
         if options.scheduler == "coscheduling":
             run_policy["schedulingPolicy"]["scheduleTimeoutSeconds"] = options.gang_timeout_seconds
-    if basics.queued():
+    if basics.join_queue():
         run_policy["suspend"] = True
     run_policy.update(run_limits(options))
     return {"apiVersion": kind.api_version, "kind": kind.kind, "metadata": basics.metadata,
@@ -282,7 +282,7 @@ def _plain_job(basics: JobBasics) -> tuple[dict[str, Any], dict[str, Any]]:
         "completionMode": "Indexed", "completions": count, "parallelism": count,
         "template": {"metadata": pod_meta, "spec": pod},
     }
-    if basics.queued():
+    if basics.join_queue():
         job_spec["suspend"] = True
     if options.job_success_policy and count > 1:
         # Index 0 is the deciding replica (chief, master or worker 0): its success ends the job, as in TFJob.

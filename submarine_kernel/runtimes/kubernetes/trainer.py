@@ -150,7 +150,7 @@ def _plan_trainjob(spec: JobSpec, bundle: Bundle, bundle_uri: str, options: Clus
     job_spec["trainer"] = trainer
     if options.active_deadline_seconds is not None:
         job_spec["activeDeadlineSeconds"] = options.active_deadline_seconds
-    if basics.queued():
+    if basics.join_queue():
         job_spec["suspend"] = True
     job = {"apiVersion": TRAINJOB.api_version, "kind": TRAINJOB.kind, "metadata": basics.metadata, "spec": job_spec}
     return basics.plan(TRAINJOB, job, before=before, before_reasons=reasons)
@@ -224,7 +224,7 @@ def _plan_jobset(spec: JobSpec, bundle: Bundle, bundle_uri: str, options: Cluste
     }
     if options.ttl_seconds_after_finished is not None:
         job_spec["ttlSecondsAfterFinished"] = options.ttl_seconds_after_finished
-    if basics.queued():
+    if basics.join_queue():
         job_spec["suspend"] = True
     job = {"apiVersion": JOBSET.api_version, "kind": JOBSET.kind, "metadata": basics.metadata, "spec": job_spec}
     return basics.plan(JOBSET, job, pod_group=pod_group(spec, options, basics.labels))
