@@ -6,6 +6,7 @@ registry through its session.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING, Iterator
 
 from . import retry
@@ -70,8 +71,6 @@ class Job:
                     if remaining <= 0:
                         if status is None:
                             raise
-                        from dataclasses import replace
-
                         return replace(status, stale=True, message=f"status unavailable: {exc}")
                     pause = min(pause, remaining)
                 self.session.notify(f"{self.name}: {exc}; retrying ({failures} failed so far)")
