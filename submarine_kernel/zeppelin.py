@@ -214,9 +214,9 @@ def interpreter_properties(path: str | Path) -> dict[str, str]:
         submarine = named
     if not submarine:
         raise NoteError(f"{str(path)!r} has no interpreter setting of the submarine group")
-    properties = submarine[0].get("properties") or {}
+    properties = submarine[0].get("properties")
     out = {}
-    for key, value in properties.items() if isinstance(properties, dict) else ():
+    for key, value in (properties if isinstance(properties, dict) else {}).items():
         value = value.get("value") if isinstance(value, dict) else value
         if key in PROPERTIES or key in _DISTRIBUTED_KEYS:
             out[key] = "" if value is None else str(value).strip()
@@ -273,8 +273,8 @@ def job_settings(note: Note, found: list[Paragraph], properties: Mapping[str, st
         anyone = {o.get("name"): o.get("object") for o in objects}
         sources += [mine, anyone]
     for paragraph in dashboards:
-        params = (paragraph.raw.get("settings") or {}).get("params") if isinstance(paragraph.raw.get("settings"),
-                                                                                   dict) else None
+        form = paragraph.raw.get("settings")
+        params = form.get("params") if isinstance(form, dict) else None
         if isinstance(params, dict):
             sources.append(params)
     values = {}
