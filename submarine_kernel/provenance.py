@@ -102,10 +102,25 @@ def packages() -> dict[str, str]:
 
     found: dict[str, str] = {}
     for dist in metadata.distributions():
-        name = dist.metadata["Name"] if dist.metadata else None
-        if name:
-            found.setdefault(re.sub(r"[-_.]+", "-", name).lower(), dist.version)
+        name, version = _name_and_version(dist)
+        if name and version:
+            found.setdefault(re.sub(r"[-_.]+", "-", name).lower(), version)
     return dict(sorted(found.items()))
+
+
+def _name_and_version(dist) -> tuple[str | None, str | None]:
+    """`Name:` and `Version:` from the metadata's header lines. `dist.metadata` parses the whole file with the
+    email parser: 20 times slower (0.44 s against 0.02 s for 221 packages here), on every submission."""
+    text = dist.read_text("METADATA") or dist.read_text("PKG-INFO") or ""
+    name = version = None
+    for line in text.splitlines():
+        if not line.strip():
+            break  # the end of the header fields
+        if line.startswith("Name:"):
+            name = line[5:].strip()
+        elif line.startswith("Version:"):
+            version = line[8:].strip()
+    return name, version
 
 
 def capture(notebook: str | None, bundle, spec) -> dict[str, Any]:
