@@ -95,6 +95,10 @@ def _parser() -> argparse.ArgumentParser:
     zeppelin.add_argument("--property", action="append", default=[], metavar="KEY=VALUE",
                           help="one Submarine interpreter property, e.g. tf.worker.services.num=2 (repeatable; "
                                "wins over --interpreter-json)")
+
+    diff = sub.add_parser("diff", help="what two runs were made from, and how they differ: git commit and dirty "
+                                       "files, params, image, bundle, Python and packages")
+    diff.add_argument("names", nargs=2, metavar="NAME", help="the two jobs to compare")
     return parser
 
 
@@ -171,6 +175,10 @@ def _dispatch(args) -> int:
             print(f"forgot {count} row(s) of {args.name}")
         elif args.command == "logs":
             _logs(session, args)
+        elif args.command == "diff":
+            from .provenance import compare
+
+            print(compare(session.registry, *(_job(session, name) for name in args.names)))
         return 0
     finally:
         session.close()
