@@ -293,12 +293,13 @@ def test_a_failed_write_leaves_the_old_notebook_and_no_temporary_file(tmp_path, 
     assert [p.name for p in tmp_path.iterdir()] == ["kept.ipynb"]
 
 
-def test_load_ext_does_not_import_the_importer():
+def test_load_ext_imports_neither_the_importer_nor_provenance():
     probe = ("from IPython.core.interactiveshell import InteractiveShell\n"
              "shell = InteractiveShell.instance()\n"
              "shell.run_line_magic('load_ext', 'submarine_kernel')\n"
              "import sys\n"
-             "print(sorted(m for m in ('submarine_kernel.zeppelin', 'nbformat') if m in sys.modules))")
+             "lazy = ('submarine_kernel.zeppelin', 'submarine_kernel.provenance', 'nbformat')\n"
+             "print(sorted(m for m in lazy if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "[]"
