@@ -157,9 +157,13 @@ def _param_args(line):
 @argument("--export", choices=["mlflow"], help="log the runs to an MLflow tracking server instead of showing them")
 @argument("--tracking-uri", help="the MLflow tracking server or store (default: MLFLOW_TRACKING_URI)")
 @argument("--experiment", default="submarine-kernel", help="the MLflow experiment to log into")
+@argument("--diff", nargs=2, metavar=("RUN_A", "RUN_B"),
+          help="what two runs were made from and how they differ (git commit and dirty files, params, image, "
+               "bundle, Python and packages) instead of the table")
 def _history_args(line):
-    """history [--all] [--limit N] [--export mlflow [--tracking-uri URI] [--experiment NAME]]: runs with params,
-    state, duration and metrics; compare, plot and re-run them, or export them to MLflow."""
+    """history [--all] [--limit N] [--export mlflow [--tracking-uri URI] [--experiment NAME]] [--diff A B]: runs
+    with params, state, duration and metrics; compare, plot and re-run them, export them to MLflow, or show what
+    two runs were made from."""
 
 
 SUBCOMMANDS: dict[str, Callable] = {

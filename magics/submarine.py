@@ -339,6 +339,11 @@ class SubmarineMagics(Magics, SubmarineConfig):
 
     def _sub_history(self, rest: str):
         args = self._parse("history", rest)
+        if args.diff:
+            from submarine_kernel.provenance import compare
+
+            print(compare(self.session.registry, *(self.session.job(name) for name in args.diff)))
+            return
         if args.export == "mlflow":
             from submarine_kernel.mlflow_export import export_history
 

@@ -22,6 +22,7 @@ examples:
   submarine-kernel status                  # the newest job
   submarine-kernel logs NAME --replica worker-0 --tail 50
   submarine-kernel stop NAME
+  submarine-kernel import-zeppelin "notebook/Train_2EYDJKFFY.zpln" --output train.ipynb
 """
 
 
@@ -80,6 +81,24 @@ def _parser() -> argparse.ArgumentParser:
                          help="a runtime to rebuild from (repeatable; default: local and the configured runtime)")
     forget = sub.add_parser("forget", help="remove a job's registry row (a damaged one included)")
     forget.add_argument("name", help="job name")
+
+    zeppelin = sub.add_parser("import-zeppelin", help="a Zeppelin note (.zpln of 0.9+, note.json of 0.7/0.8) as "
+                                                      "a notebook for this kernel")
+    zeppelin.add_argument("note", help="the note's .zpln file, or note.json (or its folder)")
+    zeppelin.add_argument("--output", help="the .ipynb to write (default: <note name>.ipynb here)")
+    zeppelin.add_argument("--force", action="store_true", help="replace --output if it exists")
+    zeppelin.add_argument("--runtime", default="yarn",
+                          help="runtime the notebook's jobs use (default: yarn, where Zeppelin ran them)")
+    zeppelin.add_argument("--interpreter-json", metavar="PATH",
+                          help="Zeppelin's conf/interpreter.json: its submarine setting's workers, PS, resources, "
+                               "images and checkpoint root (a note does not hold them)")
+    zeppelin.add_argument("--property", action="append", default=[], metavar="KEY=VALUE",
+                          help="one Submarine interpreter property, e.g. tf.worker.services.num=2 (repeatable; "
+                               "wins over --interpreter-json)")
+
+    diff = sub.add_parser("diff", help="what two runs were made from, and how they differ: git commit and dirty "
+                                       "files, params, image, bundle, Python and packages")
+    diff.add_argument("names", nargs=2, metavar="NAME", help="the two jobs to compare")
     return parser
 
 
@@ -121,6 +140,14 @@ def _dispatch(args) -> int:
         params = dict(args.param)  # as typed: the notebook's parameters cell decides their types
         return run_notebook(args.notebook, params, runtime=args.runtime, output=args.output,
                             timeout=args.timeout, kernel_name=args.kernel)
+    if args.command == "import-zeppelin":
+        from .zeppelin import import_note
+
+        target, imported = import_note(args.note, args.output, runtime=args.runtime, force=args.force,
+                                       interpreter_json=args.interpreter_json, properties=args.property,
+                                       warn=lambda line: print(f"submarine-kernel: warning: {line}", file=sys.stderr))
+        print(f"wrote {target}: {imported.summary()}")
+        return 0
     if args.command == "stop" and not args.name:
         raise SubmarineError("stop needs the job's name (it never guesses which job to stop): "
                              f"{hints.SHELL} list shows the jobs")
@@ -148,6 +175,10 @@ def _dispatch(args) -> int:
             print(f"forgot {count} row(s) of {args.name}")
         elif args.command == "logs":
             _logs(session, args)
+        elif args.command == "diff":
+            from .provenance import compare
+
+            print(compare(session.registry, *(_job(session, name) for name in args.names)))
         return 0
     finally:
         session.close()

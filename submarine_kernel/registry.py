@@ -45,6 +45,12 @@ CREATE TABLE IF NOT EXISTS jobs (
     PRIMARY KEY (runtime, name)
 );
 CREATE INDEX IF NOT EXISTS jobs_by_time ON jobs (submitted);
+CREATE TABLE IF NOT EXISTS provenance (
+    runtime     TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    record      TEXT NOT NULL,
+    PRIMARY KEY (runtime, name)
+);
 """
 
 
@@ -294,7 +300,21 @@ class Registry:
     def forget(self, name: str) -> int:
         """Delete every row called `name` (a damaged one included); returns how many."""
         with self._guard(), closing(self._connect()) as db:
+            db.execute("DELETE FROM provenance WHERE name = ?", (name,))
             return db.execute("DELETE FROM jobs WHERE name = ?", (name,)).rowcount
+
+    def keep_provenance(self, ref: JobRef, record: dict) -> None:
+        """What the run was made from (provenance.capture), replacing an earlier job's of the same name."""
+        with self._guard(), closing(self._connect()) as db:
+            db.execute("INSERT OR REPLACE INTO provenance (runtime, name, record) VALUES (?, ?, ?)",
+                       (ref.runtime, ref.name, json.dumps(record, default=str)))
+
+    def provenance(self, ref: JobRef) -> dict | None:
+        """The run's provenance record; None for runs recorded before runs kept one."""
+        with self._guard(), closing(self._connect()) as db:
+            row = db.execute("SELECT record FROM provenance WHERE runtime = ? AND name = ?",
+                             (ref.runtime, ref.name)).fetchone()
+        return json.loads(row["record"]) if row else None
 
     def __iter__(self) -> Iterator[JobRecord]:
         return iter(self.list())

@@ -189,8 +189,12 @@ class Session:
         import uuid
 
         spec = spec.replace(labels={**spec.labels, SUBMISSION_LABEL: uuid.uuid4().hex})
+        from .provenance import capture  # read before the row exists: a slow git never holds a NEW row
+
+        made_from = capture(self.notebook, bundle, spec)
         recorded = self.registry.record(rt.name, spec, storage.uri_for(bundle) if bundle.files else "",
                                         self.notebook)
+        self.registry.keep_provenance(recorded, made_from)
         try:
             upload = self._upload(bundle, storage)
         except BaseException:
