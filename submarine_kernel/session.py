@@ -18,7 +18,7 @@ from .config import SubmarineConfig
 from .errors import SubmarineError, TransientError, ValidationError
 from .job_handle import Job
 from .names import default_job_name, notebook_label, sanitize
-from .registry import JobRecord, Registry, submitter_alive
+from .registry import JobRecord, NameInUse, Registry, submitter_alive
 from .retry import DEFAULT_POLICY
 from .job_types import SUBMISSION_LABEL, JobRef, JobState, JobStatus, utcnow
 from .runtimes.base import Runtime, runtime_class
@@ -189,8 +189,14 @@ class Session:
         import uuid
 
         spec = spec.replace(labels={**spec.labels, SUBMISSION_LABEL: uuid.uuid4().hex})
-        recorded = self.registry.record(rt.name, spec, storage.uri_for(bundle) if bundle.files else "",
-                                        self.notebook)
+        record = lambda: self.registry.record(rt.name, spec, storage.uri_for(bundle) if bundle.files else "",  # noqa: E731
+                                              self.notebook)
+        try:
+            recorded = record()
+        except NameInUse:  # a live job's row is never replaced; one that ended unseen frees its name
+            if not self._ended_unseen(rt, spec.name):
+                raise
+            recorded = record()
         try:
             upload = self._upload(bundle, storage)
         except BaseException:
@@ -211,6 +217,16 @@ class Session:
         self.registry.confirm(ref, status, upload.uri, recorded=recorded)
         self.tracker.track(ref, status)
         return Job(self, ref, spec, upload)
+
+    def _ended_unseen(self, rt: Runtime, name: str) -> bool:
+        """Whether the job the registry holds as live under `name` has ended since (asked of its runtime once,
+        and recorded)."""
+        try:
+            record = self.registry.get(name, rt.name)
+            status = rt.poll([record.ref]).get(record.ref.key)
+        except SubmarineError:
+            return False
+        return status is not None and status.terminal and self.remember(record.ref, status)
 
     def _check_bundle(self, bundle: Bundle, rt: Runtime, storage: Storage) -> None:
         """Refuse a bundle store the runtime's replicas cannot fetch from (before any byte moves)."""

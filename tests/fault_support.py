@@ -204,6 +204,67 @@ def killed_submitters(data_dir: Path, tries: int = len(KILL_POINTS), prefix: str
     return outcome
 
 
+SAME_NAME_WORKER = r"""
+import sys
+sys.path.insert(0, sys.argv[3])
+from fault_support import bundle_files
+import submarine_kernel as sk
+from submarine_kernel.errors import SubmarineError
+files = bundle_files(int(sys.argv[2]), int(sys.argv[4]), count=4)
+files["main.py"] = b"import time; time.sleep(60)\n"
+import os, time
+from submarine_kernel.session import default_session
+default_session().registry.list()  # opened before the start line, as in a kernel that ran jobs before
+while not os.path.exists(sys.argv[5]):
+    time.sleep(0.002)
+try:
+    sk.submit("python main.py", files=files, name=sys.argv[1], framework="custom")
+    print("submitted", flush=True)
+except SubmarineError as exc:
+    print("refused:", exc, flush=True)
+"""
+
+
+def same_name_submissions(data_dir: Path, tries: int = 2, prefix: str = "twin") -> Outcome:
+    """Two processes submit under one --name at once, one with a 1 MB bundle and one with a 128 MB bundle
+    (hashed and uploaded for longer): exactly one job runs and it is listed with its row; the other is
+    refused in one line and leaves nothing. Stops what it started."""
+    from submarine_kernel.session import Session
+
+    outcome = Outcome("2 processes submit one --name at once (1 MB and 128 MB bundles)")
+    env = {**os.environ, "SUBMARINE_DATA_DIR": str(data_dir), "SUBMARINE_RUNTIME": "local"}
+    env.pop("SUBMARINE_STORAGE_ROOT", None)
+    for attempt in range(tries):
+        name = f"{prefix}-{attempt}"
+        go = data_dir / f"go-{name}"
+        procs = [subprocess.Popen([sys.executable, "-c", SAME_NAME_WORKER, name, str(4000 + attempt * 2 + size),
+                                   str(REPO / "tests"), str(size), str(go)], env=env, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True) for size in (1, 128)]
+        time.sleep(3)  # both at the start line, their files made
+        go.write_text("go")
+        answers = [p.communicate(timeout=300)[0].strip().splitlines() for p in procs]
+        outcome.tries += 1
+        last = [lines[-1] if lines else "" for lines in answers]
+        if sorted(line.split(":")[0] for line in last) != ["refused", "submitted"]:
+            outcome.fail(f"{name}: {last}")
+        session = Session()
+        try:
+            listed = [r for r in session.records() if r.ref.name == name]
+            folder = Path(session.runtime("local").jobs_dir) / name
+            if not folder.exists():
+                outcome.fail(f"{name}: no job runs")
+            elif len(listed) != 1 or listed[0].pending:
+                outcome.fail(f"{name}: the running job is not listed ({[r.state for r in listed]})")
+            if listed:
+                job = session.job(name, "local")
+                if not job.status().terminal:
+                    job.stop()
+        finally:
+            session.close()
+    outcome.leftovers += len(staging_folders(data_dir / "bundles"))
+    return outcome
+
+
 def yarn_session(yarn, folder: Path, **traits):
     """A YARN session against the test server `yarn`, with its bundle store and registry in `folder`."""
     from traitlets.config import Config
