@@ -122,3 +122,59 @@ def test_local_two_processes_submitting_one_name_leave_the_running_job_listed(is
 
     outcome = same_name_submissions(isolated_data_dir, tries=3)  # main lost the row in 2 of 3
     assert outcome.errors == [] and outcome.lost == 0 and outcome.leftovers == 0, outcome
+
+
+# -- 3. one malformed job never breaks every listing ------------------------------------------------------
+def cli(*args, prefix=(), env=None) -> subprocess.CompletedProcess:
+    return subprocess.run([*prefix, sys.executable, "-m", "submarine_kernel", *args], capture_output=True,
+                          text=True, timeout=120, env={**os.environ, **(env or {})})
+
+
+def made_nothing(data_dir: Path) -> bool:
+    """No job folder, no stored bundle and no registry row."""
+    from submarine_kernel.registry import Registry
+
+    jobs, bundles = data_dir / "jobs", data_dir / "bundles"
+    rows = Registry(data_dir / "registry.sqlite").list() if (data_dir / "registry.sqlite").exists() else []
+    return not (jobs.exists() and any(jobs.iterdir())) and not (bundles.exists() and any(bundles.iterdir())) \
+        and rows == []
+
+
+@pytest.mark.parametrize("values, problem", [
+    ({"params": {"v": "a\x00b"}}, "param v holds a NUL byte: remove it"),
+    ({"env": {"A": 5}}, "environment variable A is int 5: give it as text"),
+    ({"env": {"A": "x\x00"}}, "environment variable A holds a NUL byte"),
+    ({"params": {"v": object()}}, "param v is object"),
+])
+def test_values_a_process_cannot_receive_are_refused_before_anything_is_made(isolated_data_dir, values, problem):
+    import submarine_kernel as sk
+
+    with pytest.raises(ValidationError) as info:
+        sk.submit("python a.py", files={"a.py": "pass"}, name="bad-value", framework="custom", **values)
+    assert problem in str(info.value) and len(str(info.value).splitlines()) == 1, str(info.value)
+    assert made_nothing(isolated_data_dir)
+
+
+def test_a_job_whose_replicas_could_not_start_does_not_break_listing_the_others(isolated_data_dir):
+    import json
+
+    import submarine_kernel as sk
+    from submarine_kernel.session import default_session
+
+    good = sk.submit("true", files={"a.py": "pass"}, name="good", framework="custom", wait=True)
+    session = default_session()
+    # a spec past every check (a runtime plugin's, an older client's) with a value exec refuses
+    spec = session.build("true", name="broken", framework="custom").replace(env={"A": 5})
+    broken = session.submit(spec, session.bundle(files={"a.py": "pass"}))
+    status = broken.wait(timeout=60)
+    assert status.state.value == "FAILED" and "could not start a replica" in status.message, status
+    for args in (("list",), ("status", "broken"), ("status", "good")):
+        result = cli(*args)
+        assert result.returncode == 0 and "Traceback" not in result.stderr, result
+    assert "good" in cli("list").stdout and {j.name for j in sk.jobs()} == {"good", "broken"}
+    # a status file without replicas (what main's supervisor left) reads as its job's end, not a KeyError
+    folder = Path(broken.ref.extra["dir"])
+    (folder / "status.json").write_text(json.dumps({"state": "FAILED", "message": "supervisor failed: x"}))
+    read = session.runtime("local").poll([broken.ref, good.ref])
+    assert read[broken.ref.key].state.value == "FAILED" and "incomplete" in read[broken.ref.key].message
+    assert read[good.ref.key].state.value == "SUCCEEDED"

@@ -243,12 +243,31 @@ class LocalRuntime(Runtime):
     def poll(self, refs: Sequence[JobRef]) -> dict[str, JobStatus]:
         return {ref.key: self._status(ref) for ref in refs}
 
+    def _readable_status(self, job_dir: Path, raw) -> dict | None:
+        """A status file as the supervisor writes it, or None when it is malformed (a supervisor that died
+        in its error handler left one without replicas): one bad job must not break every listing."""
+        if not isinstance(raw, dict) or not isinstance(raw.get("replicas"), dict):
+            return None
+        try:
+            JobState(raw.get("state"))
+        except ValueError:
+            return None
+        return raw
+
     def _status(self, ref: JobRef) -> JobStatus:
         job_dir = self._job_dir(ref)
         job = processes.read_json(job_dir / "job.json")
         if job is None:
             return JobStatus(JobState.UNKNOWN, "missing", message=f"the job folder {job_dir} is gone")
+        if not isinstance(job, dict) or not isinstance(job.get("replicas"), list):
+            return JobStatus(JobState.UNKNOWN, "malformed", message=f"{job_dir / 'job.json'} is malformed")
         raw = processes.read_json(job_dir / "status.json")
+        if raw is not None and self._readable_status(job_dir, raw) is None:
+            message = raw.get("message") if isinstance(raw, dict) else None
+            return JobStatus(JobState.FAILED if isinstance(raw, dict) and raw.get("state") == "FAILED"
+                             else JobState.UNKNOWN, "malformed-status", submitted=job.get("submitted"),
+                             message=(f"{message}; " if message else "") + f"its status file is incomplete "
+                                     f"({job_dir / 'status.json'})", links=self.links(ref))
         if raw is None and not self._supervisor_starting(job_dir):
             raw = self._bury(job_dir, {"submitted": job["submitted"], "supervisor_pid": None, "replicas": {
                 r["name"]: {"state": "PENDING", "exit_code": None, "pid": None} for r in job["replicas"]}})
@@ -263,7 +282,7 @@ class LocalRuntime(Runtime):
             raw = latest if JobState(latest["state"]).terminal else self._bury(job_dir, latest)
         replicas = []
         for r in job["replicas"]:
-            s = raw["replicas"][r["name"]]
+            s = raw["replicas"].get(r["name"]) or {"state": "UNKNOWN"}
             replicas.append(ReplicaStatus(r["name"], r["role"], r["index"], JobState(s["state"]), s["state"].lower(),
                                           s.get("exit_code"), "localhost", s.get("started"), s.get("finished")))
         return JobStatus(JobState(raw["state"]), raw.get("raw_state", ""), submitted=raw.get("submitted"),

@@ -143,7 +143,7 @@ class Supervisor:
         signal.signal(signal.SIGINT, self._on_stop)
         try:
             self.start()
-        except OSError as exc:
+        except (OSError, ValueError, TypeError) as exc:  # ValueError, TypeError: a NUL byte, a non-text env value
             self.kill_all("STOPPED")
             self.finish("FAILED", f"could not start a replica: {exc}")
             return 1
