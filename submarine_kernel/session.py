@@ -18,7 +18,7 @@ from .config import SubmarineConfig
 from .errors import SubmarineError, TransientError, ValidationError
 from .job_handle import Job
 from .names import default_job_name, notebook_label, sanitize
-from .registry import JobRecord, NameInUse, Registry, submitter_alive
+from .registry import JobRecord, NameInUse, Registry, RegistryError, submitter_alive
 from .retry import DEFAULT_POLICY
 from .job_types import SUBMISSION_LABEL, JobRef, JobState, JobStatus, utcnow
 from .runtimes.base import Runtime, runtime_class
@@ -289,12 +289,17 @@ class Session:
             except SubmarineError as exc:  # unreachable now: kept for the next check
                 _log_notice(f"{record.ref.name}: cannot settle its submission yet: {exc}")
                 continue
-            if ref is None:
-                self.registry.remove(record.ref, exact=True)
-                settled.append(f"{record.ref.name}: its submission never started a job; forgot it")
+            try:  # a read-only store still lists: what settling learned is said, not recorded
+                if ref is None:
+                    self.registry.remove(record.ref, exact=True)
+                    settled.append(f"{record.ref.name}: its submission never started a job; forgot it")
+                    continue
+                status = JobStatus(JobState.SUBMITTED, "submitted", submitted=record.submitted, links=rt.links(ref))
+                self.registry.confirm(ref, status, recorded=record.ref)
+            except RegistryError as exc:
+                self.notify(f"{record.ref.name}: its interrupted submission "
+                            f"{'started no job' if ref is None else 'started a job'}; not recorded: {exc}")
                 continue
-            status = JobStatus(JobState.SUBMITTED, "submitted", submitted=record.submitted, links=rt.links(ref))
-            self.registry.confirm(ref, status, recorded=record.ref)
             self.tracker.track(ref)
             settled.append(f"{record.ref.name}: adopted the job its interrupted submission started")
         return settled

@@ -134,6 +134,89 @@ def unprivileged() -> list[str]:
     return ["setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner"]
 
 
+def mount_problem(*commands: list[str]) -> str | None:
+    """Run mount commands; None when all worked, else why not (not root, no mount privilege)."""
+    import shutil
+
+    if os.geteuid() != 0 or not shutil.which("mount"):
+        return "needs root and mount(8)"
+    for command in commands:
+        result = subprocess.run(command, capture_output=True, text=True)
+        if result.returncode != 0:
+            return (result.stderr.strip() or f"{command[0]} exited {result.returncode}").splitlines()[0]
+    return None
+
+
+class ReadOnlyStore:
+    """`folder` bind-mounted read-only over itself (root ignores file modes, not a read-only mount):
+    `with ReadOnlyStore(folder):` ...; `.problem` says why it could not be made (then nothing is mounted)."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.problem = mount_problem(["mount", "--bind", str(folder), str(folder)])
+        if self.problem is None:
+            self.problem = mount_problem(["mount", "-o", "remount,bind,ro", str(folder), str(folder)])
+            if self.problem is not None:
+                subprocess.run(["umount", str(folder)], capture_output=True)
+
+    def __enter__(self) -> "ReadOnlyStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.problem is None:
+            subprocess.run(["umount", "-l", str(self.folder)], check=True)
+
+
+class FullDisk:
+    """A small tmpfs mounted at `folder` (a store that fills up for real); `.problem` says why it could not
+    be mounted. Fill it with `fill()`, free it with `free()`."""
+
+    def __init__(self, folder: Path, megabytes: int = 20):
+        folder.mkdir(parents=True, exist_ok=True)
+        self.folder = folder
+        self.problem = mount_problem(["mount", "-t", "tmpfs", "-o", f"size={megabytes}m,mode=0700", "tmpfs",
+                                      str(folder)])
+
+    def fill(self) -> None:
+        """Write until the file system says ENOSPC."""
+        import errno
+
+        with open(self.folder / ".filler", "ab") as f:
+            try:
+                while True:
+                    f.write(b"\0" * 65536)
+                    f.flush()
+            except OSError as exc:
+                if exc.errno != errno.ENOSPC:
+                    raise
+
+    def free(self) -> None:
+        (self.folder / ".filler").unlink(missing_ok=True)
+
+    def __enter__(self) -> "FullDisk":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.problem is None:
+            subprocess.run(["umount", "-l", str(self.folder)], check=True)
+
+
+def supervisor_family(job_dir: Path) -> tuple[int, int | None]:
+    """The pids of a local job's supervisor and of its watchdog (a fork of it, with the same command line)."""
+    supervisor = int((job_dir / "supervisor.pid").read_text())
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if int(fields[1]) == supervisor:
+                cmdline = (entry / "cmdline").read_bytes()
+                if str(job_dir).encode() in cmdline:
+                    return supervisor, int(entry.name)
+    return supervisor, None
+
+
 SUBMIT_WORKER = r"""
 import sys
 sys.path.insert(0, sys.argv[3])

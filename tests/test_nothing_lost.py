@@ -178,3 +178,63 @@ def test_a_job_whose_replicas_could_not_start_does_not_break_listing_the_others(
     read = session.runtime("local").poll([broken.ref, good.ref])
     assert read[broken.ref.key].state.value == "FAILED" and "incomplete" in read[broken.ref.key].message
     assert read[good.ref.key].state.value == "SUCCEEDED"
+
+
+# -- 4. reads work on a read-only store and say what they could not record ---------------------------------
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (OSError, IndexError):
+        return False
+
+
+def running_status(job) -> dict:
+    import json
+    import time
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            raw = json.loads((Path(job.ref.extra["dir"]) / "status.json").read_text())
+        except (OSError, ValueError):
+            raw = {}
+        if raw.get("state") == "RUNNING":
+            return raw
+        time.sleep(0.05)
+    raise AssertionError(f"{job.name} never ran")
+
+
+def test_a_read_only_store_still_lists_shows_and_stops(isolated_data_dir):
+    import signal
+
+    import submarine_kernel as sk
+    from fault_support import ReadOnlyStore, supervisor_family
+
+    orphan = sk.submit("sleep 120", files={"a.py": "pass"}, name="orphan", framework="custom", workers=2)
+    replicas = [r["pid"] for r in running_status(orphan)["replicas"].values()]
+    supervisor, watchdog = supervisor_family(Path(orphan.ref.extra["dir"]))
+    for pid in (watchdog, supervisor):  # the supervisor dies with no one left to record its job's end
+        os.kill(pid, signal.SIGKILL)
+    # a submitter killed after recording its row: a pending row for the next reader to settle
+    subprocess.run([sys.executable, "-c", "from submarine_kernel.registry import Registry\n"
+                    "from submarine_kernel.spec import build_spec\n"
+                    "Registry().record('local', build_spec('pending', framework='custom', command='true'), '', None)"],
+                   check=True, timeout=60)
+    sk.session.set_default_session(None)
+    with ReadOnlyStore(isolated_data_dir) as store:
+        if store.problem:
+            pytest.skip(f"cannot make a read-only store here: {store.problem}")
+        results = {args: cli(*args) for args in (("list",), ("status", "orphan"), ("logs", "orphan"),
+                                                   ("status", "pending"), ("stop", "orphan"))}
+    for args, result in results.items():
+        assert result.returncode == 0 and "Traceback" not in result.stderr, (args, result)
+        assert "read-only" not in result.stdout, (args, result)
+    listed = results[("list",)]
+    assert "orphan" in listed.stdout and "pending" in listed.stdout, listed
+    assert "not recorded" in listed.stderr, listed.stderr
+    assert "FAILED" in results[("status", "orphan")].stdout and "not recorded" in results[("status", "orphan")].stdout
+    assert not any(_alive(pid) for pid in replicas)  # ended although nothing could be written
+    # writable again: the next reader records what the read-only ones could not
+    sk.session.set_default_session(None)
+    names = {job.name: job.status().state.value for job in sk.jobs()}
+    assert names == {"orphan": "FAILED"}, names

@@ -307,7 +307,10 @@ class LocalRuntime(Runtime):
         raw.update(state="FAILED", raw_state="supervisor-lost", finished=utcnow(),
                    message="the job's supervisor ended unexpectedly; its replicas were stopped"
                            + (f" ({last[0][:200]})" if last else ""))
-        processes.write_json(job_dir / "status.json", raw)
+        try:
+            processes.write_json(job_dir / "status.json", raw)
+        except OSError as exc:  # a read-only or full store: the verdict stands for this read, said not kept
+            raw["message"] += f"; not recorded in {job_dir} ({exc.strerror or exc})"
         return raw
 
     def logs(self, ref: JobRef, replica: str | None = None, tail: int | None = None,
