@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .config import data_dir, private_dir
-from .errors import JobNotFound, SubmarineError
+from .errors import JobNotFound, SubmarineError, disk_full
 from .job_types import JobRef, JobState, JobStatus, utcnow
 from .secrets import redact_mapping, redacted_spec_json
 from .spec import JobSpec
@@ -147,17 +147,25 @@ class Registry:
             if "readonly" in text or "read-only" in text:
                 raise RegistryError(f"the job registry {self.path} is read-only: make it (and its folder) "
                                     "writable, or point SUBMARINE_DATA_DIR at a folder you can write") from None
+            if disk_full(exc):
+                raise RegistryError(f"disk full: the job registry {self.path} cannot be written ({text}): free "
+                                "space on its disk, or point SUBMARINE_DATA_DIR at another disk") from None
             if "locked" in text or "busy" in text:
                 raise RegistryError(f"the job registry {self.path} stayed locked by another process: "
                                     "try again in a moment") from None
             raise self._damaged(text) from None
         except sqlite3.DatabaseError as exc:
             raise self._damaged(str(exc)) from None
-        except PermissionError as exc:
+        except OSError as exc:
+            if isinstance(exc, IsADirectoryError):
+                raise self._damaged("a folder is in its place") from None
+            if disk_full(exc):
+                raise RegistryError(f"disk full: the job registry {self.path} cannot be written: free space on "
+                                    "its disk, or point SUBMARINE_DATA_DIR at another disk") from None
+            if not isinstance(exc, PermissionError):
+                raise
             raise RegistryError(f"cannot write the job registry {self.path} ({exc.strerror}): make it and its "
                                 "folder writable, or point SUBMARINE_DATA_DIR at a folder you can write") from None
-        except IsADirectoryError:
-            raise self._damaged("a folder is in its place") from None
 
     def _damaged(self, reason: str) -> RegistryError:
         kind = "a folder is in its place" if self.path.is_dir() else reason

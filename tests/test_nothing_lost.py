@@ -238,3 +238,63 @@ def test_a_read_only_store_still_lists_shows_and_stops(isolated_data_dir):
     sk.session.set_default_session(None)
     names = {job.name: job.status().state.value for job in sk.jobs()}
     assert names == {"orphan": "FAILED"}, names
+
+
+# -- 5. a full disk is one line, and no verdict is lost to it ----------------------------------------------
+@pytest.fixture
+def full_disk(isolated_data_dir):
+    """The data folder on a 20 MiB tmpfs (a disk that really fills up)."""
+    from fault_support import FullDisk
+
+    with FullDisk(isolated_data_dir, megabytes=20) as disk:
+        if disk.problem:
+            pytest.skip(f"cannot mount a small tmpfs here: {disk.problem}")
+        yield disk
+        from submarine_kernel import session
+
+        if session._default is not None:  # nothing may hold the folder when it is unmounted
+            session._default.close()
+        session.set_default_session(None)
+
+
+def test_a_bundle_that_fits_the_store_but_not_the_job_folder_is_one_line(full_disk):
+    import submarine_kernel as sk
+    from fault_support import bundle_files
+
+    files = bundle_files(7, 6, count=3)  # 6 MiB: stored once, then copied 5 times into the job folder
+    with pytest.raises(SubmarineError) as info:
+        sk.submit("python -c pass", files=files, name="too-big", framework="custom", workers=2)
+    assert str(info.value).startswith("disk full: job 'too-big' needs about 5 x 6.0 MiB in "), str(info.value)
+    assert not (full_disk.folder / "jobs" / "too-big").exists()
+    assert [r.ref.name for r in sk.session.default_session().records()] == []
+
+
+def test_a_full_disk_is_said_in_one_line_not_a_damaged_registry(full_disk):
+    import submarine_kernel as sk
+
+    sk.submit("true", files={"a.py": "pass"}, name="before", framework="custom", wait=True)
+    full_disk.fill()
+    with pytest.raises(SubmarineError) as info:
+        sk.submit("true", files={"b.py": "x = 1\n" * 10000}, name="after", framework="custom")
+    message = str(info.value)
+    assert message.startswith("disk full: ") and "damaged" not in message, message
+    full_disk.free()
+    sk.session.set_default_session(None)
+    assert [j.name for j in sk.jobs()] == ["before"]  # the registry is healthy
+
+
+def test_a_job_that_ends_while_the_disk_is_full_keeps_its_verdict(full_disk):
+    import time
+
+    import submarine_kernel as sk
+
+    job = sk.submit("python -c 'import time; time.sleep(3)'", files={"a.py": "pass"}, name="ends-full",
+                    framework="custom", workers=2)
+    running_status(job)
+    full_disk.fill()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not job.runtime.poll([job.ref])[job.ref.key].terminal:
+        time.sleep(0.2)
+    status = job.runtime.poll([job.ref])[job.ref.key]
+    assert status.state.value == "SUCCEEDED", status
+    assert [r.state.value for r in status.replicas] == ["SUCCEEDED", "SUCCEEDED"], status.replicas

@@ -26,7 +26,7 @@ from traitlets import Float, Int, Unicode, default
 from ... import contract
 from ...algorithm import PARAMS_NAME, Bundle, params_json
 from ...config import data_dir, private_dir
-from ...errors import JobNotFound, SubmarineError
+from ...errors import JobNotFound, SubmarineError, disk_full
 from ...secrets import is_secret_key, redact_mapping, redacted_spec_json
 from ...spec import JobSpec
 from ...storage import fetch_bundle
@@ -191,8 +191,13 @@ class LocalRuntime(Runtime):
             (job_dir / "supervisor.pid").write_text(str(supervisor.pid))
             # reap it when it ends, so no finished supervisor lingers as this process's zombie
             threading.Thread(target=supervisor.wait, name=f"reap-{spec.name}", daemon=True).start()
-        except BaseException:
+        except BaseException as exc:
             shutil.rmtree(job_dir, ignore_errors=True)  # nothing half-done
+            if isinstance(exc, (OSError, shutil.Error)) and disk_full(exc):
+                copies = 2 * spec.replica_count + 1  # the bundle, and each replica's two copies of it
+                raise SubmarineError(f"disk full: job {spec.name!r} needs about {copies} x {bundle.size / 2**20:.1f} "
+                                     f"MiB in {self.jobs_dir}: free space there, or set LocalRuntime.jobs_dir to "
+                                     "another disk") from None
             raise
         return LocalJobData.ref(spec.name, job_dir)
 

@@ -16,6 +16,7 @@ so replicas never outlive their supervisor.
 """
 
 import datetime
+import errno
 import json
 import os
 import signal
@@ -27,6 +28,9 @@ DEFAULT_STOP_GRACE_SECONDS = 30.0
 #: grace for replicas the watchdog ends after the supervisor died (no one is waiting for a checkpoint)
 WATCHDOG_GRACE_SECONDS = 5.0
 TICK_SECONDS = 0.05
+#: room kept on the job's disk for its status files (a 256-replica status is about 60 KiB)
+RESERVE_NAME = ".status-reserve"
+RESERVE_BYTES = 256 * 1024
 
 
 def now():
@@ -53,6 +57,7 @@ class Supervisor:
         self.stop_now = False  # a second SIGTERM during the grace period: SIGKILL at once
         self.grace = float(self.job.get("stop_grace", DEFAULT_STOP_GRACE_SECONDS))
         self.watchdog = None
+        self.unwritten = False  # a status the disk had no room for: written again (flush_status)
         self.status = {
             "state": "PENDING", "raw_state": "starting", "submitted": self.job["submitted"],
             "started": None, "finished": None, "message": "", "supervisor_pid": os.getpid(),
@@ -61,7 +66,29 @@ class Supervisor:
         }
 
     def write_status(self):
-        write_json(os.path.join(self.job_dir, "status.json"), self.status)
+        """Write the status; on a full disk, free the job's reserve and try again, else keep it in memory
+        for `flush_status` (the replicas go on; a verdict is never lost to a full disk)."""
+        path = os.path.join(self.job_dir, "status.json")
+        try:
+            write_json(path, self.status)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT) or not release_reserve(self.job_dir):
+                self.unwritten = True
+                return
+            try:
+                write_json(path, self.status)
+            except OSError:
+                self.unwritten = True
+                return
+        self.unwritten = False
+
+    def flush_status(self, wait=False):
+        """Write a status a full disk held back: now, or (`wait`, for the verdict) until it is written."""
+        while self.unwritten:
+            self.write_status()
+            if not wait or not self.unwritten:
+                return
+            time.sleep(1.0)
 
     def start_watchdog(self):
         read_end, write_end = os.pipe()
@@ -99,6 +126,7 @@ class Supervisor:
             self.watchdog = None
 
     def start(self):
+        make_reserve(self.job_dir)
         self.start_watchdog()
         base_env = dict(os.environ)
         for replica in self.job["replicas"]:
@@ -137,6 +165,8 @@ class Supervisor:
     def finish(self, state, message):
         self.status.update(state=state, raw_state=state.lower(), finished=now(), message=message)
         self.write_status()
+        self.flush_status(wait=True)
+        release_reserve(self.job_dir)  # the job writes no more status
 
     def run(self):
         signal.signal(signal.SIGTERM, self._on_stop)
@@ -157,6 +187,7 @@ class Supervisor:
                 self.kill_all("STOPPED")
                 self.finish("STOPPED", "stopped on request")
                 return 0
+            self.flush_status()
             changed = False
             for name, proc in self.procs.items():
                 replica = self.status["replicas"][name]
@@ -218,9 +249,35 @@ def _group_alive(pgid):
 
 def write_json(path, data):
     tmp = path + f".tmp{os.getpid()}"
-    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
-        json.dump(data, f)
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+            json.dump(data, f)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)  # a full disk leaves a partial file: not ours to keep
+        except OSError:
+            pass
+        raise
+
+
+def make_reserve(job_dir):
+    """Hold RESERVE_BYTES of the job's disk, released when a status cannot be written for lack of space: room
+    for the verdict even when the replicas (or anything else) filled the disk."""
+    try:
+        with open(os.path.join(job_dir, RESERVE_NAME), "wb") as f:
+            f.write(b"\0" * RESERVE_BYTES)
+    except OSError:
+        release_reserve(job_dir)  # no room for it now: the status writes try again on their own
+
+
+def release_reserve(job_dir):
+    """Free the reserve; True when there was one to free."""
+    try:
+        os.unlink(os.path.join(job_dir, RESERVE_NAME))
+        return True
+    except OSError:
+        return False
 
 
 def watch(job_dir, pipe):
