@@ -13,6 +13,7 @@ one bad row is skipped and reported (`Registry.skipped`), not a failed listing.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import sqlite3
@@ -129,10 +130,17 @@ class Registry:
     def _connect(self) -> sqlite3.Connection:
         if not self._ready:
             self._open()
+        elif not os.path.lexists(self.path):
+            # deleted (or moved aside) under this live process: a new, whole registry, never an empty file
+            self._create()
+            logging.getLogger("submarine_kernel").warning(
+                "the job registry %s was deleted while in use: made a new one; `submarine-kernel recover` "
+                "rebuilds the rows of earlier jobs", self.path)
         return self._raw_connect()
 
     def _raw_connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        # mode=rw: never create the file here (a file deleted since became a 0-byte "damaged" registry)
+        db = sqlite3.connect(f"{self.path.absolute().as_uri()}?mode=rw", uri=True, timeout=30, isolation_level=None)
         db.execute("PRAGMA busy_timeout = 30000")
         db.row_factory = sqlite3.Row
         return db

@@ -298,3 +298,31 @@ def test_a_job_that_ends_while_the_disk_is_full_keeps_its_verdict(full_disk):
     status = job.runtime.poll([job.ref])[job.ref.key]
     assert status.state.value == "SUCCEEDED", status
     assert [r.state.value for r in status.replicas] == ["SUCCEEDED", "SUCCEEDED"], status.replicas
+
+
+# -- 6. a registry deleted under a live kernel -------------------------------------------------------------
+def test_a_registry_deleted_under_a_live_session_is_made_again_whole(isolated_data_dir, caplog):
+    import logging
+    import time
+
+    import submarine_kernel as sk
+
+    job = sk.submit("python -c 'import time; time.sleep(1.5)'", files={"a.py": "pass"}, name="followed",
+                    framework="custom")
+    registry = isolated_data_dir / "registry.sqlite"
+    registry.unlink()  # the tracker is following the job: its next write meets no file
+    with caplog.at_level(logging.WARNING, logger="submarine_kernel"):
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not job.session.tracker.last(job.ref).terminal:
+            time.sleep(0.1)
+        assert job.session.tracker.last(job.ref).state.value == "SUCCEEDED"
+        time.sleep(0.5)  # the tracker's write after the end
+    assert not [r for r in caplog.records if r.exc_info], "a traceback went into the next cell"
+    said = [r.getMessage() for r in caplog.records]
+    assert len([m for m in said if "was deleted while in use" in m]) == 1, said
+    assert registry.stat().st_size > 0
+    listed = cli("list")
+    assert listed.returncode == 0 and "damaged" not in listed.stderr, listed
+    recovered = cli("recover")
+    assert recovered.returncode == 0 and "followed" in recovered.stdout, recovered
+    assert "SUCCEEDED" in cli("status", "followed").stdout
