@@ -17,6 +17,27 @@ from submarine_kernel.errors import SubmarineError, ValidationError
 from k8s_support import cluster  # noqa: F401 (fixture: kmock with the official client)
 
 
+@pytest.fixture(autouse=True)
+def ends_what_it_started(isolated_data_dir):
+    """A failed test leaves no job running: the processes of every job under the data folder are ended."""
+    yield
+    jobs = isolated_data_dir / "jobs"
+    inside = f"{jobs}/"
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cwd = os.readlink(entry / "cwd").removesuffix(" (deleted)")
+            cmdline = (entry / "cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if cwd.startswith(inside) or (inside in cmdline and "supervisor.py" in cmdline):
+            try:
+                os.kill(int(entry.name), 9)
+            except OSError:
+                pass
+
+
 # -- 1. a checkpoint path is resolved before it is checked ------------------------------------------------
 def test_clean_checkpoint_resolves_dot_dot_before_the_depth_check(tmp_path):
     from submarine_kernel.storage import clean_checkpoint
@@ -326,3 +347,79 @@ def test_a_registry_deleted_under_a_live_session_is_made_again_whole(isolated_da
     recovered = cli("recover")
     assert recovered.returncode == 0 and "followed" in recovered.stdout, recovered
     assert "SUCCEEDED" in cli("status", "followed").stdout
+
+
+# -- 7. stop always ends a job; a hung replica is seen -----------------------------------------------------
+def local_job(name: str, command: str = "sleep 120", workers: int = 2, **traits):
+    import submarine_kernel as sk
+    from submarine_kernel.session import default_session
+
+    runtime = default_session().runtime("local")
+    runtime.stop_wait = 3.0  # the default 15 s made main's stop wait that long and answer RUNNING
+    for trait, value in traits.items():
+        setattr(runtime, trait, value)
+    job = sk.submit(command, files={"a.py": "pass"}, name=name, framework="custom", workers=workers)
+    return job, running_status(job)
+
+
+def wait_until(predicate, timeout: float = 30.0) -> bool:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+def test_stop_ends_a_job_whose_supervisor_is_sigstopped(isolated_data_dir):
+    import signal
+    import time
+
+    job, raw = local_job("frozen")
+    replicas = [r["pid"] for r in raw["replicas"].values()]
+    os.kill(raw["supervisor_pid"], signal.SIGSTOP)
+    status = job.stop()
+    assert status.state.value == "STOPPED" and "SIGSTOP" in status.message, status
+    assert wait_until(lambda: not any(_alive(p) for p in replicas + [raw["supervisor_pid"]]), 10)
+    time.sleep(1.0)  # its watchdog saw the supervisor go: the verdict it found written stands
+    assert job.status().state.value == "STOPPED"
+    assert {r.state.value for r in job.status().replicas} == {"STOPPED"}
+
+
+def test_stop_ends_a_running_job_whose_folder_was_deleted(isolated_data_dir):
+    import shutil
+
+    job, raw = local_job("homeless")
+    replicas = [r["pid"] for r in raw["replicas"].values()]
+    shutil.rmtree(job.ref.extra["dir"])
+    assert "its processes still run" in job.status().message
+    job.stop()
+    assert wait_until(lambda: not any(_alive(p) for p in replicas + [raw["supervisor_pid"]]), 10)
+    assert "still run" not in job.status().message
+
+
+def test_a_hung_deciding_replica_is_shown_in_the_status(isolated_data_dir):
+    import signal
+
+    job, raw = local_job("quiet", stall_after=2.0)
+    decider = raw["replicas"]["worker-0"]["pid"]
+    assert wait_until(lambda: "worker-0 shows no progress (no log output, no CPU time)" in job.status().message, 20)
+    os.killpg(decider, signal.SIGSTOP)
+    assert wait_until(lambda: "worker-0 is stopped (SIGSTOP)" in job.status().message, 10), job.status()
+    assert job.status().state.value == "RUNNING"
+    os.killpg(decider, signal.SIGCONT)
+    job.stop()
+
+
+def test_stall_timeout_ends_a_job_whose_deciding_replica_makes_no_progress(isolated_data_dir):
+    import signal
+
+    job, raw = local_job("hung", command="python -c 'import time\nwhile True: time.sleep(0.01)'",
+                         stall_timeout=3.0, stop_grace=2.0)
+    os.killpg(raw["replicas"]["worker-0"]["pid"], signal.SIGSTOP)  # hung: no output, no CPU from now on
+    status = job.wait(timeout=60)
+    assert status.state.value == "FAILED" and "worker-0 made no progress" in status.message, status
+    assert "LocalRuntime.stall_timeout = 3 s" in status.message
+    assert not any(_alive(r["pid"]) for r in raw["replicas"].values())

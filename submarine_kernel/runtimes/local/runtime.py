@@ -58,6 +58,12 @@ class LocalRuntime(Runtime):
     stop_grace = Float(30.0, help="Seconds a stopped replica gets between SIGTERM (to its process group) and "
                                   "SIGKILL, to save a checkpoint; Kubernetes' terminationGracePeriodSeconds."
                        ).tag(config=True)
+    stall_after = Float(600.0, min=0, help="Seconds the deciding replica may show no progress (no log output, "
+                                          "no CPU time) before its status says it may be hung; 0: never."
+                        ).tag(config=True)
+    stall_timeout = Float(0.0, min=0, help="Seconds without progress after which the supervisor ends the job "
+                                           "FAILED (a replica stopped or deadlocked); 0 (default): never."
+                          ).tag(config=True)
     stop_wait = Float(15.0, help="Seconds `stop` waits for the job to end before it returns; the status says "
                                  "'stopping (grace N s)' until it has. A second stop kills at once.").tag(config=True)
 
@@ -179,6 +185,7 @@ class LocalRuntime(Runtime):
                 Path(replica["log"]).touch(mode=0o600)
             job = {"name": spec.name, "submitted": utcnow(), "decider": f"{spec.deciding_role}-0",
                    "success_grace": self.success_grace, "stop_grace": self.stop_grace, "replicas": plan,
+                   "stall_timeout": self.stall_timeout,
                    "bundle_uri": bundle_uri, "submission": spec.labels.get(SUBMISSION_LABEL, ""),
                    "notebook": bundle.notebook,
                    "spec": json.loads(redacted_spec_json(spec))}  # secrets redacted: what a rebuilt registry row shows
@@ -263,7 +270,9 @@ class LocalRuntime(Runtime):
         job_dir = self._job_dir(ref)
         job = processes.read_json(job_dir / "job.json")
         if job is None:
-            return JobStatus(JobState.UNKNOWN, "missing", message=f"the job folder {job_dir} is gone")
+            supervisors, groups = processes.job_processes(job_dir)
+            still = f"; its processes still run: `stop {ref.name}` ends them" if supervisors or groups else ""
+            return JobStatus(JobState.UNKNOWN, "missing", message=f"the job folder {job_dir} is gone{still}")
         if not isinstance(job, dict) or not isinstance(job.get("replicas"), list):
             return JobStatus(JobState.UNKNOWN, "malformed", message=f"{job_dir / 'job.json'} is malformed")
         raw = processes.read_json(job_dir / "status.json")
@@ -290,9 +299,33 @@ class LocalRuntime(Runtime):
             s = raw["replicas"].get(r["name"]) or {"state": "UNKNOWN"}
             replicas.append(ReplicaStatus(r["name"], r["role"], r["index"], JobState(s["state"]), s["state"].lower(),
                                           s.get("exit_code"), "localhost", s.get("started"), s.get("finished")))
-        return JobStatus(JobState(raw["state"]), raw.get("raw_state", ""), submitted=raw.get("submitted"),
+        state, message = JobState(raw["state"]), raw.get("message", "")
+        if state is JobState.RUNNING and not message:
+            message = self._stall_message(job["decider"], raw["replicas"].get(job["decider"]) or {})
+        return JobStatus(state, raw.get("raw_state", ""), submitted=raw.get("submitted"),
                          started=raw.get("started"), finished=raw.get("finished"), replicas=replicas,
-                         message=raw.get("message", ""), links=self.links(ref))
+                         message=message, links=self.links(ref))
+
+    def _stall_message(self, name: str, replica: dict) -> str:
+        """The liveness signal: a running deciding replica that is stopped (SIGSTOP) or has shown no progress
+        (log output or CPU time, as its supervisor saw) for `stall_after` seconds."""
+        if replica.get("state") != "RUNNING" or replica.get("exit_code") is not None:
+            return ""
+        if replica.get("pid") and processes.process_state(replica["pid"]) == "T":
+            return f"{name} is stopped (SIGSTOP): it makes no progress until it gets SIGCONT; stop ends the job"
+        since = replica.get("progress") or replica.get("started")
+        if not self.stall_after or not since:
+            return ""
+        import datetime as dt
+
+        try:
+            quiet = (dt.datetime.now(dt.timezone.utc) - dt.datetime.fromisoformat(since)).total_seconds()
+        except ValueError:
+            return ""
+        if quiet < self.stall_after:
+            return ""
+        return (f"{name} shows no progress (no log output, no CPU time) for {quiet / 60:.0f} min: it may be hung; "
+                "stop ends the job, and LocalRuntime.stall_timeout ends such jobs by themselves")
 
     def _supervisor_starting(self, job_dir: Path) -> bool:
         try:
@@ -351,6 +384,10 @@ class LocalRuntime(Runtime):
         raw = processes.read_json(job_dir / "status.json")
         if raw is None:
             if processes.read_json(job_dir / "job.json") is None:
+                supervisors, groups = processes.job_processes(job_dir)
+                if supervisors or groups:  # its folder was deleted under it: end what runs all the same
+                    processes.end_processes(groups, supervisors, min(self.stop_grace, self.stop_wait))
+                    return
                 raise JobNotFound(f"no local job {ref.name!r} in {self.jobs_dir}")
             # the supervisor is starting (slowly on a loaded machine): wait for its first status
             deadline = time.monotonic() + 30
@@ -366,12 +403,37 @@ class LocalRuntime(Runtime):
         if processes.supervisor_alive(pid, job_dir):
             # the supervisor gives each replica group `stop_grace` seconds; a stop during that grace is the
             # impatient second Ctrl-C: SIGKILL at once
-            os.kill(pid, signal.SIGTERM)
-            deadline = time.monotonic() + self.stop_wait
-            while time.monotonic() < deadline and not self._status(ref).terminal:
-                time.sleep(0.05)
+            if processes.process_state(pid) != "T":
+                os.kill(pid, signal.SIGTERM)
+                deadline = time.monotonic() + self.stop_wait
+                while time.monotonic() < deadline and not self._status(ref).terminal:
+                    time.sleep(0.05)
+            latest = processes.read_json(job_dir / "status.json") or raw
+            if not JobState(latest.get("state", "UNKNOWN")).terminal and (
+                    processes.process_state(pid) == "T" or latest.get("raw_state") != "stopping"):
+                self._stop_without_supervisor(job_dir, latest, pid)  # stopped (SIGSTOP) or hung: it cannot
         else:
             self._bury(job_dir, raw)
+
+    def _stop_without_supervisor(self, job_dir: Path, raw: dict, pid: int) -> None:
+        """End the replicas' process groups ourselves and record the job STOPPED, then end the supervisor
+        that could not (its watchdog then finds the verdict written and keeps it)."""
+        state = "stopped (SIGSTOP)" if processes.process_state(pid) == "T" else "not answering"
+        supervisors, groups = processes.job_processes(job_dir)
+        groups = sorted(set(groups) | {r["pid"] for r in raw.get("replicas", {}).values()
+                                       if isinstance(r, dict) and r.get("pid") and r.get("exit_code") is None})
+        processes.end_processes(groups, [], min(self.stop_grace, self.stop_wait))
+        for replica in raw.get("replicas", {}).values():
+            if isinstance(replica, dict) and replica.get("exit_code") is None:
+                replica.update(state="STOPPED", finished=utcnow())
+        raw.update(state="STOPPED", raw_state="stopped", finished=utcnow(),
+                   message=f"stopped on request; its supervisor (pid {pid}) was {state}, so the replicas were "
+                           "ended directly")
+        try:
+            processes.write_json(job_dir / "status.json", raw)
+        except OSError as exc:
+            raw["message"] += f"; not recorded in {job_dir} ({exc.strerror or exc})"
+        processes.end_processes([], sorted(set(supervisors) | {pid}), 0)
 
     def links(self, ref: JobRef) -> dict[str, str]:
         return {"logs": (self._job_dir(ref) / "logs").as_uri()}

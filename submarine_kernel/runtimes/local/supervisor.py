@@ -8,7 +8,11 @@ Reads JOBDIR/job.json, writes JOBDIR/status.json atomically on every change:
 - a replica that fails fails the job, and the others are stopped;
 - SIGTERM stops the job: every replica's process group gets SIGTERM, then `stop_grace` seconds (job.json,
   default 30, as Kubernetes' terminationGracePeriodSeconds) to exit, then SIGKILL; meanwhile the status says
-  "stopping (grace 30 s)". The job ends STOPPED.
+  "stopping (grace 30 s)". The job ends STOPPED;
+- the deciding replica's progress (log output or CPU time) is kept in its status; with `stall_timeout`
+  (job.json) a job whose decider shows none for that long is ended FAILED;
+- a status the disk has no room for is written once the job's reserve (`.status-reserve`) is freed, or
+  again later: the verdict is always written before the supervisor exits.
 
 A watchdog process (forked first, in its own session) holds a pipe from the supervisor: if the supervisor dies
 without saying "done" (SIGKILL, a crash), the watchdog ends every replica group and records the job FAILED,
@@ -58,6 +62,8 @@ class Supervisor:
         self.grace = float(self.job.get("stop_grace", DEFAULT_STOP_GRACE_SECONDS))
         self.watchdog = None
         self.unwritten = False  # a status the disk had no room for: written again (flush_status)
+        self.stall_timeout = float(self.job.get("stall_timeout") or 0)
+        self.progress = {"checked": 0.0, "mark": None, "since": time.monotonic(), "written": 0.0}
         self.status = {
             "state": "PENDING", "raw_state": "starting", "submitted": self.job["submitted"],
             "started": None, "finished": None, "message": "", "supervisor_pid": os.getpid(),
@@ -142,6 +148,34 @@ class Supervisor:
         self.status.update(state="RUNNING", raw_state="running", started=now())
         self.write_status()
 
+    def check_progress(self):
+        """The deciding replica's last sign of life (log output or CPU time), looked at once a second and kept
+        as `progress` in its status (written every 10 s); a message when it has shown none for `stall_timeout`
+        seconds (job.json; 0: never), and the job must end."""
+        moment = time.monotonic()
+        decider = self.job["decider"]
+        proc = self.procs.get(decider)
+        if moment - self.progress["checked"] < 1.0 or proc is None or proc.poll() is not None:
+            return None
+        self.progress["checked"] = moment
+        log = next(r["log"] for r in self.job["replicas"] if r["name"] == decider)
+        try:
+            size = os.path.getsize(log)
+        except OSError:
+            size = None
+        mark = (size, _group_cpu_ticks(proc.pid))
+        if mark != self.progress["mark"]:
+            self.progress.update(mark=mark, since=moment)
+            self.status["replicas"][decider]["progress"] = now()
+            if moment - self.progress["written"] >= 10.0:
+                self.progress["written"] = moment
+                self.write_status()
+        quiet = moment - self.progress["since"]
+        if self.stall_timeout and quiet > self.stall_timeout:
+            return (f"{decider} made no progress (no log output, no CPU time) for {quiet:.0f} s: ended after "
+                    f"LocalRuntime.stall_timeout = {self.stall_timeout:g} s")
+        return None
+
     def kill_all(self, reason_state):
         """SIGTERM every replica's process group, SIGKILL what is left after the grace period.
 
@@ -151,6 +185,7 @@ class Supervisor:
         # every group, ended replicas' too: a replica whose shell was killed leaves its children in its group
         for proc in self.procs.values():
             _signal_group(proc.pid, signal.SIGTERM)
+            _signal_group(proc.pid, signal.SIGCONT)  # a stopped (SIGSTOP) replica receives the SIGTERM too
         deadline = time.monotonic() + self.grace
         while time.monotonic() < deadline and not self.stop_now and (
                 any(p.poll() is None for p in live.values()) or any(_group_alive(p.pid) for p in self.procs.values())):
@@ -201,6 +236,11 @@ class Supervisor:
                         return 0
             if changed:
                 self.write_status()
+            stalled = self.check_progress()
+            if stalled:
+                self.kill_all("STOPPED")
+                self.finish("FAILED", stalled)
+                return 0
             if grace_deadline is None and self.status["replicas"][decider]["state"] == "SUCCEEDED":
                 # The decider is done: give other workers a moment to finish cleanly; PS never end by themselves.
                 grace_deadline = time.monotonic() + float(self.job.get("success_grace", 30))
@@ -245,6 +285,25 @@ def _group_alive(pgid):
             if len(fields) > 2 and fields[2] == str(pgid) and fields[0] not in ("Z", "X"):
                 return True
     return False
+
+
+def _group_cpu_ticks(pgid):
+    """CPU time (clock ticks, user + system) of the running processes of group `pgid`."""
+    ticks = 0
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return None
+    for entry in entries:
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if len(fields) > 12 and fields[2] == str(pgid):
+                ticks += int(fields[11]) + int(fields[12])
+    return ticks
 
 
 def write_json(path, data):
