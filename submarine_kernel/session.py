@@ -90,10 +90,10 @@ class Session:
             request = RunRequest.of(request, **fields)
         elif fields:
             request = request.with_changes(**fields)
+        options = request.spec_options()  # fields of the wrong kind are refused before any is read
         rt = self.runtime(request.runtime_name)
         if not dry_run:
             self.settle()  # an interrupted submission of this name must not keep the name taken
-        options = request.spec_options()
         self._check_replica_counts(rt, options)
         name = options.pop("name") or self.default_name()
         labels = {f"{LABEL_PREFIX}/user": sanitize(self.settings.user, 63), f"{LABEL_PREFIX}/job": name[:63]}
@@ -149,6 +149,12 @@ class Session:
         if files is not None:
             from .algorithm import validate_title
 
+            if not isinstance(files, Mapping):
+                raise ValidationError(f"files is a {type(files).__name__}: give a dict of file name → text or bytes")
+            wrong = [f"files[{k!r}] is {type(v).__name__}: give its text or bytes" for k, v in files.items()
+                     if not isinstance(v, (str, bytes, bytearray))]  # bytes(5) would be five NUL bytes
+            if wrong:
+                raise ValidationError(wrong)
             return Bundle({validate_title(k): v.encode() if isinstance(v, str) else bytes(v)
                            for k, v in files.items()}, notebook=self.notebook)
         if notebook is not None:

@@ -423,3 +423,38 @@ def test_stall_timeout_ends_a_job_whose_deciding_replica_makes_no_progress(isola
     assert status.state.value == "FAILED" and "worker-0 made no progress" in status.message, status
     assert "LocalRuntime.stall_timeout = 3 s" in status.message
     assert not any(_alive(r["pid"]) for r in raw["replicas"].values())
+
+
+# -- 8. bad input through the API: one line, nothing made --------------------------------------------------
+@pytest.mark.parametrize("values, problem", [
+    ({"files": {"x.py": 5}}, "files['x.py'] is int: give its text or bytes"),
+    ({"files": ["x.py"]}, "files is a list: give a dict"),
+    ({"resources": 5}, "resources is a int: give text like 'cpu=2,memory=4G'"),
+    ({"params": ["lr", 1]}, "params is a list: give a dict of name → value"),
+    ({"env": "A=1"}, "env is a str: give a dict"),
+    ({"workers": "2"}, "workers is a str: give a whole number"),
+    ({"params": {"v": "x" * 200_000}}, "is 195 KiB: a process takes at most 128 KiB per environment variable"),
+    ({"command": "echo " + "x" * 140_000}, "the launch command of worker is 137 KiB with its params: a process "
+                                           "takes at most 128 KiB per argument"),
+    ({"env": {f"E{i}": "x" * 100_000 for i in range(12)}}, "together: keep them under 1,024 KiB"),
+])
+def test_bad_api_values_are_one_line_and_make_nothing(isolated_data_dir, values, problem):
+    import submarine_kernel as sk
+
+    arguments = {"files": {"a.py": "pass"}, "name": "bad-api", "framework": "custom", **values}
+    command = arguments.pop("command", "python a.py")
+    with pytest.raises(ValidationError) as info:
+        sk.submit(command, **arguments)
+    assert problem in str(info.value) and len(str(info.value).splitlines()) == 1, str(info.value)
+    assert made_nothing(isolated_data_dir)
+
+
+def test_a_notebook_cell_without_source_is_one_line(isolated_data_dir, tmp_path):
+    import submarine_kernel as sk
+    from test_badinput import NO_SOURCE_NOTEBOOK
+
+    path = tmp_path / "no_source.ipynb"
+    path.write_text(NO_SOURCE_NOTEBOOK)
+    with pytest.raises(ValidationError, match="cell 1 has no source: re-save it from Jupyter"):
+        sk.submit("python t.py", notebook=str(path), name="from-notebook", framework="custom")
+    assert made_nothing(isolated_data_dir)
