@@ -157,6 +157,8 @@ def end_processes(groups: list[int], supervisors: list[int], grace: float) -> No
 
     signal_all(signal.SIGTERM)
     signal_all(signal.SIGCONT)
+    from .supervisor import _group_alive  # one liveness rule for groups: the supervisor's (zombies excluded)
+
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline and any(_group_alive(g) for g in groups):
         time.sleep(0.05)
@@ -166,20 +168,3 @@ def end_processes(groups: list[int], supervisors: list[int], grace: float) -> No
             os.kill(pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
-
-
-def _group_alive(pgid: int) -> bool:
-    """Whether a process of group `pgid` still runs (a zombie whose frozen parent cannot reap it does not)."""
-    try:
-        os.killpg(pgid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    for entry in Path("/proc").iterdir() if Path("/proc").is_dir() else ():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except (OSError, IndexError):
-                continue
-            if fields[2] == str(pgid) and fields[0] not in ("Z", "X"):
-                return True
-    return not Path("/proc").is_dir()

@@ -265,35 +265,13 @@ def _signal_group(pid, sig):
         pass
 
 
-def _group_alive(pgid):
-    """Whether a process of group `pgid` still runs (zombies, which only wait for a reaper, do not count)."""
-    try:
-        os.killpg(pgid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    try:
-        entries = os.listdir("/proc")
-    except OSError:
-        return True
-    for entry in entries:
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-            except (OSError, IndexError):
-                continue
-            if len(fields) > 2 and fields[2] == str(pgid) and fields[0] not in ("Z", "X"):
-                return True
-    return False
-
-
-def _group_cpu_ticks(pgid):
-    """CPU time (clock ticks, user + system) of the running processes of group `pgid`."""
-    ticks = 0
+def _group_stats(pgid):
+    """The /proc stat fields (those after the command name) of each process of group `pgid`; None without /proc."""
     try:
         entries = os.listdir("/proc")
     except OSError:
         return None
+    found = []
     for entry in entries:
         if entry.isdigit():
             try:
@@ -302,8 +280,24 @@ def _group_cpu_ticks(pgid):
             except (OSError, IndexError):
                 continue
             if len(fields) > 12 and fields[2] == str(pgid):
-                ticks += int(fields[11]) + int(fields[12])
-    return ticks
+                found.append(fields)
+    return found
+
+
+def _group_alive(pgid):
+    """Whether a process of group `pgid` still runs (zombies, which only wait for a reaper, do not count)."""
+    try:
+        os.killpg(pgid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    stats = _group_stats(pgid)
+    return stats is None or any(fields[0] not in ("Z", "X") for fields in stats)
+
+
+def _group_cpu_ticks(pgid):
+    """CPU time (clock ticks, user + system) of the processes of group `pgid`; None without /proc."""
+    stats = _group_stats(pgid)
+    return None if stats is None else sum(int(fields[11]) + int(fields[12]) for fields in stats)
 
 
 def write_json(path, data):
