@@ -196,6 +196,8 @@ class JobSpec:
         if problems:
             return problems
         for role in self.roles or {}:
+            if not self.role_command(role):
+                continue  # "has no launch command" is its problem
             sizes = [len(self.launch_command(role).encode())]
             if sizes[0] >= MAX_ARGUMENT_BYTES:
                 problems.append(f"the launch command of {role} is {_kib(sizes[0])} with its params: a process takes "
