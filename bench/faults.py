@@ -1,5 +1,6 @@
 """Reliability under faults: concurrent uploads, SIGKILLed submitters, uploads and supervisors, damaged
-bundles, lost cluster answers, a lost registry. Real processes and loopback servers only; one table at the end.
+bundles, lost cluster answers, a lost registry, same-name submissions, a full disk, a read-only store, a
+SIGSTOPped supervisor (the last three mount a tmpfs or a read-only bind mount: root only, else skipped). Real processes and loopback servers only; one table at the end.
 
     python bench/faults.py                    # every scenario, the default tries
     python bench/faults.py --tries 26         # as many SIGKILLs as the issue's report
@@ -23,7 +24,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))  # the scenarios and the test servers live with the tests
 
-from fault_support import Outcome, concurrent_puts, killed_submitters, killed_uploads, yarn_session  # noqa: E402
+from fault_support import (Outcome, concurrent_puts, killed_submitters, killed_uploads,  # noqa: E402
+                           same_name_submissions, yarn_session)
 
 
 def fresh_data_dir(base: Path, name: str) -> Path:
@@ -217,8 +219,150 @@ def scenario_lost_registry(base: Path, tries: int) -> list[Outcome]:
     return [outcome]
 
 
+def scenario_same_name(base: Path, tries: int) -> list[Outcome]:
+    """Two processes submit under one --name at once: the running job keeps its row (main lost it)."""
+    data = fresh_data_dir(base, "same-name")
+    return [same_name_submissions(data, tries=max(2, tries // 3))]
+
+
+def _end_job_processes(data: Path) -> int:
+    """SIGKILL whatever still runs of the jobs under `data`; returns how many processes that was."""
+    from submarine_kernel.runtimes.local import processes
+
+    ended = 0
+    for folder in (data / "jobs").iterdir() if (data / "jobs").is_dir() else ():
+        supervisors, groups = processes.job_processes(folder)
+        ended += len(supervisors) + len(groups)
+        processes.end_processes(groups, supervisors, 0)
+    return ended
+
+
+def scenario_full_disk(base: Path, tries: int) -> list[Outcome]:
+    """The data folder on a 20 MiB tmpfs: jobs that end while it is full keep their verdict (both replicas
+    SUCCEEDED), and a submission while it is full is one "disk full" line that leaves no row and no folder."""
+    import submarine_kernel as sk
+    from submarine_kernel.errors import SubmarineError
+    from fault_support import FullDisk
+
+    data = fresh_data_dir(base, "full-disk")
+    outcome = Outcome("a 20 MiB data disk filled while a job runs, then a submission")
+    with FullDisk(data, megabytes=20) as disk:
+        if disk.problem:
+            print(f"# fulldisk: skipped, cannot mount a tmpfs: {disk.problem}", file=sys.stderr)
+            return []
+        try:
+            for attempt in range(max(1, tries // 2)):
+                outcome.tries += 1
+                job = sk.submit("python -c 'import time; time.sleep(4)'", files={"a.py": b"pass\n"},
+                                name=f"ends-full-{attempt}", framework="custom", workers=2)
+                wait_for(lambda: (_status_json(job) or {}).get("state") == "RUNNING")
+                disk.fill()
+                try:
+                    refused = sk.submit("true", files={"b.py": f"x = {attempt}\n".encode() * 1000},
+                                        name=f"refused-{attempt}", framework="custom")
+                    # the disk had room again (a job's reserve freed at its end): a whole job, not a loss
+                    outcome.errors.append(f"refused-{attempt}: the disk had room again; it ran")
+                    refused.wait(timeout=60)
+                    refused.runtime.remove(refused.ref)
+                    sk.session.default_session().registry.forget(refused.name)
+                except SubmarineError as exc:
+                    if not str(exc).startswith("disk full: "):
+                        outcome.fail(f"refused-{attempt}: {str(exc)[:120]}")
+                except Exception as exc:
+                    outcome.fail(f"refused-{attempt}: {type(exc).__name__}: {exc}"[:200])
+                deadline = time.monotonic() + 60
+                while time.monotonic() < deadline and (_status_json(job) or {}).get("state") == "RUNNING":
+                    time.sleep(0.1)
+                disk.free()
+                status = job.status()
+                if status.state.value != "SUCCEEDED" or {r.state.value for r in status.replicas} != {"SUCCEEDED"}:
+                    outcome.fail(f"{job.name}: {status.state.value} ({status.message[:100]})")
+                if (data / "jobs" / f"refused-{attempt}").exists():
+                    outcome.leftovers += 1
+                if [r for r in sk.session.default_session().registry.list() if r.ref.name == f"refused-{attempt}"]:
+                    outcome.fail(f"refused-{attempt}: a registry row with no job")
+            outcome.leftovers += _end_job_processes(data)
+        finally:
+            sk.session.default_session().close()
+            sk.session.set_default_session(None)
+    return [outcome]
+
+
+def scenario_read_only(base: Path, tries: int) -> list[Outcome]:
+    """A read-only data folder (a read-only bind mount: root ignores file modes) holding a pending row and a
+    job whose supervisor died unseen: `list`, `status`, `logs` and `stop` answer without a traceback, the
+    dead job's replicas end, and once writable the next reader records the job FAILED and settles the row."""
+    import subprocess
+
+    import submarine_kernel as sk
+    from fault_support import ReadOnlyStore, supervisor_family
+
+    data = fresh_data_dir(base, "read-only")
+    outcome = Outcome("a read-only data folder: list, status, logs, stop")
+    for attempt in range(max(1, tries // 4)):
+        outcome.tries += 1
+        name, pending = f"orphan-{attempt}", f"pending-{attempt}"
+        job = sk.submit("sleep 120", files={"a.py": b"pass\n"}, name=name, framework="custom", workers=2)
+        raw = wait_for(lambda: _status_json(job) if (_status_json(job) or {}).get("state") == "RUNNING" else None)
+        for pid in reversed(supervisor_family(Path(job.ref.extra["dir"]))):
+            if pid:
+                os.kill(pid, signal.SIGKILL)
+        subprocess.run([sys.executable, "-c", "import sys\nfrom submarine_kernel.registry import Registry\n"
+                        "from submarine_kernel.spec import build_spec\n"
+                        "Registry().record('local', build_spec(sys.argv[1], framework='custom', command='true'),"
+                        " '', None)", pending], check=True, timeout=60)
+        sk.session.default_session().close()
+        sk.session.set_default_session(None)
+        with ReadOnlyStore(data) as store:
+            if store.problem:
+                print(f"# readonly: skipped, cannot bind-mount read-only: {store.problem}", file=sys.stderr)
+                return []
+            for args in (["list"], ["status", name], ["logs", name], ["stop", name]):
+                result = subprocess.run([sys.executable, "-m", "submarine_kernel", *args], capture_output=True,
+                                        text=True, timeout=120)
+                if result.returncode != 0 or "Traceback" in result.stderr:
+                    outcome.fail(f"{' '.join(args)}: {(result.stderr.strip().splitlines() or [''])[-1][:150]}")
+                elif args == ["list"] and not (name in result.stdout and pending in result.stdout):
+                    outcome.fail(f"list on a read-only store misses a job: {result.stdout[:150]}")
+        outcome.leftovers += len([r for r in raw["replicas"].values() if _alive(r["pid"])])
+        states = {j.name: j.status().state.value for j in sk.jobs()}
+        if states.get(name) != "FAILED" or pending in states:
+            outcome.fail(f"after the store is writable again: {states}")
+    outcome.leftovers += _end_job_processes(data)
+    return [outcome]
+
+
+def scenario_stopped_supervisors(base: Path, tries: int) -> list[Outcome]:
+    """SIGSTOP a running job's supervisor, then `stop`: the job ends STOPPED, its replicas and supervisor go."""
+    import submarine_kernel as sk
+    from submarine_kernel.session import default_session
+
+    data = fresh_data_dir(base, "sigstop")
+    default_session().runtime("local").stop_wait = 3.0
+    outcome = Outcome("SIGSTOP of a local job's supervisor, then stop")
+    for attempt in range(max(1, tries // 2)):
+        outcome.tries += 1
+        job = sk.submit("sleep 120", files={"a.py": b"pass\n"}, name=f"frozen-{attempt}", framework="custom",
+                        workers=2)
+        raw = wait_for(lambda: _status_json(job) if (_status_json(job) or {}).get("state") == "RUNNING" else None)
+        os.kill(raw["supervisor_pid"], signal.SIGSTOP)
+        status = job.stop()
+        pids = [r["pid"] for r in raw["replicas"].values()] + [raw["supervisor_pid"]]
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(_alive(p) for p in pids):
+            time.sleep(0.05)
+        outcome.leftovers += len([p for p in pids if _alive(p)])
+        time.sleep(0.5)  # its watchdog must keep the verdict the stop wrote
+        if status.state.value != "STOPPED" or job.status().state.value != "STOPPED":
+            outcome.fail(f"{job.name}: {status.state.value}, then {job.status().state.value}")
+    outcome.leftovers += _end_job_processes(data)
+    return [outcome]
+
+
 SCENARIOS = {"puts": scenario_puts, "kills": scenario_kills, "supervisors": scenario_supervisors,
-             "bundles": scenario_damaged_bundles, "lost": scenario_lost_answers, "registry": scenario_lost_registry}
+             "bundles": scenario_damaged_bundles, "lost": scenario_lost_answers, "registry": scenario_lost_registry,
+             "samename": scenario_same_name, "fulldisk": scenario_full_disk, "readonly": scenario_read_only,
+             "sigstop": scenario_stopped_supervisors}
 
 
 def _status_json(job):

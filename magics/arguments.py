@@ -30,8 +30,17 @@ def typed_params(pairs: list[list[str]] | None) -> dict[str, str]:
     return params
 
 
+#: the longest `%submarine` line taken: IPython's arg_split slows down sharply with length (0.6 s at 64 KiB,
+#: 12 s at 256 KiB, minutes at 10 MiB on this machine), and a value this big belongs in a file anyway
+MAX_MAGIC_LINE = 64 * 1024
+
+
 def parse_argstring(parser_func: Callable, text: str):
     """Like IPython's parse_argstring, but splitting POSIX-style so quotes are removed ('a b' is one word)."""
+    if len(text) > MAX_MAGIC_LINE:
+        raise UsageError(f"the line is {len(text) / 1024:,.0f} KiB with its $variables: at most "
+                         f"{MAX_MAGIC_LINE // 1024} KiB is taken; pass big values in a file (a cell) or with "
+                         "sk.submit(params=...)")
     try:
         words = arg_split(text, posix=True)
     except ValueError as exc:

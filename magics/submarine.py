@@ -36,7 +36,7 @@ from .arguments import SUBCOMMANDS, key_values, parse_argstring, split_command, 
 class SubmarineMagics(Magics, SubmarineConfig):
     """Magics whose traits are the session defaults: `%config SubmarineMagics.runtime = "yarn"`."""
 
-    workers = Int(1, help="Training replicas when a run names none.").tag(config=True)
+    workers = Int(1, min=1, help="Training replicas when a run names none.").tag(config=True)
     wait = Bool(False, help="Block every run until its job ends.").tag(config=True)
 
     def __init__(self, shell=None, **kwargs):

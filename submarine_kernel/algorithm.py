@@ -343,16 +343,30 @@ def collect_cells(cells: Iterable[tuple[str | None, str]], notebook: str | None 
     return collector.bundle()
 
 
-def _read_notebook(path: str | Path):
+def read_notebook(path: str | Path):
     import nbformat  # only needed for saved notebooks
 
+    import warnings
+
     try:
-        return nbformat.read(str(path), as_version=4)
+        with warnings.catch_warnings():  # a missing cell id is nbformat's warning to the notebook's author, not ours
+            warnings.simplefilter("ignore")
+            nb = nbformat.read(str(path), as_version=4)
     except FileNotFoundError:
         raise ValidationError(f"notebook {str(path)!r} does not exist: check the path") from None
     except Exception as exc:  # nbformat raises several unrelated types for corrupt files
         raise ValidationError(f"notebook {str(path)!r} is not a readable .ipynb ({type(exc).__name__}): "
                               "re-save it from Jupyter") from None
+    # nbformat reads a notebook that breaks its schema (it only warns): what the code below reads is checked
+    for index, cell in enumerate(nb.get("cells") or []):
+        if not isinstance(cell, dict) or not isinstance(cell.get("cell_type"), str) or \
+                not isinstance(cell.get("source"), str):
+            what = "is not a cell" if not isinstance(cell, dict) else \
+                "has no cell_type" if not isinstance(cell.get("cell_type"), str) else "has no source"
+            raise ValidationError(f"notebook {str(path)!r}: cell {index + 1} {what}: re-save it from Jupyter")
+    if not isinstance(nb.get("cells"), list):
+        raise ValidationError(f"notebook {str(path)!r} has no cells list: re-save it from Jupyter")
+    return nb
 
 
 def _code_cells(nb) -> list[tuple[str | None, str]]:
@@ -361,7 +375,7 @@ def _code_cells(nb) -> list[tuple[str | None, str]]:
 
 def collect_notebook(path: str | Path) -> Bundle:
     """Collect every `%%submarine.python TITLE` / `%%submarine.sh TITLE` cell of a saved .ipynb."""
-    return collect_cells(_code_cells(_read_notebook(path)), notebook=str(path))
+    return collect_cells(_code_cells(read_notebook(path)), notebook=str(path))
 
 
 def notebook_order(path: str | None) -> list[SavedCell]:
@@ -377,7 +391,7 @@ def notebook_order(path: str | None) -> list[SavedCell]:
     for candidate in candidates:
         if candidate.is_file():
             try:
-                return saved_cells(_code_cells(_read_notebook(candidate)), strict=False)
+                return saved_cells(_code_cells(read_notebook(candidate)), strict=False)
             except ValidationError:
                 return []
     return []

@@ -41,3 +41,14 @@ class RuntimeFailure(SubmarineError):
 
 class TransientError(RuntimeFailure):
     """A failure that may pass by itself (connection refused, timeout, 5xx): retried with backoff."""
+
+
+def disk_full(exc: BaseException) -> bool:
+    """Whether `exc` says a disk (or a quota) is full: an OSError with ENOSPC/EDQUOT, shutil.Error's list of
+    failed copies, or sqlite's "database or disk is full"."""
+    import errno
+
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    text = str(exc)
+    return "No space left on device" in text or "Disk quota exceeded" in text or "database or disk is full" in text

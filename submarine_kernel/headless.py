@@ -130,13 +130,13 @@ def run_notebook(path: str, params: Mapping[str, Any] | None = None, runtime: st
     from .kernelspec import kernel_manager
     from .registry import Registry
 
+    from .algorithm import read_notebook
+    from .runtimes.base import runtime_class
+
+    if runtime:
+        runtime_class(runtime)  # a misspelt --runtime is one line now, not a failed cell inside the kernel
     source = Path(path)
-    try:
-        nb = nbformat.read(source, as_version=4)
-    except FileNotFoundError:
-        raise ValidationError(f"notebook {path!r} does not exist: check the path") from None
-    except Exception as exc:
-        raise ValidationError(f"notebook {path!r} is not a readable .ipynb ({type(exc).__name__}): re-save it") from None
+    nb = read_notebook(source)
     inject_parameters(nb, params or {})
 
     env = dict(os.environ)

@@ -13,6 +13,7 @@ one bad row is skipped and reported (`Registry.skipped`), not a failed listing.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import sqlite3
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .config import data_dir, private_dir
-from .errors import JobNotFound, SubmarineError
+from .errors import JobNotFound, SubmarineError, disk_full
 from .job_types import JobRef, JobState, JobStatus, utcnow
 from .secrets import redact_mapping, redacted_spec_json
 from .spec import JobSpec
@@ -64,6 +65,15 @@ UNCONFIRMED = "submit-unconfirmed"
 
 class RegistryError(SubmarineError):
     """The registry file cannot be used: damaged, read-only, or in a folder that cannot be written."""
+
+
+class NameInUse(SubmarineError):
+    """The name belongs to a job that is being submitted or has not ended: a new submission may not take it."""
+
+
+_TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
+#: ref.extra key of a recorded row: the finished job's row it replaced, put back if the submission is refused
+_REPLACES = "replaces"
 
 
 @dataclass
@@ -126,10 +136,17 @@ class Registry:
     def _connect(self) -> sqlite3.Connection:
         if not self._ready:
             self._open()
+        elif not os.path.lexists(self.path):
+            # deleted (or moved aside) under this live process: a new, whole registry, never an empty file
+            self._create()
+            logging.getLogger("submarine_kernel").warning(
+                "the job registry %s was deleted while in use: made a new one; `submarine-kernel recover` "
+                "rebuilds the rows of earlier jobs", self.path)
         return self._raw_connect()
 
     def _raw_connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        # mode=rw: never create the file here (a file deleted since became a 0-byte "damaged" registry)
+        db = sqlite3.connect(f"{self.path.absolute().as_uri()}?mode=rw", uri=True, timeout=30, isolation_level=None)
         db.execute("PRAGMA busy_timeout = 30000")
         db.row_factory = sqlite3.Row
         return db
@@ -144,17 +161,25 @@ class Registry:
             if "readonly" in text or "read-only" in text:
                 raise RegistryError(f"the job registry {self.path} is read-only: make it (and its folder) "
                                     "writable, or point SUBMARINE_DATA_DIR at a folder you can write") from None
+            if disk_full(exc):
+                raise RegistryError(f"disk full: the job registry {self.path} cannot be written ({text}): free "
+                                "space on its disk, or point SUBMARINE_DATA_DIR at another disk") from None
             if "locked" in text or "busy" in text:
                 raise RegistryError(f"the job registry {self.path} stayed locked by another process: "
                                     "try again in a moment") from None
             raise self._damaged(text) from None
         except sqlite3.DatabaseError as exc:
             raise self._damaged(str(exc)) from None
-        except PermissionError as exc:
+        except OSError as exc:
+            if isinstance(exc, IsADirectoryError):
+                raise self._damaged("a folder is in its place") from None
+            if disk_full(exc):
+                raise RegistryError(f"disk full: the job registry {self.path} cannot be written: free space on "
+                                    "its disk, or point SUBMARINE_DATA_DIR at another disk") from None
+            if not isinstance(exc, PermissionError):
+                raise
             raise RegistryError(f"cannot write the job registry {self.path} ({exc.strerror}): make it and its "
                                 "folder writable, or point SUBMARINE_DATA_DIR at a folder you can write") from None
-        except IsADirectoryError:
-            raise self._damaged("a folder is in its place") from None
 
     def _damaged(self, reason: str) -> RegistryError:
         kind = "a folder is in its place" if self.path.is_dir() else reason
@@ -177,8 +202,10 @@ class Registry:
     def record(self, runtime: str, spec: JobSpec, bundle_uri: str | None, notebook: str | None) -> JobRef:
         """Record a job about to be submitted (state NEW), before anything is uploaded or started.
 
-        Refuses the name while another live process is submitting a job of that name on that runtime; any
-        other row of that name (a finished or forgotten job) is replaced, as a new submission always did."""
+        Refuses the name (`NameInUse`) while a live process is submitting a job of that name on that runtime,
+        or while the row belongs to a job that has not ended: a live job's row is never replaced. A finished
+        job's row is replaced, and kept inside the new row until it is confirmed: `remove(exact=True)` of a
+        refused submission puts it back."""
         ref = JobRef(runtime, spec.name, extra={SUBMITTER: submitter_identity()})
         status = JobStatus(JobState.NEW, "recorded", message="recorded; being submitted")
         now = utcnow()
@@ -186,11 +213,12 @@ class Registry:
             db.execute("BEGIN IMMEDIATE")
             try:
                 row = db.execute("SELECT * FROM jobs WHERE runtime = ? AND name = ?", (runtime, spec.name)).fetchone()
-                if row is not None and row["state"] == "NEW":
-                    owner = (json.loads(row["ref"]).get("extra") or {}).get(SUBMITTER)
-                    if submitter_alive(owner, row["submitted"]):
-                        raise SubmarineError(f"job {spec.name!r} is being submitted by another process "
-                                             f"(pid {owner.get('pid')}): choose another --name")
+                if row is not None:
+                    held = _held_by(row)
+                    if held:
+                        raise NameInUse(held)
+                    if row["state"] in _TERMINAL:
+                        ref = JobRef(runtime, spec.name, extra={**ref.extra, _REPLACES: dict(row)})
                 db.execute(
                     "INSERT OR REPLACE INTO jobs (runtime, name, ref, spec, bundle_uri, notebook, params, state,"
                     " status, submitted, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -199,7 +227,8 @@ class Registry:
                      json.dumps(status.to_dict()), now, now))
                 db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                if db.in_transaction:  # sqlite already rolled back after some errors (a full disk)
+                    db.execute("ROLLBACK")
                 raise
         return ref
 
@@ -291,11 +320,22 @@ class Registry:
 
     def remove(self, ref: JobRef, exact: bool = False) -> None:
         """Delete the job's row; with `exact` only while it still holds this very ref (a row another
-        process recorded for the same name since is kept)."""
+        process recorded for the same name since is kept), and the finished job's row it replaced comes back."""
         query = "DELETE FROM jobs WHERE runtime = ? AND name = ?" + (" AND ref = ?" if exact else "")
         args = (ref.runtime, ref.name) + ((json.dumps(ref.to_dict()),) if exact else ())
+        replaced = ref.extra.get(_REPLACES) if exact else None
         with self._guard(), closing(self._connect()) as db:
-            db.execute(query, args)
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                if db.execute(query, args).rowcount and isinstance(replaced, dict):
+                    columns = ", ".join(replaced)
+                    db.execute(f"INSERT INTO jobs ({columns}) VALUES ({', '.join('?' * len(replaced))})",
+                               tuple(replaced.values()))
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
 
     def forget(self, name: str) -> int:
         """Delete every row called `name` (a damaged one included); returns how many."""
@@ -355,6 +395,26 @@ def submitter_alive(owner: dict | None, recorded: str) -> bool:
         pass
     start = _process_start(pid)
     return start is None or owner.get("start") in (None, start)
+
+
+def _held_by(row: sqlite3.Row) -> str | None:
+    """Why a new submission may not take this row's name (None when it may: the job ended, or its
+    submitter died before confirming it)."""
+    name, runtime, state = row["name"], row["runtime"], row["state"]
+    if state == "NEW":
+        try:
+            owner = (json.loads(row["ref"]).get("extra") or {}).get(SUBMITTER)
+        except (ValueError, AttributeError):
+            return None
+        if submitter_alive(owner, row["submitted"]):
+            pid = owner.get("pid") if isinstance(owner, dict) else None
+            return f"job {name!r} is being submitted by another process (pid {pid}): choose another --name"
+        return None
+    if state in _TERMINAL:
+        return None
+    gone = "; if it is gone, `submarine-kernel forget " + name + "` frees the name" if state == "UNKNOWN" else ""
+    return (f"job {name!r} on {runtime} is {state} and keeps its name: stop it first (%submarine stop {name}) "
+            f"or choose another --name{gone}")
 
 
 def _record(row: sqlite3.Row) -> JobRecord:

@@ -49,8 +49,34 @@ class RunRequest:
             raise ValidationError(f"unknown run option {unknown[0]!r}: use one of {', '.join(sorted(known))}")
         return cls(command=command, **values)
 
+    def shape_problems(self) -> list[str]:
+        """Fields of the wrong kind (`resources=5`, `params=[...]`), one line each, before they are read."""
+        problems = []
+        for name in ("env", "params", "labels"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, Mapping):
+                problems.append(f"{name} is a {type(value).__name__}: give a dict of name → value")
+        if self.resources is not None and not isinstance(self.resources, (str, Mapping)):
+            problems.append(f"resources is a {type(self.resources).__name__}: give text like 'cpu=2,memory=4G' "
+                            "or a dict of role → text")
+        elif isinstance(self.resources, Mapping):
+            problems += [f"resources[{role!r}] is a {type(text).__name__}: give text like 'cpu=2,memory=4G'"
+                         for role, text in self.resources.items() if text is not None and not isinstance(text, str)]
+        for name in ("command", "name", "runtime", "framework", "image", "input_path", "checkpoint_path"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                problems.append(f"{name} is a {type(value).__name__}: give text")
+        for name in ("workers", "ps", "evaluator"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                problems.append(f"{name} is a {type(value).__name__}: give a whole number")
+        return problems
+
     def spec_options(self) -> dict[str, Any]:
         """The request as `draft_spec` keywords: blanks become None (the session fills its defaults)."""
+        problems = self.shape_problems()
+        if problems:
+            raise ValidationError(problems)
         if isinstance(self.resources, str):
             resources: Any = self.resources.strip() or None
         else:

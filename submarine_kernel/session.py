@@ -18,7 +18,7 @@ from .config import SubmarineConfig
 from .errors import SubmarineError, TransientError, ValidationError
 from .job_handle import Job
 from .names import default_job_name, notebook_label, sanitize
-from .registry import JobRecord, Registry, submitter_alive
+from .registry import JobRecord, NameInUse, Registry, RegistryError, submitter_alive
 from .retry import DEFAULT_POLICY
 from .job_types import SUBMISSION_LABEL, JobRef, JobState, JobStatus, utcnow
 from .runtimes.base import Runtime, runtime_class
@@ -90,10 +90,10 @@ class Session:
             request = RunRequest.of(request, **fields)
         elif fields:
             request = request.with_changes(**fields)
+        options = request.spec_options()  # fields of the wrong kind are refused before any is read
         rt = self.runtime(request.runtime_name)
         if not dry_run:
             self.settle()  # an interrupted submission of this name must not keep the name taken
-        options = request.spec_options()
         self._check_replica_counts(rt, options)
         name = options.pop("name") or self.default_name()
         labels = {f"{LABEL_PREFIX}/user": sanitize(self.settings.user, 63), f"{LABEL_PREFIX}/job": name[:63]}
@@ -149,6 +149,12 @@ class Session:
         if files is not None:
             from .algorithm import validate_title
 
+            if not isinstance(files, Mapping):
+                raise ValidationError(f"files is a {type(files).__name__}: give a dict of file name → text or bytes")
+            wrong = [f"files[{k!r}] is {type(v).__name__}: give its text or bytes" for k, v in files.items()
+                     if not isinstance(v, (str, bytes, bytearray))]  # bytes(5) would be five NUL bytes
+            if wrong:
+                raise ValidationError(wrong)
             return Bundle({validate_title(k): v.encode() if isinstance(v, str) else bytes(v)
                            for k, v in files.items()}, notebook=self.notebook)
         if notebook is not None:
@@ -192,8 +198,14 @@ class Session:
         from .provenance import capture  # read before the row exists: a slow git never holds a NEW row
 
         made_from = capture(self.notebook, bundle, spec)
-        recorded = self.registry.record(rt.name, spec, storage.uri_for(bundle) if bundle.files else "",
-                                        self.notebook)
+        record = lambda: self.registry.record(rt.name, spec, storage.uri_for(bundle) if bundle.files else "",  # noqa: E731
+                                              self.notebook)
+        try:
+            recorded = record()
+        except NameInUse:  # a live job's row is never replaced; one that ended unseen frees its name
+            if not self._ended_unseen(rt, spec.name):
+                raise
+            recorded = record()
         self.registry.keep_provenance(recorded, made_from)
         try:
             upload = self._upload(bundle, storage)
@@ -215,6 +227,16 @@ class Session:
         self.registry.confirm(ref, status, upload.uri, recorded=recorded)
         self.tracker.track(ref, status)
         return Job(self, ref, spec, upload)
+
+    def _ended_unseen(self, rt: Runtime, name: str) -> bool:
+        """Whether the job the registry holds as live under `name` has ended since (asked of its runtime once,
+        and recorded)."""
+        try:
+            record = self.registry.get(name, rt.name)
+            status = rt.poll([record.ref]).get(record.ref.key)
+        except SubmarineError:
+            return False
+        return status is not None and status.terminal and self.remember(record.ref, status)
 
     def _check_bundle(self, bundle: Bundle, rt: Runtime, storage: Storage) -> None:
         """Refuse a bundle store the runtime's replicas cannot fetch from (before any byte moves)."""
@@ -277,12 +299,17 @@ class Session:
             except SubmarineError as exc:  # unreachable now: kept for the next check
                 _log_notice(f"{record.ref.name}: cannot settle its submission yet: {exc}")
                 continue
-            if ref is None:
-                self.registry.remove(record.ref, exact=True)
-                settled.append(f"{record.ref.name}: its submission never started a job; forgot it")
+            try:  # a read-only store still lists: what settling learned is said, not recorded
+                if ref is None:
+                    self.registry.remove(record.ref, exact=True)
+                    settled.append(f"{record.ref.name}: its submission never started a job; forgot it")
+                    continue
+                status = JobStatus(JobState.SUBMITTED, "submitted", submitted=record.submitted, links=rt.links(ref))
+                self.registry.confirm(ref, status, recorded=record.ref)
+            except RegistryError as exc:
+                self.notify(f"{record.ref.name}: its interrupted submission "
+                            f"{'started no job' if ref is None else 'started a job'}; not recorded: {exc}")
                 continue
-            status = JobStatus(JobState.SUBMITTED, "submitted", submitted=record.submitted, links=rt.links(ref))
-            self.registry.confirm(ref, status, recorded=record.ref)
             self.tracker.track(ref)
             settled.append(f"{record.ref.name}: adopted the job its interrupted submission started")
         return settled

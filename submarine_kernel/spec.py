@@ -12,7 +12,7 @@ import re
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Mapping
 
-from .command_template import param_env, placeholders, render_command
+from .command_template import format_param, param_env, placeholders, render_command
 from .errors import ResourceError, ValidationError
 from .resources import Resources  # re-exported: a Role's resources are part of JobSpec
 
@@ -26,6 +26,12 @@ FRAMEWORK_ROLES = {"tensorflow": ("worker", "ps", "chief"), "pytorch": ("master"
 #: training replicas that lead the others; `--workers` counts them, so worker resources apply to them too
 TRAINING_LEADERS = ("chief", "master")
 
+#: Linux refuses to start a process with one argument or environment entry this long or longer
+#: (MAX_ARG_STRLEN, "Argument list too long"); every runtime starts replicas with `sh -c COMMAND`
+MAX_ARGUMENT_BYTES = 128 * 1024
+#: and with all of them together past ARG_MAX (2 MiB with the default 8 MiB stack), less what the
+#: runtime and the inherited environment add
+MAX_JOB_ARGUMENT_BYTES = 1024 * 1024
 _PARAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
@@ -159,6 +165,7 @@ class JobSpec:
         for key in self.labels:
             if not _LABEL_KEY.match(key):
                 problems.append(f"label key {key!r} is invalid: use letters, digits, '-', '_' and '.'")
+        problems.extend(self._value_problems())
         commands = [self.role_command(r) for r in self.roles] or [self.command]  # the job's own, even without roles
         for command in dict.fromkeys(c for c in commands if c):
             missing = sorted(set(placeholders(command)) - set(self.params))
@@ -167,11 +174,56 @@ class JobSpec:
                                 f"such param is set: pass -p {missing[0]} VALUE")
         return problems
 
+    def _value_problems(self) -> list[str]:
+        """Values a process cannot receive: not text, a NUL byte, or longer than Linux passes to a process."""
+        problems: list[str] = []
+        envs = [("", self.env)] + [(f"role {name!r} ", role.env) for name, role in self.roles.items()]
+        for where, env in envs:
+            for key, value in env.items():
+                if not isinstance(value, str):
+                    problems.append(f"{where}environment variable {key} is {type(value).__name__} {value!r:.40}: "
+                                    f"give it as text, e.g. {key}={str(value)[:20]!r}")
+                elif "\0" in value:
+                    problems.append(f"{where}environment variable {key} holds a NUL byte: remove it")
+        for key, value in self.params.items():
+            if not isinstance(value, (str, int, float, bool, list, dict)) and value is not None:
+                problems.append(f"param {key} is {type(value).__name__}: give text, a number, a list or a dict")
+            elif "\0" in format_param(value):
+                problems.append(f"param {key} holds a NUL byte: remove it")
+        for name in ("command", "image", "input_path", "checkpoint_path"):
+            if "\0" in (getattr(self, name) or ""):
+                problems.append(f"the {name.replace('_', ' ')} holds a NUL byte: remove it")
+        if problems:
+            return problems
+        for role in self.roles or {}:
+            if not self.role_command(role):
+                continue  # "has no launch command" is its problem
+            sizes = [len(self.launch_command(role).encode())]
+            if sizes[0] >= MAX_ARGUMENT_BYTES:
+                problems.append(f"the launch command of {role} is {_kib(sizes[0])} with its params: a process takes "
+                                f"at most {_kib(MAX_ARGUMENT_BYTES)} per argument; pass big values in a file")
+            for key, value in self.role_env(role).items():
+                size = len(f"{key}={value}".encode())
+                sizes.append(size)
+                if size >= MAX_ARGUMENT_BYTES:
+                    problems.append(f"{key} is {_kib(size)}: a process takes at most {_kib(MAX_ARGUMENT_BYTES)} per "
+                                    "environment variable; pass big values in a file (files=... or a cell)")
+            if not problems and sum(sizes) >= MAX_JOB_ARGUMENT_BYTES:
+                problems.append(f"the launch command and environment of {role} are {_kib(sum(sizes))} together: "
+                                f"keep them under {_kib(MAX_JOB_ARGUMENT_BYTES)}; pass big values in a file")
+            if problems:
+                break  # every role shares the job's values: one report is enough
+        return problems
+
     def validate(self) -> "JobSpec":
         problems = self.problems()
         if problems:
             raise ValidationError(problems)
         return self
+
+
+def _kib(size: int) -> str:
+    return f"{size / 1024:,.0f} KiB"
 
 
 def build_spec(name: str, **options: Any) -> JobSpec:

@@ -39,6 +39,7 @@ class Tracker:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._failures: dict[str, int] = {}
+        self._unrecorded = ""  # why the last status could not be written to the registry, said once
         self._announce: set[str] = set()
         self.rounds = 0
 
@@ -141,6 +142,11 @@ class Tracker:
             if self.registry is not None and not status.stale:
                 try:
                     self.registry.update_status(ref, status)
-                except Exception:
-                    log.exception("could not record the status of %s", ref.key)
+                except Exception as exc:  # one line, once per cause: this thread's output lands in any cell
+                    said = f"{type(exc).__name__}: {exc}"
+                    if said != self._unrecorded:
+                        log.warning("the status of %s is not recorded: %s", ref.name, said)
+                    self._unrecorded = said
+                else:
+                    self._unrecorded = ""
             self._listeners.notify(ref, status)

@@ -134,6 +134,89 @@ def unprivileged() -> list[str]:
     return ["setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner"]
 
 
+def mount_problem(*commands: list[str]) -> str | None:
+    """Run mount commands; None when all worked, else why not (not root, no mount privilege)."""
+    import shutil
+
+    if os.geteuid() != 0 or not shutil.which("mount"):
+        return "needs root and mount(8)"
+    for command in commands:
+        result = subprocess.run(command, capture_output=True, text=True)
+        if result.returncode != 0:
+            return (result.stderr.strip() or f"{command[0]} exited {result.returncode}").splitlines()[0]
+    return None
+
+
+class ReadOnlyStore:
+    """`folder` bind-mounted read-only over itself (root ignores file modes, not a read-only mount):
+    `with ReadOnlyStore(folder):` ...; `.problem` says why it could not be made (then nothing is mounted)."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.problem = mount_problem(["mount", "--bind", str(folder), str(folder)])
+        if self.problem is None:
+            self.problem = mount_problem(["mount", "-o", "remount,bind,ro", str(folder), str(folder)])
+            if self.problem is not None:
+                subprocess.run(["umount", str(folder)], capture_output=True)
+
+    def __enter__(self) -> "ReadOnlyStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.problem is None:
+            subprocess.run(["umount", "-l", str(self.folder)], check=True)
+
+
+class FullDisk:
+    """A small tmpfs mounted at `folder` (a store that fills up for real); `.problem` says why it could not
+    be mounted. Fill it with `fill()`, free it with `free()`."""
+
+    def __init__(self, folder: Path, megabytes: int = 20):
+        folder.mkdir(parents=True, exist_ok=True)
+        self.folder = folder
+        self.problem = mount_problem(["mount", "-t", "tmpfs", "-o", f"size={megabytes}m,mode=0700", "tmpfs",
+                                      str(folder)])
+
+    def fill(self) -> None:
+        """Write until the file system says ENOSPC."""
+        import errno
+
+        with open(self.folder / ".filler", "ab") as f:
+            try:
+                while True:
+                    f.write(b"\0" * 65536)
+                    f.flush()
+            except OSError as exc:
+                if exc.errno != errno.ENOSPC:
+                    raise
+
+    def free(self) -> None:
+        (self.folder / ".filler").unlink(missing_ok=True)
+
+    def __enter__(self) -> "FullDisk":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.problem is None:
+            subprocess.run(["umount", "-l", str(self.folder)], check=True)
+
+
+def supervisor_family(job_dir: Path) -> tuple[int, int | None]:
+    """The pids of a local job's supervisor and of its watchdog (a fork of it, with the same command line)."""
+    supervisor = int((job_dir / "supervisor.pid").read_text())
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if int(fields[1]) == supervisor:
+                cmdline = (entry / "cmdline").read_bytes()
+                if str(job_dir).encode() in cmdline:
+                    return supervisor, int(entry.name)
+    return supervisor, None
+
+
 SUBMIT_WORKER = r"""
 import sys
 sys.path.insert(0, sys.argv[3])
@@ -201,6 +284,67 @@ def killed_submitters(data_dir: Path, tries: int = len(KILL_POINTS), prefix: str
         outcome.leftovers += len(staging_folders(data_dir / "bundles"))
     finally:
         session.close()
+    return outcome
+
+
+SAME_NAME_WORKER = r"""
+import sys
+sys.path.insert(0, sys.argv[3])
+from fault_support import bundle_files
+import submarine_kernel as sk
+from submarine_kernel.errors import SubmarineError
+files = bundle_files(int(sys.argv[2]), int(sys.argv[4]), count=4)
+files["main.py"] = b"import time; time.sleep(60)\n"
+import os, time
+from submarine_kernel.session import default_session
+default_session().registry.list()  # opened before the start line, as in a kernel that ran jobs before
+while not os.path.exists(sys.argv[5]):
+    time.sleep(0.002)
+try:
+    sk.submit("python main.py", files=files, name=sys.argv[1], framework="custom")
+    print("submitted", flush=True)
+except SubmarineError as exc:
+    print("refused:", exc, flush=True)
+"""
+
+
+def same_name_submissions(data_dir: Path, tries: int = 2, prefix: str = "twin") -> Outcome:
+    """Two processes submit under one --name at once, one with a 1 MB bundle and one with a 128 MB bundle
+    (hashed and uploaded for longer): exactly one job runs and it is listed with its row; the other is
+    refused in one line and leaves nothing. Stops what it started."""
+    from submarine_kernel.session import Session
+
+    outcome = Outcome("2 processes submit one --name at once (1 MB and 128 MB bundles)")
+    env = {**os.environ, "SUBMARINE_DATA_DIR": str(data_dir), "SUBMARINE_RUNTIME": "local"}
+    env.pop("SUBMARINE_STORAGE_ROOT", None)
+    for attempt in range(tries):
+        name = f"{prefix}-{attempt}"
+        go = data_dir / f"go-{name}"
+        procs = [subprocess.Popen([sys.executable, "-c", SAME_NAME_WORKER, name, str(4000 + attempt * 2 + size),
+                                   str(REPO / "tests"), str(size), str(go)], env=env, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True) for size in (1, 128)]
+        time.sleep(3)  # both at the start line, their files made
+        go.write_text("go")
+        answers = [p.communicate(timeout=300)[0].strip().splitlines() for p in procs]
+        outcome.tries += 1
+        last = [lines[-1] if lines else "" for lines in answers]
+        if sorted(line.split(":")[0] for line in last) != ["refused", "submitted"]:
+            outcome.fail(f"{name}: {last}")
+        session = Session()
+        try:
+            listed = [r for r in session.records() if r.ref.name == name]
+            folder = Path(session.runtime("local").jobs_dir) / name
+            if not folder.exists():
+                outcome.fail(f"{name}: no job runs")
+            elif len(listed) != 1 or listed[0].pending:
+                outcome.fail(f"{name}: the running job is not listed ({[r.state for r in listed]})")
+            if listed:
+                job = session.job(name, "local")
+                if not job.status().terminal:
+                    job.stop()
+        finally:
+            session.close()
+    outcome.leftovers += len(staging_folders(data_dir / "bundles"))
     return outcome
 
 

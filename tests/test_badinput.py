@@ -21,6 +21,11 @@ PROBE = ("import submarine_kernel.session as s\n"
          "print(len(s.default_session().collector.parts), b.digest)")
 
 
+#: a code cell without its `source` (nbformat reads it, with a warning): an AttributeError on main
+NO_SOURCE_NOTEBOOK = ('{"cells": [{"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": null}],'
+                      ' "metadata": {}, "nbformat": 4, "nbformat_minor": 5}')
+
+
 def test_the_corpus_is_large_and_unique():
     ids = [case["id"] for case in CORPUS]
     assert len(ids) >= 40 and len(ids) == len(set(ids))
@@ -36,6 +41,7 @@ def kernel_and_files(tmp_path_factory):
                    files / "bad_title.ipynb")
     nbformat.write(new_notebook(cells=[new_code_cell("%%submarine.python t.py --remote\nx = 1")]),
                    files / "bad_header.ipynb")
+    (files / "no_source.ipynb").write_text(NO_SOURCE_NOTEBOOK)
     import os
 
     old = os.environ.get("SUBMARINE_DATA_DIR")
@@ -68,6 +74,7 @@ def test_bad_input_gives_one_clear_error_and_no_side_effect(kernel_and_files, ca
             .replace("{missing}", str(files / "missing.ipynb"))
             .replace("{bad_title_notebook}", str(files / "bad_title.ipynb"))
             .replace("{bad_header_notebook}", str(files / "bad_header.ipynb"))
+            .replace("{no_source_notebook}", str(files / "no_source.ipynb"))
             .replace("{long_title}", "x" * 300 + ".py"))
     reply, printed = kernel.run(cell, cell_id=f"case-{case['id']}")
     assert reply["content"]["status"] == "error", printed
@@ -95,6 +102,24 @@ def test_headless_run_of_a_corrupt_notebook_is_one_line(tmp_path, content, expec
                             text=True, timeout=60)
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and expected in result.stderr
+
+
+def test_headless_run_of_a_notebook_with_a_cell_without_source_is_one_line(tmp_path):
+    path = tmp_path / "no_source.ipynb"
+    path.write_text(NO_SOURCE_NOTEBOOK)
+    result = subprocess.run([sys.executable, "-m", "submarine_kernel", "run", str(path)], capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result
+    assert result.stderr.count("\n") == 1 and "cell 1 has no source: re-save it" in result.stderr, result.stderr
+
+
+def test_headless_run_checks_the_runtime_before_starting_a_kernel(tmp_path):
+    path = tmp_path / "ok.ipynb"
+    nbformat.write(new_notebook(cells=[new_code_cell("print('ran')")]), path)
+    result = subprocess.run([sys.executable, "-m", "submarine_kernel", "run", str(path), "--runtime", "bogus"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "ran" not in result.stdout, result
+    assert result.stderr.count("\n") == 1 and "unknown runtime 'bogus'" in result.stderr, result.stderr
 
 
 def test_headless_run_with_a_bad_parameter_name(tmp_path):

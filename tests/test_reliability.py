@@ -122,6 +122,9 @@ def test_a_read_only_registry_refuses_the_submission_before_anything_starts(isol
 @pytest.mark.parametrize("damage", ["truncated", "garbled", "directory", "empty"])
 def test_a_damaged_registry_is_one_line_that_says_how_to_recover(isolated_data_dir, damage):
     submit_local("before-damage").wait(timeout=60)
+    from submarine_kernel import session
+
+    session._default.close()  # a live session makes a deleted registry again (as it should), racing the damage
     registry = isolated_data_dir / "registry.sqlite"
     data = registry.read_bytes()
     if damage == "truncated":

@@ -22,7 +22,7 @@ from typing import Any, Callable, Mapping
 
 from . import integrity, staging
 from ..algorithm import MANIFEST_NAME, Bundle
-from ..errors import StorageError, TransientError, ValidationError
+from ..errors import StorageError, TransientError, ValidationError, disk_full
 from ..retry import DEFAULT_POLICY
 from ..secrets import redact_url
 from .filesystems import open_filesystem
@@ -168,6 +168,10 @@ class Storage:
         except BaseException as exc:  # Ctrl-C included: leave no staging folder behind
             if staged:
                 self._discard(write_folder)
+            if isinstance(exc, OSError) and disk_full(exc):
+                raise StorageError(f"disk full: the bundle ({bundle.size / 2**20:.1f} MiB) does not fit in "
+                                   f"{redact_url(self.root)}: free space there, or set the storage root to "
+                                   "another disk") from None
             if isinstance(exc, (OSError, TransientError)):
                 raise StorageError(f"uploading the bundle to {redact_url(self.uri(folder))} failed: {exc}; "
                                    "check the storage root and credentials, then run again") from None

@@ -110,3 +110,61 @@ def write_interpreter_shims(bin_dir: Path, python: str) -> None:
         shim = bin_dir / name
         shim.write_text(f'#!/bin/sh\nexec {shlex.quote(python)} "$@"\n')
         shim.chmod(0o700)
+
+
+def process_state(pid: int) -> str | None:
+    """The kernel's one-letter state of `pid` (R, S, T for stopped, Z...); None when it is gone or unknown."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
+
+
+def job_processes(job_dir: Path) -> tuple[list[int], list[int]]:
+    """What still runs of the job kept in `job_dir`, found without its files (a folder deleted under a running
+    job): its supervisor and watchdog (their command line names the folder) and its replicas' process groups
+    (their working directory is under it, "(deleted)" or not)."""
+    supervisors, groups = [], set()
+    needle, inside = str(job_dir).encode(), str(job_dir).rstrip("/") + "/"
+    for entry in Path("/proc").iterdir() if Path("/proc").is_dir() else ():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            if fields[0] in ("Z", "X"):
+                continue
+            cmdline = (entry / "cmdline").read_bytes().split(b"\x00")
+            if needle in cmdline and any(part.endswith(SUPERVISOR.name.encode()) for part in cmdline):
+                supervisors.append(int(entry.name))
+                continue
+            cwd = os.readlink(entry / "cwd").removesuffix(" (deleted)")
+        except (OSError, IndexError):
+            continue
+        if cwd.startswith(inside):
+            groups.add(int(fields[2]))
+    return supervisors, sorted(groups)
+
+
+def end_processes(groups: list[int], supervisors: list[int], grace: float) -> None:
+    """SIGTERM (and SIGCONT, so a stopped process receives it) to each group, up to `grace` seconds for them
+    to end, SIGKILL to what is left; then SIGKILL to the supervisors (a frozen one cannot act on SIGTERM)."""
+    def signal_all(sig) -> None:
+        for pgid in groups:
+            try:
+                os.killpg(pgid, sig)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+    signal_all(signal.SIGTERM)
+    signal_all(signal.SIGCONT)
+    from .supervisor import _group_alive  # one liveness rule for groups: the supervisor's (zombies excluded)
+
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and any(_group_alive(g) for g in groups):
+        time.sleep(0.05)
+    signal_all(signal.SIGKILL)
+    for pid in supervisors:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass

@@ -26,7 +26,7 @@ from traitlets import Float, Int, Unicode, default
 from ... import contract
 from ...algorithm import PARAMS_NAME, Bundle, params_json
 from ...config import data_dir, private_dir
-from ...errors import JobNotFound, SubmarineError
+from ...errors import JobNotFound, SubmarineError, disk_full
 from ...secrets import is_secret_key, redact_mapping, redacted_spec_json
 from ...spec import JobSpec
 from ...storage import fetch_bundle
@@ -58,6 +58,12 @@ class LocalRuntime(Runtime):
     stop_grace = Float(30.0, help="Seconds a stopped replica gets between SIGTERM (to its process group) and "
                                   "SIGKILL, to save a checkpoint; Kubernetes' terminationGracePeriodSeconds."
                        ).tag(config=True)
+    stall_after = Float(600.0, min=0, help="Seconds the deciding replica may show no progress (no log output, "
+                                          "no CPU time) before its status says it may be hung; 0: never."
+                        ).tag(config=True)
+    stall_timeout = Float(0.0, min=0, help="Seconds without progress after which the supervisor ends the job "
+                                           "FAILED (a replica stopped or deadlocked); 0 (default): never."
+                          ).tag(config=True)
     stop_wait = Float(15.0, help="Seconds `stop` waits for the job to end before it returns; the status says "
                                  "'stopping (grace N s)' until it has. A second stop kills at once.").tag(config=True)
 
@@ -179,6 +185,7 @@ class LocalRuntime(Runtime):
                 Path(replica["log"]).touch(mode=0o600)
             job = {"name": spec.name, "submitted": utcnow(), "decider": f"{spec.deciding_role}-0",
                    "success_grace": self.success_grace, "stop_grace": self.stop_grace, "replicas": plan,
+                   "stall_timeout": self.stall_timeout,
                    "bundle_uri": bundle_uri, "submission": spec.labels.get(SUBMISSION_LABEL, ""),
                    "notebook": bundle.notebook,
                    "spec": json.loads(redacted_spec_json(spec))}  # secrets redacted: what a rebuilt registry row shows
@@ -191,8 +198,13 @@ class LocalRuntime(Runtime):
             (job_dir / "supervisor.pid").write_text(str(supervisor.pid))
             # reap it when it ends, so no finished supervisor lingers as this process's zombie
             threading.Thread(target=supervisor.wait, name=f"reap-{spec.name}", daemon=True).start()
-        except BaseException:
+        except BaseException as exc:
             shutil.rmtree(job_dir, ignore_errors=True)  # nothing half-done
+            if isinstance(exc, (OSError, shutil.Error)) and disk_full(exc):
+                copies = 2 * spec.replica_count + 1  # the bundle, and each replica's two copies of it
+                raise SubmarineError(f"disk full: job {spec.name!r} needs about {copies} x {bundle.size / 2**20:.1f} "
+                                     f"MiB in {self.jobs_dir}: free space there, or set LocalRuntime.jobs_dir to "
+                                     "another disk") from None
             raise
         return LocalJobData.ref(spec.name, job_dir)
 
@@ -243,12 +255,33 @@ class LocalRuntime(Runtime):
     def poll(self, refs: Sequence[JobRef]) -> dict[str, JobStatus]:
         return {ref.key: self._status(ref) for ref in refs}
 
+    def _readable_status(self, job_dir: Path, raw) -> dict | None:
+        """A status file as the supervisor writes it, or None when it is malformed (a supervisor that died
+        in its error handler left one without replicas): one bad job must not break every listing."""
+        if not isinstance(raw, dict) or not isinstance(raw.get("replicas"), dict):
+            return None
+        try:
+            JobState(raw.get("state"))
+        except ValueError:
+            return None
+        return raw
+
     def _status(self, ref: JobRef) -> JobStatus:
         job_dir = self._job_dir(ref)
         job = processes.read_json(job_dir / "job.json")
         if job is None:
-            return JobStatus(JobState.UNKNOWN, "missing", message=f"the job folder {job_dir} is gone")
+            supervisors, groups = processes.job_processes(job_dir)
+            still = f"; its processes still run: `stop {ref.name}` ends them" if supervisors or groups else ""
+            return JobStatus(JobState.UNKNOWN, "missing", message=f"the job folder {job_dir} is gone{still}")
+        if not isinstance(job, dict) or not isinstance(job.get("replicas"), list):
+            return JobStatus(JobState.UNKNOWN, "malformed", message=f"{job_dir / 'job.json'} is malformed")
         raw = processes.read_json(job_dir / "status.json")
+        if raw is not None and self._readable_status(job_dir, raw) is None:
+            message = raw.get("message") if isinstance(raw, dict) else None
+            return JobStatus(JobState.FAILED if isinstance(raw, dict) and raw.get("state") == "FAILED"
+                             else JobState.UNKNOWN, "malformed-status", submitted=job.get("submitted"),
+                             message=(f"{message}; " if message else "") + f"its status file is incomplete "
+                                     f"({job_dir / 'status.json'})", links=self.links(ref))
         if raw is None and not self._supervisor_starting(job_dir):
             raw = self._bury(job_dir, {"submitted": job["submitted"], "supervisor_pid": None, "replicas": {
                 r["name"]: {"state": "PENDING", "exit_code": None, "pid": None} for r in job["replicas"]}})
@@ -263,12 +296,36 @@ class LocalRuntime(Runtime):
             raw = latest if JobState(latest["state"]).terminal else self._bury(job_dir, latest)
         replicas = []
         for r in job["replicas"]:
-            s = raw["replicas"][r["name"]]
+            s = raw["replicas"].get(r["name"]) or {"state": "UNKNOWN"}
             replicas.append(ReplicaStatus(r["name"], r["role"], r["index"], JobState(s["state"]), s["state"].lower(),
                                           s.get("exit_code"), "localhost", s.get("started"), s.get("finished")))
-        return JobStatus(JobState(raw["state"]), raw.get("raw_state", ""), submitted=raw.get("submitted"),
+        state, message = JobState(raw["state"]), raw.get("message", "")
+        if state is JobState.RUNNING and not message:
+            message = self._stall_message(job["decider"], raw["replicas"].get(job["decider"]) or {})
+        return JobStatus(state, raw.get("raw_state", ""), submitted=raw.get("submitted"),
                          started=raw.get("started"), finished=raw.get("finished"), replicas=replicas,
-                         message=raw.get("message", ""), links=self.links(ref))
+                         message=message, links=self.links(ref))
+
+    def _stall_message(self, name: str, replica: dict) -> str:
+        """The liveness signal: a running deciding replica that is stopped (SIGSTOP) or has shown no progress
+        (log output or CPU time, as its supervisor saw) for `stall_after` seconds."""
+        if replica.get("state") != "RUNNING" or replica.get("exit_code") is not None:
+            return ""
+        if replica.get("pid") and processes.process_state(replica["pid"]) == "T":
+            return f"{name} is stopped (SIGSTOP): it makes no progress until it gets SIGCONT; stop ends the job"
+        since = replica.get("progress") or replica.get("started")
+        if not self.stall_after or not since:
+            return ""
+        import datetime as dt
+
+        try:
+            quiet = (dt.datetime.now(dt.timezone.utc) - dt.datetime.fromisoformat(since)).total_seconds()
+        except ValueError:
+            return ""
+        if quiet < self.stall_after:
+            return ""
+        return (f"{name} shows no progress (no log output, no CPU time) for {quiet / 60:.0f} min: it may be hung; "
+                "stop ends the job, and LocalRuntime.stall_timeout ends such jobs by themselves")
 
     def _supervisor_starting(self, job_dir: Path) -> bool:
         try:
@@ -288,7 +345,10 @@ class LocalRuntime(Runtime):
         raw.update(state="FAILED", raw_state="supervisor-lost", finished=utcnow(),
                    message="the job's supervisor ended unexpectedly; its replicas were stopped"
                            + (f" ({last[0][:200]})" if last else ""))
-        processes.write_json(job_dir / "status.json", raw)
+        try:
+            processes.write_json(job_dir / "status.json", raw)
+        except OSError as exc:  # a read-only or full store: the verdict stands for this read, said not kept
+            raw["message"] += f"; not recorded in {job_dir} ({exc.strerror or exc})"
         return raw
 
     def logs(self, ref: JobRef, replica: str | None = None, tail: int | None = None,
@@ -324,6 +384,10 @@ class LocalRuntime(Runtime):
         raw = processes.read_json(job_dir / "status.json")
         if raw is None:
             if processes.read_json(job_dir / "job.json") is None:
+                supervisors, groups = processes.job_processes(job_dir)
+                if supervisors or groups:  # its folder was deleted under it: end what runs all the same
+                    processes.end_processes(groups, supervisors, min(self.stop_grace, self.stop_wait))
+                    return
                 raise JobNotFound(f"no local job {ref.name!r} in {self.jobs_dir}")
             # the supervisor is starting (slowly on a loaded machine): wait for its first status
             deadline = time.monotonic() + 30
@@ -339,12 +403,37 @@ class LocalRuntime(Runtime):
         if processes.supervisor_alive(pid, job_dir):
             # the supervisor gives each replica group `stop_grace` seconds; a stop during that grace is the
             # impatient second Ctrl-C: SIGKILL at once
-            os.kill(pid, signal.SIGTERM)
-            deadline = time.monotonic() + self.stop_wait
-            while time.monotonic() < deadline and not self._status(ref).terminal:
-                time.sleep(0.05)
+            if processes.process_state(pid) != "T":
+                os.kill(pid, signal.SIGTERM)
+                deadline = time.monotonic() + self.stop_wait
+                while time.monotonic() < deadline and not self._status(ref).terminal:
+                    time.sleep(0.05)
+            latest = processes.read_json(job_dir / "status.json") or raw
+            if not JobState(latest.get("state", "UNKNOWN")).terminal and (
+                    processes.process_state(pid) == "T" or latest.get("raw_state") != "stopping"):
+                self._stop_without_supervisor(job_dir, latest, pid)  # stopped (SIGSTOP) or hung: it cannot
         else:
             self._bury(job_dir, raw)
+
+    def _stop_without_supervisor(self, job_dir: Path, raw: dict, pid: int) -> None:
+        """End the replicas' process groups ourselves and record the job STOPPED, then end the supervisor
+        that could not (its watchdog then finds the verdict written and keeps it)."""
+        state = "stopped (SIGSTOP)" if processes.process_state(pid) == "T" else "not answering"
+        supervisors, groups = processes.job_processes(job_dir)
+        groups = sorted(set(groups) | {r["pid"] for r in raw.get("replicas", {}).values()
+                                       if isinstance(r, dict) and r.get("pid") and r.get("exit_code") is None})
+        processes.end_processes(groups, [], min(self.stop_grace, self.stop_wait))
+        for replica in raw.get("replicas", {}).values():
+            if isinstance(replica, dict) and replica.get("exit_code") is None:
+                replica.update(state="STOPPED", finished=utcnow())
+        raw.update(state="STOPPED", raw_state="stopped", finished=utcnow(),
+                   message=f"stopped on request; its supervisor (pid {pid}) was {state}, so the replicas were "
+                           "ended directly")
+        try:
+            processes.write_json(job_dir / "status.json", raw)
+        except OSError as exc:
+            raw["message"] += f"; not recorded in {job_dir} ({exc.strerror or exc})"
+        processes.end_processes([], sorted(set(supervisors) | {pid}), 0)
 
     def links(self, ref: JobRef) -> dict[str, str]:
         return {"logs": (self._job_dir(ref) / "logs").as_uri()}

@@ -8,7 +8,11 @@ Reads JOBDIR/job.json, writes JOBDIR/status.json atomically on every change:
 - a replica that fails fails the job, and the others are stopped;
 - SIGTERM stops the job: every replica's process group gets SIGTERM, then `stop_grace` seconds (job.json,
   default 30, as Kubernetes' terminationGracePeriodSeconds) to exit, then SIGKILL; meanwhile the status says
-  "stopping (grace 30 s)". The job ends STOPPED.
+  "stopping (grace 30 s)". The job ends STOPPED;
+- the deciding replica's progress (log output or CPU time) is kept in its status; with `stall_timeout`
+  (job.json) a job whose decider shows none for that long is ended FAILED;
+- a status the disk has no room for is written once the job's reserve (`.status-reserve`) is freed, or
+  again later: the verdict is always written before the supervisor exits.
 
 A watchdog process (forked first, in its own session) holds a pipe from the supervisor: if the supervisor dies
 without saying "done" (SIGKILL, a crash), the watchdog ends every replica group and records the job FAILED,
@@ -16,6 +20,7 @@ so replicas never outlive their supervisor.
 """
 
 import datetime
+import errno
 import json
 import os
 import signal
@@ -27,6 +32,9 @@ DEFAULT_STOP_GRACE_SECONDS = 30.0
 #: grace for replicas the watchdog ends after the supervisor died (no one is waiting for a checkpoint)
 WATCHDOG_GRACE_SECONDS = 5.0
 TICK_SECONDS = 0.05
+#: room kept on the job's disk for its status files (a 256-replica status is about 60 KiB)
+RESERVE_NAME = ".status-reserve"
+RESERVE_BYTES = 256 * 1024
 
 
 def now():
@@ -53,6 +61,9 @@ class Supervisor:
         self.stop_now = False  # a second SIGTERM during the grace period: SIGKILL at once
         self.grace = float(self.job.get("stop_grace", DEFAULT_STOP_GRACE_SECONDS))
         self.watchdog = None
+        self.unwritten = False  # a status the disk had no room for: written again (flush_status)
+        self.stall_timeout = float(self.job.get("stall_timeout") or 0)
+        self.progress = {"checked": 0.0, "mark": None, "since": time.monotonic(), "written": 0.0}
         self.status = {
             "state": "PENDING", "raw_state": "starting", "submitted": self.job["submitted"],
             "started": None, "finished": None, "message": "", "supervisor_pid": os.getpid(),
@@ -61,7 +72,29 @@ class Supervisor:
         }
 
     def write_status(self):
-        write_json(os.path.join(self.job_dir, "status.json"), self.status)
+        """Write the status; on a full disk, free the job's reserve and try again, else keep it in memory
+        for `flush_status` (the replicas go on; a verdict is never lost to a full disk)."""
+        path = os.path.join(self.job_dir, "status.json")
+        try:
+            write_json(path, self.status)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT) or not release_reserve(self.job_dir):
+                self.unwritten = True
+                return
+            try:
+                write_json(path, self.status)
+            except OSError:
+                self.unwritten = True
+                return
+        self.unwritten = False
+
+    def flush_status(self, wait=False):
+        """Write a status a full disk held back: now, or (`wait`, for the verdict) until it is written."""
+        while self.unwritten:
+            self.write_status()
+            if not wait or not self.unwritten:
+                return
+            time.sleep(1.0)
 
     def start_watchdog(self):
         read_end, write_end = os.pipe()
@@ -99,6 +132,7 @@ class Supervisor:
             self.watchdog = None
 
     def start(self):
+        make_reserve(self.job_dir)
         self.start_watchdog()
         base_env = dict(os.environ)
         for replica in self.job["replicas"]:
@@ -114,6 +148,34 @@ class Supervisor:
         self.status.update(state="RUNNING", raw_state="running", started=now())
         self.write_status()
 
+    def check_progress(self):
+        """The deciding replica's last sign of life (log output or CPU time), looked at once a second and kept
+        as `progress` in its status (written every 10 s); a message when it has shown none for `stall_timeout`
+        seconds (job.json; 0: never), and the job must end."""
+        moment = time.monotonic()
+        decider = self.job["decider"]
+        proc = self.procs.get(decider)
+        if moment - self.progress["checked"] < 1.0 or proc is None or proc.poll() is not None:
+            return None
+        self.progress["checked"] = moment
+        log = next(r["log"] for r in self.job["replicas"] if r["name"] == decider)
+        try:
+            size = os.path.getsize(log)
+        except OSError:
+            size = None
+        mark = (size, _group_cpu_ticks(proc.pid))
+        if mark != self.progress["mark"]:
+            self.progress.update(mark=mark, since=moment)
+            self.status["replicas"][decider]["progress"] = now()
+            if moment - self.progress["written"] >= 10.0:
+                self.progress["written"] = moment
+                self.write_status()
+        quiet = moment - self.progress["since"]
+        if self.stall_timeout and quiet > self.stall_timeout:
+            return (f"{decider} made no progress (no log output, no CPU time) for {quiet:.0f} s: ended after "
+                    f"LocalRuntime.stall_timeout = {self.stall_timeout:g} s")
+        return None
+
     def kill_all(self, reason_state):
         """SIGTERM every replica's process group, SIGKILL what is left after the grace period.
 
@@ -123,6 +185,7 @@ class Supervisor:
         # every group, ended replicas' too: a replica whose shell was killed leaves its children in its group
         for proc in self.procs.values():
             _signal_group(proc.pid, signal.SIGTERM)
+            _signal_group(proc.pid, signal.SIGCONT)  # a stopped (SIGSTOP) replica receives the SIGTERM too
         deadline = time.monotonic() + self.grace
         while time.monotonic() < deadline and not self.stop_now and (
                 any(p.poll() is None for p in live.values()) or any(_group_alive(p.pid) for p in self.procs.values())):
@@ -137,13 +200,15 @@ class Supervisor:
     def finish(self, state, message):
         self.status.update(state=state, raw_state=state.lower(), finished=now(), message=message)
         self.write_status()
+        self.flush_status(wait=True)
+        release_reserve(self.job_dir)  # the job writes no more status
 
     def run(self):
         signal.signal(signal.SIGTERM, self._on_stop)
         signal.signal(signal.SIGINT, self._on_stop)
         try:
             self.start()
-        except OSError as exc:
+        except (OSError, ValueError, TypeError) as exc:  # ValueError, TypeError: a NUL byte, a non-text env value
             self.kill_all("STOPPED")
             self.finish("FAILED", f"could not start a replica: {exc}")
             return 1
@@ -157,6 +222,7 @@ class Supervisor:
                 self.kill_all("STOPPED")
                 self.finish("STOPPED", "stopped on request")
                 return 0
+            self.flush_status()
             changed = False
             for name, proc in self.procs.items():
                 replica = self.status["replicas"][name]
@@ -170,6 +236,11 @@ class Supervisor:
                         return 0
             if changed:
                 self.write_status()
+            stalled = self.check_progress()
+            if stalled:
+                self.kill_all("STOPPED")
+                self.finish("FAILED", stalled)
+                return 0
             if grace_deadline is None and self.status["replicas"][decider]["state"] == "SUCCEEDED":
                 # The decider is done: give other workers a moment to finish cleanly; PS never end by themselves.
                 grace_deadline = time.monotonic() + float(self.job.get("success_grace", 30))
@@ -194,16 +265,13 @@ def _signal_group(pid, sig):
         pass
 
 
-def _group_alive(pgid):
-    """Whether a process of group `pgid` still runs (zombies, which only wait for a reaper, do not count)."""
-    try:
-        os.killpg(pgid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
+def _group_stats(pgid):
+    """The /proc stat fields (those after the command name) of each process of group `pgid`; None without /proc."""
     try:
         entries = os.listdir("/proc")
     except OSError:
-        return True
+        return None
+    found = []
     for entry in entries:
         if entry.isdigit():
             try:
@@ -211,16 +279,58 @@ def _group_alive(pgid):
                     fields = f.read().rsplit(")", 1)[1].split()
             except (OSError, IndexError):
                 continue
-            if len(fields) > 2 and fields[2] == str(pgid) and fields[0] not in ("Z", "X"):
-                return True
-    return False
+            if len(fields) > 12 and fields[2] == str(pgid):
+                found.append(fields)
+    return found
+
+
+def _group_alive(pgid):
+    """Whether a process of group `pgid` still runs (zombies, which only wait for a reaper, do not count)."""
+    try:
+        os.killpg(pgid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    stats = _group_stats(pgid)
+    return stats is None or any(fields[0] not in ("Z", "X") for fields in stats)
+
+
+def _group_cpu_ticks(pgid):
+    """CPU time (clock ticks, user + system) of the processes of group `pgid`; None without /proc."""
+    stats = _group_stats(pgid)
+    return None if stats is None else sum(int(fields[11]) + int(fields[12]) for fields in stats)
 
 
 def write_json(path, data):
     tmp = path + f".tmp{os.getpid()}"
-    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
-        json.dump(data, f)
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+            json.dump(data, f)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)  # a full disk leaves a partial file: not ours to keep
+        except OSError:
+            pass
+        raise
+
+
+def make_reserve(job_dir):
+    """Hold RESERVE_BYTES of the job's disk, released when a status cannot be written for lack of space: room
+    for the verdict even when the replicas (or anything else) filled the disk."""
+    try:
+        with open(os.path.join(job_dir, RESERVE_NAME), "wb") as f:
+            f.write(b"\0" * RESERVE_BYTES)
+    except OSError:
+        release_reserve(job_dir)  # no room for it now: the status writes try again on their own
+
+
+def release_reserve(job_dir):
+    """Free the reserve; True when there was one to free."""
+    try:
+        os.unlink(os.path.join(job_dir, RESERVE_NAME))
+        return True
+    except OSError:
+        return False
 
 
 def watch(job_dir, pipe):
