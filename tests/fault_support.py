@@ -181,14 +181,14 @@ class FullDisk:
         """Write until the file system says ENOSPC."""
         import errno
 
-        with open(self.folder / ".filler", "ab") as f:
-            try:
+        try:
+            with open(self.folder / ".filler", "ab") as f:
                 while True:
                     f.write(b"\0" * 65536)
                     f.flush()
-            except OSError as exc:
-                if exc.errno != errno.ENOSPC:
-                    raise
+        except OSError as exc:  # the open itself meets ENOSPC when the disk is already full
+            if exc.errno != errno.ENOSPC:
+                raise
 
     def free(self) -> None:
         (self.folder / ".filler").unlink(missing_ok=True)
