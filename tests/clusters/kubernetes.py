@@ -3,6 +3,7 @@ module in `kubernetes-go/` beside this file), a CA, serving certificate, service
 made here, and the CRDs the runtime targets installed from `tests/protocols/`.
 
     python tests/clusters/kubernetes.py up      # builds on first use, starts, prints the kubeconfig path
+    python tests/clusters/kubernetes.py up --controllers   # also the Job controller, scheduler and kwok
     python tests/clusters/kubernetes.py down    # stops what `up` started
 
 The binaries are cached in the user's cache folder (`common.cache_dir`) under a key made of the Kubernetes
@@ -40,7 +41,11 @@ else:
 
 import pytest
 
-MODULE_DIR = Path(__file__).resolve().parent / "kubernetes-go"
+HERE = Path(__file__).resolve().parent
+#: the Kubernetes release's binaries, with its own dependency versions
+KUBERNETES_MODULE = HERE / "kubernetes-go"
+#: the controllers beside it (JobSet, kwok), whose dependency versions differ from the release's
+CONTROLLERS_MODULE = HERE / "kubernetes-controllers-go"
 PROTOCOLS = Path(__file__).resolve().parent.parent / "protocols"
 #: the CRDs installed in every control plane: the Kubeflow v1 operator's, Trainer v2's, JobSet's and Kueue's queues
 CRD_FILES = (*sorted((PROTOCOLS / "kubeflow").glob("kubeflow.org_*.yaml")),
@@ -49,13 +54,28 @@ CRD_FILES = (*sorted((PROTOCOLS / "kubeflow").glob("kubeflow.org_*.yaml")),
 #: the upstream ClusterTrainingRuntimes a Trainer v2 cluster ships (`torch-distributed`, ...)
 CLUSTER_RUNTIME_FILES = tuple(p for p in sorted((PROTOCOLS / "kubeflow-trainer" / "runtimes").glob("*.yaml"))
                               if p.name != "kustomization.yaml")
-#: binary name -> Go package, in the wrapper module
-PACKAGES = {"kube-apiserver": "k8s.io/kubernetes/cmd/kube-apiserver", "etcd": "./etcd",
-            "kube-controller-manager": "k8s.io/kubernetes/cmd/kube-controller-manager",
-            "kube-scheduler": "k8s.io/kubernetes/cmd/kube-scheduler"}
+#: binary name -> (wrapper module, Go package)
+PACKAGES = {"kube-apiserver": (KUBERNETES_MODULE, "k8s.io/kubernetes/cmd/kube-apiserver"),
+            "etcd": (KUBERNETES_MODULE, "./etcd"),
+            "kube-controller-manager": (KUBERNETES_MODULE, "k8s.io/kubernetes/cmd/kube-controller-manager"),
+            "kube-scheduler": (KUBERNETES_MODULE, "k8s.io/kubernetes/cmd/kube-scheduler"),
+            "kwok": (CONTROLLERS_MODULE, "sigs.k8s.io/kwok/cmd/kwok"),
+            "jobset": (CONTROLLERS_MODULE, "sigs.k8s.io/jobset")}
 API_SERVER = ("kube-apiserver", "etcd")
+#: what makes Jobs run without kubelets: the Job controller, the scheduler, and kwok's fake nodes and pods
+CONTROLLERS = ("kube-controller-manager", "kube-scheduler", "kwok")
 START_TIMEOUT = 120.0
 BUILD_TIMEOUT = 3600  # a cold build takes tens of minutes on 2 cores; the test timeouts do not cover it
+KWOK_ANNOTATION = "kwok.x-k8s.io/node"
+GPUS_PER_NODE = 8
+#: the node kwok fakes: what a GPU node reports, so that requests for nvidia.com/gpu are scheduled
+FAKE_NODE = {"apiVersion": "v1", "kind": "Node",
+             "metadata": {"name": "gpu-node-0", "annotations": {KWOK_ANNOTATION: "fake"},
+                          "labels": {"kubernetes.io/hostname": "gpu-node-0", "type": "kwok"}},
+             "status": {"capacity": {"cpu": "64", "memory": "512Gi", "pods": "110",
+                                     "nvidia.com/gpu": str(GPUS_PER_NODE)},
+                        "allocatable": {"cpu": "64", "memory": "512Gi", "pods": "110",
+                                        "nvidia.com/gpu": str(GPUS_PER_NODE)}}}
 UP_DIR = Path(tempfile.gettempdir()) / f"submarine-kubernetes-{os.getuid()}"
 
 
@@ -66,7 +86,7 @@ class ClusterError(RuntimeError):
 # -- building ---------------------------------------------------------------------------------------------
 def kubernetes_version() -> str:
     """The k8s.io/kubernetes version the wrapper module requires (one home: its go.mod)."""
-    found = re.search(r"^\s*k8s\.io/kubernetes (v\S+)", (MODULE_DIR / "go.mod").read_text(), re.M)
+    found = re.search(r"^\s*k8s\.io/kubernetes (v\S+)", (KUBERNETES_MODULE / "go.mod").read_text(), re.M)
     assert found, "tests/clusters/kubernetes-go/go.mod requires no k8s.io/kubernetes"
     return found.group(1)
 
@@ -88,62 +108,66 @@ def ldflags(version: str) -> str:
     return "-s -w " + " ".join(f"-X k8s.io/component-base/version.{k}={v}" for k, v in stamp.items())
 
 
-def binaries_dir() -> Path:
-    """Where the binaries of this wrapper module are cached: a change to it builds afresh."""
+def binaries_dir(module: Path) -> Path:
+    """Where the binaries of a wrapper module are cached: the Kubernetes version and a digest of the module,
+    so that a change to it builds afresh."""
     digest = hashlib.sha256()
-    for path in sorted(MODULE_DIR.rglob("*")):
+    for path in sorted(module.rglob("*")):
         if path.is_file():
-            digest.update(path.relative_to(MODULE_DIR).as_posix().encode() + b"\0" + path.read_bytes())
-    return cache_dir("kubernetes", f"{kubernetes_version()}-{digest.hexdigest()[:12]}")
+            digest.update(path.relative_to(module).as_posix().encode() + b"\0" + path.read_bytes())
+    return cache_dir("kubernetes", f"{kubernetes_version()}-{module.name}-{digest.hexdigest()[:12]}")
 
 
 def build(names: tuple[str, ...] = API_SERVER, log=None) -> dict[str, Path]:
-    """The paths of the named binaries, building those not cached yet in one `go build` (they share most of
-    their packages). A lock keeps parallel sessions from building twice."""
-    target = binaries_dir()
-    wanted = {name: target / name for name in names}
-    if all(path.exists() for path in wanted.values()):
+    """The paths of the named binaries, building those not cached yet, one `go build` per wrapper module
+    (binaries of one module share most of their packages). A lock keeps parallel sessions from building
+    the same thing twice."""
+    wanted = {name: binaries_dir(PACKAGES[name][0]) / name for name in names}
+    missing = [name for name, path in wanted.items() if not path.exists()]
+    if not missing:
         return wanted
     go = go_command()
     if go is None:
-        raise FileNotFoundError("Go is not installed (the Kubernetes tests build kube-apiserver and etcd from Go "
+        raise FileNotFoundError(f"Go is not installed (the Kubernetes tests build {', '.join(missing)} from Go "
                                 "modules): install Go 1.26 or newer")
-    with open(target / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        missing = [name for name, path in wanted.items() if not path.exists()]
-        if missing:
-            _go_build(go, missing, target, log)
+    for module in dict.fromkeys(PACKAGES[name][0] for name in missing):
+        target = binaries_dir(module)
+        with open(target / ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            todo = [name for name in missing if PACKAGES[name][0] == module and not wanted[name].exists()]
+            if todo:
+                _go_build(go, module, todo, target, log)
     return wanted
 
 
-def _go_build(go: str, names: list[str], target: Path, log) -> None:
+def _go_build(go: str, module: Path, names: list[str], target: Path, log) -> None:
     staging = Path(tempfile.mkdtemp(prefix=".build-", dir=target))
     build_log = target / "build.log"
     # CGO off: static binaries as Kubernetes' own release builds them, and no C compiler needed
     env = {**os.environ, "CGO_ENABLED": "0", "GOFLAGS": "-mod=readonly"}
-    command = [go, "build", "-trimpath", "-ldflags", ldflags(kubernetes_version()), "-o", f"{staging}/",
-               *(PACKAGES[name] for name in names)]
+    stamp = ldflags(kubernetes_version()) if module == KUBERNETES_MODULE else "-s -w"
+    command = [go, "build", "-trimpath", "-ldflags", stamp, "-o", f"{staging}/", *(PACKAGES[n][1] for n in names)]
     began = time.monotonic()
     if log:
-        log(f"building {', '.join(names)} from Go modules into {target} (the first run takes tens of minutes; "
+        log(f"building {', '.join(names)} from Go modules into {target} (the first time takes tens of minutes; "
             f"log: {build_log})")
-    with open(build_log, "ab") as out:
-        out.write(f"\n$ {' '.join(command)}\n".encode())
-        out.flush()
-        try:
-            done = subprocess.run(command, cwd=MODULE_DIR, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                  timeout=BUILD_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise ClusterError(f"go build of {', '.join(names)} took over {BUILD_TIMEOUT} s; "
-                               f"{tail(build_log)}") from None
-        out.write(f"exit {done.returncode} after {time.monotonic() - began:.0f} s\n".encode())
-    if done.returncode != 0:
+    try:
+        with open(build_log, "ab") as out:
+            out.write(f"\n$ {' '.join(command)}\n".encode())
+            out.flush()
+            try:
+                done = subprocess.run(command, cwd=module, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                      timeout=BUILD_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                raise ClusterError(f"go build of {', '.join(names)} took over {BUILD_TIMEOUT} s; "
+                                   f"{tail(build_log)}") from None
+            out.write(f"exit {done.returncode} after {time.monotonic() - began:.0f} s\n".encode())
+        if done.returncode != 0:
+            raise ClusterError(f"go build of {', '.join(names)} failed (exit {done.returncode}); {tail(build_log)}")
+        for name in names:
+            os.replace(staging / name, target / name)
+    finally:  # also when interrupted: no half-built folder stays in the cache
         shutil.rmtree(staging, ignore_errors=True)
-        raise ClusterError(f"go build of {', '.join(names)} failed (exit {done.returncode}); {tail(build_log)}")
-    for name in names:
-        os.replace(staging / name, target / name)
-    shutil.rmtree(staging, ignore_errors=True)
 
 
 def tail(path: Path, lines: int = 15) -> str:
@@ -289,8 +313,9 @@ class ControlPlane:
 
     def request(self, method: str, path: str, body: dict | None = None, token: str | None = None) -> bytes:
         data = json.dumps(body).encode() if body is not None else None
+        content_type = "application/merge-patch+json" if method == "PATCH" else "application/json"
         request = urllib.request.Request(self.url + path, data=data, method=method, headers={
-            "Authorization": f"Bearer {token or self.admin_token}", "Content-Type": "application/json",
+            "Authorization": f"Bearer {token or self.admin_token}", "Content-Type": content_type,
             "Accept": "application/json"})
         with urllib.request.urlopen(request, context=self._ssl(), timeout=30) as response:
             return response.read()
@@ -330,6 +355,29 @@ class ControlPlane:
         for path in CLUSTER_RUNTIME_FILES:
             self.create("/apis/trainer.kubeflow.org/v1alpha1/clustertrainingruntimes", yaml.safe_load(path.read_text()))
 
+    def start_controllers(self, binaries: dict[str, Path]) -> None:
+        """Make jobs run without kubelets: kube-controller-manager (Job controller, garbage collector, service
+        accounts), kube-scheduler, and kwok, which runs one fake node with GPUs and moves its pods through
+        kwok's default stages (Pending, Running, and Succeeded for pods a Job owns)."""
+        self.binaries.update(binaries)
+        kubeconfig, f = str(self.kubeconfig), self.folder
+        self._spawn("kube-controller-manager", [
+            f"--kubeconfig={kubeconfig}", "--leader-elect=false", "--bind-address=127.0.0.1",
+            f"--secure-port={free_port()}", f"--cert-dir={f / 'certs-kcm'}",
+            f"--service-account-private-key-file={f / 'sa.key'}", f"--root-ca-file={f / 'ca.crt'}",
+            "--use-service-account-credentials=false", "--concurrent-job-syncs=5"])
+        self._spawn("kube-scheduler", [
+            f"--kubeconfig={kubeconfig}", "--leader-elect=false", "--bind-address=127.0.0.1",
+            f"--secure-port={free_port()}", f"--cert-dir={f / 'certs-scheduler'}"])
+        self._spawn("kwok", [
+            f"--kubeconfig={kubeconfig}", "--manage-all-nodes=false",
+            f"--manage-nodes-with-annotation-selector={KWOK_ANNOTATION}=fake", "--node-ip=127.0.0.1",
+            f"--server-address=127.0.0.1:{free_port()}"])
+        self.create("/api/v1/nodes", FAKE_NODE)
+        self._wait("kwok", lambda: any(
+            c["type"] == "Ready" and c["status"] == "True"
+            for c in self.get_json(f"/api/v1/nodes/{FAKE_NODE['metadata']['name']}")["status"].get("conditions", [])))
+
     def create_namespace(self, name: str) -> str:
         self.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
         return name
@@ -350,7 +398,7 @@ class ControlPlane:
 
     def stop(self) -> None:
         """Stop the API server, then etcd (its store is thrown away with the folder)."""
-        for name in ("kube-apiserver", "etcd"):
+        for name in (*reversed(CONTROLLERS), "kube-apiserver", "etcd"):
             process = self.processes.pop(name, None)
             if process is not None:
                 stop_process(process.pid, process)
@@ -380,9 +428,16 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def start(folder: Path, log=None) -> ControlPlane:
-    """Build (on first use) and start a control plane in `folder`."""
-    return ControlPlane(folder, build(API_SERVER, log)).start()
+def start(folder: Path, controllers: bool = False, log=None) -> ControlPlane:
+    """Build (on first use) and start a control plane in `folder`; with `controllers`, jobs run too."""
+    plane = ControlPlane(folder, build(API_SERVER, log)).start()
+    if controllers:
+        try:
+            plane.start_controllers(build(CONTROLLERS, log))
+        except BaseException:
+            plane.stop()
+            raise
+    return plane
 
 
 @pytest.fixture(scope="session")
@@ -404,15 +459,15 @@ def real_kubernetes(tmp_path_factory) -> ControlPlane:
 
 
 # -- the command ------------------------------------------------------------------------------------------
-def up() -> Path:
-    """Start a control plane that outlives this command; its state is in UP_DIR. Prints the kubeconfig."""
+def up(controllers: bool = False) -> Path:
+    """Start a control plane that outlives this command; its state is in UP_DIR. Returns the kubeconfig."""
     if (UP_DIR / "state.json").exists():
         state = json.loads((UP_DIR / "state.json").read_text())
         if all(pid_alive(pid) for pid in state["pids"].values()):
             return Path(state["kubeconfig"])
         down()
     shutil.rmtree(UP_DIR, ignore_errors=True)
-    plane = start(UP_DIR, log=lambda line: print(line, file=sys.stderr))
+    plane = start(UP_DIR, controllers, log=lambda line: print(line, file=sys.stderr))
     (UP_DIR / "state.json").write_text(json.dumps({"kubeconfig": str(plane.kubeconfig), "url": plane.url,
                                                    "pids": {k: p.pid for k, p in plane.processes.items()}}))
     return plane.kubeconfig
@@ -423,19 +478,18 @@ def down() -> None:
     if not state_file.exists():
         return
     pids = json.loads(state_file.read_text())["pids"]
-    for name in ("kube-apiserver", "etcd"):
-        if name in pids:
-            stop_process(pids[name])
+    for pid in reversed(list(pids.values())):  # controllers first, etcd last
+        stop_process(pid)
     shutil.rmtree(UP_DIR, ignore_errors=True)
 
 
 def main(argv: list[str]) -> int:
-    if argv not in (["up"], ["down"]):
-        print("usage: python tests/clusters/kubernetes.py up|down", file=sys.stderr)
+    if argv not in (["up"], ["up", "--controllers"], ["down"]):
+        print("usage: python tests/clusters/kubernetes.py up [--controllers] | down", file=sys.stderr)
         return 2
     try:
-        if argv == ["up"]:
-            print(up())
+        if argv[0] == "up":
+            print(up(controllers="--controllers" in argv))
         else:
             down()
     except (ClusterError, FileNotFoundError) as exc:
