@@ -229,6 +229,7 @@ class ControlPlane:
     folder: Path
     binaries: dict[str, Path]
     port: int = 0
+    etcd_port: int = 0
     admin_token: str = ""
     viewer_token: str = ""
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
@@ -241,6 +242,18 @@ class ControlPlane:
     def kubeconfig(self) -> Path:
         return self.folder / "kubeconfig"
 
+    def compact_etcd(self) -> int:
+        """Compact etcd up to its current revision, as the API server does every 5 minutes: a watch from an
+        older resourceVersion then gets 410 Gone. Returns that revision."""
+        base = f"http://127.0.0.1:{self.etcd_port}/v3"
+        status = json.loads(urllib.request.urlopen(urllib.request.Request(
+            f"{base}/maintenance/status", data=b"{}", method="POST"), timeout=10).read())
+        revision = int(status["header"]["revision"])
+        urllib.request.urlopen(urllib.request.Request(
+            f"{base}/kv/compaction", data=json.dumps({"revision": revision, "physical": True}).encode(),
+            method="POST"), timeout=30).read()
+        return revision
+
     def start(self) -> "ControlPlane":
         self.folder.mkdir(parents=True, exist_ok=True)
         make_certificates(self.folder)
@@ -249,8 +262,8 @@ class ControlPlane:
         (self.folder / "tokens.csv").write_text(f"{self.admin_token},admin,admin-uid,system:masters\n"
                                                 f"{self.viewer_token},viewer,viewer-uid\n")
         try:
-            etcd_port = self._start_etcd()
-            self._start_api_server(etcd_port)
+            self.etcd_port = self._start_etcd()
+            self._start_api_server(self.etcd_port)
             self._write_kubeconfig()
             self.install_crds()
         except BaseException:
@@ -337,11 +350,9 @@ class ControlPlane:
 
     def install_crds(self) -> None:
         """The CRDs (tests/protocols/), once Established, then the upstream ClusterTrainingRuntimes."""
-        import yaml
-
         names = []
         for path in CRD_FILES:
-            crd = yaml.safe_load(path.read_text())
+            crd = load_yaml(path)
             self.create("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
             names.append(crd["metadata"]["name"])
         deadline = time.monotonic() + START_TIMEOUT
@@ -353,7 +364,7 @@ class ControlPlane:
                     raise ClusterError(f"the CRD {name} was not Established after {START_TIMEOUT:.0f} s")
                 time.sleep(0.1)
         for path in CLUSTER_RUNTIME_FILES:
-            self.create("/apis/trainer.kubeflow.org/v1alpha1/clustertrainingruntimes", yaml.safe_load(path.read_text()))
+            self.create("/apis/trainer.kubeflow.org/v1alpha1/clustertrainingruntimes", load_yaml(path))
 
     def start_controllers(self, binaries: dict[str, Path]) -> None:
         """Make jobs run without kubelets: kube-controller-manager (Job controller, garbage collector, service
@@ -402,6 +413,13 @@ class ControlPlane:
             process = self.processes.pop(name, None)
             if process is not None:
                 stop_process(process.pid, process)
+
+
+def load_yaml(path: Path):
+    """libyaml's loader where PyYAML has it: the pure-Python one takes seconds per CRD of pod templates."""
+    import yaml
+
+    return yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
 def stop_process(pid: int, process: subprocess.Popen | None = None, grace: float = 10) -> None:
