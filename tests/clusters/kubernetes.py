@@ -67,6 +67,8 @@ CONTROLLERS = ("kube-controller-manager", "kube-scheduler", "kwok")
 START_TIMEOUT = 120.0
 BUILD_TIMEOUT = 3600  # a cold build takes tens of minutes on 2 cores; the test timeouts do not cover it
 KWOK_ANNOTATION = "kwok.x-k8s.io/node"
+#: how kwok moves nodes and pods along: its own default stages (the file names their source)
+KWOK_STAGES = HERE / "kwok-stages.yaml"
 GPUS_PER_NODE = 8
 #: the node kwok fakes: what a GPU node reports, so that requests for nvidia.com/gpu are scheduled
 FAKE_NODE = {"apiVersion": "v1", "kind": "Node",
@@ -383,6 +385,7 @@ class ControlPlane:
         self._spawn("kwok", [
             f"--kubeconfig={kubeconfig}", "--manage-all-nodes=false",
             f"--manage-nodes-with-annotation-selector={KWOK_ANNOTATION}=fake", "--node-ip=127.0.0.1",
+            f"--config={KWOK_STAGES}",
             f"--server-address=127.0.0.1:{free_port()}"])
         self.create("/api/v1/nodes", FAKE_NODE)
         self._wait("kwok", lambda: any(

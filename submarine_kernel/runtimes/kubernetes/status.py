@@ -100,6 +100,10 @@ def object_status(obj: Mapping[str, Any], kind: Kind, data: KubernetesJobData, p
         else:
             state = JobState.SUBMITTED
         raw = decided.get("type", "") if decided else ("Active" if raw_status.get("active") else "")
+    if state.terminal:
+        # A job decided by its deciding replica (successPolicy) ends the others wherever they were, even
+        # still starting: they are stopped, not pending in a finished job.
+        replicas = [r if r.state.terminal else replace(r, state=JobState.STOPPED) for r in replicas]
     finished = raw_status.get("completionTime")
     if state.terminal and not finished and decided:
         finished = decided.get("lastTransitionTime")
