@@ -59,8 +59,9 @@ def runtimes(running_kubernetes, request):
     made = []
 
     def make(**traits) -> KubernetesRuntime:
+        traits.setdefault("api", "job")
         runtime = KubernetesRuntime(kubeconfig=str(running_kubernetes.kubeconfig), namespace=namespace,
-                                    request_timeout=10, api="job", **traits)
+                                    request_timeout=10, **traits)
         made.append(runtime)
         return runtime
     yield make
@@ -116,3 +117,17 @@ def test_suspending_a_running_job_ends_its_pods_and_keeps_it(running_kubernetes,
     assert (status.state, status.raw_state) == (JobState.STOPPED, "Suspended")
     job = running_kubernetes.get_json(f"/apis/batch/v1/namespaces/{namespace}/jobs/susp-run")
     assert job["spec"]["suspend"] is True
+
+
+def test_a_tensorflow_jobset_runs_through_the_jobset_controller(running_kubernetes, runtimes):
+    runtime = runtimes(api="trainer")
+    spec = build_spec("tf-set", framework="tensorflow", workers=2, ps=1, image="tf:2", command="python train.py")
+    ref = runtime.submit(spec, BUNDLE, "file:///b")
+    assert ref.extra["kind"] == "JobSet"
+    status = until(runtime, ref, lambda s: s.terminal, "the JobSet to finish")
+    assert status.state == JobState.SUCCEEDED, status
+    assert [r.name for r in status.replicas] == ["worker-0", "worker-1", "ps-0"], status.replicas
+    assert status.replicas[0].state == JobState.SUCCEEDED and all(r.state.terminal for r in status.replicas)
+    namespace = ref.extra["namespace"]
+    jobs = running_kubernetes.get_json(f"/apis/batch/v1/namespaces/{namespace}/jobs")["items"]
+    assert sorted(j["metadata"]["name"] for j in jobs) == ["tf-set-ps-0", "tf-set-worker-0"]

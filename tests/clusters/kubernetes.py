@@ -3,7 +3,7 @@ module in `kubernetes-go/` beside this file), a CA, serving certificate, service
 made here, and the CRDs the runtime targets installed from `tests/protocols/`.
 
     python tests/clusters/kubernetes.py up      # builds on first use, starts, prints the kubeconfig path
-    python tests/clusters/kubernetes.py up --controllers   # also the Job controller, scheduler and kwok
+    python tests/clusters/kubernetes.py up --controllers   # also the Job and JobSet controllers, scheduler, kwok
     python tests/clusters/kubernetes.py down    # stops what `up` started
 
 The binaries are cached in the user's cache folder (`common.cache_dir`) under a key made of the Kubernetes
@@ -62,8 +62,9 @@ PACKAGES = {"kube-apiserver": (KUBERNETES_MODULE, "k8s.io/kubernetes/cmd/kube-ap
             "kwok": (CONTROLLERS_MODULE, "sigs.k8s.io/kwok/cmd/kwok"),
             "jobset": (CONTROLLERS_MODULE, "sigs.k8s.io/jobset")}
 API_SERVER = ("kube-apiserver", "etcd")
-#: what makes Jobs run without kubelets: the Job controller, the scheduler, and kwok's fake nodes and pods
-CONTROLLERS = ("kube-controller-manager", "kube-scheduler", "kwok")
+#: what makes jobs run without kubelets: the Job controller, the scheduler, kwok's fake nodes and pods, and
+#: the JobSet controller
+CONTROLLERS = ("kube-controller-manager", "kube-scheduler", "kwok", "jobset")
 START_TIMEOUT = 120.0
 BUILD_TIMEOUT = 3600  # a cold build takes tens of minutes on 2 cores; the test timeouts do not cover it
 KWOK_ANNOTATION = "kwok.x-k8s.io/node"
@@ -78,6 +79,17 @@ FAKE_NODE = {"apiVersion": "v1", "kind": "Node",
                                      "nvidia.com/gpu": str(GPUS_PER_NODE)},
                         "allocatable": {"cpu": "64", "memory": "512Gi", "pods": "110",
                                         "nvidia.com/gpu": str(GPUS_PER_NODE)}}}
+_JOBSETS = {"apiGroups": ["jobset.x-k8s.io"], "apiVersions": ["v1alpha2"], "resources": ["jobsets"]}
+_PODS = {"apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"]}
+#: JobSet's admission webhooks (config/components/webhook/manifests.yaml of sigs.k8s.io/jobset v0.12.0)
+JOBSET_WEBHOOKS = {
+    "MutatingWebhookConfiguration": [
+        ("mjobset.kb.io", "/mutate-jobset-x-k8s-io-v1alpha2-jobset", {**_JOBSETS, "operations": ["CREATE"]}),
+        ("mpod.kb.io", "/mutate--v1-pod", {**_PODS, "operations": ["CREATE"]})],
+    "ValidatingWebhookConfiguration": [
+        ("vjobset.kb.io", "/validate-jobset-x-k8s-io-v1alpha2-jobset",
+         {**_JOBSETS, "operations": ["CREATE", "UPDATE"]}),
+        ("vpod.kb.io", "/validate--v1-pod", {**_PODS, "operations": ["CREATE"]})]}
 UP_DIR = Path(tempfile.gettempdir()) / f"submarine-kubernetes-{os.getuid()}"
 
 
@@ -370,9 +382,9 @@ class ControlPlane:
 
     def start_controllers(self, binaries: dict[str, Path]) -> None:
         """Make jobs run without kubelets: kube-controller-manager (Job controller, garbage collector, service
-        accounts), kube-scheduler, and kwok, which runs one fake node with GPUs and moves its pods through
-        kwok's default stages (Pending, Running, and Succeeded for pods a Job owns)."""
-        self.binaries.update(binaries)
+        accounts), kube-scheduler, kwok, which runs one fake node with GPUs and moves its pods through kwok's
+        default stages (Pending, Running, and Succeeded for pods a Job owns), and the JobSet controller."""
+        self.binaries.update({k: v for k, v in binaries.items() if k != "jobset"})
         kubeconfig, f = str(self.kubeconfig), self.folder
         self._spawn("kube-controller-manager", [
             f"--kubeconfig={kubeconfig}", "--leader-elect=false", "--bind-address=127.0.0.1",
@@ -391,6 +403,37 @@ class ControlPlane:
         self._wait("kwok", lambda: any(
             c["type"] == "Ready" and c["status"] == "True"
             for c in self.get_json(f"/api/v1/nodes/{FAKE_NODE['metadata']['name']}")["status"].get("conditions", [])))
+        self.start_jobset(binaries["jobset"])
+
+    def start_jobset(self, binary: Path) -> None:
+        """The JobSet controller with its admission webhooks, reached by URL on 127.0.0.1 with our CA (as
+        envtest does), so JobSets get JobSet's own defaulting and validation."""
+        import base64
+
+        self.binaries["jobset"] = binary
+        f = self.folder
+        certs = f / "jobset-certs"
+        certs.mkdir(exist_ok=True)
+        shutil.copy(f / "server.crt", certs / "tls.crt")
+        shutil.copy(f / "server.key", certs / "tls.key")
+        webhook_port, health_port = free_port(), free_port()
+        (f / "jobset.yaml").write_text(json.dumps({
+            "apiVersion": "config.jobset.x-k8s.io/v1alpha1", "kind": "Configuration",
+            "internalCertManagement": {"enable": False}, "leaderElection": {"leaderElect": False},
+            "webhook": {"port": webhook_port, "host": "127.0.0.1", "certDir": str(certs)},
+            "metrics": {"bindAddress": "0"}, "health": {"healthProbeBindAddress": f"127.0.0.1:{health_port}"}}))
+        self._spawn("jobset", [f"--config={f / 'jobset.yaml'}", f"--kubeconfig={self.kubeconfig}"])
+        self._wait("jobset", lambda: urllib.request.urlopen(f"http://127.0.0.1:{health_port}/readyz",
+                                                           timeout=2).status == 200)
+        ca = base64.b64encode((f / "ca.crt").read_bytes()).decode()
+        for kind, hooks in JOBSET_WEBHOOKS.items():
+            self.create(f"/apis/admissionregistration.k8s.io/v1/{kind.lower()}s", {
+                "apiVersion": "admissionregistration.k8s.io/v1", "kind": kind,
+                "metadata": {"name": f"jobset-{kind.lower()}"},
+                "webhooks": [{"name": name, "admissionReviewVersions": ["v1"], "sideEffects": "None",
+                              "failurePolicy": "Fail", "rules": [rule],
+                              "clientConfig": {"url": f"https://127.0.0.1:{webhook_port}{path}", "caBundle": ca}}
+                             for name, path, rule in hooks]})
 
     def create_namespace(self, name: str) -> str:
         self.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
@@ -412,7 +455,7 @@ class ControlPlane:
 
     def stop(self) -> None:
         """Stop the API server, then etcd (its store is thrown away with the folder)."""
-        for name in (*reversed(CONTROLLERS), "kube-apiserver", "etcd"):
+        for name in ("jobset", *reversed(CONTROLLERS), "kube-apiserver", "etcd"):
             process = self.processes.pop(name, None)
             if process is not None:
                 stop_process(process.pid, process)
