@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import base64
 import json
-import re
-import uuid
 from typing import Any
 
 import pytest
@@ -25,7 +23,6 @@ from k8s_support import wait_for  # noqa: E402
 from submarine_kernel.algorithm import Bundle  # noqa: E402
 from submarine_kernel.errors import RuntimeFailure, SubmarineError  # noqa: E402
 from submarine_kernel.job_types import SUBMISSION_LABEL, JobState  # noqa: E402
-from submarine_kernel.runtimes.kubernetes import KubernetesRuntime  # noqa: E402
 from submarine_kernel.runtimes.kubernetes.client import shutdown  # noqa: E402
 from submarine_kernel.runtimes.kubernetes.kinds import TRAINJOB  # noqa: E402
 from submarine_kernel.spec import build_spec  # noqa: E402
@@ -42,24 +39,14 @@ PLURALS = {"Job": "jobs", "ConfigMap": "configmaps", "Secret": "secrets", "Servi
 
 @pytest.fixture
 def namespace(real_kubernetes, request) -> str:
-    """A namespace of its own for each test (no namespace controller runs to empty a deleted one)."""
-    slug = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:40].strip("-")
-    return real_kubernetes.create_namespace(f"{slug}-{uuid.uuid4().hex[:5]}")
+    return real_kubernetes.namespace_for(request.node.name)
 
 
 @pytest.fixture
 def runtimes(real_kubernetes, namespace):
     """make(**traits): a KubernetesRuntime on the real API server in the test's namespace; all closed after."""
-    made = []
-
-    def make(**traits) -> KubernetesRuntime:
-        runtime = KubernetesRuntime(kubeconfig=str(real_kubernetes.kubeconfig), namespace=namespace,
-                                    request_timeout=10, **traits)
-        made.append(runtime)
-        return runtime
-    yield make
-    for runtime in made:
-        runtime.close()
+    with real_kubernetes.runtimes(namespace) as make:
+        yield make
 
 
 def spec_for(name: str, framework: str = "pytorch", token: str = "tok-1", **options):

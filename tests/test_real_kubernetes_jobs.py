@@ -8,8 +8,6 @@ the controllers made, not ones a test wrote.
 
 from __future__ import annotations
 
-import re
-import uuid
 
 import pytest
 
@@ -21,7 +19,6 @@ from clusters.common import skip_or_fail  # noqa: E402
 from k8s_support import wait_for  # noqa: E402
 from submarine_kernel.algorithm import Bundle  # noqa: E402
 from submarine_kernel.job_types import JobState  # noqa: E402
-from submarine_kernel.runtimes.kubernetes import KubernetesRuntime  # noqa: E402
 from submarine_kernel.spec import build_spec  # noqa: E402
 
 pytestmark = [pytest.mark.real_cluster, pytest.mark.slow, pytest.mark.timeout(300, func_only=True)]
@@ -54,19 +51,9 @@ def running_kubernetes(tmp_path_factory):
 
 @pytest.fixture
 def runtimes(running_kubernetes, request):
-    slug = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:40].strip("-")
-    namespace = running_kubernetes.create_namespace(f"{slug}-{uuid.uuid4().hex[:5]}")
-    made = []
-
-    def make(**traits) -> KubernetesRuntime:
-        traits.setdefault("api", "job")
-        runtime = KubernetesRuntime(kubeconfig=str(running_kubernetes.kubeconfig), namespace=namespace,
-                                    request_timeout=10, **traits)
-        made.append(runtime)
-        return runtime
-    yield make
-    for runtime in made:
-        runtime.close()
+    """make(**traits): plain-Job runtimes (unless `api` says otherwise) in a namespace of the test's own."""
+    with running_kubernetes.runtimes(running_kubernetes.namespace_for(request.node.name), api="job") as make:
+        yield make
 
 
 def spec_for(name: str, gpus: int = 1, workers: int = 2):

@@ -435,6 +435,30 @@ class ControlPlane:
                               "clientConfig": {"url": f"https://127.0.0.1:{webhook_port}{path}", "caBundle": ca}}
                              for name, path, rule in hooks]})
 
+    def namespace_for(self, test_name: str) -> str:
+        """A new namespace for one test, named after it (no namespace controller may run to empty a deleted
+        one, so tests do not share one)."""
+        slug = re.sub(r"[^a-z0-9]+", "-", test_name.lower()).strip("-")[:40].strip("-")
+        return self.create_namespace(f"{slug}-{os.urandom(3).hex()}")
+
+    @contextlib.contextmanager
+    def runtimes(self, namespace: str, **defaults):
+        """make(**traits): KubernetesRuntimes on this control plane in `namespace` (`defaults` under the
+        traits given); all closed on leaving."""
+        from submarine_kernel.runtimes.kubernetes import KubernetesRuntime
+
+        made = []
+
+        def make(**traits):
+            made.append(KubernetesRuntime(kubeconfig=str(self.kubeconfig), namespace=namespace, request_timeout=10,
+                                          **{**defaults, **traits}))
+            return made[-1]
+        try:
+            yield make
+        finally:
+            for runtime in made:
+                runtime.close()
+
     def create_namespace(self, name: str) -> str:
         self.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
         return name
