@@ -3,6 +3,7 @@
     python bench/run.py                 # everything
     python bench/run.py --only load,submit --repeat 3
     python bench/run.py --only tracking,storage
+    python bench/run.py --only kubernetes   # a real kube-apiserver (built from Go modules on first use)
 
 Each section measures the project and its baseline back to back on this machine, so ratios hold even when
 absolute numbers drift between machines.
@@ -93,6 +94,7 @@ def bench_local_submit(args) -> list[Row]:
 
 import tracking_bench  # noqa: E402,F401 (registers the tracking section, after load and submit)
 import storage_bench  # noqa: E402,F401 (registers the storage section)
+import kubernetes_bench  # noqa: E402,F401 (registers the kubernetes section: a real API server)
 
 
 def main(argv: list[str] | None = None) -> int:

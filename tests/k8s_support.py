@@ -80,7 +80,24 @@ def _crd_validator(kind: str):
     import jsonschema
 
     schema = crd_schema(kind)
-    return jsonschema.validators.validator_for(schema)(schema)
+    validator = jsonschema.validators.extend(jsonschema.validators.validator_for(schema),
+                                             {"x-kubernetes-list-map-keys": _unique_list_map_keys})
+    return validator(schema)
+
+
+def _unique_list_map_keys(validator, keys, instance, schema):
+    """What the API server checks of a list declared `x-kubernetes-list-type: map` and jsonschema does not:
+    no two items with the same keys (a Trainer runtime patch keys volumeMounts by name, a pod by mountPath)."""
+    import jsonschema
+
+    if schema.get("x-kubernetes-list-type") != "map" or not validator.is_type(instance, "array"):
+        return
+    seen = set()
+    for item in instance:
+        key = tuple(item.get(k) for k in keys) if isinstance(item, dict) else (item,)
+        if key in seen:
+            yield jsonschema.ValidationError(f"duplicate item {dict(zip(keys, key))} in a list keyed by {keys}")
+        seen.add(key)
 
 
 def webhook_problems(job: dict) -> list[str]:

@@ -285,6 +285,9 @@ def test_plain_job_end_to_end(cluster, kubeconfig):
                                                     {"type": "Complete", "status": "True"}]}})
         status = wait_for(lambda: (s := runtime.poll([ref])[ref.key]).terminal and s, what="Complete")
         assert status.state == JobState.SUCCEEDED and status.raw_state == "Complete"
+        # successPolicy decided by index 0: the Job controller ends worker-1, which is not left RUNNING
+        assert [(r.name, r.state) for r in status.replicas] == [
+            ("worker-0", JobState.SUCCEEDED), ("worker-1", JobState.STOPPED)]
     finally:
         runtime.close()
 

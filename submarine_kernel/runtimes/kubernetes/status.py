@@ -20,6 +20,7 @@ OPERATOR_STATES = {
     "Created": JobState.PENDING, "Running": JobState.RUNNING, "Restarting": JobState.RUNNING,
     "Suspended": JobState.PENDING, "Succeeded": JobState.SUCCEEDED, "Failed": JobState.FAILED,
 }
+NO_POD = "NoPod"  # the raw state of a replica whose pod is not (or no longer) there
 POD_STATES = {"Pending": JobState.PENDING, "Running": JobState.RUNNING, "Succeeded": JobState.SUCCEEDED,
               "Failed": JobState.FAILED}
 #: container waiting reasons that will not fix themselves, with what to do about them
@@ -95,11 +96,16 @@ def object_status(obj: Mapping[str, Any], kind: Kind, data: KubernetesJobData, p
             state = JobState.FAILED
         elif "Suspended" in by_type:
             decided, state = by_type["Suspended"], JobState.PENDING
-        elif raw_status.get("active"):
+        elif raw_status.get("active") or any(r.raw_state != NO_POD for r in replicas):
+            # pods can show up in the pod watch before the Job controller counts them active
             state = JobState.RUNNING if any(r.state == JobState.RUNNING for r in replicas) else JobState.PENDING
         else:
             state = JobState.SUBMITTED
         raw = decided.get("type", "") if decided else ("Active" if raw_status.get("active") else "")
+    if state.terminal:
+        # A job decided by its deciding replica (successPolicy) ends the others wherever they were, even
+        # still starting: they are stopped, not pending in a finished job.
+        replicas = [r if r.state.terminal else replace(r, state=JobState.STOPPED) for r in replicas]
     finished = raw_status.get("completionTime")
     if state.terminal and not finished and decided:
         finished = decided.get("lastTransitionTime")
@@ -166,7 +172,7 @@ def replica_statuses(data: KubernetesJobData, pods: list[dict]) -> list[ReplicaS
         role, _, index = name.rpartition("-")
         pod = latest.get(name)
         if pod is None:
-            out.append(ReplicaStatus(name, role, int(index) if index.isdigit() else 0, JobState.PENDING, "NoPod"))
+            out.append(ReplicaStatus(name, role, int(index) if index.isdigit() else 0, JobState.PENDING, NO_POD))
             continue
         status = pod.get("status") or {}
         phase = status.get("phase") or "Unknown"
@@ -216,7 +222,7 @@ def active_jobs(status: Mapping[str, Any]) -> int:
 def replica_from_jobs(replica: ReplicaStatus, status: Mapping[str, Any], trainjob: bool) -> ReplicaStatus:
     """A replica without a pod (not created yet, or cleaned up) from its child Job's counts in the TrainJob's
     `jobsStatus` / the JobSet's `replicatedJobsStatus`: a Job that succeeded ran every index to success."""
-    if replica.raw_state != "NoPod":
+    if replica.raw_state != NO_POD:
         return replica
     name = NODE_JOB if trainjob else replica.role
     row = next((r for r in status.get("jobsStatus") or status.get("replicatedJobsStatus") or []

@@ -1,0 +1,590 @@
+"""A real Kubernetes control plane for the tests: kube-apiserver and etcd built from Go modules (the wrapper
+module in `kubernetes-go/` beside this file), a CA, serving certificate, service-account key and admin token
+made here, and the CRDs the runtime targets installed from `tests/protocols/`.
+
+    python tests/clusters/kubernetes.py up      # builds on first use, starts, prints the kubeconfig path
+    python tests/clusters/kubernetes.py up --controllers   # also the Job and JobSet controllers, scheduler, kwok
+    python tests/clusters/kubernetes.py down    # stops what `up` started
+
+The binaries are cached in the user's cache folder (`common.cache_dir`) under a key made of the Kubernetes
+version and a digest of the wrapper module, so only the first run builds. The tests use the same
+`ControlPlane` through the session fixture `real_kubernetes` (below).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: import the sibling module the way the tests do, and keep
+    # this file's folder off the path, where this module would shadow the `kubernetes` client package
+    sys.path[0] = str(Path(__file__).resolve().parent.parent)
+    from clusters.common import cache_dir, free_port, skip_or_fail
+else:
+    from .common import cache_dir, free_port, skip_or_fail
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+#: the Kubernetes release's binaries, with its own dependency versions
+KUBERNETES_MODULE = HERE / "kubernetes-go"
+#: the controllers beside it (JobSet, kwok), whose dependency versions differ from the release's
+CONTROLLERS_MODULE = HERE / "kubernetes-controllers-go"
+PROTOCOLS = Path(__file__).resolve().parent.parent / "protocols"
+#: the CRDs installed in every control plane: the Kubeflow v1 operator's, Trainer v2's, JobSet's and Kueue's queues
+CRD_FILES = (*sorted((PROTOCOLS / "kubeflow").glob("kubeflow.org_*.yaml")),
+             *sorted((PROTOCOLS / "kubeflow-trainer").glob("*_*.yaml")),
+             *sorted((PROTOCOLS / "kueue").glob("kueue.x-k8s.io_*.yaml")))
+#: the upstream ClusterTrainingRuntimes a Trainer v2 cluster ships (`torch-distributed`, ...)
+CLUSTER_RUNTIME_FILES = tuple(p for p in sorted((PROTOCOLS / "kubeflow-trainer" / "runtimes").glob("*.yaml"))
+                              if p.name != "kustomization.yaml")
+#: binary name -> (wrapper module, Go package)
+PACKAGES = {"kube-apiserver": (KUBERNETES_MODULE, "k8s.io/kubernetes/cmd/kube-apiserver"),
+            "etcd": (KUBERNETES_MODULE, "./etcd"),
+            "kube-controller-manager": (KUBERNETES_MODULE, "k8s.io/kubernetes/cmd/kube-controller-manager"),
+            "kube-scheduler": (KUBERNETES_MODULE, "k8s.io/kubernetes/cmd/kube-scheduler"),
+            "kwok": (CONTROLLERS_MODULE, "sigs.k8s.io/kwok/cmd/kwok"),
+            "jobset": (CONTROLLERS_MODULE, "sigs.k8s.io/jobset")}
+API_SERVER = ("kube-apiserver", "etcd")
+#: what makes jobs run without kubelets: the Job controller, the scheduler, kwok's fake nodes and pods, and
+#: the JobSet controller
+CONTROLLERS = ("kube-controller-manager", "kube-scheduler", "kwok", "jobset")
+START_TIMEOUT = 120.0
+BUILD_TIMEOUT = 3600  # a cold build takes tens of minutes on 2 cores; the test timeouts do not cover it
+KWOK_ANNOTATION = "kwok.x-k8s.io/node"
+#: how kwok moves nodes and pods along: its own default stages (the file names their source)
+KWOK_STAGES = HERE / "kwok-stages.yaml"
+GPUS_PER_NODE = 8
+#: the node kwok fakes: what a GPU node reports, so that requests for nvidia.com/gpu are scheduled
+FAKE_NODE = {"apiVersion": "v1", "kind": "Node",
+             "metadata": {"name": "gpu-node-0", "annotations": {KWOK_ANNOTATION: "fake"},
+                          "labels": {"kubernetes.io/hostname": "gpu-node-0", "type": "kwok"}},
+             "status": {"capacity": {"cpu": "64", "memory": "512Gi", "pods": "110",
+                                     "nvidia.com/gpu": str(GPUS_PER_NODE)},
+                        "allocatable": {"cpu": "64", "memory": "512Gi", "pods": "110",
+                                        "nvidia.com/gpu": str(GPUS_PER_NODE)}}}
+_JOBSETS = {"apiGroups": ["jobset.x-k8s.io"], "apiVersions": ["v1alpha2"], "resources": ["jobsets"]}
+_PODS = {"apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"]}
+#: JobSet's admission webhooks (config/components/webhook/manifests.yaml of sigs.k8s.io/jobset v0.12.0)
+JOBSET_WEBHOOKS = {
+    "MutatingWebhookConfiguration": [
+        ("mjobset.kb.io", "/mutate-jobset-x-k8s-io-v1alpha2-jobset", {**_JOBSETS, "operations": ["CREATE"]}),
+        ("mpod.kb.io", "/mutate--v1-pod", {**_PODS, "operations": ["CREATE"]})],
+    "ValidatingWebhookConfiguration": [
+        ("vjobset.kb.io", "/validate-jobset-x-k8s-io-v1alpha2-jobset",
+         {**_JOBSETS, "operations": ["CREATE", "UPDATE"]}),
+        ("vpod.kb.io", "/validate--v1-pod", {**_PODS, "operations": ["CREATE"]})]}
+UP_DIR = Path(tempfile.gettempdir()) / f"submarine-kubernetes-{os.getuid()}"
+
+
+class ClusterError(RuntimeError):
+    """The control plane could not be built or started; the message ends with the log's last lines."""
+
+
+# -- building ---------------------------------------------------------------------------------------------
+def kubernetes_version() -> str:
+    """The k8s.io/kubernetes version the wrapper module requires (one home: its go.mod)."""
+    found = re.search(r"^\s*k8s\.io/kubernetes (v\S+)", (KUBERNETES_MODULE / "go.mod").read_text(), re.M)
+    assert found, "tests/clusters/kubernetes-go/go.mod requires no k8s.io/kubernetes"
+    return found.group(1)
+
+
+def go_command() -> str | None:
+    """`go` on PATH, else the usual install location."""
+    found = shutil.which("go")
+    if found:
+        return found
+    usual = Path("/usr/local/go/bin/go")
+    return str(usual) if usual.exists() else None
+
+
+def ldflags(version: str) -> str:
+    """Strip symbols (smaller, faster to link) and stamp the version, without which `/version` reports a
+    placeholder and the API server's compatibility version cannot be derived."""
+    major, minor = version.lstrip("v").split(".")[:2]
+    stamp = {"gitVersion": version, "gitMajor": major, "gitMinor": minor, "gitTreeState": "clean"}
+    return "-s -w " + " ".join(f"-X k8s.io/component-base/version.{k}={v}" for k, v in stamp.items())
+
+
+def binaries_dir(module: Path) -> Path:
+    """Where the binaries of a wrapper module are cached: the Kubernetes version and a digest of the module,
+    so that a change to it builds afresh."""
+    digest = hashlib.sha256()
+    for path in sorted(module.rglob("*")):
+        if path.is_file():
+            digest.update(path.relative_to(module).as_posix().encode() + b"\0" + path.read_bytes())
+    return cache_dir("kubernetes", f"{kubernetes_version()}-{module.name}-{digest.hexdigest()[:12]}")
+
+
+def build(names: tuple[str, ...] = API_SERVER, log=None) -> dict[str, Path]:
+    """The paths of the named binaries, building those not cached yet, one `go build` per wrapper module
+    (binaries of one module share most of their packages). A lock keeps parallel sessions from building
+    the same thing twice."""
+    wanted = {name: binaries_dir(PACKAGES[name][0]) / name for name in names}
+    missing = [name for name, path in wanted.items() if not path.exists()]
+    if not missing:
+        return wanted
+    go = go_command()
+    if go is None:
+        raise FileNotFoundError(f"Go is not installed (the Kubernetes tests build {', '.join(missing)} from Go "
+                                "modules): install Go 1.26 or newer")
+    for module in dict.fromkeys(PACKAGES[name][0] for name in missing):
+        target = binaries_dir(module)
+        with open(target / ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            todo = [name for name in missing if PACKAGES[name][0] == module and not wanted[name].exists()]
+            if todo:
+                _go_build(go, module, todo, target, log)
+    return wanted
+
+
+def _go_build(go: str, module: Path, names: list[str], target: Path, log) -> None:
+    staging = Path(tempfile.mkdtemp(prefix=".build-", dir=target))
+    build_log = target / "build.log"
+    # CGO off: static binaries as Kubernetes' own release builds them, and no C compiler needed
+    env = {**os.environ, "CGO_ENABLED": "0", "GOFLAGS": "-mod=readonly"}
+    stamp = ldflags(kubernetes_version()) if module == KUBERNETES_MODULE else "-s -w"
+    command = [go, "build", "-trimpath", "-ldflags", stamp, "-o", f"{staging}/", *(PACKAGES[n][1] for n in names)]
+    began = time.monotonic()
+    if log:
+        log(f"building {', '.join(names)} from Go modules into {target} (the first time takes tens of minutes; "
+            f"log: {build_log})")
+    try:
+        with open(build_log, "ab") as out:
+            out.write(f"\n$ {' '.join(command)}\n".encode())
+            out.flush()
+            try:
+                done = subprocess.run(command, cwd=module, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                      timeout=BUILD_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                raise ClusterError(f"go build of {', '.join(names)} took over {BUILD_TIMEOUT} s; "
+                                   f"{tail(build_log)}") from None
+            out.write(f"exit {done.returncode} after {time.monotonic() - began:.0f} s\n".encode())
+        if done.returncode != 0:
+            raise ClusterError(f"go build of {', '.join(names)} failed (exit {done.returncode}); {tail(build_log)}")
+        for name in names:
+            os.replace(staging / name, target / name)
+    finally:  # also when interrupted: no half-built folder stays in the cache
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def tail(path: Path, lines: int = 15) -> str:
+    try:
+        text = path.read_text(errors="replace").splitlines()[-lines:]
+    except OSError:
+        return f"no log at {path}"
+    return f"last lines of {path}:\n" + "\n".join(text)
+
+
+# -- certificates -----------------------------------------------------------------------------------------
+def make_certificates(folder: Path) -> None:
+    """A CA, a serving certificate for 127.0.0.1/localhost signed by it, and the service-account signing key:
+    the client verifies the server as against any real cluster (no insecure-skip-tls-verify)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+    import ipaddress
+
+    def key_pem(key) -> bytes:
+        return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                 serialization.NoEncryption())
+
+    now = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "submarine-kernel test CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+          .serial_number(x509.random_serial_number()).not_valid_before(now)
+          .not_valid_after(now + dt.timedelta(days=7))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    server_key = ec.generate_private_key(ec.SECP256R1())
+    server = (x509.CertificateBuilder()
+              .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")]))
+              .issuer_name(ca_name).public_key(server_key.public_key())
+              .serial_number(x509.random_serial_number()).not_valid_before(now)
+              .not_valid_after(now + dt.timedelta(days=7))
+              .add_extension(x509.SubjectAlternativeName([
+                  x509.DNSName("localhost"), x509.DNSName("kubernetes.default.svc"),
+                  x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+              .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+              .sign(ca_key, hashes.SHA256()))
+    service_account_key = ec.generate_private_key(ec.SECP256R1())
+    (folder / "ca.crt").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    (folder / "server.crt").write_bytes(server.public_bytes(serialization.Encoding.PEM))
+    (folder / "server.key").write_bytes(key_pem(server_key))
+    (folder / "sa.key").write_bytes(key_pem(service_account_key))
+    (folder / "sa.pub").write_bytes(service_account_key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+
+
+# -- the control plane ------------------------------------------------------------------------------------
+@dataclass
+class ControlPlane:
+    """etcd and kube-apiserver on free 127.0.0.1 ports, run from `folder` (certificates, data, logs)."""
+
+    folder: Path
+    binaries: dict[str, Path]
+    port: int = 0
+    etcd_port: int = 0
+    admin_token: str = ""
+    viewer_token: str = ""
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.folder / "kubeconfig"
+
+    def compact_etcd(self) -> int:
+        """Compact etcd up to its current revision, as the API server does every 5 minutes: a watch from an
+        older resourceVersion then gets 410 Gone. Returns that revision."""
+        base = f"http://127.0.0.1:{self.etcd_port}/v3"
+        status = json.loads(urllib.request.urlopen(urllib.request.Request(
+            f"{base}/maintenance/status", data=b"{}", method="POST"), timeout=10).read())
+        revision = int(status["header"]["revision"])
+        urllib.request.urlopen(urllib.request.Request(
+            f"{base}/kv/compaction", data=json.dumps({"revision": revision, "physical": True}).encode(),
+            method="POST"), timeout=30).read()
+        return revision
+
+    def start(self) -> "ControlPlane":
+        self.folder.mkdir(parents=True, exist_ok=True)
+        make_certificates(self.folder)
+        self.admin_token, self.viewer_token = os.urandom(16).hex(), os.urandom(16).hex()
+        # the viewer has no RBAC grant at all: what a user without access sees (403)
+        (self.folder / "tokens.csv").write_text(f"{self.admin_token},admin,admin-uid,system:masters\n"
+                                                f"{self.viewer_token},viewer,viewer-uid\n")
+        try:
+            self.etcd_port = self._start_etcd()
+            self._start_api_server(self.etcd_port)
+            self._write_kubeconfig()
+            self.install_crds()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
+        log = open(self.folder / f"{name}.log", "ab")
+        process = subprocess.Popen([str(self.binaries[name]), *args], stdout=log, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL, cwd=self.folder, start_new_session=True)
+        log.close()
+        self.processes[name] = process
+        return process
+
+    def _start_etcd(self) -> int:
+        client, peer = free_port(), free_port()
+        self._spawn("etcd", [
+            "--name", "default", "--data-dir", str(self.folder / "etcd"),
+            "--listen-client-urls", f"http://127.0.0.1:{client}", "--advertise-client-urls",
+            f"http://127.0.0.1:{client}", "--listen-peer-urls", f"http://127.0.0.1:{peer}",
+            "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
+            "--initial-cluster", f"default=http://127.0.0.1:{peer}",
+            "--unsafe-no-fsync",  # a throwaway store: durability only costs time here
+            "--log-level", "warn"])
+        self._wait("etcd", lambda: json.loads(urllib.request.urlopen(
+            f"http://127.0.0.1:{client}/health", timeout=2).read()).get("health") == "true")
+        return client
+
+    def _start_api_server(self, etcd_port: int) -> None:
+        self.port = free_port()
+        f = self.folder
+        self._spawn("kube-apiserver", [
+            f"--etcd-servers=http://127.0.0.1:{etcd_port}", "--bind-address=127.0.0.1",
+            "--advertise-address=127.0.0.1", f"--secure-port={self.port}",
+            f"--tls-cert-file={f / 'server.crt'}", f"--tls-private-key-file={f / 'server.key'}",
+            f"--token-auth-file={f / 'tokens.csv'}", "--authorization-mode=RBAC",
+            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+            f"--service-account-key-file={f / 'sa.pub'}", f"--service-account-signing-key-file={f / 'sa.key'}",
+            "--service-cluster-ip-range=10.0.0.0/24", "--allow-privileged=true", "--profiling=false",
+            f"--cert-dir={f / 'certs'}"])
+        self._wait("kube-apiserver", lambda: self.get("/readyz") == b"ok")
+
+    def _wait(self, name: str, ready) -> None:
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            process = self.processes[name]
+            if process.poll() is not None:
+                raise ClusterError(f"{name} exited with {process.returncode} while starting; "
+                                   f"{tail(self.folder / f'{name}.log')}")
+            with contextlib.suppress(OSError, ValueError, urllib.error.URLError):
+                if ready():
+                    return
+            time.sleep(0.2)
+        raise ClusterError(f"{name} was not ready after {START_TIMEOUT:.0f} s; {tail(self.folder / f'{name}.log')}")
+
+    # -- requests as the admin (setup only: the tests talk through the runtime's own client) -----------------
+    def _ssl(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=str(self.folder / "ca.crt"))
+
+    def request(self, method: str, path: str, body: dict | None = None, token: str | None = None) -> bytes:
+        data = json.dumps(body).encode() if body is not None else None
+        content_type = "application/merge-patch+json" if method == "PATCH" else "application/json"
+        request = urllib.request.Request(self.url + path, data=data, method=method, headers={
+            "Authorization": f"Bearer {token or self.admin_token}", "Content-Type": content_type,
+            "Accept": "application/json"})
+        with urllib.request.urlopen(request, context=self._ssl(), timeout=30) as response:
+            return response.read()
+
+    def get(self, path: str):
+        return self.request("GET", path)
+
+    def get_json(self, path: str) -> dict:
+        return json.loads(self.get(path))
+
+    def create(self, path: str, body: dict) -> None:
+        """POST `body`; one that exists already is fine (a restarted `up`)."""
+        try:
+            self.request("POST", path, body)
+        except urllib.error.HTTPError as exc:
+            if exc.code != 409:
+                raise ClusterError(f"POST {path} ({body.get('kind')} {body['metadata']['name']}) failed: "
+                                   f"{exc.code} {exc.read().decode(errors='replace')[:500]}") from None
+
+    def install_crds(self) -> None:
+        """The CRDs (tests/protocols/), once Established, then the upstream ClusterTrainingRuntimes."""
+        names = []
+        for path in CRD_FILES:
+            crd = load_yaml(path)
+            self.create("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
+            names.append(crd["metadata"]["name"])
+        deadline = time.monotonic() + START_TIMEOUT
+        for name in names:
+            while not any(c["type"] == "Established" and c["status"] == "True" for c in self.get_json(
+                    f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")
+                    .get("status", {}).get("conditions", [])):
+                if time.monotonic() > deadline:
+                    raise ClusterError(f"the CRD {name} was not Established after {START_TIMEOUT:.0f} s")
+                time.sleep(0.1)
+        for path in CLUSTER_RUNTIME_FILES:
+            self.create("/apis/trainer.kubeflow.org/v1alpha1/clustertrainingruntimes", load_yaml(path))
+
+    def start_controllers(self, binaries: dict[str, Path]) -> None:
+        """Make jobs run without kubelets: kube-controller-manager (Job controller, garbage collector, service
+        accounts), kube-scheduler, kwok, which runs one fake node with GPUs and moves its pods through kwok's
+        default stages (Pending, Running, and Succeeded for pods a Job owns), and the JobSet controller."""
+        self.binaries.update({k: v for k, v in binaries.items() if k != "jobset"})
+        kubeconfig, f = str(self.kubeconfig), self.folder
+        self._spawn("kube-controller-manager", [
+            f"--kubeconfig={kubeconfig}", "--leader-elect=false", "--bind-address=127.0.0.1",
+            f"--secure-port={free_port()}", f"--cert-dir={f / 'certs-kcm'}",
+            f"--service-account-private-key-file={f / 'sa.key'}", f"--root-ca-file={f / 'ca.crt'}",
+            "--use-service-account-credentials=false", "--concurrent-job-syncs=5"])
+        self._spawn("kube-scheduler", [
+            f"--kubeconfig={kubeconfig}", "--leader-elect=false", "--bind-address=127.0.0.1",
+            f"--secure-port={free_port()}", f"--cert-dir={f / 'certs-scheduler'}"])
+        self._spawn("kwok", [
+            f"--kubeconfig={kubeconfig}", "--manage-all-nodes=false",
+            f"--manage-nodes-with-annotation-selector={KWOK_ANNOTATION}=fake", "--node-ip=127.0.0.1",
+            f"--config={KWOK_STAGES}",
+            f"--server-address=127.0.0.1:{free_port()}"])
+        self.create("/api/v1/nodes", FAKE_NODE)
+        self._wait("kwok", lambda: any(
+            c["type"] == "Ready" and c["status"] == "True"
+            for c in self.get_json(f"/api/v1/nodes/{FAKE_NODE['metadata']['name']}")["status"].get("conditions", [])))
+        self.start_jobset(binaries["jobset"])
+
+    def start_jobset(self, binary: Path) -> None:
+        """The JobSet controller with its admission webhooks, reached by URL on 127.0.0.1 with our CA (as
+        envtest does), so JobSets get JobSet's own defaulting and validation."""
+        import base64
+
+        self.binaries["jobset"] = binary
+        f = self.folder
+        certs = f / "jobset-certs"
+        certs.mkdir(exist_ok=True)
+        shutil.copy(f / "server.crt", certs / "tls.crt")
+        shutil.copy(f / "server.key", certs / "tls.key")
+        webhook_port, health_port = free_port(), free_port()
+        (f / "jobset.yaml").write_text(json.dumps({
+            "apiVersion": "config.jobset.x-k8s.io/v1alpha1", "kind": "Configuration",
+            "internalCertManagement": {"enable": False}, "leaderElection": {"leaderElect": False},
+            "webhook": {"port": webhook_port, "host": "127.0.0.1", "certDir": str(certs)},
+            "metrics": {"bindAddress": "0"}, "health": {"healthProbeBindAddress": f"127.0.0.1:{health_port}"}}))
+        self._spawn("jobset", [f"--config={f / 'jobset.yaml'}", f"--kubeconfig={self.kubeconfig}"])
+        self._wait("jobset", lambda: urllib.request.urlopen(f"http://127.0.0.1:{health_port}/readyz",
+                                                           timeout=2).status == 200)
+        ca = base64.b64encode((f / "ca.crt").read_bytes()).decode()
+        for kind, hooks in JOBSET_WEBHOOKS.items():
+            self.create(f"/apis/admissionregistration.k8s.io/v1/{kind.lower()}s", {
+                "apiVersion": "admissionregistration.k8s.io/v1", "kind": kind,
+                "metadata": {"name": f"jobset-{kind.lower()}"},
+                "webhooks": [{"name": name, "admissionReviewVersions": ["v1"], "sideEffects": "None",
+                              "failurePolicy": "Fail", "rules": [rule],
+                              "clientConfig": {"url": f"https://127.0.0.1:{webhook_port}{path}", "caBundle": ca}}
+                             for name, path, rule in hooks]})
+
+    def namespace_for(self, test_name: str) -> str:
+        """A new namespace for one test, named after it (no namespace controller may run to empty a deleted
+        one, so tests do not share one)."""
+        slug = re.sub(r"[^a-z0-9]+", "-", test_name.lower()).strip("-")[:40].strip("-")
+        return self.create_namespace(f"{slug}-{os.urandom(3).hex()}")
+
+    @contextlib.contextmanager
+    def runtimes(self, namespace: str, **defaults):
+        """make(**traits): KubernetesRuntimes on this control plane in `namespace` (`defaults` under the
+        traits given); all closed on leaving."""
+        from submarine_kernel.runtimes.kubernetes import KubernetesRuntime
+
+        made = []
+
+        def make(**traits):
+            made.append(KubernetesRuntime(kubeconfig=str(self.kubeconfig), namespace=namespace, request_timeout=10,
+                                          **{**defaults, **traits}))
+            return made[-1]
+        try:
+            yield make
+        finally:
+            for runtime in made:
+                runtime.close()
+
+    def create_namespace(self, name: str) -> str:
+        self.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+        return name
+
+    def _write_kubeconfig(self) -> None:
+        import base64
+
+        ca = base64.b64encode((self.folder / "ca.crt").read_bytes()).decode()
+        users = {"admin": self.admin_token, "viewer": self.viewer_token}
+        config = {"apiVersion": "v1", "kind": "Config", "current-context": "admin",
+                  "clusters": [{"name": "submarine-test", "cluster": {"server": self.url,
+                                                                      "certificate-authority-data": ca}}],
+                  "users": [{"name": user, "user": {"token": token}} for user, token in users.items()],
+                  "contexts": [{"name": user, "context": {"cluster": "submarine-test", "user": user}}
+                               for user in users]}
+        self.kubeconfig.write_text(json.dumps(config, indent=1))
+        self.kubeconfig.chmod(0o600)
+
+    def stop(self) -> None:
+        """Stop the API server, then etcd (its store is thrown away with the folder)."""
+        for name in ("jobset", *reversed(CONTROLLERS), "kube-apiserver", "etcd"):
+            process = self.processes.pop(name, None)
+            if process is not None:
+                stop_process(process.pid, process)
+
+
+def load_yaml(path: Path):
+    """libyaml's loader where PyYAML has it: the pure-Python one takes seconds per CRD of pod templates."""
+    import yaml
+
+    return yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
+def stop_process(pid: int, process: subprocess.Popen | None = None, grace: float = 10) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            return
+        if process is None and not pid_alive(pid):
+            return
+        time.sleep(0.1)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    if process is not None:
+        process.wait()
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def start(folder: Path, controllers: bool = False, log=None) -> ControlPlane:
+    """Build (on first use) and start a control plane in `folder`; with `controllers`, jobs run too."""
+    plane = ControlPlane(folder, build(API_SERVER, log)).start()
+    if controllers:
+        try:
+            plane.start_controllers(build(CONTROLLERS, log))
+        except BaseException:
+            plane.stop()
+            raise
+    return plane
+
+
+@pytest.fixture(scope="session")
+def real_kubernetes(tmp_path_factory) -> ControlPlane:
+    """One control plane for the session. Without Go (and nothing cached) the tests skip with one line, and
+    fail under CI; a failed build or start fails them with one line and the log's last lines."""
+    try:
+        binaries = build(API_SERVER, log=lambda line: print(line, file=sys.stderr))
+    except FileNotFoundError as exc:
+        skip_or_fail(str(exc))
+    except ClusterError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        plane = ControlPlane(tmp_path_factory.mktemp("kubernetes"), binaries).start()
+    except ClusterError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    yield plane
+    plane.stop()
+
+
+# -- the command ------------------------------------------------------------------------------------------
+def up(controllers: bool = False) -> Path:
+    """Start a control plane that outlives this command; its state is in UP_DIR. Returns the kubeconfig."""
+    if (UP_DIR / "state.json").exists():
+        state = json.loads((UP_DIR / "state.json").read_text())
+        if all(pid_alive(pid) for pid in state["pids"].values()):
+            return Path(state["kubeconfig"])
+        down()
+    shutil.rmtree(UP_DIR, ignore_errors=True)
+    plane = start(UP_DIR, controllers, log=lambda line: print(line, file=sys.stderr))
+    (UP_DIR / "state.json").write_text(json.dumps({"kubeconfig": str(plane.kubeconfig), "url": plane.url,
+                                                   "pids": {k: p.pid for k, p in plane.processes.items()}}))
+    return plane.kubeconfig
+
+
+def down() -> None:
+    state_file = UP_DIR / "state.json"
+    if not state_file.exists():
+        return
+    pids = json.loads(state_file.read_text())["pids"]
+    for pid in reversed(list(pids.values())):  # controllers first, etcd last
+        stop_process(pid)
+    shutil.rmtree(UP_DIR, ignore_errors=True)
+
+
+def main(argv: list[str]) -> int:
+    if argv not in (["up"], ["up", "--controllers"], ["down"]):
+        print("usage: python tests/clusters/kubernetes.py up [--controllers] | down", file=sys.stderr)
+        return 2
+    try:
+        if argv[0] == "up":
+            print(up(controllers="--controllers" in argv))
+        else:
+            down()
+    except (ClusterError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
