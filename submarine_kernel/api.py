@@ -47,7 +47,7 @@ def jobs(notebook: str | None = None) -> list[Job]:
     return [Job(session, record.ref, record.spec) for record in session.records(notebook=notebook)]
 
 
-def sweep(command: str | None = None, *, grid: Mapping[str, Any] | None = None,
+def submit_sweep(command: str | None = None, *, grid: Mapping[str, Any] | None = None,
           random: Mapping[str, Any] | None = None, samples: int = 8, seed: int | None = None,
           metric: str | None = None, direction: str = "min", stop: str = "median", concurrency: int = 2,
           files: Mapping[str, str | bytes] | None = None, notebook: str | None = None, wait: bool = False,
@@ -61,7 +61,7 @@ def sweep(command: str | None = None, *, grid: Mapping[str, Any] | None = None,
     `submit`'s (workers, ps, resources, params, ...).
     """
     from .errors import ValidationError
-    from .sweep import space_of, start_sweep
+    from .sweep import Range, space_of, start_sweep
 
     if (grid is None) == (random is None):
         raise ValidationError("pass exactly one of grid={...} (values per param) or random={...} (ranges per param)")
@@ -74,7 +74,9 @@ def sweep(command: str | None = None, *, grid: Mapping[str, Any] | None = None,
     session = default_session()
     request = RunRequest(command=command, **job)
     space = space_of(mode, grid if grid is not None else random, request.params or {})
-    session.build(request)  # every problem of the job itself, before anything is bundled or submitted
+    # every problem of the job itself, before anything is bundled or submitted (a swept param at its first value)
+    first = {name: dimension.low if isinstance(dimension, Range) else dimension[0] for name, dimension in space.items()}
+    session.build(request.with_changes(params={**(request.params or {}), **first}))
     bundle = session.bundle(files=files, notebook=notebook)
     scheduler = start_sweep(session, request, None, mode, space, samples, seed, stopping, concurrency, bundle)
     if wait:

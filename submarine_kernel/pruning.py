@@ -107,8 +107,12 @@ class SweepStudy:
                  seed: int | None = None):
         optuna = self.optuna = _optuna()
         self.stopping = stopping
+        self._queued: list[dict] = []
         if mode == "grid":
-            self.count = len(grid(space))  # the same limit as a sweep without stopping
+            # the grid runs in the order listed (first axis slowest), as a sweep without stopping does: each point
+            # is enqueued, which GridSampler takes as given instead of drawing its shuffled order
+            self._queued = grid(space)  # the same limit as a sweep without stopping
+            self.count = len(self._queued)
             sampler = optuna.samplers.GridSampler({n: list(v) for n, v in space.items()}, seed=seed)
         elif mode == "random":
             if samples < 1 or samples > MAX_RUNS:
@@ -134,6 +138,8 @@ class SweepStudy:
     def runs(self, base: Mapping[str, Any]) -> list[dict[str, Any]]:
         """The full params of every run: `base`, with the swept names from the trial's sampler."""
         out = []
+        for params in self._queued:
+            self.study.enqueue_trial(params)
         for _ in range(self.count):
             trial = self.study.ask(self.distributions)
             self.trials.append(trial)

@@ -175,7 +175,9 @@ def start_sweep(session, request, decls: Mapping[str, ParamDecl] | None, mode: s
     its own name and checkpoint folder. With `stopping` (pruning.EarlyStopping) Optuna samples the runs and its
     pruner stops the trials its rule rejects. The form and the Python API both start sweeps here."""
     from . import launch
+    from .metrics import harvester_for
 
+    harvester_for(session)  # each run's reported points go to the registry as it ends (the history shows them)
     base = dict(request.params or {})
     monitor = None
     if stopping is None:
