@@ -13,6 +13,10 @@ import os
 import sys
 import tempfile
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_table import Row, section  # noqa: E402
 
 STEPS = 8
 TRAIN = f"""
@@ -56,6 +60,16 @@ def run_sweep(stop: str) -> dict:
     session.close()
     set_default_session(None)
     return result
+
+
+@section("sweep", "early stopping")
+def bench_sweep(args) -> list[Row]:
+    """bench/run.py's row: replica-seconds with median stopping against the same sweep without."""
+    full, stopped = run_sweep("none"), run_sweep("median")
+    found = stopped["best_lr"] == full["best_lr"] == 0.3
+    return [Row("early stopping", "replica-seconds, 6 trials x 2 replicas", f"{stopped['replica_s']:.0f} s",
+                f"{full['replica_s']:.0f} s without stopping", f"{stopped['replica_s'] / full['replica_s']:.2f}",
+                "< 1, same best trial", stopped["replica_s"] < full["replica_s"] and found)]
 
 
 def main() -> int:

@@ -203,3 +203,17 @@ def test_optuna_missing_is_one_line(monkeypatch):
     monkeypatch.setitem(sys.modules, "optuna", None)
     with pytest.raises(SubmarineError, match=r"early stopping needs Optuna: pip install 'submarine-kernel\[sweep\]'"):
         pruning._optuna()
+
+
+def test_load_ext_imports_neither_optuna_nor_pruning():
+    import subprocess
+    import sys
+
+    probe = ("from IPython.core.interactiveshell import InteractiveShell\n"
+             "shell = InteractiveShell.instance()\n"
+             "shell.run_line_magic('load_ext', 'submarine_kernel')\n"
+             "import sys\n"
+             "print(sorted(m for m in ('submarine_kernel.pruning', 'optuna') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"

@@ -151,7 +151,8 @@ class ParameterForm(FallbackBundle, w.VBox):
             [w.HTML("<i>no parameters: tag a cell <code>parameters</code> or use %submarine param NAME=VALUE</i>")]
         return [w.HTML("<b>Submarine job</b>"), *job, w.HTML("<b>Resources</b>"), *resources,
                 w.HTML("<b>Parameters</b>"), *params, w.HTML("<b>Run</b>"), self.mode,
-                w.HBox([self.samples, self.concurrency]), self.stopping_row, w.HBox([self.run_button]), self.message, self.output]
+                w.HBox([self.samples, self.concurrency]), self.stopping_row, w.HBox([self.run_button]), self.message,
+                self.output]
 
     def _show_sweep_fields(self) -> None:
         sweeping = self.mode.value != "single run"
