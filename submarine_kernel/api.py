@@ -61,7 +61,9 @@ def submit_sweep(command: str | None = None, *, grid: Mapping[str, Any] | None =
     `submit`'s (workers, ps, resources, params, ...).
     """
     from .errors import ValidationError
-    from .sweep import Range, space_of, start_sweep
+    from .sweep import Range, check_limit, space_of, start_sweep
+
+    check_limit(concurrency)
 
     if (grid is None) == (random is None):
         raise ValidationError("pass exactly one of grid={...} (values per param) or random={...} (ranges per param)")

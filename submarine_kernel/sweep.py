@@ -143,6 +143,11 @@ def expand(mode: str, sweep_texts: Mapping[str, str], decls: Mapping[str, ParamD
     return [{**base, **combo} for combo in combos]
 
 
+def check_limit(limit: int) -> None:
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise ValidationError(f"the concurrency limit must be 1 or more, not {limit!r}")
+
+
 def space_of(mode: str, values: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
     """The Python API's sweep space as `parse_space` gives it: a list of values per name (a grid axis, or random
     choices), or text as the form takes it (`0.1, 0.2`, `1e-4..1e-1`, `log:1e-4..1e-1`) typed by the base value in
@@ -177,6 +182,7 @@ def start_sweep(session, request, decls: Mapping[str, ParamDecl] | None, mode: s
     from . import launch
     from .metrics import harvester_for
 
+    check_limit(limit)
     harvester_for(session)  # each run's reported points go to the registry as it ends (the history shows them)
     base = dict(request.params or {})
     monitor = None
@@ -215,8 +221,7 @@ class SweepScheduler:
     def __init__(self, tracker, runs: Sequence[Mapping[str, Any]], submit: Callable[[Mapping[str, Any]], Any],
                  limit: int = 2, on_change: Callable[["SweepScheduler"], None] | None = None,
                  early_stopping=None):
-        if limit < 1:
-            raise ValidationError(f"the concurrency limit must be 1 or more, not {limit}")
+        check_limit(limit)
         self.tracker = tracker
         self.runs = [dict(r) for r in runs]
         self.limit = limit

@@ -4,6 +4,7 @@ local runtime, and the history showing them PRUNED with the steps they ran."""
 
 from __future__ import annotations
 
+import re
 import statistics
 
 import pytest
@@ -169,6 +170,13 @@ def test_bad_stopping_inputs_are_one_line_and_submit_nothing(kwargs, message):
     assert len(session.registry.list()) == before
     with pytest.raises(ValidationError, match="exactly one of grid"):
         sk.submit_sweep("python -c pass", grid={"lr": [1]}, random={"lr": "0..1"})
+    for kwargs, expect in [({"grid": {"lr": 5}}, "sweep lr=5: give a list of values or a range text"),
+                           ({"grid": {"lr": [1]}, "concurrency": 0}, "the concurrency limit must be 1 or more, not 0"),
+                           ({"random": {"lr": "0.5..0.1"}}, "range 0.5..0.1 is empty: put the lower bound first"),
+                           ({"random": {"lr": "0.1..0.5"}, "samples": 0}, "1 to 200 samples, not 0")]:
+        with pytest.raises(ValidationError, match=re.escape(expect)):
+            sk.submit_sweep("python t.py {lr}", metric="loss", **kwargs)
+    assert len(session.registry.list()) == before
 
 
 def test_the_form_flags_a_bad_stopping_rule_beside_run():
