@@ -138,6 +138,8 @@ def test_form_sweep_with_early_stopping_shows_pruned_runs(tmp_path):
     pruned = expected_pruned(records)
     assert pruned and "PRUNED" in form.sweep_summary.value
     assert_pruned_in_history(session, records, pruned)
+    # the form's line per earlier run says PRUNED too (the registry's status, not the tracker's, knows it)
+    wait_until(lambda: ">PRUNED<" in form.earlier_html(), timeout=30, what="PRUNED in the form's earlier runs")
     history = RunHistory(session, all_notebooks=True)
     html = history.static_html(include_chart=False)
     assert html.count(">PRUNED<") == len(pruned) and "at step" in html

@@ -72,7 +72,8 @@ def earlier_runs_html(session, earlier: list, shown: int) -> str:
         status = session.tracker.last(job.ref)
         record = session.registry.get(job.name, job.ref.runtime) if status and status.terminal else None
         values = metrics_text(metrics.last_values(record.metrics)) if record else ""
-        badge = render.state_badge(render.shown_state(status)) if status else ""
+        known = record.status if record and record.status else status  # the registry's knows a pruned run
+        badge = render.state_badge(render.shown_label(known)) + _small(render.pruned_note(known)) if known else ""
         rows.append([escape(job.name), badge, escape(render.elapsed(status) if status else ""),
                      escape(render.params_text(job.spec.params)), escape(values)])
     more = len(earlier) - shown
