@@ -7,10 +7,10 @@ Python API. Heavy clients (kubernetes, s3fs, requests-gssapi) are imported when 
 from .errors import SubmarineError, ValidationError
 
 __version__ = "0.1.0"
-__all__ = ["SubmarineError", "ValidationError", "__version__", "submit", "job", "jobs", "report", "form",
-           "history", "load_ipython_extension", "unload_ipython_extension"]
+__all__ = ["SubmarineError", "ValidationError", "__version__", "submit", "submit_sweep", "job", "jobs", "report",
+           "form", "history", "load_ipython_extension", "unload_ipython_extension"]
 
-_LAZY = {"submit": "api", "job": "api", "jobs": "api", "report": "metrics", "form": "widgets",
+_LAZY = {"submit": "api", "submit_sweep": "api", "job": "api", "jobs": "api", "report": "metrics", "form": "widgets",
          "history": "widgets"}
 
 

@@ -45,3 +45,42 @@ def jobs(notebook: str | None = None) -> list[Job]:
     """Every job the registry knows, newest first (only one notebook's when given)."""
     session = default_session()
     return [Job(session, record.ref, record.spec) for record in session.records(notebook=notebook)]
+
+
+def submit_sweep(command: str | None = None, *, grid: Mapping[str, Any] | None = None,
+          random: Mapping[str, Any] | None = None, samples: int = 8, seed: int | None = None,
+          metric: str | None = None, direction: str = "min", stop: str = "median", concurrency: int = 2,
+          files: Mapping[str, str | bytes] | None = None, notebook: str | None = None, wait: bool = False,
+          timeout: float | None = None, **job: Any):
+    """Run one job over many params, at most `concurrency` at a time; returns the SweepScheduler.
+
+    `grid` maps a param to its values (every combination runs); `random` maps a param to a range text
+    (`0.001..0.1`, `log:1e-4..1e-1`) or a list of choices, drawn `samples` times. With `metric`, Optuna samples
+    the runs and the `stop` rule (median, asha or none) stops the runs whose reported `metric` (through
+    `submarine_kernel.report`) falls behind; they end STOPPED and show as PRUNED. The other keywords are
+    `submit`'s (workers, ps, resources, params, ...).
+    """
+    from .errors import ValidationError
+    from .sweep import Range, check_limit, space_of, start_sweep
+
+    check_limit(concurrency)
+
+    if (grid is None) == (random is None):
+        raise ValidationError("pass exactly one of grid={...} (values per param) or random={...} (ranges per param)")
+    mode = "grid" if grid is not None else "random"
+    stopping = None
+    if metric is not None:
+        from .pruning import EarlyStopping
+
+        stopping = EarlyStopping(metric, direction, stop)
+    session = default_session()
+    request = RunRequest(command=command, **job)
+    space = space_of(mode, grid if grid is not None else random, request.params or {})
+    # every problem of the job itself, before anything is bundled or submitted (a swept param at its first value)
+    first = {name: dimension.low if isinstance(dimension, Range) else dimension[0] for name, dimension in space.items()}
+    session.build(request.with_changes(params={**(request.params or {}), **first}))
+    bundle = session.bundle(files=files, notebook=notebook)
+    scheduler = start_sweep(session, request, None, mode, space, samples, seed, stopping, concurrency, bundle)
+    if wait:
+        scheduler.wait(timeout)
+    return scheduler

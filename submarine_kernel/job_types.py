@@ -18,6 +18,12 @@ from typing import Any, Mapping
 SUBMISSION_LABEL = "submarine-kernel/submission"
 
 
+#: JobStatus.details key of a sweep trial its early-stopping rule stopped: the last step it ran. Such a job stays
+#: STOPPED (what its runtime says, and what every reader of the registry knows); views show it as PRUNED
+PRUNED_AT_STEP = "pruned at step"
+PRUNED = "PRUNED"
+
+
 class JobState(str, enum.Enum):
     NEW = "NEW"
     SUBMITTED = "SUBMITTED"

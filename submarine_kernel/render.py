@@ -11,12 +11,12 @@ from typing import Iterable, Mapping
 from urllib.parse import urlsplit
 
 from .numfmt import metrics_text
-from .job_types import JobState, JobStatus
+from .job_types import PRUNED, PRUNED_AT_STEP, JobState, JobStatus
 
 STATE_COLORS = {
     JobState.SUCCEEDED: "#1a7f37", JobState.FAILED: "#cf222e", JobState.STOPPED: "#6e7781",
     JobState.RUNNING: "#0969da", JobState.PENDING: "#9a6700", JobState.SUBMITTED: "#9a6700",
-    JobState.NEW: "#6e7781", JobState.UNKNOWN: "#6e7781",
+    JobState.NEW: "#6e7781", JobState.UNKNOWN: "#6e7781", PRUNED: "#8250df",
 }
 _SAFE_SCHEMES = ("http", "https")  # a notebook page cannot open file:// links: such logs are shown inline
 LINK_STYLE = "color:#0969da;text-decoration:underline"
@@ -77,6 +77,19 @@ def shown_state(status: JobStatus) -> JobState:
     return status.state
 
 
+def shown_label(status: JobStatus) -> str:
+    """`shown_state`'s word, or PRUNED for a sweep trial its stopping rule stopped (recorded in its details)."""
+    if status.state is JobState.STOPPED and PRUNED_AT_STEP in status.details:
+        return PRUNED
+    return shown_state(status).value
+
+
+def pruned_note(status: JobStatus | None) -> str:
+    """`at step 3` for a pruned sweep trial (the last step it ran before its rule stopped it), else ""."""
+    step = status.details.get(PRUNED_AT_STEP) if status is not None else None
+    return f"at step {step}" if step is not None else ""
+
+
 def raw_state_html(status: JobStatus) -> str:
     """The runtime's own word for the state, only when it says more than the badge ("SUCCEEDED succeeded")."""
     raw = status.raw_state.strip()
@@ -85,9 +98,10 @@ def raw_state_html(status: JobStatus) -> str:
     return f" <small>{escape(raw)}</small>"
 
 
-def state_badge(state: JobState, stale: bool = False) -> str:
+def state_badge(state: JobState | str, stale: bool = False) -> str:
+    """A coloured badge for a state, or for a shown label such as PRUNED (`shown_label`)."""
     color = STATE_COLORS.get(state, "#6e7781")
-    label = escape(state.value) + (" (stale)" if stale else "")
+    label = escape(str(state)) + (" (stale)" if stale else "")
     return (f'<span class="submarine-state" style="background:{color};color:white;padding:1px 8px;'
             f'border-radius:8px;font-weight:600">{label}</span>')
 

@@ -16,7 +16,7 @@ from . import metrics, render
 from .errors import ValidationError
 from .request import RERUN_LABEL
 from .registry import JobRecord
-from .job_types import JobState
+from .job_types import PRUNED, JobState
 
 PALETTE = ("#0969da", "#cf222e", "#1a7f37", "#9a6700", "#8250df", "#bf3989", "#0a3069", "#57606a",
            "#e16f24", "#1b7c83", "#6639ba", "#953800")
@@ -114,7 +114,7 @@ def run_rows(records: Iterable[JobRecord], cache: dict | None = None) -> list[Ru
             stats = metric_stats(r.metrics)
             if cache is not None:
                 cache[r.ref.key] = (len(r.metrics), stats)
-        rows.append(RunRow(r, render.shown_state(r.status).value if r.status else r.state, _seconds(r), stats))
+        rows.append(RunRow(r, render.shown_label(r.status) if r.status else r.state, _seconds(r), stats))
     return rows
 
 
@@ -193,8 +193,10 @@ def sort_options(rows: Iterable[RunRow]) -> list[str]:
 
 
 def states_of(rows: Iterable[RunRow]) -> list[str]:
+    """The states among the rows, in JobState's order; PRUNED (a stopped sweep trial) right after STOPPED."""
     found = {r.state for r in rows}
-    return [s.value for s in JobState if s.value in found]
+    order = [word for s in JobState for word in ((s.value, PRUNED) if s is JobState.STOPPED else (s.value,))]
+    return [word for word in order if word in found]
 
 
 def metrics_summary(stats: Mapping[str, MetricStats]) -> list[str]:

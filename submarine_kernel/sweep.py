@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 import random
 import re
 import threading
@@ -105,12 +106,10 @@ def random_search(space: Mapping[str, Range | Sequence[Any]], samples: int, seed
     return draws
 
 
-def expand(mode: str, sweep_texts: Mapping[str, str], decls: Mapping[str, ParamDecl],
-           base: Mapping[str, Any], samples: int = 1, seed: int | None = None) -> list[dict[str, Any]]:
-    """The full params of every run: `base` values, with the swept names taken from the grid or samples.
+def parse_space(mode: str, sweep_texts: Mapping[str, str], decls: Mapping[str, ParamDecl]) -> dict[str, Any]:
+    """The swept dimensions: name → grid values, or a Range / choice list (random). Blank texts are not swept.
 
-    `sweep_texts` maps a param name to its sweep text; blank texts keep the base value. One
-    ValidationError lists every problem of every field.
+    One ValidationError lists every problem of every field.
     """
     if mode not in ("grid", "random"):
         raise ValidationError(f"unknown sweep mode {mode!r}: use grid or random")
@@ -132,8 +131,82 @@ def expand(mode: str, sweep_texts: Mapping[str, str], decls: Mapping[str, ParamD
                         "0.01..0.1 (random) for at least one parameter")
     if problems:
         raise ValidationError(problems)
+    return space
+
+
+def expand(mode: str, sweep_texts: Mapping[str, str], decls: Mapping[str, ParamDecl],
+           base: Mapping[str, Any], samples: int = 1, seed: int | None = None) -> list[dict[str, Any]]:
+    """The full params of every run: `base` values, with the swept names taken from the grid or samples
+    (see `parse_space`). A sweep with a stopping rule samples through Optuna instead (pruning.SweepStudy)."""
+    space = parse_space(mode, sweep_texts, decls)
     combos = grid(space) if mode == "grid" else random_search(space, samples, seed)
     return [{**base, **combo} for combo in combos]
+
+
+def check_limit(limit: int) -> None:
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise ValidationError(f"the concurrency limit must be 1 or more, not {limit!r}")
+
+
+def space_of(mode: str, values: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
+    """The Python API's sweep space as `parse_space` gives it: a list of values per name (a grid axis, or random
+    choices), or text as the form takes it (`0.1, 0.2`, `1e-4..1e-1`, `log:1e-4..1e-1`) typed by the base value in
+    `params` (else by the text)."""
+    from .params import literal
+
+    if mode not in ("grid", "random"):
+        raise ValidationError(f"unknown sweep mode {mode!r}: use grid or random")
+    texts, space, decls = {}, {}, {}
+    for name, value in values.items():
+        if isinstance(value, str):
+            first = _RANGE.match(value)
+            sample = first.group("low") if first else (split_values(value) or [value])[0]
+            decls[name] = ParamDecl(name, params[name] if name in params else literal(sample))
+            texts[name] = value
+        elif isinstance(value, (list, tuple)) and value:
+            space[name] = list(dict.fromkeys(value))
+        else:
+            raise ValidationError(f"sweep {name}={value!r}: give a list of values or a range text like 0.001..0.1")
+    if texts or not space:
+        space.update(parse_space(mode, texts, decls))
+    return space
+
+
+def start_sweep(session, request, decls: Mapping[str, ParamDecl] | None, mode: str, space: Mapping[str, Any],
+                samples: int = 1, seed: int | None = None, stopping=None, limit: int = 2, bundle=None,
+                on_submit: Callable[[Any], None] | None = None,
+                on_change: Callable[["SweepScheduler"], None] | None = None) -> "SweepScheduler":
+    """Start a sweep of `request` over `space` (see `parse_space`), at most `limit` runs at a time; each run gets
+    its own name and checkpoint folder. With `stopping` (pruning.EarlyStopping) Optuna samples the runs and its
+    pruner stops the trials its rule rejects. The form and the Python API both start sweeps here."""
+    from . import launch
+    from .metrics import harvester_for
+
+    check_limit(limit)
+    harvester_for(session)  # each run's reported points go to the registry as it ends (the history shows them)
+    base = dict(request.params or {})
+    monitor = None
+    if stopping is None:
+        combos = grid(space) if mode == "grid" else random_search(space, samples, seed)
+        runs = [{**base, **combo} for combo in combos]
+    else:
+        from .pruning import SweepStudy, TrialMonitor
+
+        study = SweepStudy(stopping, mode, space, samples, seed)
+        runs = study.runs(base)
+        monitor = TrialMonitor(session, study)
+
+    def submit(params):
+        name = session.default_name()
+        # parallel runs must not share a checkpoint folder: each gets its own below the given one
+        checkpoint = request.checkpoint_path and os.path.join(request.checkpoint_path, name)
+        job = launch.launch(session, request.with_changes(params=params, name=name, rerun_of="",
+                                                          checkpoint_path=checkpoint), decls, bundle=bundle)
+        if on_submit is not None:
+            on_submit(job)
+        return job
+
+    return SweepScheduler(session.tracker, runs, submit, limit, on_change, early_stopping=monitor).start()
 
 
 class SweepScheduler:
@@ -141,23 +214,27 @@ class SweepScheduler:
 
     `submit(params)` starts one run and returns its Job; a run whose submit fails is recorded in
     `errors` and the next one is tried. `on_change(scheduler)` is called after every change (views).
+    `early_stopping` (a pruning.TrialMonitor) watches each submitted job's metrics and names the state a
+    job ended in (PRUNED for one its stopping rule stopped).
     """
 
     def __init__(self, tracker, runs: Sequence[Mapping[str, Any]], submit: Callable[[Mapping[str, Any]], Any],
-                 limit: int = 2, on_change: Callable[["SweepScheduler"], None] | None = None):
-        if limit < 1:
-            raise ValidationError(f"the concurrency limit must be 1 or more, not {limit}")
+                 limit: int = 2, on_change: Callable[["SweepScheduler"], None] | None = None,
+                 early_stopping=None):
+        check_limit(limit)
         self.tracker = tracker
         self.runs = [dict(r) for r in runs]
         self.limit = limit
         self._submit = submit
         self._on_change = on_change
+        self.early_stopping = early_stopping
         self._next = 0
         self._active: set[str] = set()
         self.jobs: list[Any] = []
         self.finished: dict[str, str] = {}  # job key → final state
         self.errors: list[str] = []
         self._lock = threading.Lock()
+        self._ended = threading.Event()
         self._remove_listener = None
 
     def start(self) -> "SweepScheduler":
@@ -185,7 +262,14 @@ class SweepScheduler:
         parts += [f"{count} {state}" for state, count in sorted(states.items())]
         if self.errors:
             parts.append(f"{len(self.errors)} not submitted")
+        best = self.early_stopping.best() if self.early_stopping is not None else None
+        if best is not None:
+            parts.append(f"best {best[0].name} ({self.early_stopping.stopping.metric} {best[1]:.6g})")
         return "sweep: " + ", ".join(parts)
+
+    def problems(self) -> list[str]:
+        """Runs that could not be submitted, and what early stopping could not do (a metric never reported)."""
+        return self.errors + (list(self.early_stopping.errors) if self.early_stopping is not None else [])
 
     def _fill(self) -> None:
         while True:
@@ -201,17 +285,37 @@ class SweepScheduler:
                     self.errors.append(f"run {params}: {exc}")
                 self._changed()
                 continue
+            if self.early_stopping is not None:
+                self.early_stopping.watch(job)
             with self._lock:
                 self.jobs.append(job)
                 # the tracker may already know the job ended (a very short job): count it as ended
                 last = self.tracker.last(job.ref)
-                if last is not None and last.terminal:
-                    self.finished[job.ref.key] = last.state.value
-                else:
+                ended = last is not None and last.terminal
+                if not ended:
                     self._active.add(job.ref.key)
+            if ended:
+                with self._lock:
+                    self.finished[job.ref.key] = self._final_state(job.ref, last)
             self._changed()
-        if self.done and self._remove_listener is not None:
+        if self.done:
+            self._finish()
+
+    def _final_state(self, ref, status) -> str:
+        return self.early_stopping.ended(ref, status) if self.early_stopping is not None else status.state.value
+
+    def wait(self, timeout: float | None = None) -> "SweepScheduler":
+        """Block until every run was submitted and ended (TimeoutError after `timeout` seconds)."""
+        if not self._ended.wait(timeout):
+            raise TimeoutError(f"the sweep did not end within {timeout} s: {self.summary()}")
+        return self
+
+    def _finish(self) -> None:
+        self._ended.set()
+        if self._remove_listener is not None:
             self._remove_listener()
+        if self.early_stopping is not None:
+            self.early_stopping.close()
 
     def _on_status(self, ref, status) -> None:
         if not status.terminal or status.stale:
@@ -219,8 +323,10 @@ class SweepScheduler:
         with self._lock:
             if ref.key not in self._active:
                 return
+        state = self._final_state(ref, status)  # outside the lock: it may read the job's log
+        with self._lock:
             self._active.discard(ref.key)
-            self.finished[ref.key] = status.state.value
+            self.finished[ref.key] = state
         self._changed()
         self._fill()
 
@@ -234,3 +340,5 @@ class SweepScheduler:
             self._next = len(self.runs)
         if self._remove_listener is not None:
             self._remove_listener()
+        if self.early_stopping is not None:  # the runs still going are no longer pruned
+            self.early_stopping.close()

@@ -17,7 +17,9 @@ def bench(monkeypatch):
     module = importlib.util.module_from_spec(spec)
     monkeypatch.setattr(sys, "path", list(sys.path))  # the script puts tests/ on sys.path
     monkeypatch.setitem(sys.modules, spec.name, module)  # dataclasses look their module up there
-    for name in ("bench_table", "kernel_timing", "tracking_bench", "storage_bench", "kubernetes_bench"):  # its own sections only
+    # its own sections only
+    for name in ("bench_table", "kernel_timing", "tracking_bench", "storage_bench", "kubernetes_bench",
+                 "sweep_bench"):
         monkeypatch.delitem(sys.modules, name, raising=False)
     spec.loader.exec_module(module)
     return module

@@ -9,7 +9,6 @@ run's live status and a compact list of the earlier ones (not a growing pile of 
 
 from __future__ import annotations
 
-import os
 import threading
 import weakref
 from html import escape
@@ -23,7 +22,7 @@ from submarine_kernel.params import ParamDecl
 from submarine_kernel.runtimes.base import runtime_names
 from submarine_kernel.request import RunRequest
 from submarine_kernel.spec import DECIDING_ROLES, FRAMEWORK_ROLES, FRAMEWORKS, ROLE_NAMES
-from submarine_kernel.sweep import SweepScheduler, expand
+from submarine_kernel.sweep import SweepScheduler, expand, parse_space, start_sweep
 from submarine_kernel.throttle import UpdateBatcher
 
 from .common import LABEL_STYLE, FallbackBundle, flag_html, problems_html
@@ -100,6 +99,13 @@ class ParameterForm(FallbackBundle, w.VBox):
         self.samples = w.IntText(value=4, description="random samples", style=LABEL_STYLE, continuous_update=False)
         self.concurrency = w.IntText(value=concurrency, description="at most at once", style=LABEL_STYLE,
                                      continuous_update=False)
+        # early stopping (pruning.py): blank metric = every run goes to its end
+        self.stop_metric = _text("stop early on", "", "metric, e.g. loss (blank: no early stopping)", "420px")
+        self.stop_direction = w.Dropdown(options=[("lower is better", "min"), ("higher is better", "max")],
+                                         value="min", description="", layout=w.Layout(width="150px"))
+        self.stop_rule = w.Dropdown(options=[("median stopping", "median"), ("successive halving (ASHA)", "asha")],
+                                    value="median", description="", layout=w.Layout(width="210px"))
+        self.stopping_row = w.HBox([self.stop_metric, self.stop_direction, self.stop_rule])
         self.run_button = w.Button(description="Run", icon="play", button_style="primary",
                                    tooltip="submit with these values")
         self.run_button.add_class("submarine-run")
@@ -116,7 +122,8 @@ class ParameterForm(FallbackBundle, w.VBox):
             lambda ref, status: self._earlier_batcher.push({"changed": True}) if ref.key in self._job_keys else None)
         self.run_button.on_click(lambda _: self.run())
         for widget in [*self.fields.values(), *self.param_fields.values(), *self.sweep_fields.values(),
-                       self.mode, self.samples, self.concurrency]:
+                       self.mode, self.samples, self.concurrency, self.stop_metric, self.stop_direction,
+                       self.stop_rule]:
             widget.observe(lambda _: self._filling or self.check(), names="value")
         self.mode.observe(lambda _: self._show_sweep_fields(), names="value")
         for key in ("runtime", "framework", "ps", "chief", "workers"):
@@ -144,7 +151,8 @@ class ParameterForm(FallbackBundle, w.VBox):
             [w.HTML("<i>no parameters: tag a cell <code>parameters</code> or use %submarine param NAME=VALUE</i>")]
         return [w.HTML("<b>Submarine job</b>"), *job, w.HTML("<b>Resources</b>"), *resources,
                 w.HTML("<b>Parameters</b>"), *params, w.HTML("<b>Run</b>"), self.mode,
-                w.HBox([self.samples, self.concurrency]), w.HBox([self.run_button]), self.message, self.output]
+                w.HBox([self.samples, self.concurrency]), self.stopping_row, w.HBox([self.run_button]), self.message,
+                self.output]
 
     def _show_sweep_fields(self) -> None:
         sweeping = self.mode.value != "single run"
@@ -154,6 +162,7 @@ class ParameterForm(FallbackBundle, w.VBox):
                 "range 0.001..0.1, log:1e-4..1e-1, or values a, b"
         self.samples.layout.display = None if self.mode.value == "random" else "none"
         self.concurrency.layout.display = None if sweeping else "none"
+        self.stopping_row.layout.display = None if sweeping else "none"
 
     def shown_roles(self) -> tuple[str, ...]:
         """The roles whose resource fields the chosen framework (and ps/chief choice) uses."""
@@ -250,6 +259,10 @@ class ParameterForm(FallbackBundle, w.VBox):
                 self._sweep_runs()
             except ValidationError as exc:
                 found += [p for p in exc.problems if p not in found]
+            try:
+                self.early_stopping()
+            except ValidationError as exc:
+                found += [p for p in exc.problems if p not in found]
             if self.concurrency.value < 1:
                 found.append(f"at most at once must be 1 or more, not {self.concurrency.value}")
         return found
@@ -272,10 +285,23 @@ class ParameterForm(FallbackBundle, w.VBox):
         self.message.value = problems_html(found)
         return found
 
+    def _sweep_mode(self) -> str:
+        return "grid" if self.mode.value == "grid" else "random"
+
+    def _sweep_texts(self) -> dict[str, str]:
+        return {n: f.value for n, f in self.sweep_fields.items()}
+
     def _sweep_runs(self) -> list[dict]:
         base = self.request().params
-        return expand("grid" if self.mode.value == "grid" else "random",
-                      {n: f.value for n, f in self.sweep_fields.items()}, self.decls, base, self.samples.value)
+        return expand(self._sweep_mode(), self._sweep_texts(), self.decls, base, self.samples.value)
+
+    def early_stopping(self):
+        """The sweep's stopping rule (pruning.EarlyStopping), or None when no metric is given."""
+        if not self.stop_metric.value.strip():
+            return None
+        from submarine_kernel.pruning import EarlyStopping
+
+        return EarlyStopping(self.stop_metric.value.strip(), self.stop_direction.value, self.stop_rule.value)
 
     # -- run ---------------------------------------------------------------------------------------------
     def run(self) -> list:
@@ -314,27 +340,21 @@ class ParameterForm(FallbackBundle, w.VBox):
         return earlier_runs_html(self.session, self.jobs[:-1][::-1], EARLIER_RUNS_SHOWN)
 
     def _start_sweep(self) -> list:
-        runs = self._sweep_runs()
-        request = self.request()
         summary = self.sweep_summary
         lock = threading.Lock()
 
-        def submit(params):
-            name = self.session.default_name()
-            # parallel runs must not share a checkpoint folder: each gets its own below the given one
-            checkpoint = request.checkpoint_path and os.path.join(request.checkpoint_path, name)
-            job = launch.launch(self.session, request.with_changes(params=params, name=name, rerun_of="",
-                                                                   checkpoint_path=checkpoint), self.decls)
+        def started(job) -> None:
             with lock:
                 self._started(job)
-            return job
 
         def changed(scheduler: SweepScheduler) -> None:
-            summary.value = f"<b>{escape(scheduler.summary())}</b>" + problems_html(scheduler.errors)
+            summary.value = f"<b>{escape(scheduler.summary())}</b>" + problems_html(scheduler.problems())
 
-        scheduler = SweepScheduler(self.session.tracker, runs, submit, self.concurrency.value, changed)
+        scheduler = start_sweep(self.session, self.request(), self.decls, self._sweep_mode(),
+                                parse_space(self._sweep_mode(), self._sweep_texts(), self.decls),
+                                self.samples.value, stopping=self.early_stopping(), limit=self.concurrency.value,
+                                on_submit=started, on_change=changed)
         self.sweeps.append(scheduler)
-        scheduler.start()
         return list(scheduler.jobs)
 
     # -- fallbacks ---------------------------------------------------------------------------------------

@@ -17,7 +17,6 @@ from submarine_kernel.errors import ValidationError
 from submarine_kernel.numfmt import metrics_text, plain_number
 from submarine_kernel.runs import (RunRow, filter_rows, metrics_summary, parse_filter, sort_options, sort_rows,
                                    states_of)
-from submarine_kernel.job_types import JobState
 
 PAGE_SIZE = 25
 COLUMNS = ("", "run", "state", "submitted", "duration", "params", "metrics (last, min, max)")
@@ -44,9 +43,13 @@ def params_html(params: dict) -> str:
     return escape(", ".join(f"{k}={plain_number(v) if isinstance(v, float) else v}" for k, v in params.items()))
 
 
+def _small(text: str) -> str:
+    return f" <small>{escape(text)}</small>" if text else ""
+
+
 def row_cells(row: RunRow) -> list[str]:
     """The HTML of each column after the checkbox, every value escaped."""
-    return [run_cell_html(row), render.state_badge(JobState(row.state)), escape(render.short_time(row.record.submitted)),
+    return [run_cell_html(row), render.state_badge(row.state) + _small(render.pruned_note(row.record.status)), escape(render.short_time(row.record.submitted)),
             escape(duration_text(row.duration)), params_html(row.params),
             "<br>".join(escape(line) for line in metrics_summary(row.stats))]
 
@@ -69,7 +72,8 @@ def earlier_runs_html(session, earlier: list, shown: int) -> str:
         status = session.tracker.last(job.ref)
         record = session.registry.get(job.name, job.ref.runtime) if status and status.terminal else None
         values = metrics_text(metrics.last_values(record.metrics)) if record else ""
-        badge = render.state_badge(render.shown_state(status)) if status else ""
+        known = record.status if record and record.status else status  # the registry's knows a pruned run
+        badge = render.state_badge(render.shown_label(known)) + _small(render.pruned_note(known)) if known else ""
         rows.append([escape(job.name), badge, escape(render.elapsed(status) if status else ""),
                      escape(render.params_text(job.spec.params)), escape(values)])
     more = len(earlier) - shown
