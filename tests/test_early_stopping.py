@@ -29,7 +29,7 @@ import sys, time
 import submarine_kernel as sk
 lr = float(sys.argv[1])
 for step in range(1, {STEPS + 1}):
-    time.sleep(0.3)
+    time.sleep(0.5)  # slow enough that a loaded machine still prunes a trial before its last step
     sk.report(step=step, loss=abs(lr - 0.3) + 1.0 / step)
 """
 
