@@ -72,7 +72,7 @@ def test_every_job_shape_is_a_valid_service(shape):
     components = {c["name"]: c for c in service["components"]}
     assert components["master"]["number_of_containers"] == 1
     assert components["master"]["configuration"]["properties"] == {ys.REPORT_AS_SERVICE_STATE: "true"}
-    assert all(c["restartPolicy"] == "NEVER" for c in components.values())
+    assert all(c["restart_policy"] == "NEVER" for c in components.values())
     assert sum(c["number_of_containers"] for c in components.values()) == spec.replica_count
     others = [c for name, c in components.items() if name != "master"]
     assert all(ys.REPORT_AS_SERVICE_STATE not in c["configuration"]["properties"] for c in others)
@@ -143,7 +143,8 @@ def test_resources_yarn_cannot_give_and_missing_settings():
     problems = runtime(registry_dns_domain="", max_memory_mib=32768).check(spec)
     assert any("whole vcores" in p for p in problems)
     assert any("maximum-allocation-mb" in p for p in problems)
-    assert any("registry_dns_domain" in p for p in problems)
+    assert not any("registry_dns_domain" in p for p in problems)  # peers found through the Services API
+    assert any("registry_dns_domain" in p for p in runtime(registry_dns_domain="", kerberos=True).check(spec))
     assert any("master" in p for p in runtime().check(build_spec("master", command="python t.py")))
     assert any("user/_HOST@REALM" in p for p in runtime(service_principal="alice@EXAMPLE.COM")
                .check(build_spec("k", command="python t.py")))

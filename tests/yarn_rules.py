@@ -37,6 +37,10 @@ def service_schema(definition: str = "Service", *, partial: bool = False) -> dic
     from the top definition: YARN's own docs PUT partial services such as `{"state": "STOPPED"}`.
     """
     definitions = copy.deepcopy(swagger()["definitions"])
+    # The swagger file names the component's restart policy `restartPolicy`, but Component.java reads
+    # `restart_policy` and a real RM (3.4.2) answers `restartPolicy` with 404 UnrecognizedPropertyException.
+    component = definitions["Component"]["properties"]
+    component["restart_policy"] = component.pop("restartPolicy")
     for name, body in definitions.items():
         props = body.get("properties", {})
         if name.endswith("State") and set(props) == {"state"} and "enum" in props["state"]:

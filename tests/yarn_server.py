@@ -268,6 +268,12 @@ class _Handler(BaseHTTPRequestHandler):
             body["state"] = state
         self._send(code, body)
 
+    def _jackson(self, problem: str):
+        """How a real RM (3.4.2) answers a body Jackson cannot map onto its records: 404, not 400."""
+        kind = "UnrecognizedPropertyException" if "Additional properties" in problem else "InvalidFormatException"
+        self._send(404, {"exception": kind, "message": problem,
+                         "javaClassName": f"com.fasterxml.jackson.databind.exc.{kind}"})
+
     def _read_body(self):
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
@@ -344,7 +350,10 @@ class _Handler(BaseHTTPRequestHandler):
         if method == "POST" and not rest:
             if not isinstance(body, dict):
                 return self._status(400, "Unrecognized or malformed JSON body")
-            problems = schema_errors(body) or yarn_rule_errors(body, server.secure)
+            problems = schema_errors(body)
+            if problems:
+                return self._jackson(problems[0])
+            problems = yarn_rule_errors(body, server.secure)
             if problems:
                 return self._status(400, problems[0])
             if user in server.forbidden_users:
@@ -359,15 +368,20 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(202, {"diagnostics": diagnostics, "state": "ACCEPTED",
                                     "uri": f"/app/v1/services/{body['name']}"})
         if method == "GET" and rest == "version":
-            return self._send(200, {"hadoop_version": "3.3.6"})
+            return self._send(200, {"hadoop_version": "3.4.2 from 84e8b89ee2ebe6923691205b9e171badde7a495c by "
+                                                      "ahmarsu source checksum fa94c67d4b4be021b9e9515c9b0f7b6"})
         if method == "GET" and not rest:
             with server.lock:
                 return self._send(200, [server.service_view(r) for r in server.services.values() if not r.destroyed])
         name = rest.split("/")[0]
         with server.lock:
             record = server.services.get(name)
-            if record is None or record.destroyed:
-                return self._status(404, f"Service {name} not found")
+            if record is None or record.destroyed:  # each method answers a missing service its own way
+                if method == "DELETE":
+                    return self._status(400, f"Service {name} doesn't exist")
+                if method == "PUT":
+                    return self._status(404, f"File does not exist: /user/{user}/.yarn/services/{name}/{name}.json")
+                return self._send(404, {"diagnostics": f"Service {name} not found", "code": 404004})
             if method == "GET":
                 return self._send(200, server.service_view(record))
             if method == "PUT":
@@ -375,7 +389,7 @@ class _Handler(BaseHTTPRequestHandler):
                     return self._status(400, "Unrecognized or malformed JSON body")
                 problems = schema_errors(body, partial=True)
                 if problems:
-                    return self._status(400, problems[0])
+                    return self._jackson(problems[0])
                 if body.get("state") == "STOPPED":
                     if server._current_state(record) in TERMINAL:
                         return self._status(200, f"Service {name} is already stopped.", "STOPPED")

@@ -34,7 +34,6 @@ from .data import YarnJobData
 from .listing import list_services
 
 #: what a dry run writes where a setting a real submission needs is not configured yet
-DOMAIN_PLACEHOLDER = "<YarnRuntime.registry_dns_domain>"
 RM_PLACEHOLDER = "<YarnRuntime.rm_urls>"
 
 
@@ -141,12 +140,10 @@ class YarnRuntime(Runtime):
     def uses_kerberos(self) -> bool:
         return bool(self.kerberos or self.keytab)
 
-    def settings(self, placeholders: bool = False) -> ys.ServiceSettings:
-        """The traits the service JSON needs, as plain data; with `placeholders` (dry runs) an unset registry
-        DNS domain is written as a visible `<YarnRuntime.registry_dns_domain>`."""
-        domain = self.registry_dns_domain or (DOMAIN_PLACEHOLDER if placeholders else "")
+    def settings(self) -> ys.ServiceSettings:
+        """The traits the service JSON needs, as plain data."""
         return ys.ServiceSettings(
-            user=self.user, domain=domain, queue=self.queue, lifetime=self.lifetime,
+            user=self.user, domain=self.registry_dns_domain, rm_urls=tuple(self.rm_urls), queue=self.queue, lifetime=self.lifetime,
             docker_java_home=self.docker_java_home, docker_hadoop_hdfs_home=self.docker_hadoop_hdfs_home,
             kerberos_principal=self.service_principal, kerberos_keytab=self.service_keytab, tf_port=self.tf_port,
             master_port=self.master_port, default_memory_mib=self.default_memory_mib,
@@ -192,8 +189,9 @@ class YarnRuntime(Runtime):
         if not self.rm_urls:
             missing.append("no ResourceManager is configured: set YarnRuntime.rm_urls = ['http://rm:8088']")
         if not self.registry_dns_domain:
-            if spec.replica_count > 1:
-                missing.append("a distributed job on YARN needs the registry DNS domain to find its replicas: set "
+            if spec.replica_count > 1 and self.uses_kerberos:  # rendezvous.py reads the RM with simple auth
+                missing.append("without registry DNS the replicas find each other through the Services API, "
+                               "which a Kerberos cluster does not open to containers: set "
                                "YarnRuntime.registry_dns_domain (hadoop.registry.dns.domain-name of the cluster)")
             elif self.tensorboard and spec.checkpoint_path:
                 missing.append("the TensorBoard quicklink needs the registry DNS domain: set "
@@ -205,7 +203,7 @@ class YarnRuntime(Runtime):
         writes placeholders for settings not configured yet)."""
         from ...secrets import redact_mapping
 
-        return ys.build_service(spec, bundle.files, bundle_uri, self.settings(placeholders=redact),
+        return ys.build_service(spec, bundle.files, bundle_uri, self.settings(),
                                 notebook=bundle.notebook, digests=bundle.file_sha256,
                                 env_view=redact_mapping if redact else None)
 
@@ -215,7 +213,7 @@ class YarnRuntime(Runtime):
 
         spec = spec.replace(params=redact_mapping(spec.params))  # secret params are on the command lines too
         service = self.service(spec, bundle, bundle_uri, redact=True)
-        classic = classic_command(spec, bundle.files, bundle_uri, self.settings(placeholders=True),
+        classic = classic_command(spec, bundle.files, bundle_uri, self.settings(),
                                   self.submarine_jar, env_view=redact_mapping)
         rm = self.rm_urls[0].rstrip("/") if self.rm_urls else RM_PLACEHOLDER
         return "\n".join([
@@ -301,6 +299,8 @@ class YarnRuntime(Runtime):
             app = apps.get(self.app_id(ref))
             if app is not None:
                 status = st.status_from_app(app, self.links(ref))
+                if st.unschedulable(app):  # the service would hold its AM forever: end it
+                    self.client.stop_service(ref.name)
                 if self.poll_replicas and not status.terminal and ref.key not in services:
                     services[ref.key] = self.client.get_service(ref.name)
             else:

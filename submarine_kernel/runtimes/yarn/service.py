@@ -40,6 +40,7 @@ from ...secrets import redacted_spec_json
 from ...resources import Resources
 from ...spec import JobSpec
 from ...storage.integrity import replica_check
+from . import rendezvous
 
 REPORT_AS_SERVICE_STATE = "yarn.service.container-state-report-as-service-state"
 #: the service property that carries a submission's token (the JobSpec's SUBMISSION_LABEL): YARN keeps no
@@ -96,6 +97,12 @@ class ServiceSettings:
     tensorboard_image: str = ""
     tensorboard_resources: str = "memory=4G,vcores=1"
     extra_env: Mapping[str, str] = field(default_factory=dict)
+    #: the RMs containers ask for their peers' hosts when there is no registry DNS domain (rendezvous.py)
+    rm_urls: tuple[str, ...] = ()
+
+    def peer_lookup(self, spec: JobSpec) -> bool:
+        """Whether the replicas of `spec` find each other through the Services API (no registry DNS)."""
+        return not self.domain and spec.replica_count > 1
 
 
 def registry_user(user: str) -> str:
@@ -103,10 +110,12 @@ def registry_user(user: str) -> str:
     return user.lower().replace("_", "-")
 
 
-def instance_host(component: str, instance: int, service: str, settings: ServiceSettings) -> str:
-    """`<component>-<i>.<service>.<user>.<domain>` (localhost for a single replica without a domain)."""
+def instance_host(component: str, instance: int, service: str, settings: ServiceSettings,
+                  peer_lookup: bool = False) -> str:
+    """`<component>-<i>.<service>.<user>.<domain>`; without a domain, the placeholder the container replaces
+    with the host the Services API names (`peer_lookup`), or localhost for a single replica."""
     if not settings.domain:
-        return "localhost"
+        return rendezvous.placeholder(f"{component}-{instance}") if peer_lookup else "localhost"
     return f"{component}-{instance}.{service}.{registry_user(settings.user)}.{settings.domain}"
 
 
@@ -173,12 +182,15 @@ def yarn_resource(resources: Resources, settings: ServiceSettings) -> dict:
 
 
 def cluster_addresses(spec: JobSpec, plans: list[ComponentPlan], settings: ServiceSettings) -> dict[str, list[str]]:
-    """role → ["<registry DNS name>:<tf_port>", ...] in replica order."""
+    """role → ["<registry DNS name>:<tf_port>", ...] in replica order. Found through the Services API
+    instead, replicas may share a host, so each listens on a port of its own (tf_port + its position)."""
     cluster: dict[str, list[str]] = {}
-    for role, index in contract.replica_names(spec):
+    lookup = settings.peer_lookup(spec)
+    for position, (role, index) in enumerate(contract.replica_names(spec)):
         component, instance = locate(plans, role, index)
+        port = settings.tf_port + position if lookup else settings.tf_port
         cluster.setdefault(role, []).append(
-            f"{instance_host(component, instance, spec.name, settings)}:{settings.tf_port}")
+            f"{instance_host(component, instance, spec.name, settings, lookup)}:{port}")
     return cluster
 
 
@@ -214,7 +226,7 @@ def launch_script(spec: JobSpec, plan: ComponentPlan, settings: ServiceSettings,
             lines.append(f'export TF_CONFIG={shlex.quote(before)}"$SUBMARINE_REPLICA_INDEX"{shlex.quote(after)}')
     elif spec.framework in ("pytorch", "xgboost"):
         component, instance = locate(plans, spec.deciding_role, 0)
-        master = instance_host(component, instance, spec.name, settings)
+        master = instance_host(component, instance, spec.name, settings, settings.peer_lookup(spec))
         env = contract.distributed_env(spec, role, plan.first_index, master, settings.master_port)
         first_rank = contract.rank(spec, role, plan.first_index)
         env["RANK"] = str(first_rank)
@@ -228,6 +240,8 @@ def launch_script(spec: JobSpec, plan: ComponentPlan, settings: ServiceSettings,
     lines += _exports(moved_env)
     lines.append(f'export PYTHONPATH="$PWD/{contract.ALGORITHM_DIR}${{PYTHONPATH:+:$PYTHONPATH}}"')
     lines += hadoop_setup(settings)
+    if settings.peer_lookup(spec):
+        lines.append(rendezvous.shell_step(settings.rm_urls, settings.user, spec.name))
     command = spec.launch_command(role)
     if digests:  # inside the subshell, so that what it finds goes to the container's stderr.txt
         command = f"{replica_check(digests, (contract.ALGORITHM_DIR, ''))}\n{command}"
@@ -294,7 +308,7 @@ def build_service(spec: JobSpec, bundle_files: Iterable[str], bundle_uri: str, s
         component: dict = {
             "name": plan.name,
             "number_of_containers": plan.count,
-            "restartPolicy": "NEVER",
+            "restart_policy": "NEVER",
             "resource": yarn_resource(role.resources, settings),
             "launch_command": yarn_launch_command(launch_script(spec, plan, settings, moved, digests)),
             "configuration": {"env": env, "properties": {}},
@@ -358,7 +372,7 @@ def tensorboard_component(logdir: str, settings: ServiceSettings, image: str | N
     component = {
         "name": TENSORBOARD_COMPONENT,
         "number_of_containers": 1,
-        "restartPolicy": "NEVER",
+        "restart_policy": "NEVER",
         "resource": yarn_resource(Resources.parse(settings.tensorboard_resources), settings),
         "launch_command": yarn_launch_command(script),
     }
