@@ -105,13 +105,18 @@ def test_resources_gpus_and_defaults():
                                                 "additional": {"yarn.io/gpu": {"value": 1, "unit": ""}}}
 
 
-def test_algorithm_files_are_localized_twice_from_the_bundle_folder():
-    files = runtime().service(build_spec("loc", command="python t.py"), Bundle({"t.py": b"", "pkg/u.py": b""}),
-                              BUNDLE_URI + "/")["configuration"]["files"]
+def test_algorithm_files_are_localized_once_with_one_path_element_and_linked_into_place(tmp_path):
+    # a real RM refuses a relative dest_file of more than one path element
+    service = runtime().service(build_spec("loc", command="ls -R > tree.txt"), Bundle({"t.py": b"", "pkg/u.py": b""}),
+                                BUNDLE_URI + "/")
+    files = service["configuration"]["files"]
     assert {(f["src_file"], f["dest_file"]) for f in files} == {
-        (f"{BUNDLE_URI}/t.py", "submarine_algorithm/t.py"), (f"{BUNDLE_URI}/t.py", "t.py"),
-        (f"{BUNDLE_URI}/pkg/u.py", "submarine_algorithm/pkg/u.py"), (f"{BUNDLE_URI}/pkg/u.py", "pkg/u.py")}
+        (f"{BUNDLE_URI}/t.py", "t.py"), (f"{BUNDLE_URI}/pkg/u.py", "pkg__u.py")}
     assert all(f["type"] == "STATIC" for f in files)
+    work = tmp_path / "container"
+    launch_like_yarn(service["components"][0], service, 0, work, {"t.py": b"t", "u.py": b"u"})
+    assert (work / "submarine_algorithm" / "pkg" / "u.py").read_bytes() == b"u"
+    assert (work / "pkg" / "u.py").read_bytes() == b"u" and (work / "submarine_algorithm" / "t.py").read_bytes() == b"t"
 
 
 def test_per_role_images_and_tensorboard_quicklink():

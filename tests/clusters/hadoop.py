@@ -227,6 +227,9 @@ class HadoopCluster:
                 "yarn.nodemanager.container-executor.class":
                     "org.apache.hadoop.yarn.server.nodemanager.DefaultContainerExecutor",
                 "yarn.log-aggregation-enable": "false",
+                # containers find `python` (the harness's, with torch) as on a node with Python installed
+                "yarn.nodemanager.admin-env": f"MALLOC_ARENA_MAX=$MALLOC_ARENA_MAX,PATH={self.python_bin}:"
+                                              "/usr/local/bin:/usr/bin:/bin",
                 # the service AM: its classpath on this one machine, a small heap, and the registry's ZooKeeper
                 "yarn.service.classpath": f"{jar_dir}/*,{self.conf_dir}",
                 "yarn.service.am-resource.memory": 384,

@@ -205,4 +205,13 @@ class ResourceManagerClient:
             return None
         if response.status_code != 200:
             self.fail(response, f"read log {name}")
-        return response.text
+        return log_contents(response.text)
+
+
+def log_contents(text: str) -> str:
+    """The file itself from a NodeManager's log answer: Hadoop 3 wraps it in `Container: ...`, `LogType:`,
+    `LogLength:`, `LogContents:` lines before and `End of LogType:<file>.` plus a row of stars after."""
+    if not text.startswith("Container: ") or "\nLogContents:\n" not in text:
+        return text
+    body = text.split("\nLogContents:\n", 1)[1]
+    return body.rpartition("End of LogType:")[0] if "End of LogType:" in body else body

@@ -47,10 +47,10 @@ def list_services(client: ResourceManagerClient, user: str) -> list[ListedJob]:
 
 def _bundle_uri(service: Mapping[str, Any]) -> str:
     """The bundle folder the service localizes its files from ("" for a job without files)."""
-    prefix = f"{contract.ALGORITHM_DIR}/"  # as service.py localizes each file
+    prefix = f"{contract.ALGORITHM_DIR}/"  # as service.py localized each file before 3.4-tested releases
     for entry in ((service.get("configuration") or {}).get("files")) or []:
         name, source = str(entry.get("dest_file") or ""), str(entry.get("src_file") or "")
-        if name.startswith(prefix) and source.endswith("/" + name[len(prefix):]):
-            return source[:-len(name) + len(prefix) - 1]
+        name = name[len(prefix):] if name.startswith(prefix) else name.replace("__", "/")  # ys.localized_name
+        if name and source.endswith("/" + name):
+            return source[:-len(name) - 1]
     return ""
-

@@ -125,6 +125,9 @@ class YarnRuntime(Runtime):
         super().__init__(**kwargs)
         self._client: ResourceManagerClient | None = None
         self._app_ids: dict[str, str] = {}
+        #: the last service answer that listed containers, per job: a finished service lists none (the RM
+        #: reads its stored definition), and its containers' logs stay on their NodeManagers
+        self._containers_seen: dict[str, dict] = {}
         self._lock = threading.Lock()
         self.observe(self._drop_client, names=["rm_urls", "user", "kerberos", "principal", "keytab", "verify_tls",
                                                "client_cert", "request_timeout", "kinit_path", "klist_path"])
@@ -307,6 +310,7 @@ class YarnRuntime(Runtime):
                 status = st.status_from_service(ref.name, services.get(ref.key), YarnJobData.of(ref).submitted_ms,
                                                 self.links(ref))
             if services.get(ref.key):
+                self._remember_containers(ref.name, services[ref.key])
                 status.replicas = st.replicas(YarnJobData.of(ref).components, services[ref.key])
             statuses[ref.key] = status
         return statuses
@@ -331,6 +335,7 @@ class YarnRuntime(Runtime):
         service = retried(lambda: self.client.get_service(ref.name), f"reading the logs of {ref.name}")
         if service is None:
             raise JobNotFound(f"YARN knows no service {ref.name!r}: it was destroyed, its logs are in the RM UI")
+        service = self._remember_containers(ref.name, service)
         data = YarnJobData.of(ref)
         container_id, host = st.find_container(data.components, service, ref.name,
                                                replica or data.deciding or "master-0")
@@ -340,6 +345,13 @@ class YarnRuntime(Runtime):
         scheme = urlsplit(self.client.active_url).scheme
         base = f"{scheme}://{node}/ws/v1/node/containerlogs/{container_id}"
         return self._read_logs(ref, base, tail, follow)
+
+    def _remember_containers(self, name: str, service: dict) -> dict:
+        """`service`, or the last answer for it that listed containers when this one lists none."""
+        if any(c.get("containers") for c in service.get("components") or []):
+            self._containers_seen[name] = service
+            return service
+        return self._containers_seen.get(name, service)
 
     def _read_logs(self, ref: JobRef, base: str, tail: int | None, follow: bool) -> Iterator[str]:
         seen = {name: 0 for name in self.log_files}

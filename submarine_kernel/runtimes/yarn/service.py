@@ -28,6 +28,7 @@ by the service AM per container) left unescaped; user env values that double quo
 from __future__ import annotations
 
 import json
+import posixpath
 import re
 import shlex
 import time
@@ -195,7 +196,8 @@ def cluster_addresses(spec: JobSpec, plans: list[ComponentPlan], settings: Servi
 
 
 def launch_script(spec: JobSpec, plan: ComponentPlan, settings: ServiceSettings,
-                  moved_env: Mapping[str, str], digests: Mapping[str, str] | None = None) -> str:
+                  moved_env: Mapping[str, str], digests: Mapping[str, str] | None = None,
+                  files: Iterable[str] = ()) -> str:
     """The shell command every container of `plan` runs, before YARN's double-quote wrapping.
 
     It exports the environment contract (SUBMARINE_*, TF_CONFIG or MASTER_ADDR/WORLD_SIZE/RANK), puts
@@ -240,6 +242,9 @@ def launch_script(spec: JobSpec, plan: ComponentPlan, settings: ServiceSettings,
     lines += _exports(moved_env)
     lines.append(f'export PYTHONPATH="$PWD/{contract.ALGORITHM_DIR}${{PYTHONPATH:+:$PYTHONPATH}}"')
     lines += hadoop_setup(settings)
+    files = sorted(set(files) | set(digests or {}))
+    if files:
+        lines.append(layout_step(files))
     if settings.peer_lookup(spec):
         lines.append(rendezvous.shell_step(settings.rm_urls, settings.user, spec.name))
     command = spec.launch_command(role)
@@ -266,15 +271,32 @@ def yarn_launch_command(script: str) -> str:
     return double_quote_escape(script).replace(_COMPONENT_ID_PLACEHOLDER, COMPONENT_ID_TOKEN)
 
 
+def localized_name(name: str) -> str:
+    """The name YARN localizes a bundle file under: a real RM refuses a relative `dest_file` of more than one
+    path element ("Non-absolute dest_file has more than one path element"), so nested names are flattened."""
+    return name.replace("/", "__")
+
+
 def localized_files(bundle_files: Iterable[str], bundle_uri: str) -> list[dict]:
-    """Each algorithm file into ./submarine_algorithm/ and into the working directory (STATIC, from HDFS)."""
+    """Each algorithm file into the working directory (STATIC, from HDFS); `layout_step` then links it into
+    ./submarine_algorithm/ and, for nested names, into its folder."""
     base = bundle_uri.rstrip("/")
-    entries = []
-    for name in sorted(bundle_files):
-        source = f"{base}/{name}"
-        entries.append({"type": "STATIC", "src_file": source, "dest_file": f"{contract.ALGORITHM_DIR}/{name}"})
-        entries.append({"type": "STATIC", "src_file": source, "dest_file": name})
-    return entries
+    return [{"type": "STATIC", "src_file": f"{base}/{name}", "dest_file": localized_name(name)}
+            for name in sorted(bundle_files)]
+
+
+def layout_step(bundle_files: Iterable[str]) -> str:
+    """Shell that puts every localized file at ./submarine_algorithm/<name> and ./<name>."""
+    names = sorted(bundle_files)
+    folders = sorted({posixpath.dirname(n) for n in names if "/" in n})
+    dirs = [contract.ALGORITHM_DIR] + [f"{contract.ALGORITHM_DIR}/{d}" for d in folders] + folders
+    steps = ["mkdir -p " + " ".join(shlex.quote(d) for d in dirs)]
+    for name in names:
+        source = shlex.quote(localized_name(name))
+        steps.append(f'ln -sf "$PWD"/{source} {shlex.quote(contract.ALGORITHM_DIR + "/" + name)}')
+        if "/" in name:
+            steps.append(f'ln -sf "$PWD"/{source} {shlex.quote(name)}')
+    return " && ".join(steps)
 
 
 def docker_artifact(image: str | None) -> dict | None:
@@ -292,6 +314,7 @@ def build_service(spec: JobSpec, bundle_files: Iterable[str], bundle_uri: str, s
     token, the spec (secrets `***`) and the `notebook`, so a lost registry can be rebuilt from the cluster.
     """
     view = env_view or (lambda env: env)
+    bundle_files = list(bundle_files)
     service: dict = {
         "name": spec.name,
         "version": version or str(int(time.time() * 1000)),
@@ -310,7 +333,8 @@ def build_service(spec: JobSpec, bundle_files: Iterable[str], bundle_uri: str, s
             "number_of_containers": plan.count,
             "restart_policy": "NEVER",
             "resource": yarn_resource(role.resources, settings),
-            "launch_command": yarn_launch_command(launch_script(spec, plan, settings, moved, digests)),
+            "launch_command": yarn_launch_command(launch_script(spec, plan, settings, moved, digests,
+                                                                         bundle_files)),
             "configuration": {"env": env, "properties": {}},
         }
         image = spec.role_image(plan.role)
