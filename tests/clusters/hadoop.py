@@ -16,6 +16,7 @@ PATH, and YARN's default `yarn.nodemanager.env-whitelist` passes PATH into every
 
 from __future__ import annotations
 
+import atexit
 import getpass
 import json
 import os
@@ -31,10 +32,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-if __package__ in (None, ""):  # run as a script: make `tests.clusters` importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from tests.clusters.common import cache_dir, free_port, missing_tools  # noqa: E402
+if __package__:
+    from .common import cache_dir, free_port, missing_tools
+else:  # run as a script
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from common import cache_dir, free_port, missing_tools  # noqa: E402
 
 HADOOP_VERSION = os.environ.get("SUBMARINE_HADOOP_VERSION", "3.4.2")
 POM = Path(__file__).resolve().parent / "hadoop" / "pom.xml"
@@ -306,6 +308,7 @@ class HadoopCluster:
         for daemon in ("namenode", "datanode", "resourcemanager", "nodemanager"):
             self._java(daemon)
         self.save()
+        atexit.register(self.stop)  # a test session that ends abruptly still stops its daemons
         try:
             self._wait(self._hdfs_ready, "the NameNode with a live DataNode out of safe mode", ("namenode", "datanode"))
             self._webhdfs("PUT", f"/user/{self.user}", "MKDIRS")

@@ -4,7 +4,7 @@ Many clusters do not run Registry DNS, so `<component>-<i>.<service>.<user>.<dom
 Without `YarnRuntime.registry_dns_domain`, a distributed job's addresses (TF_CONFIG, MASTER_ADDR) carry a
 placeholder per component instance (`__peer_master-0__`), and every container runs a small Python program
 before the user's command: it reads the service from the ResourceManager (`GET /app/v1/services/<name>`, which
-lists each container's `ip` and `hostname` once YARN has launched it), waits until every instance it needs
+lists each container's `ip` once the AM has its status, and its node as `bare_host`), waits until every instance it needs
 is there, and prints `export` lines with the placeholders replaced. Replicas may share a host (no Docker
 network), so each TensorFlow replica listens on its own port (`tf_port` + its position in TF_CONFIG).
 
@@ -29,7 +29,7 @@ rms, user, service, wait = RMS, USER, SERVICE, WAIT
 pattern = re.compile(PATTERN)
 wanted = {k: v for k, v in os.environ.items() if pattern.search(v)}
 needed = {name for v in wanted.values() for name in pattern.findall(v)}
-hosts, last, deadline = {}, "no answer yet", time.time() + wait
+hosts, last, deadline, patient = {}, "no answer yet", time.time() + wait, time.time() + wait / 2
 while needed - set(hosts):
     if time.time() > deadline:
         sys.exit("submarine-kernel: gave up after %ds waiting for the containers of %s in the Services API (%s)"
@@ -45,7 +45,9 @@ while needed - set(hosts):
             continue
         for component in body.get("components") or []:
             for container in component.get("containers") or []:
-                host = container.get("ip") or container.get("hostname") or container.get("bare_host")
+                # `ip` comes once the AM has the container's status; `bare_host` (the node) at once. Every
+                # replica must see the same address, so the node is taken only when the IP is long late.
+                host = container.get("ip") or (time.time() > patient and container.get("bare_host"))
                 if host and container.get("component_instance_name"):
                     hosts[container["component_instance_name"]] = host
         last = "%s answered" % rm
