@@ -227,3 +227,108 @@ def resource_seconds(cluster, app_id: str) -> dict[str, int]:
 
     json.loads(text, object_pairs_hook=collect)
     return found
+
+
+class CountingProxy:
+    """A loopback HTTP proxy in front of the RM that counts each (method, path) it forwards, so a test can
+    tell how many requests the runtime sent (the RM itself keeps no per-endpoint count)."""
+
+    def __init__(self, target: str):
+        import collections
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.counts: collections.Counter = collections.Counter()
+        proxy = self
+
+        class Forward(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _forward(self):
+                proxy.counts[(self.command, self.path.split("?")[0])] += 1
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0)) or None
+                answer = requests.request(self.command, target + self.path, data=body, allow_redirects=False,
+                                          headers={k: v for k, v in self.headers.items() if k.lower() != "host"},
+                                          timeout=30)
+                self.send_response(answer.status_code)
+                for key, value in answer.headers.items():
+                    if key.lower() not in ("transfer-encoding", "content-length", "connection", "content-encoding"):
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(answer.content)))
+                self.end_headers()
+                self.wfile.write(answer.content)
+
+            do_GET = do_POST = do_PUT = do_DELETE = _forward
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Forward)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+
+
+def test_stop_destroy_clean_reattach_and_recover_with_one_list_request_per_poll(hadoop_cluster, tmp_path):
+    from traitlets.config import Config
+
+    from submarine_kernel.recovery import rebuild
+    from submarine_kernel.registry import Registry
+    from submarine_kernel.session import Session
+
+    proxy = CountingProxy(hadoop_cluster.rm_url)
+    config = Config()
+    config.SubmarineConfig.runtime = "yarn"
+    config.SubmarineConfig.storage_root = hadoop_cluster.storage_root
+    config.SubmarineConfig.storage_options = {"namenodes": [hadoop_cluster.namenode_url], "user": hadoop_cluster.user}
+    config.SubmarineConfig.poll_interval = 1.0
+    config.YarnRuntime.rm_urls = [proxy.url]
+    config.YarnRuntime.user = hadoop_cluster.user
+    config.YarnRuntime.default_memory_mib = 256
+    registry_path = tmp_path / "registry.sqlite"
+    bundle = Bundle({"job.py": b"import sys, time\nprint('job', sys.argv[1:], flush=True)\ntime.sleep(float(sys.argv[1]))\n"})
+    names = {"life-done": "0", "life-running": "600", "life-stopped": "600"}
+    first = Session(config=config, registry=Registry(registry_path))
+    runtime = first.runtime("yarn")
+    try:
+        for name, seconds in names.items():
+            first.submit(first.build(f"python job.py {seconds}", name=name, framework="custom", workers=1), bundle)
+        deadline = time.monotonic() + 240
+        while not (first.registry.get("life-done").state == "SUCCEEDED"
+                   and first.registry.get("life-running").state == "RUNNING"
+                   and first.registry.get("life-stopped").state == "RUNNING"):
+            assert time.monotonic() < deadline, {n: first.registry.get(n).state for n in names}
+            time.sleep(1)
+        # every tracked job's state comes from one apps-list request per poll, nothing else
+        proxy.counts.clear()
+        time.sleep(5)
+        sent = dict(proxy.counts)
+        lists = sent.pop(("GET", "/ws/v1/cluster/apps"), 0)
+        assert 2 <= lists <= 7 and sent == {}, (lists, sent)
+    finally:
+        first.close()  # the kernel dies
+    second = Session(config=config, registry=Registry(registry_path))
+    try:
+        assert sorted(r.ref.name for r in second.records()) == sorted(names)
+        assert sorted(ref.name for ref in second.reattach()) == ["life-running", "life-stopped"]
+        runtime = second.runtime("yarn")
+        runtime.stop(second.registry.get("life-stopped").ref)
+        deadline = time.monotonic() + 120
+        while second.registry.get("life-stopped").state != "STOPPED":
+            assert time.monotonic() < deadline, second.registry.get("life-stopped").state
+            time.sleep(1)
+        # a registry lost altogether: `submarine-kernel recover` rebuilds it from the RM's own list
+        # (a finished service's GET carries no properties on a real RM, so only unfinished ones are ours to see)
+        fresh = Registry(tmp_path / "rebuilt.sqlite")
+        assert rebuild(fresh, runtime) == ["life-running"]
+        assert {r.ref.name: r.spec.launch_command("worker") for r in fresh.list()}["life-running"] == \
+            "python job.py 600"
+        # %submarine clean: the finished services are destroyed (the RM keeps their applications)
+        assert second.remove_finished() == 2
+        assert runtime.client.get_service("life-done") is None and runtime.client.get_service("life-stopped") is None
+        assert runtime.client.get_service("life-running") is not None
+    finally:
+        for name in names:
+            second.runtime("yarn").client.destroy_service(name)
+        second.close()
+        proxy.stop()

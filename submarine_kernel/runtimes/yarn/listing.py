@@ -4,6 +4,10 @@
 The RM lists the user's yarn-service applications (of a name listed twice, the newest counts); each service
 is read once, and it is ours when its properties carry a submission token. Its spec comes from its spec
 property (secrets `***`); a service made before that was written gets a bare spec with its name.
+
+A real RM (3.4) answers the GET of a finished service with its name, id and state only (no configuration),
+so finished services are not recognised as ours: a rebuilt registry has the unfinished jobs, which are the
+ones to re-attach to; the finished ones stay in the RM's application history.
 """
 
 from __future__ import annotations
