@@ -332,3 +332,75 @@ def test_stop_destroy_clean_reattach_and_recover_with_one_list_request_per_poll(
             second.runtime("yarn").client.destroy_service(name)
         second.close()
         proxy.stop()
+
+
+def shape(value):
+    """The structure of a JSON answer without its values: keys, nesting and JSON types."""
+    if isinstance(value, dict):
+        return {key: shape(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [shape(value[0])] if value else []
+    return type(value).__name__
+
+
+def missing_from(real, fake, path="") -> list[str]:
+    """Where the fake's answer has a key or type the real one does not (the fake may leave optional keys out)."""
+    if isinstance(fake, dict):
+        if not isinstance(real, dict):
+            return [f"{path or '/'}: fake object, real {type(real).__name__}"]
+        return [problem for key in fake for problem in (
+            [f"{path}/{key}: only in the fake"] if key not in real else missing_from(real[key], fake[key], f"{path}/{key}"))]
+    if isinstance(fake, list):
+        if not isinstance(real, list):
+            return [f"{path}: fake list, real {type(real).__name__}"]
+        return missing_from(real[0], fake[0], f"{path}[]") if fake and real else []
+    if fake != real and {fake, real} != {"int", "float"}:
+        return [f"{path}: fake {fake}, real {real}"]
+    return []
+
+
+def test_the_fake_rm_answers_the_same_requests_in_the_real_rm_shapes(hadoop_cluster):
+    """tests/yarn_server.py is kept for faults a real RM cannot produce; its answers keep the real shapes."""
+    from yarn_server import YarnTestServer
+
+    fake = YarnTestServer().start()
+    user = hadoop_cluster.user
+    good = {"name": "shape-check", "version": "1", "components": [{
+        "name": "master", "number_of_containers": 1, "restart_policy": "NEVER",
+        "resource": {"cpus": 1, "memory": "256"}, "launch_command": "sleep 60"}]}
+    requests_to_send = [
+        ("POST", "/app/v1/services", good),
+        ("POST", "/app/v1/services", good),  # the name is taken now
+        ("POST", "/app/v1/services", {**good, "name": "bad_name"}),
+        ("POST", "/app/v1/services", {**good, "name": "misspelt", "components": [
+            {**good["components"][0], "restartPolicy": "NEVER"}]}),
+        ("GET", "/app/v1/services/no-such-service", None),
+        ("PUT", "/app/v1/services/no-such-service", {"state": "STOPPED"}),
+        ("DELETE", "/app/v1/services/no-such-service", None),
+        ("GET", "/ws/v1/cluster/apps/application_1_0001", None),
+    ]
+    try:
+        for method, path, body in requests_to_send:
+            answers = [requests.request(method, f"{url}{path}", params={"user.name": user}, json=body, timeout=30)
+                       for url in (hadoop_cluster.rm_url, fake.url)]
+            real, faked = answers
+            assert real.status_code == faked.status_code, (method, path, body, real.text, faked.text)
+            assert missing_from(shape(real.json()), shape(faked.json())) == [], (method, path, real.text, faked.text)
+        # a running service and the apps list (the fake's service only runs once told to)
+        fake.advance("shape-check", "STABLE")
+        deadline = time.monotonic() + 120
+        while True:
+            real = requests.get(f"{hadoop_cluster.rm_url}/app/v1/services/shape-check", params={"user.name": user},
+                                timeout=10).json()
+            if any(c.get("containers") and c["containers"][0].get("ip") for c in real["components"]):
+                break
+            assert time.monotonic() < deadline, real
+            time.sleep(1)
+        faked = requests.get(f"{fake.url}/app/v1/services/shape-check", params={"user.name": user}, timeout=10).json()
+        assert missing_from(shape(real), shape(faked)) == []
+        real_apps = requests.get(f"{hadoop_cluster.rm_url}/ws/v1/cluster/apps", timeout=10).json()
+        fake_apps = requests.get(f"{fake.url}/ws/v1/cluster/apps", timeout=10).json()
+        assert missing_from(shape(real_apps), shape(fake_apps)) == []
+    finally:
+        requests.delete(f"{hadoop_cluster.rm_url}/app/v1/services/shape-check", params={"user.name": user}, timeout=30)
+        fake.stop()

@@ -168,11 +168,14 @@ class YarnTestServer:
 
     def service_view(self, record: ServiceRecord) -> dict:
         state = self._current_state(record)
+        if state in TERMINAL:  # a real RM answers a finished service from its application report alone
+            return {"name": record.spec["name"], "id": record.app_id, "lifetime": -1, "components": [],
+                    "configuration": {"properties": {}, "env": {}, "files": []}, "state": state,
+                    "quicklinks": {}, "kerberos_principal": {}, "dependencies": []}
         view = copy.deepcopy(record.spec)
         view["state"] = state
         if time.time() - record.created >= self.app_id_delay:
             view["id"] = record.app_id
-        running = 0
         for comp in view.get("components", []):
             containers = []
             if state not in ("ACCEPTED",):
@@ -181,7 +184,6 @@ class YarnTestServer:
                     cstate = {"STARTED": "RUNNING_BUT_UNREADY", "STABLE": "READY"}.get(state)
                     if cstate is None:
                         cstate = state if comp["name"] == "master" else "STOPPED"
-                    running += cstate in ("READY", "RUNNING_BUT_UNREADY")
                     containers.append({
                         "id": self.container_id(record, comp["name"], i),
                         "component_instance_name": instance,
@@ -189,11 +191,10 @@ class YarnTestServer:
                         "hostname": f"{instance}.{record.spec['name']}.{record.user}.test.example",
                         "bare_host": "127.0.0.1",
                         "ip": "127.0.0.1",
-                        "launch_time": "2024-01-01T00:00:00.000Z",
+                        "launch_time": int(record.created * 1000),  # milliseconds, as a real RM writes it
                     })
             comp["containers"] = containers
             comp["state"] = {"SUCCEEDED": "SUCCEEDED", "FAILED": "FAILED"}.get(state, "STABLE")
-        view["number_of_running_containers"] = running
         return view
 
     def container_id(self, record: ServiceRecord, component: str, index: int) -> str:
@@ -211,8 +212,8 @@ class YarnTestServer:
                                "FAILED": ("FINISHED", "FAILED"), "STOPPED": ("FINISHED", "ENDED")}[state]
         started = int(record.created * 1000)
         finished = int(record.finished * 1000) if record.finished and rm_state in ("FINISHED", "KILLED") else 0
-        tags = [f"name: {record.spec['name']}", f"version: {record.spec.get('version', '')}"]
-        return {
+        tags = [f"name: {record.spec['name']}"]  # a real 3.4 RM's only tag for a service
+        app = {
             "id": record.app_id, "user": record.user, "name": record.spec["name"],
             "queue": record.spec.get("queue", "default"), "state": rm_state, "finalStatus": final,
             "progress": 100.0 if finished else 0.0,
@@ -224,8 +225,11 @@ class YarnTestServer:
             "amContainerLogs": f"http://{self.node_address}/node/containerlogs/"
                                f"{self.container_id_am(record)}/{record.user}",
             "amHostHttpAddress": self.node_address, "allocatedMB": -1, "allocatedVCores": -1,
-            "runningContainers": 0 if finished else 1, "resourceRequests": [{"priority": 0}],
+            "runningContainers": 0 if finished else 1,
         }
+        if rm_state == "ACCEPTED":  # a real RM lists only outstanding requests, none once all are given
+            app["resourceRequests"] = [{"priority": 0}]
+        return app
 
     @staticmethod
     def container_id_am(record: ServiceRecord) -> str:

@@ -99,7 +99,7 @@ def replicas(plans: Iterable[ComponentPlan], service: Mapping) -> list[ReplicaSt
         (role, index), raw = role_index, str(container.get("state") or "")
         found.append(ReplicaStatus(f"{role}-{index}", role, index, CONTAINER_STATES.get(raw, JobState.UNKNOWN), raw,
                                    host=container.get("bare_host") or container.get("hostname"),
-                                   started=container.get("launch_time")))
+                                   started=iso(container.get("launch_time"))))  # milliseconds
     return sorted(found, key=lambda r: (r.role, r.index))
 
 
