@@ -93,6 +93,7 @@ def bench_local_submit(args) -> list[Row]:
 
 import tracking_bench  # noqa: E402,F401 (registers the tracking section, after load and submit)
 import storage_bench  # noqa: E402,F401 (registers the storage section)
+import hadoop_bench  # noqa: E402,F401 (registers the real-Hadoop section)
 
 
 def main(argv: list[str] | None = None) -> int:

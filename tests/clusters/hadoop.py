@@ -367,6 +367,9 @@ class HadoopCluster:
     def stop(self) -> None:
         """Stop every daemon's process group (TERM, then KILL after a grace period); containers and the
         service AMs are children of the NodeManager's group."""
+        atexit.unregister(self.stop)
+        if not self.pids:
+            return
         for daemon, pid in reversed(list(self.pids.items())):
             _signal_group(pid, signal.SIGTERM)
         deadline = time.monotonic() + 15
@@ -376,7 +379,8 @@ class HadoopCluster:
             _signal_group(pid, signal.SIGKILL)
         self._kill_containers()
         self.pids.clear()
-        self.save()
+        if self.base.exists():
+            self.save()
 
     def _kill_containers(self) -> None:
         """Containers run in process groups of their own (setsid): end those launched from this cluster's
