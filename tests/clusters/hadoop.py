@@ -296,8 +296,9 @@ class HadoopCluster:
         interesting = [line for line in text if " ERROR " in line or "Exception" in line] or text
         return " | ".join(interesting[-lines:]) + f" (log: {path})"
 
-    def start(self, log: Callable[[str], None] = lambda _: None) -> "HadoopCluster":
-        """Write the configuration, format HDFS (once) and start every daemon; return when all answer."""
+    def start(self, log: Callable[[str], None] = lambda _: None, stop_at_exit: bool = True) -> "HadoopCluster":
+        """Write the configuration, format HDFS (once) and start every daemon; return when all answer.
+        `stop_at_exit`: stop them when this Python process ends (`up` leaves them running for `down`)."""
         began = time.monotonic()
         self.base.mkdir(parents=True, exist_ok=True)
         self.write_conf()
@@ -317,6 +318,8 @@ class HadoopCluster:
         except BaseException:
             self.stop()
             raise
+        if not stop_at_exit:
+            atexit.unregister(self.stop)
         log(f"Hadoop {self.version} up in {time.monotonic() - began:.1f}s under {self.base}")
         return self
 
@@ -453,7 +456,7 @@ def main(argv: list[str]) -> int:
             return 1
         shutil.rmtree(base, ignore_errors=True)
         try:
-            cluster = HadoopCluster(base).start(log=lambda line: print(line, file=sys.stderr))
+            cluster = HadoopCluster(base).start(log=lambda line: print(line, file=sys.stderr), stop_at_exit=False)
         except HadoopUnavailable as error:
             print(error, file=sys.stderr)
             return 1
