@@ -447,7 +447,11 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(404, {"RemoteException": {"exception": "NotFoundException",
                                                         "message": f"Cannot find this log on the local disk: {name}",
                                                         "javaClassName": "org.apache.hadoop.yarn.webapp.NotFoundException"}})
-        self._send(200, text, content_type="text/plain")
+        # a real NodeManager (3.4) wraps the file in these lines
+        wrapped = (f"Container: {container} on 127.0.0.1:45454\nLogAggregationType: LOCAL\n{'=' * 68}\n"
+                   f"LogType:{name}\nLogLastModifiedTime:Mon Dec 07 03:00:14 +0000 2026\n"
+                   f"LogLength:{len(text.encode())}\nLogContents:\n{text}End of LogType:{name}.\n{'*' * 75}\n\n")
+        self._send(200, wrapped, content_type="text/plain")
 
 
 def _filter_apps(apps: list[dict], query: dict) -> list[dict]:
