@@ -183,7 +183,8 @@ def test_tensorflow_style_ps_and_workers_find_each_other_and_the_ps_ends_with_th
 
 def test_gpus_are_scheduled_against_the_declared_count_and_an_impossible_ask_fails_clearly(hadoop_cluster):
     runtime, storage = runtime_for(hadoop_cluster), storage_for(hadoop_cluster)
-    bundle = Bundle({"gpu.py": b"print('on a gpu container')\n"})
+    # it holds its GPU a few seconds: the RM counts whole GPU-seconds
+    bundle = Bundle({"gpu.py": b"import time\nprint('on a gpu container', flush=True)\ntime.sleep(3)\n"})
     uri = storage.put(bundle).uri
     ok = runtime.submit(build_spec("gpu-one", framework="custom", workers=1, command="python gpu.py",
                                    resources="memory=384M,vcores=1,gpu=1"), bundle, uri)
