@@ -95,6 +95,7 @@ def bench_local_submit(args) -> list[Row]:
 import tracking_bench  # noqa: E402,F401 (registers the tracking section, after load and submit)
 import storage_bench  # noqa: E402,F401 (registers the storage section)
 import kubernetes_bench  # noqa: E402,F401 (registers the kubernetes section: a real API server)
+import hadoop_bench  # noqa: E402,F401 (registers the real-Hadoop section)
 import sweep_bench  # noqa: E402,F401 (registers the early-stopping section)
 
 

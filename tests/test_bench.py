@@ -19,7 +19,7 @@ def bench(monkeypatch):
     monkeypatch.setitem(sys.modules, spec.name, module)  # dataclasses look their module up there
     # its own sections only
     for name in ("bench_table", "kernel_timing", "tracking_bench", "storage_bench", "kubernetes_bench",
-                 "sweep_bench"):
+                 "hadoop_bench", "sweep_bench"):
         monkeypatch.delitem(sys.modules, name, raising=False)
     spec.loader.exec_module(module)
     return module
@@ -68,3 +68,12 @@ def test_traceback_on_request_and_bad_repeat(bench, capsys):
     with pytest.raises(SystemExit):
         bench.main(["--repeat", "0"])
     assert "--repeat must be at least 1" in capsys.readouterr().err
+
+
+def test_the_real_hadoop_section_says_what_it_needs_without_java_or_maven(bench, monkeypatch):
+    from clusters import hadoop
+
+    monkeypatch.setattr(hadoop, "missing_tools", lambda *names: ["mvn"])
+    rows = bench.SECTIONS["hadoop"](type("Args", (), {"repeat": 1})())
+    assert [(r.section, r.metric, r.ok) for r in rows] == [("real Hadoop", "skipped", None)]
+    assert rows[0].value.startswith("needs java/mvn: ") and "mvn" in rows[0].value

@@ -31,29 +31,25 @@ def service_of(preview: str) -> dict:
     return json.loads(body[:body.index("\n\n# the same job")])
 
 
-def test_yarn_distributed_dry_run_without_domain_or_rm_prints_placeholders_and_what_is_missing():
+def test_yarn_distributed_dry_run_without_domain_or_rm_prints_peer_lookups_and_what_is_missing():
     unconfigured_yarn()
     preview = sk.submit("python train.py", name="tfdry", dry_run=True, **TF_PS)
     assert preview.startswith("# YARN service tfdry: POST <YarnRuntime.rm_urls>/app/v1/services")
     service = service_of(preview)
     assert schema_errors(service) == []
     master = next(c for c in service["components"] if c["name"] == "master")
-    assert "ps-0.tfdry." in master["launch_command"] and ".<YarnRuntime.registry_dns_domain>:" in master["launch_command"]
+    # no registry DNS: the containers look their peers up in the Services API (rendezvous.py)
+    assert "__peer_ps-0__:8002" in master["launch_command"] and "SUBMARINE_PEERS=" in master["launch_command"]
     assert "job run --name tfdry" in preview and "--num_workers 2" in preview  # the classic line is there too
     needs = preview.split("# a real submission still needs:\n", 1)[1].splitlines()
-    assert needs[:2] == [
-        "#   - no ResourceManager is configured: set YarnRuntime.rm_urls = ['http://rm:8088']",
-        "#   - a distributed job on YARN needs the registry DNS domain to find its replicas: set "
-        "YarnRuntime.registry_dns_domain (hadoop.registry.dns.domain-name of the cluster)",
-    ]
-    assert needs[2].startswith("#   - the bundle would be stored at file://") and "NodeManagers cannot fetch" in needs[2]
+    assert needs[:1] == ["#   - no ResourceManager is configured: set YarnRuntime.rm_urls = ['http://rm:8088']"]
+    assert needs[1].startswith("#   - the bundle would be stored at file://") and "NodeManagers cannot fetch" in needs[1]
 
 
 def test_a_real_yarn_submission_still_refuses_without_those_settings_and_uploads_nothing():
     unconfigured_yarn()
-    with pytest.raises(ValidationError, match="needs the registry DNS domain") as caught:
+    with pytest.raises(ValidationError, match="no ResourceManager is configured"):
         sk.submit("python train.py", name="tfreal", **TF_PS)
-    assert "no ResourceManager is configured" in str(caught.value)
     assert sk.jobs() == []
 
 
@@ -81,4 +77,4 @@ def test_magic_dry_run_for_yarn_needs_no_cluster(tmp_path):
     cell = nb.cells[2]
     assert errors(cell) == []
     shown = text(cell)
-    assert "<YarnRuntime.registry_dns_domain>" in shown and "# a real submission still needs:" in shown
+    assert "__peer_master-0__" in shown and "# a real submission still needs:" in shown

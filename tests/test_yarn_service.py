@@ -72,7 +72,7 @@ def test_every_job_shape_is_a_valid_service(shape):
     components = {c["name"]: c for c in service["components"]}
     assert components["master"]["number_of_containers"] == 1
     assert components["master"]["configuration"]["properties"] == {ys.REPORT_AS_SERVICE_STATE: "true"}
-    assert all(c["restartPolicy"] == "NEVER" for c in components.values())
+    assert all(c["restart_policy"] == "NEVER" for c in components.values())
     assert sum(c["number_of_containers"] for c in components.values()) == spec.replica_count
     others = [c for name, c in components.items() if name != "master"]
     assert all(ys.REPORT_AS_SERVICE_STATE not in c["configuration"]["properties"] for c in others)
@@ -105,13 +105,18 @@ def test_resources_gpus_and_defaults():
                                                 "additional": {"yarn.io/gpu": {"value": 1, "unit": ""}}}
 
 
-def test_algorithm_files_are_localized_twice_from_the_bundle_folder():
-    files = runtime().service(build_spec("loc", command="python t.py"), Bundle({"t.py": b"", "pkg/u.py": b""}),
-                              BUNDLE_URI + "/")["configuration"]["files"]
+def test_algorithm_files_are_localized_once_with_one_path_element_and_linked_into_place(tmp_path):
+    # a real RM refuses a relative dest_file of more than one path element
+    service = runtime().service(build_spec("loc", command="ls -R > tree.txt"), Bundle({"t.py": b"", "pkg/u.py": b""}),
+                                BUNDLE_URI + "/")
+    files = service["configuration"]["files"]
     assert {(f["src_file"], f["dest_file"]) for f in files} == {
-        (f"{BUNDLE_URI}/t.py", "submarine_algorithm/t.py"), (f"{BUNDLE_URI}/t.py", "t.py"),
-        (f"{BUNDLE_URI}/pkg/u.py", "submarine_algorithm/pkg/u.py"), (f"{BUNDLE_URI}/pkg/u.py", "pkg/u.py")}
+        (f"{BUNDLE_URI}/t.py", "t.py"), (f"{BUNDLE_URI}/pkg/u.py", "pkg__u.py")}
     assert all(f["type"] == "STATIC" for f in files)
+    work = tmp_path / "container"
+    launch_like_yarn(service["components"][0], service, 0, work, {"t.py": b"t", "u.py": b"u"})
+    assert (work / "submarine_algorithm" / "pkg" / "u.py").read_bytes() == b"u"
+    assert (work / "pkg" / "u.py").read_bytes() == b"u" and (work / "submarine_algorithm" / "t.py").read_bytes() == b"t"
 
 
 def test_per_role_images_and_tensorboard_quicklink():
@@ -143,7 +148,8 @@ def test_resources_yarn_cannot_give_and_missing_settings():
     problems = runtime(registry_dns_domain="", max_memory_mib=32768).check(spec)
     assert any("whole vcores" in p for p in problems)
     assert any("maximum-allocation-mb" in p for p in problems)
-    assert any("registry_dns_domain" in p for p in problems)
+    assert not any("registry_dns_domain" in p for p in problems)  # peers found through the Services API
+    assert any("registry_dns_domain" in p for p in runtime(registry_dns_domain="", kerberos=True).check(spec))
     assert any("master" in p for p in runtime().check(build_spec("master", command="python t.py")))
     assert any("user/_HOST@REALM" in p for p in runtime(service_principal="alice@EXAMPLE.COM")
                .check(build_spec("k", command="python t.py")))

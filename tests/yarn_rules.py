@@ -37,6 +37,14 @@ def service_schema(definition: str = "Service", *, partial: bool = False) -> dic
     from the top definition: YARN's own docs PUT partial services such as `{"state": "STOPPED"}`.
     """
     definitions = copy.deepcopy(swagger()["definitions"])
+    # The swagger file names the component's restart policy `restartPolicy`, but Component.java reads
+    # `restart_policy` and a real RM (3.4.2) answers `restartPolicy` with 404 UnrecognizedPropertyException.
+    component = definitions["Component"]["properties"]
+    component["restart_policy"] = component.pop("restartPolicy")
+    # launch_time is a date in the swagger file; a real RM writes milliseconds since the epoch
+    definitions["Container"]["properties"]["launch_time"] = {"type": "integer"}
+    # and it lists a component's decommissioned instances, which the swagger file leaves out
+    component["decommissioned_instances"] = {"type": "array", "items": {"type": "string"}}
     for name, body in definitions.items():
         props = body.get("properties", {})
         if name.endswith("State") and set(props) == {"state"} and "enum" in props["state"]:

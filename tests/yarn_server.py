@@ -168,11 +168,14 @@ class YarnTestServer:
 
     def service_view(self, record: ServiceRecord) -> dict:
         state = self._current_state(record)
+        if state in TERMINAL:  # a real RM answers a finished service from its application report alone
+            return {"name": record.spec["name"], "id": record.app_id, "lifetime": -1, "components": [],
+                    "configuration": {"properties": {}, "env": {}, "files": []}, "state": state,
+                    "quicklinks": {}, "kerberos_principal": {}, "dependencies": []}
         view = copy.deepcopy(record.spec)
         view["state"] = state
         if time.time() - record.created >= self.app_id_delay:
             view["id"] = record.app_id
-        running = 0
         for comp in view.get("components", []):
             containers = []
             if state not in ("ACCEPTED",):
@@ -181,7 +184,6 @@ class YarnTestServer:
                     cstate = {"STARTED": "RUNNING_BUT_UNREADY", "STABLE": "READY"}.get(state)
                     if cstate is None:
                         cstate = state if comp["name"] == "master" else "STOPPED"
-                    running += cstate in ("READY", "RUNNING_BUT_UNREADY")
                     containers.append({
                         "id": self.container_id(record, comp["name"], i),
                         "component_instance_name": instance,
@@ -189,11 +191,10 @@ class YarnTestServer:
                         "hostname": f"{instance}.{record.spec['name']}.{record.user}.test.example",
                         "bare_host": "127.0.0.1",
                         "ip": "127.0.0.1",
-                        "launch_time": "2024-01-01T00:00:00.000Z",
+                        "launch_time": int(record.created * 1000),  # milliseconds, as a real RM writes it
                     })
             comp["containers"] = containers
             comp["state"] = {"SUCCEEDED": "SUCCEEDED", "FAILED": "FAILED"}.get(state, "STABLE")
-        view["number_of_running_containers"] = running
         return view
 
     def container_id(self, record: ServiceRecord, component: str, index: int) -> str:
@@ -211,8 +212,8 @@ class YarnTestServer:
                                "FAILED": ("FINISHED", "FAILED"), "STOPPED": ("FINISHED", "ENDED")}[state]
         started = int(record.created * 1000)
         finished = int(record.finished * 1000) if record.finished and rm_state in ("FINISHED", "KILLED") else 0
-        tags = [f"name: {record.spec['name']}", f"version: {record.spec.get('version', '')}"]
-        return {
+        tags = [f"name: {record.spec['name']}"]  # a real 3.4 RM's only tag for a service
+        app = {
             "id": record.app_id, "user": record.user, "name": record.spec["name"],
             "queue": record.spec.get("queue", "default"), "state": rm_state, "finalStatus": final,
             "progress": 100.0 if finished else 0.0,
@@ -224,8 +225,11 @@ class YarnTestServer:
             "amContainerLogs": f"http://{self.node_address}/node/containerlogs/"
                                f"{self.container_id_am(record)}/{record.user}",
             "amHostHttpAddress": self.node_address, "allocatedMB": -1, "allocatedVCores": -1,
-            "runningContainers": 0 if finished else 1, "resourceRequests": [{"priority": 0}],
+            "runningContainers": 0 if finished else 1,
         }
+        if rm_state == "ACCEPTED":  # a real RM lists only outstanding requests, none once all are given
+            app["resourceRequests"] = [{"priority": 0}]
+        return app
 
     @staticmethod
     def container_id_am(record: ServiceRecord) -> str:
@@ -267,6 +271,12 @@ class _Handler(BaseHTTPRequestHandler):
         if state:
             body["state"] = state
         self._send(code, body)
+
+    def _jackson(self, problem: str):
+        """How a real RM (3.4.2) answers a body Jackson cannot map onto its records: 404, not 400."""
+        kind = "UnrecognizedPropertyException" if "Additional properties" in problem else "InvalidFormatException"
+        self._send(404, {"exception": kind, "message": problem,
+                         "javaClassName": f"com.fasterxml.jackson.databind.exc.{kind}"})
 
     def _read_body(self):
         length = int(self.headers.get("Content-Length") or 0)
@@ -344,7 +354,10 @@ class _Handler(BaseHTTPRequestHandler):
         if method == "POST" and not rest:
             if not isinstance(body, dict):
                 return self._status(400, "Unrecognized or malformed JSON body")
-            problems = schema_errors(body) or yarn_rule_errors(body, server.secure)
+            problems = schema_errors(body)
+            if problems:
+                return self._jackson(problems[0])
+            problems = yarn_rule_errors(body, server.secure)
             if problems:
                 return self._status(400, problems[0])
             if user in server.forbidden_users:
@@ -359,15 +372,20 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(202, {"diagnostics": diagnostics, "state": "ACCEPTED",
                                     "uri": f"/app/v1/services/{body['name']}"})
         if method == "GET" and rest == "version":
-            return self._send(200, {"hadoop_version": "3.3.6"})
+            return self._send(200, {"hadoop_version": "3.4.2 from 84e8b89ee2ebe6923691205b9e171badde7a495c by "
+                                                      "ahmarsu source checksum fa94c67d4b4be021b9e9515c9b0f7b6"})
         if method == "GET" and not rest:
             with server.lock:
                 return self._send(200, [server.service_view(r) for r in server.services.values() if not r.destroyed])
         name = rest.split("/")[0]
         with server.lock:
             record = server.services.get(name)
-            if record is None or record.destroyed:
-                return self._status(404, f"Service {name} not found")
+            if record is None or record.destroyed:  # each method answers a missing service its own way
+                if method == "DELETE":
+                    return self._status(400, f"Service {name} doesn't exist")
+                if method == "PUT":
+                    return self._status(404, f"File does not exist: /user/{user}/.yarn/services/{name}/{name}.json")
+                return self._send(404, {"diagnostics": f"Service {name} not found", "code": 404004})
             if method == "GET":
                 return self._send(200, server.service_view(record))
             if method == "PUT":
@@ -375,7 +393,7 @@ class _Handler(BaseHTTPRequestHandler):
                     return self._status(400, "Unrecognized or malformed JSON body")
                 problems = schema_errors(body, partial=True)
                 if problems:
-                    return self._status(400, problems[0])
+                    return self._jackson(problems[0])
                 if body.get("state") == "STOPPED":
                     if server._current_state(record) in TERMINAL:
                         return self._status(200, f"Service {name} is already stopped.", "STOPPED")
@@ -429,7 +447,11 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(404, {"RemoteException": {"exception": "NotFoundException",
                                                         "message": f"Cannot find this log on the local disk: {name}",
                                                         "javaClassName": "org.apache.hadoop.yarn.webapp.NotFoundException"}})
-        self._send(200, text, content_type="text/plain")
+        # a real NodeManager (3.4) wraps the file in these lines
+        wrapped = (f"Container: {container} on 127.0.0.1:45454\nLogAggregationType: LOCAL\n{'=' * 68}\n"
+                   f"LogType:{name}\nLogLastModifiedTime:Mon Dec 07 03:00:14 +0000 2026\n"
+                   f"LogLength:{len(text.encode())}\nLogContents:\n{text}End of LogType:{name}.\n{'*' * 75}\n\n")
+        self._send(200, wrapped, content_type="text/plain")
 
 
 def _filter_apps(apps: list[dict], query: dict) -> list[dict]:

@@ -37,8 +37,14 @@ class ServiceRejected(RuntimeFailure):
     """YARN refused the service definition (400)."""
 
 
+#: what the Services API answers with 500 although retrying cannot help (ApiServer maps ServiceClient's
+#: refusals to 500): asks over the scheduler's maximum allocation
+_PERMANENT_500 = ("larger than configured max", "Invalid resource request")
+
+
 def _diagnostics(response) -> str:
-    """The server's explanation in one line: ServiceStatus.diagnostics, a RemoteException, or the text."""
+    """The server's explanation in one line: ServiceStatus.diagnostics, a RemoteException, Jackson's
+    `{"exception", "message"}` (a body the Services API could not read, answered 404), or the text."""
     try:
         body = response.json()
     except ValueError:
@@ -49,6 +55,8 @@ def _diagnostics(response) -> str:
         remote = body.get("RemoteException")
         if isinstance(remote, dict) and remote.get("message"):
             return one_line(remote["message"])
+        if body.get("exception") and body.get("message"):
+            return one_line(f"{body['exception']}: {str(body['message']).splitlines()[0]}")
     return one_line(response.text)
 
 
@@ -116,8 +124,8 @@ class ResourceManagerClient:
         if "already taken" in why or "already exists" in why:
             raise ServiceNameTaken(f"YARN service name {name!r} is already taken: choose another --name, or "
                                    f"remove the old job first ({why})")
-        if code == 400:
-            raise ServiceRejected(f"YARN rejected {action} (400 Bad Request): {why}")
+        if code == 400 or (code == 500 and any(text in why for text in _PERMANENT_500)):
+            raise ServiceRejected(f"YARN rejected {action} ({code}): {why}")
         if code >= 500 or code == 429:  # an overloaded or restarting RM: may pass by itself, retried
             raise TransientError(f"the ResourceManager {self.active_url} failed to {action} ({code}): "
                                  f"{why or 'no details'}")
@@ -127,6 +135,8 @@ class ResourceManagerClient:
     def create_service(self, service: Mapping) -> str:
         """POST the service; return the application id when the RM reports it ('' when not yet)."""
         response = self.request("POST", "/app/v1/services", json_body=service)
+        if response.status_code == 404 and "exception" in response.text[:200]:  # Jackson could not read it
+            raise ServiceRejected(f"YARN could not read service {service['name']!r}: {_diagnostics(response)}")
         if response.status_code not in (200, 201, 202):
             self.fail(response, f"create service {service['name']!r}", service["name"])
         match = APP_ID.search(_diagnostics(response))
@@ -152,7 +162,8 @@ class ResourceManagerClient:
     def destroy_service(self, name: str) -> bool:
         """DELETE the service (its definition and HDFS dir); False when there is no such service."""
         response = self.request("DELETE", f"/app/v1/services/{quote(name)}")
-        if response.status_code == 404:
+        # Hadoop 3.4 answers a missing service with 400 "Service X doesn't exist"
+        if response.status_code == 404 or (response.status_code == 400 and "doesn't exist" in response.text):
             return False
         if response.status_code not in (200, 202, 204):
             self.fail(response, f"destroy service {name!r}", name)
@@ -194,4 +205,13 @@ class ResourceManagerClient:
             return None
         if response.status_code != 200:
             self.fail(response, f"read log {name}")
-        return response.text
+        return log_contents(response.text)
+
+
+def log_contents(text: str) -> str:
+    """The file itself from a NodeManager's log answer: Hadoop 3 wraps it in `Container: ...`, `LogType:`,
+    `LogLength:`, `LogContents:` lines before and `End of LogType:<file>.` plus a row of stars after."""
+    if not text.startswith("Container: ") or "\nLogContents:\n" not in text:
+        return text
+    body = text.split("\nLogContents:\n", 1)[1]
+    return body.rpartition("End of LogType:")[0] if "End of LogType:" in body else body

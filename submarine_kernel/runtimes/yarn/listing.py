@@ -4,6 +4,10 @@
 The RM lists the user's yarn-service applications (of a name listed twice, the newest counts); each service
 is read once, and it is ours when its properties carry a submission token. Its spec comes from its spec
 property (secrets `***`); a service made before that was written gets a bare spec with its name.
+
+A real RM (3.4) answers the GET of a finished service with its name, id and state only (no configuration),
+so finished services are not recognised as ours: a rebuilt registry has the unfinished jobs, which are the
+ones to re-attach to; the finished ones stay in the RM's application history.
 """
 
 from __future__ import annotations
@@ -47,10 +51,10 @@ def list_services(client: ResourceManagerClient, user: str) -> list[ListedJob]:
 
 def _bundle_uri(service: Mapping[str, Any]) -> str:
     """The bundle folder the service localizes its files from ("" for a job without files)."""
-    prefix = f"{contract.ALGORITHM_DIR}/"  # as service.py localizes each file
+    prefix = f"{contract.ALGORITHM_DIR}/"  # as service.py localized each file before 3.4-tested releases
     for entry in ((service.get("configuration") or {}).get("files")) or []:
         name, source = str(entry.get("dest_file") or ""), str(entry.get("src_file") or "")
-        if name.startswith(prefix) and source.endswith("/" + name[len(prefix):]):
-            return source[:-len(name) + len(prefix) - 1]
+        name = name[len(prefix):] if name.startswith(prefix) else name.replace("__", "/")  # ys.localized_name
+        if name and source.endswith("/" + name):
+            return source[:-len(name) - 1]
     return ""
-

@@ -34,7 +34,6 @@ from .data import YarnJobData
 from .listing import list_services
 
 #: what a dry run writes where a setting a real submission needs is not configured yet
-DOMAIN_PLACEHOLDER = "<YarnRuntime.registry_dns_domain>"
 RM_PLACEHOLDER = "<YarnRuntime.rm_urls>"
 
 
@@ -126,6 +125,9 @@ class YarnRuntime(Runtime):
         super().__init__(**kwargs)
         self._client: ResourceManagerClient | None = None
         self._app_ids: dict[str, str] = {}
+        #: the last service answer that listed containers, per job: a finished service lists none (the RM
+        #: reads its stored definition), and its containers' logs stay on their NodeManagers
+        self._containers_seen: dict[str, dict] = {}
         self._lock = threading.Lock()
         self.observe(self._drop_client, names=["rm_urls", "user", "kerberos", "principal", "keytab", "verify_tls",
                                                "client_cert", "request_timeout", "kinit_path", "klist_path"])
@@ -141,12 +143,10 @@ class YarnRuntime(Runtime):
     def uses_kerberos(self) -> bool:
         return bool(self.kerberos or self.keytab)
 
-    def settings(self, placeholders: bool = False) -> ys.ServiceSettings:
-        """The traits the service JSON needs, as plain data; with `placeholders` (dry runs) an unset registry
-        DNS domain is written as a visible `<YarnRuntime.registry_dns_domain>`."""
-        domain = self.registry_dns_domain or (DOMAIN_PLACEHOLDER if placeholders else "")
+    def settings(self) -> ys.ServiceSettings:
+        """The traits the service JSON needs, as plain data."""
         return ys.ServiceSettings(
-            user=self.user, domain=domain, queue=self.queue, lifetime=self.lifetime,
+            user=self.user, domain=self.registry_dns_domain, rm_urls=tuple(self.rm_urls), queue=self.queue, lifetime=self.lifetime,
             docker_java_home=self.docker_java_home, docker_hadoop_hdfs_home=self.docker_hadoop_hdfs_home,
             kerberos_principal=self.service_principal, kerberos_keytab=self.service_keytab, tf_port=self.tf_port,
             master_port=self.master_port, default_memory_mib=self.default_memory_mib,
@@ -192,8 +192,9 @@ class YarnRuntime(Runtime):
         if not self.rm_urls:
             missing.append("no ResourceManager is configured: set YarnRuntime.rm_urls = ['http://rm:8088']")
         if not self.registry_dns_domain:
-            if spec.replica_count > 1:
-                missing.append("a distributed job on YARN needs the registry DNS domain to find its replicas: set "
+            if spec.replica_count > 1 and self.uses_kerberos:  # rendezvous.py reads the RM with simple auth
+                missing.append("without registry DNS the replicas find each other through the Services API, "
+                               "which a Kerberos cluster does not open to containers: set "
                                "YarnRuntime.registry_dns_domain (hadoop.registry.dns.domain-name of the cluster)")
             elif self.tensorboard and spec.checkpoint_path:
                 missing.append("the TensorBoard quicklink needs the registry DNS domain: set "
@@ -205,7 +206,7 @@ class YarnRuntime(Runtime):
         writes placeholders for settings not configured yet)."""
         from ...secrets import redact_mapping
 
-        return ys.build_service(spec, bundle.files, bundle_uri, self.settings(placeholders=redact),
+        return ys.build_service(spec, bundle.files, bundle_uri, self.settings(),
                                 notebook=bundle.notebook, digests=bundle.file_sha256,
                                 env_view=redact_mapping if redact else None)
 
@@ -215,7 +216,7 @@ class YarnRuntime(Runtime):
 
         spec = spec.replace(params=redact_mapping(spec.params))  # secret params are on the command lines too
         service = self.service(spec, bundle, bundle_uri, redact=True)
-        classic = classic_command(spec, bundle.files, bundle_uri, self.settings(placeholders=True),
+        classic = classic_command(spec, bundle.files, bundle_uri, self.settings(),
                                   self.submarine_jar, env_view=redact_mapping)
         rm = self.rm_urls[0].rstrip("/") if self.rm_urls else RM_PLACEHOLDER
         return "\n".join([
@@ -301,12 +302,15 @@ class YarnRuntime(Runtime):
             app = apps.get(self.app_id(ref))
             if app is not None:
                 status = st.status_from_app(app, self.links(ref))
+                if st.unschedulable(app):  # the service would hold its AM forever: end it
+                    self.client.stop_service(ref.name)
                 if self.poll_replicas and not status.terminal and ref.key not in services:
                     services[ref.key] = self.client.get_service(ref.name)
             else:
                 status = st.status_from_service(ref.name, services.get(ref.key), YarnJobData.of(ref).submitted_ms,
                                                 self.links(ref))
             if services.get(ref.key):
+                self._remember_containers(ref.name, services[ref.key])
                 status.replicas = st.replicas(YarnJobData.of(ref).components, services[ref.key])
             statuses[ref.key] = status
         return statuses
@@ -331,6 +335,7 @@ class YarnRuntime(Runtime):
         service = retried(lambda: self.client.get_service(ref.name), f"reading the logs of {ref.name}")
         if service is None:
             raise JobNotFound(f"YARN knows no service {ref.name!r}: it was destroyed, its logs are in the RM UI")
+        service = self._remember_containers(ref.name, service)
         data = YarnJobData.of(ref)
         container_id, host = st.find_container(data.components, service, ref.name,
                                                replica or data.deciding or "master-0")
@@ -340,6 +345,13 @@ class YarnRuntime(Runtime):
         scheme = urlsplit(self.client.active_url).scheme
         base = f"{scheme}://{node}/ws/v1/node/containerlogs/{container_id}"
         return self._read_logs(ref, base, tail, follow)
+
+    def _remember_containers(self, name: str, service: dict) -> dict:
+        """`service`, or the last answer for it that listed containers when this one lists none."""
+        if any(c.get("containers") for c in service.get("components") or []):
+            self._containers_seen[name] = service
+            return service
+        return self._containers_seen.get(name, service)
 
     def _read_logs(self, ref: JobRef, base: str, tail: int | None, follow: bool) -> Iterator[str]:
         seen = {name: 0 for name in self.log_files}

@@ -28,6 +28,7 @@ by the service AM per container) left unescaped; user env values that double quo
 from __future__ import annotations
 
 import json
+import posixpath
 import re
 import shlex
 import time
@@ -40,6 +41,7 @@ from ...secrets import redacted_spec_json
 from ...resources import Resources
 from ...spec import JobSpec
 from ...storage.integrity import replica_check
+from . import rendezvous
 
 REPORT_AS_SERVICE_STATE = "yarn.service.container-state-report-as-service-state"
 #: the service property that carries a submission's token (the JobSpec's SUBMISSION_LABEL): YARN keeps no
@@ -96,6 +98,12 @@ class ServiceSettings:
     tensorboard_image: str = ""
     tensorboard_resources: str = "memory=4G,vcores=1"
     extra_env: Mapping[str, str] = field(default_factory=dict)
+    #: the RMs containers ask for their peers' hosts when there is no registry DNS domain (rendezvous.py)
+    rm_urls: tuple[str, ...] = ()
+
+    def peer_lookup(self, spec: JobSpec) -> bool:
+        """Whether the replicas of `spec` find each other through the Services API (no registry DNS)."""
+        return not self.domain and spec.replica_count > 1
 
 
 def registry_user(user: str) -> str:
@@ -103,10 +111,12 @@ def registry_user(user: str) -> str:
     return user.lower().replace("_", "-")
 
 
-def instance_host(component: str, instance: int, service: str, settings: ServiceSettings) -> str:
-    """`<component>-<i>.<service>.<user>.<domain>` (localhost for a single replica without a domain)."""
+def instance_host(component: str, instance: int, service: str, settings: ServiceSettings,
+                  peer_lookup: bool = False) -> str:
+    """`<component>-<i>.<service>.<user>.<domain>`; without a domain, the placeholder the container replaces
+    with the host the Services API names (`peer_lookup`), or localhost for a single replica."""
     if not settings.domain:
-        return "localhost"
+        return rendezvous.placeholder(f"{component}-{instance}") if peer_lookup else "localhost"
     return f"{component}-{instance}.{service}.{registry_user(settings.user)}.{settings.domain}"
 
 
@@ -173,17 +183,21 @@ def yarn_resource(resources: Resources, settings: ServiceSettings) -> dict:
 
 
 def cluster_addresses(spec: JobSpec, plans: list[ComponentPlan], settings: ServiceSettings) -> dict[str, list[str]]:
-    """role → ["<registry DNS name>:<tf_port>", ...] in replica order."""
+    """role → ["<registry DNS name>:<tf_port>", ...] in replica order. Found through the Services API
+    instead, replicas may share a host, so each listens on a port of its own (tf_port + its position)."""
     cluster: dict[str, list[str]] = {}
-    for role, index in contract.replica_names(spec):
+    lookup = settings.peer_lookup(spec)
+    for position, (role, index) in enumerate(contract.replica_names(spec)):
         component, instance = locate(plans, role, index)
+        port = settings.tf_port + position if lookup else settings.tf_port
         cluster.setdefault(role, []).append(
-            f"{instance_host(component, instance, spec.name, settings)}:{settings.tf_port}")
+            f"{instance_host(component, instance, spec.name, settings, lookup)}:{port}")
     return cluster
 
 
 def launch_script(spec: JobSpec, plan: ComponentPlan, settings: ServiceSettings,
-                  moved_env: Mapping[str, str], digests: Mapping[str, str] | None = None) -> str:
+                  moved_env: Mapping[str, str], digests: Mapping[str, str] | None = None,
+                  files: Iterable[str] = ()) -> str:
     """The shell command every container of `plan` runs, before YARN's double-quote wrapping.
 
     It exports the environment contract (SUBMARINE_*, TF_CONFIG or MASTER_ADDR/WORLD_SIZE/RANK), puts
@@ -214,7 +228,7 @@ def launch_script(spec: JobSpec, plan: ComponentPlan, settings: ServiceSettings,
             lines.append(f'export TF_CONFIG={shlex.quote(before)}"$SUBMARINE_REPLICA_INDEX"{shlex.quote(after)}')
     elif spec.framework in ("pytorch", "xgboost"):
         component, instance = locate(plans, spec.deciding_role, 0)
-        master = instance_host(component, instance, spec.name, settings)
+        master = instance_host(component, instance, spec.name, settings, settings.peer_lookup(spec))
         env = contract.distributed_env(spec, role, plan.first_index, master, settings.master_port)
         first_rank = contract.rank(spec, role, plan.first_index)
         env["RANK"] = str(first_rank)
@@ -228,6 +242,11 @@ def launch_script(spec: JobSpec, plan: ComponentPlan, settings: ServiceSettings,
     lines += _exports(moved_env)
     lines.append(f'export PYTHONPATH="$PWD/{contract.ALGORITHM_DIR}${{PYTHONPATH:+:$PYTHONPATH}}"')
     lines += hadoop_setup(settings)
+    files = sorted(set(files) | set(digests or {}))
+    if files:
+        lines.append(layout_step(files))
+    if settings.peer_lookup(spec):
+        lines.append(rendezvous.shell_step(settings.rm_urls, settings.user, spec.name))
     command = spec.launch_command(role)
     if digests:  # inside the subshell, so that what it finds goes to the container's stderr.txt
         command = f"{replica_check(digests, (contract.ALGORITHM_DIR, ''))}\n{command}"
@@ -252,15 +271,32 @@ def yarn_launch_command(script: str) -> str:
     return double_quote_escape(script).replace(_COMPONENT_ID_PLACEHOLDER, COMPONENT_ID_TOKEN)
 
 
+def localized_name(name: str) -> str:
+    """The name YARN localizes a bundle file under: a real RM refuses a relative `dest_file` of more than one
+    path element ("Non-absolute dest_file has more than one path element"), so nested names are flattened."""
+    return name.replace("/", "__")
+
+
 def localized_files(bundle_files: Iterable[str], bundle_uri: str) -> list[dict]:
-    """Each algorithm file into ./submarine_algorithm/ and into the working directory (STATIC, from HDFS)."""
+    """Each algorithm file into the working directory (STATIC, from HDFS); `layout_step` then links it into
+    ./submarine_algorithm/ and, for nested names, into its folder."""
     base = bundle_uri.rstrip("/")
-    entries = []
-    for name in sorted(bundle_files):
-        source = f"{base}/{name}"
-        entries.append({"type": "STATIC", "src_file": source, "dest_file": f"{contract.ALGORITHM_DIR}/{name}"})
-        entries.append({"type": "STATIC", "src_file": source, "dest_file": name})
-    return entries
+    return [{"type": "STATIC", "src_file": f"{base}/{name}", "dest_file": localized_name(name)}
+            for name in sorted(bundle_files)]
+
+
+def layout_step(bundle_files: Iterable[str]) -> str:
+    """Shell that puts every localized file at ./submarine_algorithm/<name> and ./<name>."""
+    names = sorted(bundle_files)
+    folders = sorted({posixpath.dirname(n) for n in names if "/" in n})
+    dirs = [contract.ALGORITHM_DIR] + [f"{contract.ALGORITHM_DIR}/{d}" for d in folders] + folders
+    steps = ["mkdir -p " + " ".join(shlex.quote(d) for d in dirs)]
+    for name in names:
+        source = shlex.quote(localized_name(name))
+        steps.append(f'ln -sf "$PWD"/{source} {shlex.quote(contract.ALGORITHM_DIR + "/" + name)}')
+        if "/" in name:
+            steps.append(f'ln -sf "$PWD"/{source} {shlex.quote(name)}')
+    return " && ".join(steps)
 
 
 def docker_artifact(image: str | None) -> dict | None:
@@ -278,6 +314,7 @@ def build_service(spec: JobSpec, bundle_files: Iterable[str], bundle_uri: str, s
     token, the spec (secrets `***`) and the `notebook`, so a lost registry can be rebuilt from the cluster.
     """
     view = env_view or (lambda env: env)
+    bundle_files = list(bundle_files)
     service: dict = {
         "name": spec.name,
         "version": version or str(int(time.time() * 1000)),
@@ -294,9 +331,10 @@ def build_service(spec: JobSpec, bundle_files: Iterable[str], bundle_uri: str, s
         component: dict = {
             "name": plan.name,
             "number_of_containers": plan.count,
-            "restartPolicy": "NEVER",
+            "restart_policy": "NEVER",
             "resource": yarn_resource(role.resources, settings),
-            "launch_command": yarn_launch_command(launch_script(spec, plan, settings, moved, digests)),
+            "launch_command": yarn_launch_command(launch_script(spec, plan, settings, moved, digests,
+                                                                         bundle_files)),
             "configuration": {"env": env, "properties": {}},
         }
         image = spec.role_image(plan.role)
@@ -358,7 +396,7 @@ def tensorboard_component(logdir: str, settings: ServiceSettings, image: str | N
     component = {
         "name": TENSORBOARD_COMPONENT,
         "number_of_containers": 1,
-        "restartPolicy": "NEVER",
+        "restart_policy": "NEVER",
         "resource": yarn_resource(Resources.parse(settings.tensorboard_resources), settings),
         "launch_command": yarn_launch_command(script),
     }

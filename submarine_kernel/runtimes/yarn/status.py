@@ -38,9 +38,23 @@ def iso(ms: Any) -> str | None:
     return _dt.datetime.fromtimestamp(ms / 1000, _dt.timezone.utc).isoformat(timespec="seconds")
 
 
+#: what the RM writes into a running application's diagnostics when its AM asked for a container bigger
+#: than the scheduler's maximum allocation: the service waits forever, so the job has failed
+UNSCHEDULABLE = "Invalid resource request"
+
+
+def unschedulable(app: Mapping) -> bool:
+    return app.get("state") in ("ACCEPTED", "RUNNING") and UNSCHEDULABLE in str(app.get("diagnostics") or "")
+
+
 def status_from_app(app: Mapping, links: dict[str, str]) -> JobStatus:
     """The status of a job whose RM application is known (`links` gets its tracking and AM log pages)."""
     state, final = str(app.get("state", "")), str(app.get("finalStatus", "UNDEFINED"))
+    if unschedulable(app):
+        return JobStatus(JobState.FAILED, f"{state}/UNSCHEDULABLE", submitted=iso(app.get("startedTime")),
+                         started=iso(app.get("launchTime")), links=links,
+                         message="YARN can never give this job's containers (stopped): "
+                                 + one_line(app.get("diagnostics", ""), 1000))
     if state == "FINISHED":
         standard = FINAL_STATES.get(final, JobState.UNKNOWN)
     else:
@@ -85,7 +99,7 @@ def replicas(plans: Iterable[ComponentPlan], service: Mapping) -> list[ReplicaSt
         (role, index), raw = role_index, str(container.get("state") or "")
         found.append(ReplicaStatus(f"{role}-{index}", role, index, CONTAINER_STATES.get(raw, JobState.UNKNOWN), raw,
                                    host=container.get("bare_host") or container.get("hostname"),
-                                   started=container.get("launch_time")))
+                                   started=iso(container.get("launch_time"))))  # milliseconds
     return sorted(found, key=lambda r: (r.role, r.index))
 
 
