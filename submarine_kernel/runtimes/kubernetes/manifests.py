@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from ...algorithm import PARAMS_NAME, Bundle, params_json
-from ...contract import distributed_env, replica_names, submarine_env, tf_config
+from ...contract import Addresses, replica_env, replica_names
 from ...secrets import REDACTED, redact_url, redacted_spec_json
 from ...spec import JobSpec
 from .job_secret import JobSecrets
@@ -29,7 +29,8 @@ from .labels import (BUNDLE_URI_ANNOTATION, COMPONENT_LABEL, DIGEST_ANNOTATION, 
                      SPEC_ANNOTATION, configmap_name, env_name_part,
                      job_labels)
 from .options import ClusterOptions
-from .pods import add_pod_group_membership, add_scheduler, base_env, main_container, pod_group, pod_metadata, pod_spec
+from .pods import (add_pod_group_membership, add_scheduler, base_env, main_container, pod_group, pod_metadata,
+                   pod_spec, template_env)
 from .volumes import algorithm_configmap, algorithm_volumes, choose_delivery, projected_algorithm_volume
 
 OWNER_UID_PLACEHOLDER = "<uid of the job, filled in at submit>"
@@ -186,9 +187,10 @@ def _operator_job(basics: JobBasics, kind: Kind) -> dict[str, Any]:
     replica_specs = {}
     for role_name, role in spec.roles.items():
         # One template serves every replica of a role, so the index comes from the pod's operator label.
-        env: dict[str, Any] = {**base_env(spec, basics.workdir), **submarine_env(spec, role_name, 0)}
-        env["SUBMARINE_REPLICA_INDEX"] = {"fieldRef": {
-            "fieldPath": f"metadata.labels['{OPERATOR_REPLICA_INDEX_LABEL}']"}}
+        # The operator writes the address variables (TF_CONFIG, MASTER_ADDR...): addresses=None.
+        contract_env = template_env(replica_env(spec, role_name, None, None),
+                                       f"metadata.labels['{OPERATOR_REPLICA_INDEX_LABEL}']")
+        env: dict[str, Any] = {**base_env(spec, basics.workdir), **contract_env}
         env.update(basics.secrets.env(role_name, spec.role_env(role_name)))
         container = main_container(spec, role_name, kind, options, env, basics.secrets.command(spec, role_name),
                                    basics.mounts, basics.workdir, role.resources)
@@ -221,18 +223,9 @@ def plain_job_addresses(spec: JobSpec, namespace: str) -> dict[str, list[str]]:
 
 def plain_job_env(spec: JobSpec, namespace: str) -> list[dict[str, str]]:
     """Per completion index: the contract the operator would have injected, computed here."""
-    cluster = plain_job_addresses(spec, namespace)
-    deciding = replica_names(spec)[0]
-    master_addr = cluster[deciding[0]][0].rsplit(":", 1)[0]
-    out = []
-    for role, index in replica_names(spec):
-        env = {**spec.role_env(role), **submarine_env(spec, role, index)}
-        if spec.framework in ("tensorflow", "custom"):
-            env["TF_CONFIG"] = tf_config(cluster, role, index)
-        if spec.framework in ("pytorch", "xgboost", "custom"):
-            env.update(distributed_env(spec, role, index, master_addr, PLAIN_JOB.port))
-        out.append(env)
-    return out
+    addresses = Addresses(plain_job_addresses(spec, namespace), PLAIN_JOB.port)
+    return [{**spec.role_env(role), **replica_env(spec, role, index, addresses)}
+            for role, index in replica_names(spec)]
 
 
 def indexed_launch(spec: JobSpec, per_index_env: Sequence[Mapping[str, Any]], secrets: JobSecrets,

@@ -113,24 +113,18 @@ class LocalRuntime(Runtime):
         cluster: dict[str, list[str]] = {}
         for (role, _index), port in zip(replicas, ports):
             cluster.setdefault(role, []).append(f"{self.host}:{port}")
-        master_port = ports[-1]
+        addresses = contract.Addresses(cluster, master_port=ports[-1])
         gpu_ids = iter(self.available_gpus())
         plan = []
         for role, index in replicas:
             name = f"{role}-{index}"
             cwd = job_dir / "replicas" / name
-            env = {**spec.role_env(role), **contract.submarine_env(spec, role, index)}
-            if spec.framework == "tensorflow":
-                env["TF_CONFIG"] = contract.tf_config(cluster, role, index)
-            elif spec.framework in ("pytorch", "xgboost"):
-                env.update(contract.distributed_env(spec, role, index, self.host, master_port))
-                env["LOCAL_RANK"] = "0"  # each replica is its own node with its own device slice, like a pod
+            env = {**spec.role_env(role), **contract.replica_env(spec, role, index, addresses)}
             gpus = spec.roles[role].resources.gpus
             env["CUDA_VISIBLE_DEVICES"] = ",".join(next(gpu_ids) for _ in range(gpus))
             algorithm_dir = cwd / contract.ALGORITHM_DIR
             env["PYTHONPATH"] = os.pathsep.join(p for p in (str(algorithm_dir), os.environ.get("PYTHONPATH")) if p)
             env["PATH"] = self._replica_path(job_dir)
-            env["PYTHONUNBUFFERED"] = "1"
             plan.append({"name": name, "role": role, "index": index, "command": spec.launch_command(role),
                          "env": env, "cwd": str(cwd), "log": str(job_dir / "logs" / f"{name}.log")})
         return plan
@@ -142,7 +136,7 @@ class LocalRuntime(Runtime):
                  f"# python, python3: {self.python} (LocalRuntime.python)"]
         for replica in self._plan(spec, job_dir):
             contract_env = {k: v for k, v in replica["env"].items() if k.startswith(("SUBMARINE_", "TF_CONFIG",
-                            "MASTER_", "WORLD_SIZE", "RANK", "CUDA_VISIBLE"))}
+                            "MASTER_", "WORLD_SIZE", "RANK", "LOCAL_RANK", "PYTHONUNBUFFERED", "CUDA_VISIBLE"))}
             env = " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(contract_env.items()))
             lines.append(f"# {replica['name']} in {replica['cwd']}")
             lines.append(f"env {env} /bin/sh -c {shlex.quote(replica['command'])}")
