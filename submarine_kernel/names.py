@@ -6,6 +6,8 @@ import re
 import secrets
 import time
 
+from .errors import Problem
+
 DNS1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 DNS1035_MAX = 63
 
@@ -14,10 +16,10 @@ def dns1035_problems(name: str, what: str = "job name", max_length: int = DNS103
     """Problems of `name` as a DNS-1035 label (Kubernetes objects; YARN service names follow the same rule)."""
     problems = []
     if len(name) > max_length:
-        problems.append(f"{what} {name!r} is {len(name)} characters long: keep it to {max_length}")
+        problems.append(Problem(f"{what} {name!r} is {len(name)} characters long: keep it to {max_length}", "name"))
     if not DNS1035.match(name):
-        problems.append(f"{what} {name!r} is not a DNS-1035 label: use lower-case letters, digits and '-', "
-                        "starting with a letter and not ending with '-'")
+        problems.append(Problem(f"{what} {name!r} is not a DNS-1035 label: use lower-case letters, digits and '-', "
+                                "starting with a letter and not ending with '-'", "name"))
     return problems
 
 

@@ -15,7 +15,7 @@ from typing import Any, Mapping
 
 from .algorithm import AlgorithmCollector, Bundle
 from .config import SubmarineConfig
-from .errors import SubmarineError, TransientError, ValidationError
+from .errors import SubmarineError, TransientError, ValidationError, dry_run_ok
 from .job_handle import Job
 from .names import default_job_name, notebook_label, sanitize
 from .registry import JobRecord, Registry, submitter_alive
@@ -84,8 +84,8 @@ class Session:
         """The one builder: a JobSpec from a RunRequest (or a launch command and RunRequest fields as keywords)
         and the session's defaults, checked once, here: the spec rules, the declared params (the session's
         and `param_decls`, the form's own) and the runtime's rules; one ValidationError lists every problem.
-        For a `dry_run`, settings the runtime still needs (`Runtime.missing_settings`) are not problems: the
-        dry run shows placeholders and lists them. `submit` and `dry_run` take the spec as built here."""
+        For a `dry_run`, problems a dry run may ignore (`Problem.dry_run_ok`: settings the runtime still
+        needs, `Runtime.missing_settings`) are not problems: the dry run shows placeholders and lists them. `submit` and `dry_run` take the spec as built here."""
         if not isinstance(request, RunRequest):
             request = RunRequest.of(request, **fields)
         elif fields:
@@ -114,10 +114,7 @@ class Session:
     @staticmethod
     def _runtime_problems(spec: JobSpec, runtime: Runtime, dry_run: bool) -> list[str]:
         problems = runtime.check(spec)
-        if dry_run:
-            missing = set(runtime.missing_settings(spec))
-            problems = [p for p in problems if p not in missing]
-        return problems
+        return [p for p in problems if not dry_run_ok(p)] if dry_run else problems
 
     @staticmethod
     def _check_replica_counts(rt: Runtime, options: Mapping[str, Any]) -> None:

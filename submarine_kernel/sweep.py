@@ -69,7 +69,7 @@ def parse_random_space(text: str, decl: ParamDecl) -> Range | list[Any]:
     try:
         low, high = (decl.coerce(match.group(g)) for g in ("low", "high"))
     except ValidationError as exc:
-        raise ValidationError([f"{p} (ranges look like 0.001..0.1 or log:1e-4..1e-1)" for p in exc.problems]) \
+        raise ValidationError([p.reworded(f"{p} (ranges look like 0.001..0.1 or log:1e-4..1e-1)") for p in exc.problems]) \
             from None
     problems = [p for value in (low, high) for p in decl.problems(value)]
     if low > high:

@@ -18,7 +18,7 @@ from typing import Any, Mapping
 import ipywidgets as w
 
 from submarine_kernel import launch, render
-from submarine_kernel.errors import SubmarineError, ValidationError
+from submarine_kernel.errors import SubmarineError, ValidationError, field_of
 from submarine_kernel.params import ParamDecl
 from submarine_kernel.runtimes.base import runtime_names
 from submarine_kernel.request import RunRequest
@@ -239,7 +239,7 @@ class ParameterForm(FallbackBundle, w.VBox):
         values, found = self.param_values()
         unreadable = {name for name, value in values.items() if value is self.param_fields[name].value
                       and isinstance(self.param_fields[name], w.Text) and self.decls[name].kind in ("int", "float")
-                      and any(f"param {name}=" in p for p in found)}
+                      and any(field_of(p) == self.decls[name].field for p in found)}
         decls = {n: d for n, d in self.decls.items() if n not in unreadable}  # said once, above
         try:
             found += [p for p in launch.problems(self.session, self.request(), decls) if p not in found]
@@ -259,11 +259,8 @@ class ParameterForm(FallbackBundle, w.VBox):
         found = self.problems()
         by_field: dict[str, list[str]] = {}
         for problem in found:
-            field = launch.problem_field(problem)
-            if field == "resources":
-                roles = [r for r in RESOURCE_ROLES if r != "default" and f"{r} resources" in problem]
-                field = f"resources.{roles[0] if roles else 'default'}"
-            by_field.setdefault(field, []).append(problem)
+            field = field_of(problem)
+            by_field.setdefault(field.removeprefix("params."), []).append(problem)  # a param's flag is its name
         for key, flag in self.flags.items():
             html = flag_html(by_field.get(key, []))
             if flag.value != html:

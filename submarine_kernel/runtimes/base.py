@@ -17,7 +17,7 @@ from traitlets import Int
 from traitlets.config import Configurable
 
 from ..algorithm import Bundle
-from ..errors import RuntimeNotFound, SubmarineError
+from ..errors import Problem, RuntimeNotFound, SubmarineError
 from ..job_types import JobRef, JobStatus
 from ..spec import JobSpec
 
@@ -61,22 +61,23 @@ class Runtime(Configurable):
         """The line refusing `count` replicas when it is over `max_replicas`; None when it is fine."""
         if count <= self.max_replicas:
             return None
-        return (f"the job asks for {count} replicas, more than the {self.name} runtime allows "
-                f"({self.max_replicas}): ask for fewer, or raise {type(self).__name__}.max_replicas")
+        return Problem(f"the job asks for {count} replicas, more than the {self.name} runtime allows "
+                       f"({self.max_replicas}): ask for fewer, or raise {type(self).__name__}.max_replicas", "workers")
 
     def check(self, spec: JobSpec) -> list[str]:
         """Problems this runtime would refuse (name rules, resources it cannot give, and every
-        `missing_settings` entry); [] when fine."""
+        `missing_settings` entry); [] when fine. Each is a `Problem` naming the field it is about."""
         return list(self.missing_settings(spec))
 
     def bundle_problems(self, bundle_uri: str) -> list[str]:
-        """Why replicas could not fetch a bundle stored at `bundle_uri` (checked before the upload); [] when
-        they can."""
+        """Why replicas could not fetch a bundle stored at `bundle_uri` (checked before the upload; a dry run
+        lists them); [] when they can."""
         return []
 
     def missing_settings(self, spec: JobSpec) -> list[str]:
         """Settings a real submission of `spec` needs that are not configured yet (a cluster address, a DNS
-        domain): a dry run renders a visible placeholder for each and lists them instead of refusing."""
+        domain), as `Problem`s a dry run may ignore (`dry_run_ok`): it renders a visible placeholder for each
+        and lists them instead of refusing."""
         return []
 
     def render(self, spec: JobSpec, bundle: Bundle, bundle_uri: str) -> str:

@@ -20,6 +20,7 @@ from typing import Any, Mapping, Sequence
 
 from ...algorithm import PARAMS_NAME, Bundle, params_json
 from ...contract import Addresses, replica_env, replica_names
+from ...errors import Problem
 from ...secrets import REDACTED, redact_url, redacted_spec_json
 from ...spec import JobSpec
 from .job_secret import JobSecrets
@@ -298,11 +299,12 @@ def plain_job_problems(spec: JobSpec, options: ClusterOptions) -> list[str]:
     problems = []
     roles = list(spec.roles.values())
     if len({spec.role_image(r.name) for r in roles}) > 1 or len({r.resources.to_cli() for r in roles}) > 1:
-        problems.append("without the training operator every replica runs from one pod template: give every role "
-                        "the same image and resources, or set KubernetesRuntime.training_operator = True")
+        problems.append(Problem("without the training operator every replica runs from one pod template: give "
+                                "every role the same image and resources, or set KubernetesRuntime."
+                                "training_operator = True", "image"))
     if "ps" in spec.roles and not options.job_success_policy:
-        problems.append("parameter servers never exit, so a plain Job with --ps only ends with "
-                        "KubernetesRuntime.job_success_policy = True (Kubernetes 1.31+)")
+        problems.append(Problem("parameter servers never exit, so a plain Job with --ps only ends with "
+                                "KubernetesRuntime.job_success_policy = True (Kubernetes 1.31+)", "ps"))
     if options.restart_policy not in ("Never", "OnFailure"):
         problems.append(f"a plain Job cannot use restart_policy {options.restart_policy!r}: use Never or OnFailure")
     return problems

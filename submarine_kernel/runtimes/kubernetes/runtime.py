@@ -17,7 +17,7 @@ from typing import Iterator, Mapping, Sequence
 from traitlets import Bool, CaselessStrEnum, Dict, Enum, Float, Int, List, Unicode, observe
 
 from ...algorithm import Bundle
-from ...errors import ValidationError
+from ...errors import Problem, ValidationError
 from ...job_types import JobRef, JobStatus
 from ...retry import retried
 from ...spec import JobSpec
@@ -224,10 +224,12 @@ class KubernetesRuntime(Runtime):
         """What a real submission needs that is not configured: a dry run shows placeholders instead."""
         missing = []
         if not self._local_facts().available:
-            missing.append(no_kubeconfig(Credentials.of(self.kubeconfig, self.context, self.in_cluster).path))
+            missing.append(Problem(no_kubeconfig(Credentials.of(self.kubeconfig, self.context, self.in_cluster).path),
+                                   dry_run_ok=True))
         for role in spec.roles:
             if not spec.role_image(role):
-                missing.append(f"role {role!r} has no container image: pass --image or set SubmarineConfig.image")
+                missing.append(Problem(f"role {role!r} has no container image: pass --image or set "
+                                       "SubmarineConfig.image", "image", dry_run_ok=True))
         return missing
 
     def plan(self, spec: JobSpec, bundle: Bundle, bundle_uri: str, choice: ApiChoice | None = None) -> JobPlan:

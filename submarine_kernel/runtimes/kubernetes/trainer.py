@@ -26,6 +26,7 @@ from typing import Any, Mapping
 
 from ...algorithm import Bundle
 from ...contract import TF_ROLE_ORDER, Addresses, replica_env, replica_names
+from ...errors import Problem
 from ...spec import JobSpec
 from .kinds import JOBSET, TRAINING_RUNTIME, TRAINJOB, Kind
 from .labels import COMPLETION_INDEX_LABEL, COMPONENT_LABEL
@@ -65,8 +66,9 @@ def trainer_problems(spec: JobSpec, options: ClusterOptions) -> list[str]:
     if trainer_kind(spec) is TRAINJOB:
         roles = list(spec.roles.values())
         if len({spec.role_image(r.name) for r in roles}) > 1 or len({r.resources.to_cli() for r in roles}) > 1:
-            problems.append("a TrainJob runs every node from one template: give the master and the workers the same "
-                            "image and resources, or set KubernetesRuntime.api = 'training-operator'")
+            problems.append(Problem("a TrainJob runs every node from one template: give the master and the workers "
+                                    "the same image and resources, or set KubernetesRuntime.api = "
+                                    "'training-operator'", "image"))
     if options.restart_policy not in ("Never", "OnFailure"):
         problems.append(f"Trainer v2 jobs cannot use restart_policy {options.restart_policy!r}: use Never or OnFailure")
     return problems

@@ -26,7 +26,7 @@ from traitlets import Float, Int, Unicode, default
 from ... import contract
 from ...algorithm import PARAMS_NAME, Bundle, params_json
 from ...config import data_dir, private_dir
-from ...errors import JobNotFound, SubmarineError
+from ...errors import JobNotFound, Problem, SubmarineError
 from ...secrets import is_secret_key, redact_mapping, redacted_spec_json
 from ...spec import JobSpec
 from ...storage import fetch_bundle
@@ -78,9 +78,10 @@ class LocalRuntime(Runtime):
         name = spec.name or ""
         if not name or len(name) > _SAFE_NAME_MAX or not all(c.isalnum() or c in "-_." for c in name) \
                 or name.startswith("."):
-            problems.append(f"job name {name!r} cannot be a folder name: use letters, digits, '-', '_' and '.'")
+            problems.append(Problem(f"job name {name!r} cannot be a folder name: use letters, digits, '-', '_' "
+                                    "and '.'", "name"))
         elif (Path(self.jobs_dir) / name).exists():
-            problems.append(f"a local job named {name!r} already exists: choose another --name")
+            problems.append(Problem(f"a local job named {name!r} already exists: choose another --name", "name"))
         elif Path(self.jobs_dir).is_dir() and not os.access(self.jobs_dir, os.W_OK):
             problems.append(f"the local jobs folder {self.jobs_dir} is not writable: make it writable, or set "
                             "LocalRuntime.jobs_dir to a folder you can write")
@@ -90,8 +91,8 @@ class LocalRuntime(Runtime):
         wanted = sum(role.resources.gpus * role.replicas for role in spec.roles.values())
         available = self.available_gpus()
         if wanted > len(available):
-            problems.append(f"the job asks for {wanted} GPU(s) but this machine has {len(available)}: "
-                            "lower gpu= in the resources or use a cluster runtime")
+            problems.append(Problem(f"the job asks for {wanted} GPU(s) but this machine has {len(available)}: "
+                                    "lower gpu= in the resources or use a cluster runtime", "resources.default"))
         return problems
 
     def available_gpus(self) -> list[str]:

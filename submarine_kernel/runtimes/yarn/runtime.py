@@ -18,7 +18,7 @@ from urllib.parse import quote, urlsplit
 from traitlets import Bool, Dict, Float, Int, List, Unicode, Union, default
 
 from ...algorithm import Bundle
-from ...errors import JobNotFound, RuntimeFailure, SubmarineError
+from ...errors import JobNotFound, Problem, RuntimeFailure, SubmarineError
 from ...job_types import JobRef, JobStatus, same_submission, submission_token
 from ...net.http import build_session
 from ...net.kerberos import KerberosLogin, spnego_auth
@@ -182,22 +182,25 @@ class YarnRuntime(Runtime):
         """YARN localizes each file from the bundle URI on the node that runs the container: a file:// root on
         this machine reaches no node (unless every node mounts it, `shared_file_storage`)."""
         if urlsplit(bundle_uri).scheme in ("", "file") and not self.shared_file_storage:
-            return [f"the bundle would be stored at {bundle_uri}, on this machine, where YARN's NodeManagers "
-                    "cannot fetch it: set SubmarineConfig.storage_root to an hdfs:// URL of the cluster (or set "
-                    "YarnRuntime.shared_file_storage = True when every node mounts that folder)"]
+            return [Problem(f"the bundle would be stored at {bundle_uri}, on this machine, where YARN's "
+                            "NodeManagers cannot fetch it: set SubmarineConfig.storage_root to an hdfs:// URL of "
+                            "the cluster (or set YarnRuntime.shared_file_storage = True when every node mounts that "
+                            "folder)", dry_run_ok=True)]
         return []
 
     def missing_settings(self, spec: JobSpec) -> list[str]:
         missing = []
         if not self.rm_urls:
-            missing.append("no ResourceManager is configured: set YarnRuntime.rm_urls = ['http://rm:8088']")
+            missing.append(Problem("no ResourceManager is configured: set YarnRuntime.rm_urls = "
+                                   "['http://rm:8088']", dry_run_ok=True))
         if not self.registry_dns_domain:
             if spec.replica_count > 1:
-                missing.append("a distributed job on YARN needs the registry DNS domain to find its replicas: set "
-                               "YarnRuntime.registry_dns_domain (hadoop.registry.dns.domain-name of the cluster)")
+                missing.append(Problem("a distributed job on YARN needs the registry DNS domain to find its "
+                                       "replicas: set YarnRuntime.registry_dns_domain (hadoop.registry.dns."
+                                       "domain-name of the cluster)", dry_run_ok=True))
             elif self.tensorboard and spec.checkpoint_path:
-                missing.append("the TensorBoard quicklink needs the registry DNS domain: set "
-                               "YarnRuntime.registry_dns_domain")
+                missing.append(Problem("the TensorBoard quicklink needs the registry DNS domain: set "
+                                       "YarnRuntime.registry_dns_domain", dry_run_ok=True))
         return missing
 
     def service(self, spec: JobSpec, bundle: Bundle, bundle_uri: str, *, redact: bool = False) -> dict:
