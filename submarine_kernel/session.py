@@ -85,14 +85,14 @@ class Session:
         and the session's defaults, checked once, here: the spec rules, the declared params (the session's
         and `param_decls`, the form's own) and the runtime's rules; one ValidationError lists every problem.
         For a `dry_run`, problems a dry run may ignore (`Problem.dry_run_ok`: settings the runtime still
-        needs, `Runtime.missing_settings`) are not problems: the dry run shows placeholders and lists them. `submit` and `dry_run` take the spec as built here."""
+        needs, `Runtime.missing_settings`) are not problems: the dry run shows placeholders and lists them.
+        `submit` and `dry_run` take the spec as built here. Nothing here settles earlier submissions or asks
+        a cluster: a form checks on every keystroke (`check`)."""
         if not isinstance(request, RunRequest):
             request = RunRequest.of(request, **fields)
         elif fields:
             request = request.with_changes(**fields)
         rt = self.runtime(request.runtime_name)
-        if not dry_run:
-            self.settle()  # an interrupted submission of this name must not keep the name taken
         options = request.spec_options()
         self._check_replica_counts(rt, options)
         name = options.pop("name") or self.default_name()
@@ -110,6 +110,15 @@ class Session:
         if problems:
             raise ValidationError(without_consequences(problems))
         return spec
+
+    def check(self, request: RunRequest, param_decls: Mapping[str, Any] | None = None) -> list[str]:
+        """Every problem `build` finds in `request` (with a form's own param declarations `param_decls`),
+        for checks while the user types: nothing is settled, uploaded or asked of a cluster."""
+        try:
+            self.build(request, param_decls=param_decls)
+        except ValidationError as exc:
+            return list(exc.problems)
+        return []
 
     @staticmethod
     def _runtime_problems(spec: JobSpec, runtime: Runtime, dry_run: bool) -> list[str]:
@@ -156,18 +165,33 @@ class Session:
 
         return self.collector.bundle(saved=notebook_order(self.notebook))  # the saved notebook's order
 
+    def run(self, request: RunRequest, *, dry_run: bool = False, bundle: Bundle | None = None,
+            files: Mapping[str, str | bytes] | None = None, notebook: str | None = None,
+            param_decls: Mapping[str, Any] | None = None) -> Job | str:
+        """The one flow every entry point takes (`%submarine run`, `sk.submit`, the form, sweeps):
+        build (and so check) → bundle → the dry run's text | (clean the checkpoint folder when asked, then)
+        submit. Nothing is deleted, uploaded or submitted when a check fails. The bundle is `bundle`, else
+        `files`, a saved `notebook`'s cells or the cells collected so far (`Session.bundle`)."""
+        if not dry_run:
+            self.settle()  # an interrupted submission of this name must not keep the name taken
+        spec = self.build(request, dry_run=dry_run, param_decls=param_decls)
+        if bundle is None:
+            bundle = self.bundle(files=files, notebook=notebook)
+        if dry_run:
+            return self.dry_run(spec, bundle, request.runtime_name)
+        if request.clean_checkpoint and spec.checkpoint_path:
+            from .storage import clean_checkpoint
+
+            clean_checkpoint(spec.checkpoint_path, self.settings.storage_options)
+        return self.submit(spec, bundle, request.runtime_name)
+
     def dry_run(self, spec: JobSpec, bundle: Bundle, runtime: str | None = None) -> str:
         """What the runtime would receive; nothing is uploaded or submitted. Settings a real submission still
         needs are shown as placeholders in the output and listed at its end. `spec` comes from
         `build(..., dry_run=True)`, which checked it."""
-        rt = self.runtime(runtime)
         bundle = bundle.with_params(spec.params_file())
         uri = self.storage().uri_for(bundle) if bundle.files else ""
-        text = rt.render(spec, bundle, uri)
-        missing = rt.missing_settings(spec) + (rt.bundle_problems(uri) if uri else [])
-        if missing:
-            text += "\n\n# a real submission still needs:\n" + "\n".join(f"#   - {m}" for m in missing)
-        return text
+        return self.runtime(runtime).prepare(spec, bundle, uri).dry_run_text
 
     def submit(self, spec: JobSpec, bundle: Bundle, runtime: str | None = None) -> Job:
         """Record, upload the bundle (unless already there), submit, confirm and track a spec `build` made
@@ -243,8 +267,10 @@ class Session:
         """rt.submit with retries; a stored bundle found damaged on fetch is uploaded again once."""
         from .storage import DamagedBundle
 
+        submission = rt.prepare(spec, bundle, upload.uri)
+
         def attempt():
-            return rt.submit(spec, bundle, upload.uri)
+            return rt.start(submission)
         try:
             return DEFAULT_POLICY.call(attempt, f"submitting {spec.name}", on_retry=self.notify)
         except DamagedBundle as exc:

@@ -2,7 +2,8 @@
 is what every runtime's dry run gives it (YARN's launch script run as a container would, each Kubernetes API's
 pods run as the kubelet and the training operator would start them).
 
-The probe's launch command is `env`: it prints what the replica sees, on every runtime.
+The probe's launch command prints what the replica sees (`env`), on every runtime. Locally, where the job
+ends when its deciding replica does, every replica then waits for the others to have printed theirs.
 """
 
 from __future__ import annotations
@@ -54,8 +55,18 @@ def name_of(framework: str) -> str:
     return f"probe-{framework[:4]}"
 
 
+def probe_command(framework: str) -> str:
+    """`env`, then (where PROBE_DIR is set: the local run, whose replicas inherit this process's environment)
+    a barrier: the job ends with its deciding replica, which must not end the others before they print."""
+    count = sum(SHAPES[framework].values())  # --workers counts every training replica, plus --ps
+    mark = '"$PROBE_DIR/$SUBMARINE_JOB_NAME-$SUBMARINE_ROLE-$SUBMARINE_REPLICA_INDEX"'
+    return (f'env; if [ -n "$PROBE_DIR" ]; then touch {mark}; n=0; '
+            f'while [ "$(ls "$PROBE_DIR" | grep -c "^$SUBMARINE_JOB_NAME-")" -lt {count} ] && [ $n -lt 1200 ]; '
+            'do sleep 0.1; n=$((n+1)); done; fi')
+
+
 def probe(framework: str, runtime: str = "local", dry_run: bool = False):
-    return sk.submit("env", files=FILES, name=name_of(framework), framework=framework, runtime=runtime,
+    return sk.submit(probe_command(framework), files=FILES, name=name_of(framework), framework=framework, runtime=runtime,
                      image="repo/probe:1", dry_run=dry_run, **SHAPES[framework], **PATHS)
 
 
@@ -71,6 +82,7 @@ def local_seen(tmp_path_factory) -> dict[str, dict[tuple[str, int], dict]]:
     data = tmp_path_factory.mktemp("contract-local")
     old = os.environ.get("SUBMARINE_DATA_DIR")
     os.environ["SUBMARINE_DATA_DIR"] = str(data)
+    os.environ["PROBE_DIR"] = str(tmp_path_factory.mktemp("contract-barrier"))
     from submarine_kernel import session
 
     session.set_default_session(None)
@@ -87,6 +99,7 @@ def local_seen(tmp_path_factory) -> dict[str, dict[tuple[str, int], dict]]:
     finally:
         session.default_session().close()
         session.set_default_session(None)
+        os.environ.pop("PROBE_DIR")
         if old is None:
             os.environ.pop("SUBMARINE_DATA_DIR", None)
         else:
@@ -145,7 +158,8 @@ def yarn_dry_run(framework: str, tmp_path: Path) -> dict[tuple[str, int], dict[s
 def _spec(framework: str):
     from submarine_kernel.spec import build_spec
 
-    return build_spec(name_of(framework), framework=framework, command="env", **SHAPES[framework])
+    return build_spec(name_of(framework), framework=framework, command=probe_command(framework),
+                      **SHAPES[framework])
 
 
 def kubernetes_objects(framework: str, api: str) -> list[dict]:

@@ -150,7 +150,7 @@ def test_what_a_patch_cannot_add_comes_from_the_jobs_own_training_runtime(traits
         assert pod["initContainers"][0]["name"] == volumes.FETCH_CONTAINER
     if traits.get("priority_class"):
         assert pod["priorityClassName"] == "high"
-    assert reason in rt.render(spec, BUNDLE, "s3://bucket/bundles/x")
+    assert reason in rt.prepare(spec, BUNDLE, "s3://bucket/bundles/x").describe()
 
 
 @pytest.mark.parametrize("api, framework, kind", [
@@ -206,7 +206,7 @@ def test_a_dry_run_without_a_cluster_renders_trainer_v2_and_says_why(tmp_path, m
         "a cluster",
         "role 'master' has no container image: pass --image or set SubmarineConfig.image",
         "role 'worker' has no container image: pass --image or set SubmarineConfig.image"]
-    text = rt.render(spec, BUNDLE, "file:///b")
+    text = rt.prepare(spec, BUNDLE, "file:///b").describe()
     assert "api: Kubeflow Trainer v2 (api 'auto' without a cluster to ask" in text
     import yaml
 
@@ -253,7 +253,7 @@ def test_auto_previews_v1_for_a_job_trainer_v2_cannot_run():
                       resources={"master": "cpu=1", "worker": GPU})
     rt = KubernetesRuntime(namespace="ml")  # api 'auto', no cluster asked
     assert not any("one template" in p for p in rt.check(spec))
-    text = rt.render(spec, BUNDLE, "file:///b")
+    text = rt.prepare(spec, BUNDLE, "file:///b").describe()
     assert text.startswith("# PyTorchJob 'mixed-auto'")
     assert ("# api: Kubeflow training operator v1 (api 'auto' without a cluster to ask: rendered for the training "
             "operator v1, since on Trainer v2 a TrainJob runs every node from one template") in text

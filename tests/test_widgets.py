@@ -10,7 +10,6 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
 from submarine_kernel import params as params_mod
-from submarine_kernel import launch
 from submarine_kernel.errors import Problem, ValidationError, field_of
 from submarine_kernel.request import RERUN_LABEL, RunRequest
 from submarine_kernel.params import ParamDecl
@@ -82,7 +81,7 @@ def test_problems_are_placed_by_their_field_not_by_their_words(monkeypatch):
     assert {"name", "ps", "resources.worker", "params.bad name", "command"} <= fields
     # words that name no field (and would once have matched another's pattern) land where the field says
     form = make_form()
-    monkeypatch.setattr(launch, "problems", lambda *a, **k: [Problem("the runtime and its resources differ", "image")])
+    monkeypatch.setattr(form.session, "check", lambda *a, **k: [Problem("the runtime and its resources differ", "image")])
     form.check()
     assert "the runtime and its resources differ" in form.flags["image"].value
     assert not form.flags["runtime"].value and not form.flags["resources.default"].value

@@ -155,7 +155,7 @@ def test_render_prints_json_and_a_shell_quoted_classic_command():
     spec = build_spec("render-job", framework="tensorflow", workers=2, ps=1, command="python train.py --msg {msg}",
                       params={"msg": "it's a test"}, env={"HF_TOKEN": "s3cr3t-value", "PLAIN": "1"},
                       image="tf:2", input_path="hdfs://nn/data", checkpoint_path="hdfs://nn/user/a/ckpt/x")
-    text = runtime(queue="ml").render(spec, bundle(), BUNDLE_URI)
+    text = runtime(queue="ml").prepare(spec, bundle(), BUNDLE_URI).describe()
     assert "s3cr3t-value" not in text
     head, _, classic = text.partition("# the same job with Hadoop Submarine's command line:\n")
     service = json.loads(head[head.index("{"):])

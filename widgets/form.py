@@ -1,7 +1,7 @@
 """The parameter form: job fields and the notebook's hyperparameters; Run submits one job or a sweep.
 
-Values are checked on every change with the same rules `%submarine run` uses (`launch.problems`, i.e.
-`Session.build`); a problem is flagged beside its field and Run stays disabled with the list shown.
+Values are checked on every change with the same rules `%submarine run` uses (`Session.check`, i.e.
+`Session.build`, which asks no cluster); a problem is flagged beside its field and Run stays disabled with the list shown.
 Numbers are typed as text and read with the parameter's type, so `2.7` in a whole-number field is an
 error, not 27. Only the fields the chosen runtime and framework use are shown. Below Run, the latest
 run's live status and a compact list of the earlier ones (not a growing pile of status boxes).
@@ -17,7 +17,7 @@ from typing import Any, Mapping
 
 import ipywidgets as w
 
-from submarine_kernel import launch, render
+from submarine_kernel import render
 from submarine_kernel.errors import SubmarineError, ValidationError, field_of
 from submarine_kernel.params import ParamDecl
 from submarine_kernel.runtimes.base import runtime_names
@@ -242,7 +242,7 @@ class ParameterForm(FallbackBundle, w.VBox):
                       and any(field_of(p) == self.decls[name].field for p in found)}
         decls = {n: d for n, d in self.decls.items() if n not in unreadable}  # said once, above
         try:
-            found += [p for p in launch.problems(self.session, self.request(), decls) if p not in found]
+            found += [p for p in self.session.check(self.request(), decls) if p not in found]
         except ValidationError as exc:
             found += list(exc.problems)
         if self.mode.value != "single run":
@@ -282,7 +282,7 @@ class ParameterForm(FallbackBundle, w.VBox):
             return []
         try:
             if self.mode.value == "single run":
-                job = launch.launch(self.session, self.request(), self.decls)
+                job = self.session.run(self.request(), param_decls=self.decls)
                 self._started(job)
                 return [job]
             return self._start_sweep()
@@ -320,8 +320,8 @@ class ParameterForm(FallbackBundle, w.VBox):
             name = self.session.default_name()
             # parallel runs must not share a checkpoint folder: each gets its own below the given one
             checkpoint = request.checkpoint_path and os.path.join(request.checkpoint_path, name)
-            job = launch.launch(self.session, request.with_changes(params=params, name=name, rerun_of="",
-                                                                   checkpoint_path=checkpoint), self.decls)
+            job = self.session.run(request.with_changes(params=params, name=name, rerun_of="",
+                                                        checkpoint_path=checkpoint), param_decls=self.decls)
             with lock:
                 self._started(job)
             return job

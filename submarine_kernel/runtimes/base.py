@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, ClassVar, Iterator, Mapping, Sequence
 
 from traitlets import Int
@@ -42,6 +42,27 @@ class ListedJob:
         except (ValueError, TypeError, KeyError, AttributeError, SubmarineError):
             return JobSpec(name=name, framework="custom", roles={})
         return spec if spec.name == name else spec.replace(name=name)
+
+
+@dataclass
+class Submission:
+    """One job as a runtime would submit it (torchx's `AppDryRunInfo`): the runtime's own `request`, which
+    `Runtime.start` sends, and its text for a dry run (secrets hidden, placeholders for settings not
+    configured yet, which `missing` lists)."""
+
+    spec: JobSpec
+    bundle: Bundle
+    bundle_uri: str
+    request: object
+    describe: Callable[[], str]  # called only for a dry run: the text costs more than the request
+    missing: list[str] = field(default_factory=list)
+
+    @property
+    def dry_run_text(self) -> str:
+        text = self.describe()
+        if self.missing:
+            text += "\n\n# a real submission still needs:\n" + "\n".join(f"#   - {m}" for m in self.missing)
+        return text
 
 
 class Runtime(Configurable):
@@ -80,13 +101,26 @@ class Runtime(Configurable):
         and lists them instead of refusing."""
         return []
 
-    def render(self, spec: JobSpec, bundle: Bundle, bundle_uri: str) -> str:
-        """What `submit` would send, as text for `--dry-run` (no side effects)."""
+    def prepare(self, spec: JobSpec, bundle: Bundle, bundle_uri: str) -> "Submission":
+        """What this runtime would send for `spec` (its own request: the replicas' processes, the service
+        JSON, the job objects), built locally with no side effects and no cluster call: a dry run prints it
+        (`Submission.dry_run_text`), `start` sends it. Subclasses build it with `submission`."""
+        raise NotImplementedError
+
+    def start(self, submission: "Submission") -> JobRef:
+        """Send a prepared submission: start the job and return at once; the job runs in the background."""
         raise NotImplementedError
 
     def submit(self, spec: JobSpec, bundle: Bundle, bundle_uri: str) -> JobRef:
-        """Start the job and return at once; the job runs in the background."""
-        raise NotImplementedError
+        """`prepare`, then `start`: one call for callers that need not see the request."""
+        return self.start(self.prepare(spec, bundle, bundle_uri))
+
+    def submission(self, spec: JobSpec, bundle: Bundle, bundle_uri: str, request: object,
+                   describe: Callable[[], str]) -> "Submission":
+        """A Submission of this runtime, with what a real one still needs (`missing_settings`, and
+        `bundle_problems` for where the bundle would be stored) folded in for the dry run to list."""
+        missing = self.missing_settings(spec) + (self.bundle_problems(bundle_uri) if bundle_uri else [])
+        return Submission(spec, bundle, bundle_uri, request, describe, missing)
 
     def poll(self, refs: Sequence[JobRef]) -> dict[str, JobStatus]:
         """Status of many jobs in as few requests as possible, keyed by `JobRef.key`."""

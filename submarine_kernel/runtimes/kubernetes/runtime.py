@@ -21,7 +21,7 @@ from ...errors import Problem, ValidationError
 from ...job_types import JobRef, JobStatus
 from ...retry import retried
 from ...spec import JobSpec
-from ..base import ListedJob, Runtime
+from ..base import ListedJob, Runtime, Submission
 from . import tensorboard, trainer
 from .api_choice import APIS, AUTO, PLAIN_JOB as PLAIN_JOB_API, TRAINER, TRAINING_OPERATOR, ApiChoice, choose, details
 from .api_choice import kind_for
@@ -240,29 +240,35 @@ class KubernetesRuntime(Runtime):
             return trainer.plan(spec, bundle, bundle_uri, options)
         return plan_job(spec, bundle, bundle_uri, options)
 
-    def render(self, spec: JobSpec, bundle: Bundle, bundle_uri: str) -> str:
-        """YAML of every object submit would create, in creation order (no cluster needed); a setting not
-        configured yet shows as a visible placeholder."""
-        if any(not spec.role_image(role) for role in spec.roles):
-            spec = spec.replace(image=IMAGE_PLACEHOLDER)
+    def prepare(self, spec: JobSpec, bundle: Bundle, bundle_uri: str) -> Submission:
+        """The job's objects for the API the cluster is assumed to serve (no cluster needed); the dry run
+        prints their YAML in creation order, a setting not configured yet as a visible placeholder."""
         choice = self.api_choice(spec=spec)
-        plan = self.plan(spec, bundle, bundle_uri, choice)
-        return plan.dry_run_yaml(bundle, choice.describe())
 
-    def submit(self, spec: JobSpec, bundle: Bundle, bundle_uri: str) -> JobRef:
+        def describe() -> str:
+            shown = spec
+            if any(not spec.role_image(role) for role in spec.roles):
+                shown = spec.replace(image=IMAGE_PLACEHOLDER)
+            return self.plan(shown, bundle, bundle_uri, choice).dry_run_yaml(bundle, choice.describe())
+
+        return self.submission(spec, bundle, bundle_uri, (choice, self.plan(spec, bundle, bundle_uri, choice)),
+                               describe)
+
+    def start(self, submission: Submission) -> JobRef:
         """Create the job, then the ConfigMap/Secret/Service it owns (`create.create_job`).
 
-        `spec` is valid: `Session.build` checked it (`check`) and it is not checked again. Only what the
+        The spec is valid: `Session.build` checked it (`check`) and it is not checked again. Only what the
         cluster alone can tell may still refuse it, before anything is created: with api 'auto' the
-        discovery can choose another API than the check assumed, whose own limits are checked then (a master
-        unlike its workers on a Trainer v2 cluster)."""
-        assumed = self._choice(None, spec)
+        discovery can choose another API than the one prepared for, whose own limits are checked then (a
+        master unlike its workers on a Trainer v2 cluster), and the objects are built for it."""
+        spec, bundle, bundle_uri = submission.spec, submission.bundle, submission.bundle_uri
+        assumed, plan = submission.request
         choice = self.api_choice(discover=True)
         if choice.api != assumed.api:
             problems = self.api_problems(spec, choice)
             if problems:
                 raise ValidationError(problems)
-        plan = self.plan(spec, bundle, bundle_uri, choice)
+            plan = self.plan(spec, bundle, bundle_uri, choice)
         created = create_job(self.connect(), plan, spec)
         namespace = plan.job["metadata"]["namespace"]
         ref = self._ref(spec, created, plan.kind, namespace, plan.delivery, choice)

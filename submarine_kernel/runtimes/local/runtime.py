@@ -31,7 +31,7 @@ from ...secrets import is_secret_key, redact_mapping, redacted_spec_json
 from ...spec import JobSpec
 from ...storage import fetch_bundle
 from ...job_types import SUBMISSION_LABEL, JobRef, JobState, JobStatus, ReplicaStatus, utcnow
-from ..base import ListedJob, Runtime
+from ..base import ListedJob, Runtime, Submission
 from . import processes
 from .data import LocalJobData
 
@@ -130,20 +130,29 @@ class LocalRuntime(Runtime):
                          "env": env, "cwd": str(cwd), "log": str(job_dir / "logs" / f"{name}.log")})
         return plan
 
-    def render(self, spec: JobSpec, bundle: Bundle, bundle_uri: str) -> str:
+    def prepare(self, spec: JobSpec, bundle: Bundle, bundle_uri: str) -> Submission:
+        """The replicas' processes (command, environment, folders, ports); the dry run prints them as `env`
+        command lines."""
         job_dir = Path(self.jobs_dir) / spec.name
-        spec = spec.replace(params=redact_mapping(spec.params))  # a printed dry run shows no secret param
-        lines = [f"# local job {spec.name}: {spec.replica_count} replica(s), bundle {bundle_uri or '(no files)'}",
-                 f"# python, python3: {self.python} (LocalRuntime.python)"]
-        for replica in self._plan(spec, job_dir):
-            contract_env = {k: v for k, v in replica["env"].items() if k.startswith(("SUBMARINE_", "TF_CONFIG",
-                            "MASTER_", "WORLD_SIZE", "RANK", "LOCAL_RANK", "PYTHONUNBUFFERED", "CUDA_VISIBLE"))}
-            env = " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(contract_env.items()))
-            lines.append(f"# {replica['name']} in {replica['cwd']}")
-            lines.append(f"env {env} /bin/sh -c {shlex.quote(replica['command'])}")
-        return "\n".join(lines)
 
-    def submit(self, spec: JobSpec, bundle: Bundle, bundle_uri: str) -> JobRef:
+        def describe() -> str:
+            shown = spec.replace(params=redact_mapping(spec.params))  # a printed dry run shows no secret param
+            lines = [f"# local job {spec.name}: {spec.replica_count} replica(s), bundle {bundle_uri or '(no files)'}",
+                     f"# python, python3: {self.python} (LocalRuntime.python)"]
+            for replica in self._plan(shown, job_dir):
+                contract_env = {k: v for k, v in replica["env"].items() if k.startswith((
+                    "SUBMARINE_", "TF_CONFIG", "MASTER_", "WORLD_SIZE", "RANK", "LOCAL_RANK", "PYTHONUNBUFFERED",
+                    "CUDA_VISIBLE"))}
+                env = " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(contract_env.items()))
+                lines.append(f"# {replica['name']} in {replica['cwd']}")
+                lines.append(f"env {env} /bin/sh -c {shlex.quote(replica['command'])}")
+            return "\n".join(lines)
+
+        return self.submission(spec, bundle, bundle_uri, self._plan(spec, job_dir), describe)
+
+    def start(self, submission: Submission) -> JobRef:
+        spec, bundle, bundle_uri, plan = (submission.spec, submission.bundle, submission.bundle_uri,
+                                          submission.request)
         job_dir = Path(self.jobs_dir) / spec.name
         try:
             private_dir(Path(self.jobs_dir))
@@ -166,7 +175,6 @@ class LocalRuntime(Runtime):
                     real.write(params_json(spec.params_file()))
             (job_dir / "logs").mkdir(mode=0o700)
             processes.write_interpreter_shims(job_dir / "bin", self.python)
-            plan = self._plan(spec, job_dir)
             for replica in plan:
                 cwd = Path(replica["cwd"])
                 shutil.copytree(bundle_dir, cwd / contract.ALGORITHM_DIR)

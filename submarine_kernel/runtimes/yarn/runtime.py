@@ -24,7 +24,7 @@ from ...net.http import build_session
 from ...net.kerberos import KerberosLogin, spnego_auth
 from ...retry import retried
 from ...spec import JobSpec
-from ..base import ListedJob, Runtime
+from ..base import ListedJob, Runtime, Submission
 from . import service as ys
 from . import status as st
 from .checks import name_problems, service_problems
@@ -212,30 +212,29 @@ class YarnRuntime(Runtime):
                                 notebook=bundle.notebook, digests=bundle.file_sha256,
                                 env_view=redact_mapping if redact else None)
 
-    def render(self, spec: JobSpec, bundle: Bundle, bundle_uri: str) -> str:
-        """The service JSON and the equivalent classic Hadoop Submarine command line (secrets hidden)."""
-        from ...secrets import redact_mapping
+    def prepare(self, spec: JobSpec, bundle: Bundle, bundle_uri: str) -> Submission:
+        """The service JSON to POST; the dry run prints it (secrets hidden, placeholders for settings not
+        configured yet) with the equivalent classic Hadoop Submarine command line."""
+        def describe() -> str:
+            from ...secrets import redact_mapping
 
-        spec = spec.replace(params=redact_mapping(spec.params))  # secret params are on the command lines too
-        service = self.service(spec, bundle, bundle_uri, redact=True)
-        classic = classic_command(spec, bundle.files, bundle_uri, self.settings(placeholders=True),
-                                  self.submarine_jar, env_view=redact_mapping)
-        rm = self.rm_urls[0].rstrip("/") if self.rm_urls else RM_PLACEHOLDER
-        return "\n".join([
-            f"# YARN service {spec.name}: POST {rm}/app/v1/services",
-            ys.service_json(service),
-            "",
-            "# the same job with Hadoop Submarine's command line:",
-            classic,
-        ])
+            shown = spec.replace(params=redact_mapping(spec.params))  # secret params are on the command lines too
+            service = self.service(shown, bundle, bundle_uri, redact=True)
+            classic = classic_command(shown, bundle.files, bundle_uri, self.settings(placeholders=True),
+                                      self.submarine_jar, env_view=redact_mapping)
+            rm = self.rm_urls[0].rstrip("/") if self.rm_urls else RM_PLACEHOLDER
+            return "\n".join([f"# YARN service {spec.name}: POST {rm}/app/v1/services", ys.service_json(service), "",
+                              "# the same job with Hadoop Submarine's command line:", classic])
+
+        return self.submission(spec, bundle, bundle_uri, self.service(spec, bundle, bundle_uri), describe)
 
     # -- submit ----------------------------------------------------------------------------------------
-    def submit(self, spec: JobSpec, bundle: Bundle, bundle_uri: str) -> JobRef:
+    def start(self, submission: Submission) -> JobRef:
         """POST the service; the application id is kept when the RM reports it at once.
 
-        `spec` is valid: `Session.build` checked it (`check` included) before the bundle was uploaded, so it
+        The spec is valid: `Session.build` checked it (`check` included) before the bundle was uploaded, so it
         is not checked again here."""
-        service = self.service(spec, bundle, bundle_uri)
+        spec, service = submission.spec, submission.request
         submitted_ms = int(time.time() * 1000)
         try:
             app_id = self.client.create_service(service)
