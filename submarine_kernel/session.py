@@ -309,14 +309,21 @@ class Session:
     # -- history -----------------------------------------------------------------------------------
     def job(self, name: str, runtime: str | None = None) -> Job:
         self.settle()
-        record = self.registry.get(name, runtime)
+        record = self.record(name, runtime)
         return Job(self, record.ref, record.spec)
 
-    def records(self, notebook: str | None = None, active_only: bool = False) -> list[JobRecord]:
-        """The registry's jobs, newest first; unfinished local jobs are read again from their folders (no
+    def record(self, name: str, runtime: str | None = None) -> JobRecord:
+        """One job's registry row (the newest of that name), as recorded: views read it on status events,
+        so nothing is settled here (`job` and `records` settle)."""
+        return self.registry.get(name, runtime)
+
+    def records(self, notebook: str | None = None, active_only: bool = False,
+                limit: int | None = None) -> list[JobRecord]:
+        """The registry's jobs, newest first (the newest `limit`): the one door to history for every view.
+        Submissions cut short are settled first, unfinished local jobs are read again from their folders (no
         cluster is asked) and rows that cannot be read are skipped, each with a notice."""
         self.settle()
-        records = self.registry.list(notebook=notebook, active_only=active_only)
+        records = self.registry.list(notebook=notebook, active_only=active_only, limit=limit)
         skipped = list(self.registry.skipped)
         for line in skipped:
             self.notify(line)

@@ -67,7 +67,7 @@ def earlier_runs_html(session, earlier: list, shown: int) -> str:
     rows = []
     for job in earlier[:shown]:
         status = session.tracker.last(job.ref)
-        record = session.registry.get(job.name, job.ref.runtime) if status and status.terminal else None
+        record = session.record(job.name, job.ref.runtime) if status and status.terminal else None
         values = metrics_text(metrics.last_values(record.metrics)) if record else ""
         badge = render.state_badge(render.shown_state(status)) if status else ""
         rows.append([escape(job.name), badge, escape(render.elapsed(status) if status else ""),
