@@ -8,7 +8,6 @@ Every problem (spec, runtime rules) is found before anything is uploaded or star
 
 from __future__ import annotations
 
-import os
 import re
 import threading
 from typing import Any, Mapping
@@ -17,7 +16,7 @@ from .algorithm import AlgorithmCollector, Bundle
 from .config import SubmarineConfig
 from .errors import SubmarineError, TransientError, ValidationError, dry_run_ok
 from .job_handle import Job
-from .names import default_job_name, notebook_label, sanitize
+from .names import default_job_name, job_name_problems, notebook_label, notebook_stem, sanitize
 from .registry import JobRecord, Registry, submitter_alive
 from .retry import DEFAULT_POLICY
 from .job_types import SUBMISSION_LABEL, JobRef, JobState, JobStatus, utcnow
@@ -104,7 +103,7 @@ class Session:
                                     image=options.pop("image") or self.settings.image or None,
                                     labels={**labels, **options.pop("labels")}, **options)
         spec, param_problems = self._typed_params(spec, param_decls)
-        problems += [p for p in param_problems if p not in problems]
+        problems += [p for p in [*job_name_problems(name), *param_problems] if p not in problems]
         if spec.roles:
             problems += [p for p in self._runtime_problems(spec, rt, dry_run) if p not in problems]
         if problems:
@@ -383,7 +382,7 @@ class Session:
     # -- TensorBoard -------------------------------------------------------------------------------
     def tensorboard_name(self) -> str:
         """The one TensorBoard of this notebook (or session): a name every runtime accepts."""
-        base = os.path.basename(self.notebook) if self.notebook else "session"
+        base = notebook_stem(self.notebook) if self.notebook else "session"
         return re.sub(r"[^a-z0-9-]+", "-", f"tensorboard-{base}".lower()).strip("-")[:50]
 
     def start_tensorboard(self, logdir: str, runtime: str | None = None) -> str:

@@ -3,11 +3,13 @@ way, a declared param's bounds hold on every path, and a submit checks its spec 
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 import submarine_kernel as sk
 from submarine_kernel import params
-from submarine_kernel.errors import ValidationError
+from submarine_kernel.errors import ValidationError, field_of
 from submarine_kernel.job_types import JobState
 from submarine_kernel.request import RunRequest
 from submarine_kernel.runtimes.base import register_runtime
@@ -91,3 +93,13 @@ def test_a_keystroke_check_settles_nothing_and_asks_no_cluster(monkeypatch):
     assert settled == []
     session.run(RunRequest(command="python t.py", name="typing"), dry_run=True, files={})
     assert settled == []  # a dry run submits nothing, so nothing needs settling either
+
+
+@pytest.mark.parametrize("runtime", ["local", "yarn", "kubernetes"])
+@pytest.mark.parametrize("name, words", [("My_Job", "is not a DNS-1035 label"), ("9lives", "is not a DNS-1035 label"),
+                                         ("ends-", "is not a DNS-1035 label"), ("x" * 64, "keep it to 63")])
+def test_one_job_name_rule_on_every_runtime(runtime, name, words):
+    # a name that runs locally runs on every cluster: each runtime refuses the same names with the same words
+    with pytest.raises(ValidationError, match=re.escape(words)) as caught:
+        default_session().build("python t.py", name=name, runtime=runtime, image="img", dry_run=True)
+    assert all(field_of(p) == "name" for p in caught.value.problems)

@@ -128,16 +128,6 @@ def test_per_role_images_and_tensorboard_quicklink():
     assert schema_errors(service) == []
 
 
-@pytest.mark.parametrize("name, fragment", [
-    ("My_Job", "'_'"), ("Upper", "[a-z][a-z0-9-]*"), ("x" * 64, "at most 63"), ("ends-", "trailing"),
-    ("9lives", "[a-z][a-z0-9-]*"),
-])
-def test_yarn_name_rules(name, fragment):
-    spec = build_spec("placeholder", command="python t.py").replace(name=name)
-    problems = runtime().check(spec)
-    assert any(fragment in p for p in problems), problems
-
-
 def test_resources_yarn_cannot_give_and_missing_settings():
     spec = build_spec("frac", framework="pytorch", workers=2, command="python t.py", resources="vcores=0.5,memory=64G")
     problems = runtime(registry_dns_domain="", max_memory_mib=32768).check(spec)

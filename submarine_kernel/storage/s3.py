@@ -16,7 +16,7 @@ from typing import Any, Callable, Mapping
 from urllib.parse import urlsplit
 
 from ..errors import StorageError
-from ..secrets import redact_url
+from ..secrets import redact_text, redact_url
 from .filesystems import register_filesystem
 
 #: multipart part size (S3's minimum is 5 MiB)
@@ -126,10 +126,7 @@ def _define_filesystem(base):
 
         def scrub(self, text: str) -> str:
             """`text` with every credential value replaced by ***."""
-            for secret in (*self._secrets, *(os.environ.get(v, "") for v in _ENV_SECRETS)):
-                if secret and len(secret) >= 4:
-                    text = text.replace(secret, "***")
-            return text
+            return redact_text(text, (*self._secrets, *(os.environ.get(v, "") for v in _ENV_SECRETS)))
 
         async def _call_s3(self, method, *args, **kwargs):
             try:

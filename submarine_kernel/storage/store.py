@@ -24,6 +24,7 @@ from . import integrity, staging
 from ..algorithm import MANIFEST_NAME, Bundle
 from ..errors import StorageError, TransientError, ValidationError
 from ..retry import DEFAULT_POLICY
+from ..names import notebook_stem
 from ..secrets import redact_url
 from .filesystems import open_filesystem
 
@@ -76,7 +77,7 @@ class Storage:
         """The folder under the root that holds `bundle`: its digest, or its notebook id (Zeppelin layout)."""
         if self.layout == "content":
             return bundle.digest
-        name = self.notebook_id or (posixpath.basename(bundle.notebook.replace("\\", "/")).removesuffix(".ipynb")
+        name = self.notebook_id or (notebook_stem(bundle.notebook).removesuffix(".ipynb")
                                     if bundle.notebook else "")
         name = "".join(c if c.isalnum() or c in "-_." else "_" for c in name).strip(".")
         if not name:

@@ -214,6 +214,13 @@ def _operator_job(basics: JobBasics, kind: Kind) -> dict[str, Any]:
             "spec": {kind.replica_specs_key: replica_specs, "runPolicy": run_policy}}
 
 
+def operator_addresses(spec: JobSpec, namespace: str, kind: Kind) -> dict[str, list[str]]:
+    """role → `host:port` of each replica of a v1 operator job: the operator makes a Service per replica,
+    `<job>-<replica type>-<index>` (it writes TF_CONFIG and MASTER_ADDR from these itself)."""
+    return {role: [f"{spec.name}-{role}-{i}.{namespace}.svc:{kind.port}" for i in range(r.replicas)]
+            for role, r in spec.roles.items()}
+
+
 def plain_job_addresses(spec: JobSpec, namespace: str) -> dict[str, list[str]]:
     """role → `host:port` of each replica: the Indexed Job's stable pod hostnames under the headless Service."""
     cluster: dict[str, list[str]] = {}

@@ -19,6 +19,7 @@ from traitlets import Bool, CaselessStrEnum, Dict, Enum, Float, Int, List, Unico
 from ...algorithm import Bundle
 from ...errors import Problem, ValidationError
 from ...job_types import JobRef, JobStatus
+from ...names import host_name_problems
 from ...retry import retried
 from ...spec import JobSpec
 from ..base import ListedJob, Runtime, Submission
@@ -30,12 +31,11 @@ from .client import Client, NotFound
 from .create import create_job, find_job
 from .credentials import Credentials, LocalFacts, no_kubeconfig
 from .data import KubernetesJobData
-from .kinds import OPERATOR_KINDS, Kind, kind_of_plural
-from .limits import api_limits
+from .kinds import OPERATOR_KINDS, TRAINJOB, Kind, kind_of_plural
 from .listing import list_jobs
 from .labels import STOPPED_ANNOTATION, label_value
 from .logs import read_log
-from .manifests import JobPlan, plan_job
+from .manifests import JobPlan, operator_addresses, plain_job_addresses, plain_job_problems, plan_job
 from .options import CONFIGMAP_LIMIT, ClusterOptions
 from .queue import QueuePositions
 from .status import job_status
@@ -217,8 +217,24 @@ class KubernetesRuntime(Runtime):
         return problems + [p for p in self.missing_settings(spec) if p not in problems]
 
     def api_problems(self, spec: JobSpec, choice: ApiChoice) -> list[str]:
-        """What the API of `choice` cannot run (`limits.api_limits`)."""
-        return api_limits(spec, choice, self.cluster_options(choice))
+        """What the API of `choice` cannot run: a job name too long for the host names its pods get (from the
+        address builders every API's objects use), and the API's own limits (a plain Job's, Trainer v2's)."""
+        options = self.cluster_options(choice)
+        kind = kind_for(choice, spec)
+        if kind.operator:
+            addresses = operator_addresses(spec, options.namespace, kind)
+        elif kind is TRAINJOB:
+            addresses = trainer.node_addresses(spec, options.namespace)
+        elif kind.custom:
+            addresses = trainer.jobset_addresses(spec, options.namespace)
+        else:
+            addresses = plain_job_addresses(spec, options.namespace)
+        problems = host_name_problems(spec.name, (a for hosts in addresses.values() for a in hosts))
+        if kind.custom and not kind.operator:
+            problems += trainer.trainer_problems(spec, options)
+        elif not kind.operator:
+            problems += plain_job_problems(spec, options)
+        return problems
 
     def missing_settings(self, spec: JobSpec) -> list[str]:
         """What a real submission needs that is not configured: a dry run shows placeholders instead."""

@@ -74,13 +74,6 @@ def trainer_problems(spec: JobSpec, options: ClusterOptions) -> list[str]:
     return problems
 
 
-def host_suffix(spec: JobSpec) -> int:
-    """Characters the pods' host names add to the job name (`-node-0-3`, `-worker-0-1`)."""
-    if trainer_kind(spec) is TRAINJOB:
-        return len(f"-{NODE_JOB}-0-{max(spec.replica_count - 1, 0)}")
-    return max((len(f"-{role}-0-{r.replicas - 1}") for role, r in spec.roles.items()), default=0)
-
-
 def node_addresses(spec: JobSpec, namespace: str) -> dict[str, list[str]]:
     """role → `host:port` of each replica of a TrainJob: node i is the i-th replica, deciding one first."""
     out: dict[str, list[str]] = {}

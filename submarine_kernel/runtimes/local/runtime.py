@@ -35,7 +35,6 @@ from ..base import ListedJob, Runtime, Submission
 from . import processes
 from .data import LocalJobData
 
-_SAFE_NAME_MAX = 200
 
 
 class LocalRuntime(Runtime):
@@ -76,11 +75,8 @@ class LocalRuntime(Runtime):
     def check(self, spec: JobSpec) -> list[str]:
         problems = []
         name = spec.name or ""
-        if not name or len(name) > _SAFE_NAME_MAX or not all(c.isalnum() or c in "-_." for c in name) \
-                or name.startswith("."):
-            problems.append(Problem(f"job name {name!r} cannot be a folder name: use letters, digits, '-', '_' "
-                                    "and '.'", "name"))
-        elif (Path(self.jobs_dir) / name).exists():
+        # the name itself follows the one job name rule (names.job_name_problems, checked by Session.build)
+        if name and (Path(self.jobs_dir) / name).exists():
             problems.append(Problem(f"a local job named {name!r} already exists: choose another --name", "name"))
         elif Path(self.jobs_dir).is_dir() and not os.access(self.jobs_dir, os.W_OK):
             problems.append(f"the local jobs folder {self.jobs_dir} is not writable: make it writable, or set "

@@ -11,30 +11,10 @@ from ...resources import Resources
 from ...spec import JobSpec
 from .service import TENSORBOARD_COMPONENT, ServiceSettings, component_plan, registry_user
 
-#: YARN's own rules (ServiceApiUtil): `[a-z][a-z0-9-]*`, no '_', a DNS label of at most 63 characters;
-#: component names leave room for the instance id (63 - len(str(Long.MAX_VALUE)) = 44).
-SERVICE_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]*$")
+#: YARN's own rules (ServiceApiUtil): service names `[a-z][a-z0-9-]*`, a DNS label of at most 63 characters
+#: (the one job name rule, `names.job_name_problems`, is that); user names in the registry DNS as below.
 USER_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-.]*$")
 MAX_LABEL = 63
-MAX_COMPONENT_NAME = MAX_LABEL - len(str(2 ** 63 - 1))
-
-
-def name_problems(name: str, what: str = "job name") -> list[str]:
-    """YARN's service and component name rules (ServiceApiUtil.validateNameFormat, registry DNS on)."""
-    problems = []
-    if "_" in name:
-        problems.append(Problem(f"{what} {name!r} contains '_', which YARN refuses (DNS host names cannot have "
-                                "it): use '-' instead", "name"))
-    if len(name) > MAX_LABEL:
-        problems.append(Problem(f"{what} {name!r} is {len(name)} characters long: YARN allows at most {MAX_LABEL}",
-                                "name"))
-    if name and "_" not in name and not SERVICE_NAME_PATTERN.match(name):
-        problems.append(Problem(f"{what} {name!r} does not match YARN's [a-z][a-z0-9-]*: use lower-case letters, "
-                                "digits and '-', starting with a letter", "name"))
-    if name.endswith("-"):
-        problems.append(Problem(f"{what} {name!r} ends with '-', which is not a valid DNS label: drop the trailing "
-                                "'-'", "name"))
-    return problems
 
 
 def resource_problems(role: str, resources: Resources, settings: ServiceSettings) -> list[Problem]:
@@ -56,7 +36,7 @@ def resource_problems(role: str, resources: Resources, settings: ServiceSettings
 
 def service_problems(spec: JobSpec, settings: ServiceSettings) -> list[str]:
     """Everything YARN would refuse about `spec` with `settings`, found before anything is uploaded."""
-    problems = name_problems(spec.name or "")
+    problems: list[str] = []  # the name itself: the one job name rule (names.job_name_problems, Session.build)
     if spec.name in {p.name for p in component_plan(spec)} | {TENSORBOARD_COMPONENT}:
         problems.append(Problem(f"job name {spec.name!r} equals one of its component names, which YARN "
                                 "refuses: choose another --name", "name"))

@@ -8,7 +8,6 @@ what a job's `JobRef.extra` holds `data.py`.
 
 from __future__ import annotations
 
-import getpass
 import os
 import threading
 import time
@@ -23,11 +22,12 @@ from ...job_types import JobRef, JobStatus, same_submission, submission_token
 from ...net.http import build_session
 from ...net.kerberos import KerberosLogin, spnego_auth
 from ...retry import retried
+from ...names import dns1035_problems, hadoop_user
 from ...spec import JobSpec
 from ..base import ListedJob, Runtime, Submission
 from . import service as ys
 from . import status as st
-from .checks import name_problems, service_problems
+from .checks import service_problems
 from .classic import classic_command
 from .client import APP_ID, ResourceManagerClient, ServiceNameTaken
 from .data import YarnJobData
@@ -36,13 +36,6 @@ from .listing import list_services
 #: what a dry run writes where a setting a real submission needs is not configured yet
 DOMAIN_PLACEHOLDER = "<YarnRuntime.registry_dns_domain>"
 RM_PLACEHOLDER = "<YarnRuntime.rm_urls>"
-
-
-def _default_user() -> str:
-    try:
-        return os.environ.get("HADOOP_USER_NAME") or getpass.getuser()
-    except Exception:  # no passwd entry in some containers
-        return "user"
 
 
 
@@ -114,7 +107,7 @@ class YarnRuntime(Runtime):
 
     @default("user")
     def _default_user(self):
-        return _default_user()
+        return hadoop_user()
 
     @default("link_templates")
     def _default_link_templates(self):
@@ -378,7 +371,7 @@ class YarnRuntime(Runtime):
             raise SubmarineError("TensorBoard on YARN is reached through registry DNS: set "
                                  "YarnRuntime.registry_dns_domain")
         service_name = name
-        problems = name_problems(service_name, "TensorBoard name")
+        problems = dns1035_problems(service_name, "TensorBoard name")
         if problems:
             raise SubmarineError(problems[0])
         image = self.tensorboard_image or None
