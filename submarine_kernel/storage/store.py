@@ -97,30 +97,39 @@ class Storage:
 
         Reads the manifest (one GET on object stores, where `exists` costs a HEAD and a LIST)."""
         try:
-            return json.loads(self.fs.cat_file(self._path(folder or digest, MANIFEST_NAME))).get("digest") == digest
+            return json.loads(self._read_manifest(folder or digest)).get("digest") == digest
         except (FileNotFoundError, ValueError):
             return False
 
+    def _read_manifest(self, folder: str) -> bytes:
+        # from byte 0: one ranged GET on object stores, where a plain read first asks for the size (a HEAD)
+        return self.fs.cat_file(self._path(folder, MANIFEST_NAME), start=0)
+
     def stored_state(self, bundle: Bundle, folder: str | None = None, verify: bool = False) -> str:
         """"complete", "absent" (nothing, an unfinished upload, or another bundle in a Zeppelin folder) or
-        "damaged" (the manifest or a file no longer matches): one GET of the manifest and one listing, which
-        compares sizes; `verify` also reads every file back and compares its sha256."""
+        "damaged" (the manifest or a file no longer matches): one listing, which says whether a manifest is
+        there and gives the sizes to compare, then one GET of the manifest when it is (a fresh upload asks
+        once); `verify` also reads every file back and compares its sha256."""
         folder = folder or self.folder_for(bundle)
         where = redact_url(self.uri(folder))
+        find_below = getattr(self.fs, "find_below", None)  # one request on S3 (storage/s3.py)
         try:
-            raw = self.fs.cat_file(self._path(folder, MANIFEST_NAME))
+            listed = find_below(self._path(folder)) if find_below else self.fs.find(self._path(folder), detail=True)
         except FileNotFoundError:
+            listed = {}
+        sizes = {posixpath.relpath(path, self._path(folder)): info.get("size") for path, info in listed.items()}
+        if MANIFEST_NAME not in sizes:
             return "absent"
         try:
-            manifest = integrity.parse_manifest(raw, where)
+            manifest = integrity.parse_manifest(self._read_manifest(folder), where)
+        except FileNotFoundError:
+            return "absent"  # removed since the listing
         except integrity.DamagedBundle:
             return "damaged"
         if manifest.get("digest") != bundle.digest:
             return "absent" if folder != bundle.digest else "damaged"
         if not integrity.same_files(manifest, bundle.manifest()):
             return "damaged"
-        sizes = {posixpath.relpath(path, self._path(folder)): info.get("size")
-                 for path, info in self.fs.find(self._path(folder), detail=True).items()}
         if any(sizes.get(e["name"]) != e["size"] for e in manifest["files"]):
             return "damaged"
         if verify:
