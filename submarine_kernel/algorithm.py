@@ -152,14 +152,6 @@ class Bundle:
         files[PARAMS_NAME] = params_json(redact_mapping(dict(params)))
         return Bundle(files=files, cells=self.cells, notebook=self.notebook, created=self.created)
 
-    def write_to(self, directory: str | Path) -> None:
-        """Write every file under `directory` (folders created as needed)."""
-        root = Path(directory)
-        for name, data in self.files.items():
-            target = root / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
-
 
 def params_json(params: Mapping[str, object]) -> bytes:
     """`params.json` as a job reads it. The bundle's copy has secrets redacted; runtimes with a private place

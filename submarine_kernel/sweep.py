@@ -227,10 +227,3 @@ class SweepScheduler:
     def _changed(self) -> None:
         if self._on_change is not None:
             self._on_change(self)
-
-    def cancel(self) -> None:
-        """Submit no further runs (the ones running go on)."""
-        with self._lock:
-            self._next = len(self.runs)
-        if self._remove_listener is not None:
-            self._remove_listener()

@@ -92,15 +92,6 @@ class Storage:
     def _path(self, digest: str, name: str = "") -> str:
         return posixpath.join(self.root_path, digest, name) if name else posixpath.join(self.root_path, digest)
 
-    def is_complete(self, digest: str, folder: str | None = None) -> bool:
-        """Whether the bundle `digest` is completely stored (in `folder`, by default its own digest folder).
-
-        Reads the manifest (one GET on object stores, where `exists` costs a HEAD and a LIST)."""
-        try:
-            return json.loads(self._read_manifest(folder or digest)).get("digest") == digest
-        except (FileNotFoundError, ValueError):
-            return False
-
     def _read_manifest(self, folder: str) -> bytes:
         # from byte 0: one ranged GET on object stores, where a plain read first asks for the size (a HEAD)
         return self.fs.cat_file(self._path(folder, MANIFEST_NAME), start=0)
