@@ -9,7 +9,6 @@ ends when its deciding replica does, every replica then waits for the others to 
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import subprocess
 from pathlib import Path
@@ -79,31 +78,25 @@ def same_master_everywhere(seen: dict[tuple[str, int], dict[str, str]]) -> None:
 @pytest.fixture(scope="module")
 def local_seen(tmp_path_factory) -> dict[str, dict[tuple[str, int], dict]]:
     """framework → (role, index) → the contract view each local replica printed."""
-    data = tmp_path_factory.mktemp("contract-local")
-    old = os.environ.get("SUBMARINE_DATA_DIR")
-    os.environ["SUBMARINE_DATA_DIR"] = str(data)
-    os.environ["PROBE_DIR"] = str(tmp_path_factory.mktemp("contract-barrier"))
     from submarine_kernel import session
 
-    session.set_default_session(None)
-    try:
-        jobs = {framework: probe(framework) for framework in SHAPES}
-        out = {}
-        for framework, job in jobs.items():
-            assert job.wait(timeout=120).state.value == "SUCCEEDED", job.logs()
-            seen = {(role, index): parse_env_output(job.logs(f"{role}-{index}"))
-                    for role, index in contract.replica_names(job.spec)}
-            same_master_everywhere(seen)
-            out[framework] = {key: contract_view(env) for key, env in seen.items()}
-        return out
-    finally:
-        session.default_session().close()
+    with pytest.MonkeyPatch.context() as patched:  # one data folder for the module's four jobs
+        patched.setenv("SUBMARINE_DATA_DIR", str(tmp_path_factory.mktemp("contract-local")))
+        patched.setenv("PROBE_DIR", str(tmp_path_factory.mktemp("contract-barrier")))
         session.set_default_session(None)
-        os.environ.pop("PROBE_DIR")
-        if old is None:
-            os.environ.pop("SUBMARINE_DATA_DIR", None)
-        else:
-            os.environ["SUBMARINE_DATA_DIR"] = old
+        try:
+            jobs = {framework: probe(framework) for framework in SHAPES}
+            out = {}
+            for framework, job in jobs.items():
+                assert job.wait(timeout=120).state.value == "SUCCEEDED", job.logs()
+                seen = {(role, index): parse_env_output(job.logs(f"{role}-{index}"))
+                        for role, index in contract.replica_names(job.spec)}
+                same_master_everywhere(seen)
+                out[framework] = {key: contract_view(env) for key, env in seen.items()}
+            return out
+        finally:
+            session.default_session().close()
+            session.set_default_session(None)
 
 
 def test_local_replicas_see_the_rule_of_their_framework(local_seen):
