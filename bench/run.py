@@ -27,6 +27,7 @@ REPO = BENCH.parent
 sys.path[:0] = [str(BENCH), str(REPO / "tests")]  # the sections beside this script; test peers with the tests
 
 from bench_table import LABELS, SECTIONS, Row, print_table, run_section, section  # noqa: E402
+from core_support import installed_command  # noqa: E402
 from kernel_timing import start_kernel, timed_execute  # noqa: E402
 
 __all__ = ["LABELS", "SECTIONS", "Row", "main", "print_table", "run_section", "section"]
@@ -64,7 +65,7 @@ DDP_SCRIPT = textwrap.dedent("""
 @section("submit", "local submit")
 def bench_local_submit(args) -> list[Row]:
     """A trivial 2-replica DDP job through `%submarine run --wait` vs the same script under torchrun."""
-    torchrun = shutil.which("torchrun")
+    torchrun = installed_command("torchrun")
     if torchrun is None:
         return [Row("local submit", "skipped", "torch is not installed: pip install torch==2.13.0",
                     "", "", "", None)]

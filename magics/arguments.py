@@ -15,6 +15,7 @@ from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.utils.process import arg_split
 
 from submarine_kernel.argtypes import whole_number
+from submarine_kernel.spec import FRAMEWORKS
 
 OPTIONS_END = re.compile(r"(?:^|\s)--(?:\s|$)")
 
@@ -64,7 +65,7 @@ def key_values(items: list[str] | None, what: str) -> dict[str, str]:
 # -- argument parsers: one per subcommand, each a real argparse parser -----------------------------------
 @magic_arguments()
 @argument("--name", help="job name (default: <user>-<notebook>-<unique suffix>)")
-@argument("--framework", choices=["tensorflow", "pytorch", "xgboost", "custom"], help="training framework")
+@argument("--framework", choices=FRAMEWORKS, help="training framework")
 @argument("--workers", type=int, default=None, help="training replicas in all (PyTorch: 1 master + N-1 workers)")
 @argument("--ps", type=int, default=0, help="TensorFlow parameter servers")
 @argument("--chief", action="store_true", help="TensorFlow: run an explicit chief instead of worker 0")

@@ -192,12 +192,11 @@ class SubmarineMagics(Magics, SubmarineConfig):
             resources=resources, image=args.image, env=key_values(args.env, "env"), input_path=args.input,
             checkpoint_path=args.checkpoint, params={**self._declared_param_values(), **typed_params(args.param)},
             labels=key_values(args.label, "label"))
-        spec = self.session.build(request, dry_run=args.dry_run)
-        bundle = self.session.bundle(notebook=args.notebook)
+        submitted = self.session.run(request, dry_run=args.dry_run, notebook=args.notebook)
         if args.dry_run:
-            print(self.session.dry_run(spec, bundle, runtime))
+            print(submitted)  # the dry run's text
             return
-        job = self.session.submit(spec, bundle, runtime)
+        job = submitted
         self.last_job = job.name
         upload = job.upload
         stored = (f"bundle {'reused' if upload.reused else f'uploaded, {upload.bytes_uploaded} bytes'}: {upload.uri}"

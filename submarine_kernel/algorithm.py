@@ -31,8 +31,9 @@ MAX_TITLE_BYTES = 255
 #: Cells hold code; data belongs in --input storage. Larger cells would bloat every upload and ConfigMap.
 MAX_CELL_BYTES = 8 * 1024 * 1024
 
-# `%submarine.sh(k1=v1,k2=v2) abc` or `%%submarine.python train.py` at the start of a cell.
-_INTERPRETER_LINE = re.compile(r"^\s*%{1,2}submarine(?:\.(?P<kind>\w+))?(?:\([^)]*\))?(?P<rest>.*)$")
+# Zeppelin's paragraph line `%submarine.sh(k1=v1,k2=v2) abc` (one `%`); the `%%submarine.python|sh` cell
+# magic line has its own parser below (`split_cell`), the one for live cells and saved notebooks.
+_ZEPPELIN_LINE = re.compile(r"^\s*%submarine(?:\.\w+)?(?:\([^)]*\))?(?P<rest>.*)$")
 
 
 class UntitledCellWarning(UserWarning):
@@ -41,12 +42,13 @@ class UntitledCellWarning(UserWarning):
 
 def strip_interpreter_line(source: str) -> str:
     """Drop a leading `%%submarine.python TITLE` line; keep what follows `%submarine.sh(k=v)` on it."""
+    cell = split_cell(source)
+    if cell is not None:
+        return cell[2]
     first, sep, rest = source.partition("\n")
-    match = _INTERPRETER_LINE.match(first)
+    match = _ZEPPELIN_LINE.match(first)
     if not match:
         return source
-    if first.lstrip().startswith("%%"):
-        return rest
     kept = match.group("rest").strip()
     return kept + sep + rest if kept else rest
 
@@ -149,14 +151,6 @@ class Bundle:
         files = dict(self.files)
         files[PARAMS_NAME] = params_json(redact_mapping(dict(params)))
         return Bundle(files=files, cells=self.cells, notebook=self.notebook, created=self.created)
-
-    def write_to(self, directory: str | Path) -> None:
-        """Write every file under `directory` (folders created as needed)."""
-        root = Path(directory)
-        for name, data in self.files.items():
-            target = root / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
 
 
 def params_json(params: Mapping[str, object]) -> bytes:

@@ -26,12 +26,8 @@ def submit(command: str | None = None, *, files: Mapping[str, str | bytes] | Non
     request = RunRequest(command=command, runtime=runtime, name=name, framework=framework, workers=workers,
                          ps=ps, chief=chief, resources=resources, image=image, env=env, input_path=input_path,
                          checkpoint_path=checkpoint_path, params=params, labels=labels)
-    spec = session.build(request, dry_run=dry_run)
-    bundle = session.bundle(files=files, notebook=notebook)
-    if dry_run:
-        return session.dry_run(spec, bundle, runtime)
-    job = session.submit(spec, bundle, runtime)
-    if wait:
+    job = session.run(request, dry_run=dry_run, files=files, notebook=notebook)
+    if wait and not dry_run:
         job.wait()
     return job
 

@@ -206,7 +206,7 @@ def _recover(session, runtimes: list[str]) -> int:
 def _job(session, name: str | None, runtime: str | None = None):
     """The named job, or the newest one in the registry."""
     if not name:
-        newest = session.registry.list(limit=1)
+        newest = session.records(limit=1)
         if not newest:
             raise SubmarineError("no jobs in the registry yet: submit one from a notebook, "
                                  f"or run one with {hints.SHELL} run NOTEBOOK.ipynb")

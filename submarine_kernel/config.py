@@ -66,9 +66,6 @@ class SubmarineConfig(Configurable):
 
     @default("user")
     def _default_user(self):
-        import getpass
+        from .names import login_name
 
-        try:
-            return getpass.getuser()
-        except Exception:  # no passwd entry in some containers
-            return "user"
+        return login_name()

@@ -3,6 +3,39 @@
 from __future__ import annotations
 
 
+class Problem(str):
+    """One thing to fix before a job is built, as data: the text users read (it is a `str`, so messages join
+    and compare as before), the run request field it is about (`field`: "name", "workers",
+    "resources.worker", "params.lr"; "" when none is), and whether a dry run may go ahead without it
+    (`dry_run_ok`: a setting only a real submission needs; the preview shows a placeholder and lists it).
+    Views place a problem by its field, never by reading its words."""
+
+    field: str
+    dry_run_ok: bool
+
+    def __new__(cls, text: str, field: str = "", dry_run_ok: bool = False) -> "Problem":
+        problem = super().__new__(cls, text)
+        problem.field, problem.dry_run_ok = field, dry_run_ok
+        return problem
+
+    def __reduce__(self):
+        return Problem, (str(self), self.field, self.dry_run_ok)
+
+    def reworded(self, text: str) -> "Problem":
+        """The same problem in other words (a prefix, a hint added)."""
+        return Problem(text, self.field, self.dry_run_ok)
+
+
+def field_of(problem: str) -> str:
+    """The field a problem is about ("" for a plain message)."""
+    return getattr(problem, "field", "")
+
+
+def dry_run_ok(problem: str) -> bool:
+    """Whether a dry run may ignore the problem (a setting only a real submission needs)."""
+    return getattr(problem, "dry_run_ok", False)
+
+
 class SubmarineError(Exception):
     """An error the user can fix; shown as one line, without a traceback."""
 

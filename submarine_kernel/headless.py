@@ -179,7 +179,7 @@ def _wait_for_jobs(registry, notebook: str, since: str, states: StateLines) -> t
     out = states.out
     session = Session(registry=registry)
     try:
-        jobs = [r for r in registry.list(notebook=notebook) if r.submitted >= since]
+        jobs = [r for r in session.records(notebook=notebook) if r.submitted >= since]
         failed, succeeded = False, 0
         for record in reversed(jobs):  # in the order they were submitted
             job = session.job(record.ref.name, record.ref.runtime)

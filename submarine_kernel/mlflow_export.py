@@ -139,5 +139,5 @@ def export_history(session, tracking_uri: str | None, experiment: str | None, al
     from . import metrics
 
     metrics.harvester_for(session).join(timeout=30)
-    records = session.registry.list(notebook=None if all_notebooks else session.notebook, limit=limit)
+    records = session.records(notebook=None if all_notebooks else session.notebook, limit=limit)
     return export_runs(records, tracking_uri, experiment)

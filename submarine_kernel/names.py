@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
 import time
+from typing import Iterable
+
+from .errors import Problem
 
 DNS1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 DNS1035_MAX = 63
@@ -14,11 +18,28 @@ def dns1035_problems(name: str, what: str = "job name", max_length: int = DNS103
     """Problems of `name` as a DNS-1035 label (Kubernetes objects; YARN service names follow the same rule)."""
     problems = []
     if len(name) > max_length:
-        problems.append(f"{what} {name!r} is {len(name)} characters long: keep it to {max_length}")
+        problems.append(Problem(f"{what} {name!r} is {len(name)} characters long: keep it to {max_length}", "name"))
     if not DNS1035.match(name):
-        problems.append(f"{what} {name!r} is not a DNS-1035 label: use lower-case letters, digits and '-', "
-                        "starting with a letter and not ending with '-'")
+        problems.append(Problem(f"{what} {name!r} is not a DNS-1035 label: use lower-case letters, digits and '-', "
+                                "starting with a letter and not ending with '-'", "name"))
     return problems
+
+
+def job_name_problems(name: str) -> list[Problem]:
+    """The one job name rule, on every runtime: a DNS-1035 label, as Kubernetes objects, YARN services and
+    their replicas' host names need it, so a name that runs locally runs on a cluster too."""
+    return dns1035_problems(name)
+
+
+def host_name_problems(name: str, hosts: Iterable[str]) -> list[Problem]:
+    """The job name too long for the host names its replicas get (`<name>-worker-0-3.<name>.<ns>.svc`): each
+    host's first label is a DNS label of at most 63 characters."""
+    longest = max((host.split(".", 1)[0] for host in hosts), key=len, default=name)
+    if len(longest) <= DNS1035_MAX:
+        return []
+    return [Problem(f"job name {name!r} is {len(name)} characters long: keep it to "
+                    f"{DNS1035_MAX - (len(longest) - len(name))} (its replicas' host names, like {longest!r}, "
+                    f"are DNS labels of at most {DNS1035_MAX})", "name")]
 
 
 def sanitize(text: str, max_length: int = 40) -> str:
@@ -28,6 +49,23 @@ def sanitize(text: str, max_length: int = 40) -> str:
     if not text or not text[0].isalpha():
         text = "job-" + text
     return text[:max_length].rstrip("-")
+
+
+def login_name() -> str:
+    """Who runs this process (getpass: LOGNAME, USER, the passwd entry), "user" in a container without one:
+    the default user of job names, labels and the cluster clients."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except Exception:  # no passwd entry in some containers
+        return "user"
+
+
+def hadoop_user() -> str:
+    """The user Hadoop clients (YARN, WebHDFS) act as without Kerberos: HADOOP_USER_NAME, as Hadoop's own
+    clients read it, else the login name."""
+    return os.environ.get("HADOOP_USER_NAME") or login_name()
 
 
 def notebook_stem(notebook: str) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from .errors import ValidationError
+from .errors import Problem, ValidationError
 
 PARAMETERS_TAG = "parameters"
 KINDS = ("bool", "int", "float", "str", "choice")
@@ -88,23 +88,24 @@ class ParamDecl:
     def kind(self) -> str:
         return "choice" if self.choices else kind_of(self.default)
 
-    def problems(self, value: Any) -> list[str]:
+    def problems(self, value: Any) -> list[Problem]:
         """What is wrong with `value` for this parameter; [] when it is fine."""
         if self.choices:
             if value not in self.choices:
-                return [f"param {self.name}={value!r} is not one of {', '.join(map(str, self.choices))}"]
+                return [Problem(f"param {self.name}={value!r} is not one of {', '.join(map(str, self.choices))}",
+                                self.field)]
             return []
         kind = kind_of(self.default)
         if kind == "float" and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if kind_of(value) != kind:
-            return [f"param {self.name}={value!r} is not {_KIND_WORDS[kind]}"]
+            return [Problem(f"param {self.name}={value!r} is not {_KIND_WORDS[kind]}", self.field)]
         if kind == "float" and not math.isfinite(value):
-            return [f"param {self.name}={value!r} is not a finite number"]
+            return [Problem(f"param {self.name}={value!r} is not a finite number", self.field)]
         if self.minimum is not None and value < self.minimum:
-            return [f"param {self.name}={value} is below its minimum {_fmt(self.minimum)}"]
+            return [Problem(f"param {self.name}={value} is below its minimum {_fmt(self.minimum)}", self.field)]
         if self.maximum is not None and value > self.maximum:
-            return [f"param {self.name}={value} is above its maximum {_fmt(self.maximum)}"]
+            return [Problem(f"param {self.name}={value} is above its maximum {_fmt(self.maximum)}", self.field)]
         return []
 
     def coerce(self, text: Any) -> Any:
@@ -114,9 +115,17 @@ class ParamDecl:
                 if str(choice) == str(text).strip():
                     return choice
             return str(text).strip()
-        return coerce(text, kind_of(self.default), f"param {self.name}")
+        try:
+            return coerce(text, kind_of(self.default), f"param {self.name}")
+        except ValidationError as exc:
+            raise ValidationError([Problem(p, self.field) for p in exc.problems]) from None
 
-    def accept(self, value: Any) -> tuple[Any, list[str]]:
+    @property
+    def field(self) -> str:
+        """The run request field its problems are about."""
+        return f"params.{self.name}"
+
+    def accept(self, value: Any) -> tuple[Any, list[Problem]]:
         """`value` (text is converted to this parameter's type first) and what is wrong with it; the one
         rule the magics, API, CLI, form and sweeps all apply."""
         if isinstance(value, str) or self.choices:

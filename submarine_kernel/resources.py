@@ -87,18 +87,6 @@ class Resources:
         items += [f"{k}={v}" for k, v in self.other.items()]
         return ",".join(items)
 
-    def to_server(self) -> str:
-        """Submarine server syntax: `cpu=2,memory=1024M,nvidia.com/gpu=1`."""
-        items = []
-        if self.cpus is not None:
-            items.append(f"cpu={_format_cpus(self.cpus)}")
-        if self.memory_mib is not None:
-            items.append(f"memory={self.memory_mib}M")
-        if self.gpus:
-            items.append(f"nvidia.com/gpu={self.gpus}")
-        items += [f"{k}={v}" for k, v in self.other.items()]
-        return ",".join(items)
-
     def __str__(self) -> str:
         return self.to_cli() or "(defaults)"
 

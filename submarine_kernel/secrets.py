@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
@@ -31,6 +31,22 @@ def redact_mapping(values: Mapping[str, Any]) -> dict[str, Any]:
         else:
             out[key] = value
     return out
+
+
+#: query parameters whose values are secrets (WebHDFS delegation tokens, RM and proxy tokens)
+SECRET_QUERY_PARAMS = ("delegation", "token", "password", "doas_token", "signature")
+_SECRET_QUERY = re.compile(r"(?i)([?&;](?:%s)=)[^&#\s'\"]*" % "|".join(SECRET_QUERY_PARAMS))
+#: shorter values are not searched for in texts: replacing every "ab" would garble a message, not protect it
+_MIN_LITERAL = 4
+
+
+def redact_text(text: str, secrets: Iterable[str] = ()) -> str:
+    """`text` (an error message, a URL) with secret query values and the given secret values shown as `***`."""
+    text = _SECRET_QUERY.sub(r"\1***", str(text))
+    for secret in secrets:
+        if secret and len(secret) >= _MIN_LITERAL:
+            text = text.replace(secret, REDACTED)
+    return text
 
 
 def redact_url(url: str) -> str:

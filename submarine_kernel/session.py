@@ -8,16 +8,15 @@ Every problem (spec, runtime rules) is found before anything is uploaded or star
 
 from __future__ import annotations
 
-import os
 import re
 import threading
 from typing import Any, Mapping
 
 from .algorithm import AlgorithmCollector, Bundle
 from .config import SubmarineConfig
-from .errors import SubmarineError, TransientError, ValidationError
+from .errors import SubmarineError, TransientError, ValidationError, dry_run_ok
 from .job_handle import Job
-from .names import default_job_name, notebook_label, sanitize
+from .names import default_job_name, job_name_problems, notebook_label, notebook_stem, sanitize
 from .registry import JobRecord, NameInUse, Registry, RegistryError, submitter_alive
 from .retry import DEFAULT_POLICY
 from .job_types import SUBMISSION_LABEL, JobRef, JobState, JobStatus, utcnow
@@ -84,16 +83,16 @@ class Session:
         """The one builder: a JobSpec from a RunRequest (or a launch command and RunRequest fields as keywords)
         and the session's defaults, checked once, here: the spec rules, the declared params (the session's
         and `param_decls`, the form's own) and the runtime's rules; one ValidationError lists every problem.
-        For a `dry_run`, settings the runtime still needs (`Runtime.missing_settings`) are not problems: the
-        dry run shows placeholders and lists them. `submit` and `dry_run` take the spec as built here."""
+        For a `dry_run`, problems a dry run may ignore (`Problem.dry_run_ok`: settings the runtime still
+        needs, `Runtime.missing_settings`) are not problems: the dry run shows placeholders and lists them.
+        `submit` and `dry_run` take the spec as built here. Nothing here settles earlier submissions or asks
+        a cluster: a form checks on every keystroke (`check`)."""
         if not isinstance(request, RunRequest):
             request = RunRequest.of(request, **fields)
         elif fields:
             request = request.with_changes(**fields)
         options = request.spec_options()  # fields of the wrong kind are refused before any is read
         rt = self.runtime(request.runtime_name)
-        if not dry_run:
-            self.settle()  # an interrupted submission of this name must not keep the name taken
         self._check_replica_counts(rt, options)
         name = options.pop("name") or self.default_name()
         labels = {f"{LABEL_PREFIX}/user": sanitize(self.settings.user, 63), f"{LABEL_PREFIX}/job": name[:63]}
@@ -104,20 +103,26 @@ class Session:
                                     image=options.pop("image") or self.settings.image or None,
                                     labels={**labels, **options.pop("labels")}, **options)
         spec, param_problems = self._typed_params(spec, param_decls)
-        problems += [p for p in param_problems if p not in problems]
+        problems += [p for p in [*job_name_problems(name), *param_problems] if p not in problems]
         if spec.roles:
             problems += [p for p in self._runtime_problems(spec, rt, dry_run) if p not in problems]
         if problems:
             raise ValidationError(without_consequences(problems))
         return spec
 
+    def check(self, request: RunRequest, param_decls: Mapping[str, Any] | None = None) -> list[str]:
+        """Every problem `build` finds in `request` (with a form's own param declarations `param_decls`),
+        for checks while the user types: nothing is settled, uploaded or asked of a cluster."""
+        try:
+            self.build(request, param_decls=param_decls)
+        except ValidationError as exc:
+            return list(exc.problems)
+        return []
+
     @staticmethod
     def _runtime_problems(spec: JobSpec, runtime: Runtime, dry_run: bool) -> list[str]:
         problems = runtime.check(spec)
-        if dry_run:
-            missing = set(runtime.missing_settings(spec))
-            problems = [p for p in problems if p not in missing]
-        return problems
+        return [p for p in problems if not dry_run_ok(p)] if dry_run else problems
 
     @staticmethod
     def _check_replica_counts(rt: Runtime, options: Mapping[str, Any]) -> None:
@@ -165,18 +170,33 @@ class Session:
 
         return self.collector.bundle(saved=notebook_order(self.notebook))  # the saved notebook's order
 
+    def run(self, request: RunRequest, *, dry_run: bool = False, bundle: Bundle | None = None,
+            files: Mapping[str, str | bytes] | None = None, notebook: str | None = None,
+            param_decls: Mapping[str, Any] | None = None) -> Job | str:
+        """The one flow every entry point takes (`%submarine run`, `sk.submit`, the form, sweeps):
+        build (and so check) → bundle → the dry run's text | (clean the checkpoint folder when asked, then)
+        submit. Nothing is deleted, uploaded or submitted when a check fails. The bundle is `bundle`, else
+        `files`, a saved `notebook`'s cells or the cells collected so far (`Session.bundle`)."""
+        if not dry_run:
+            self.settle()  # an interrupted submission of this name must not keep the name taken
+        spec = self.build(request, dry_run=dry_run, param_decls=param_decls)
+        if bundle is None:
+            bundle = self.bundle(files=files, notebook=notebook)
+        if dry_run:
+            return self.dry_run(spec, bundle, request.runtime_name)
+        if request.clean_checkpoint and spec.checkpoint_path:
+            from .storage import clean_checkpoint
+
+            clean_checkpoint(spec.checkpoint_path, self.settings.storage_options)
+        return self.submit(spec, bundle, request.runtime_name)
+
     def dry_run(self, spec: JobSpec, bundle: Bundle, runtime: str | None = None) -> str:
         """What the runtime would receive; nothing is uploaded or submitted. Settings a real submission still
         needs are shown as placeholders in the output and listed at its end. `spec` comes from
         `build(..., dry_run=True)`, which checked it."""
-        rt = self.runtime(runtime)
         bundle = bundle.with_params(spec.params_file())
         uri = self.storage().uri_for(bundle) if bundle.files else ""
-        text = rt.render(spec, bundle, uri)
-        missing = rt.missing_settings(spec) + (rt.bundle_problems(uri) if uri else [])
-        if missing:
-            text += "\n\n# a real submission still needs:\n" + "\n".join(f"#   - {m}" for m in missing)
-        return text
+        return self.runtime(runtime).prepare(spec, bundle, uri).dry_run_text
 
     def submit(self, spec: JobSpec, bundle: Bundle, runtime: str | None = None) -> Job:
         """Record, upload the bundle (unless already there), submit, confirm and track a spec `build` made
@@ -272,8 +292,10 @@ class Session:
         """rt.submit with retries; a stored bundle found damaged on fetch is uploaded again once."""
         from .storage import DamagedBundle
 
+        submission = rt.prepare(spec, bundle, upload.uri)
+
         def attempt():
-            return rt.submit(spec, bundle, upload.uri)
+            return rt.start(submission)
         try:
             return DEFAULT_POLICY.call(attempt, f"submitting {spec.name}", on_retry=self.notify)
         except DamagedBundle as exc:
@@ -317,14 +339,21 @@ class Session:
     # -- history -----------------------------------------------------------------------------------
     def job(self, name: str, runtime: str | None = None) -> Job:
         self.settle()
-        record = self.registry.get(name, runtime)
+        record = self.record(name, runtime)
         return Job(self, record.ref, record.spec)
 
-    def records(self, notebook: str | None = None, active_only: bool = False) -> list[JobRecord]:
-        """The registry's jobs, newest first; unfinished local jobs are read again from their folders (no
+    def record(self, name: str, runtime: str | None = None) -> JobRecord:
+        """One job's registry row (the newest of that name), as recorded: views read it on status events,
+        so nothing is settled here (`job` and `records` settle)."""
+        return self.registry.get(name, runtime)
+
+    def records(self, notebook: str | None = None, active_only: bool = False,
+                limit: int | None = None) -> list[JobRecord]:
+        """The registry's jobs, newest first (the newest `limit`): the one door to history for every view.
+        Submissions cut short are settled first, unfinished local jobs are read again from their folders (no
         cluster is asked) and rows that cannot be read are skipped, each with a notice."""
         self.settle()
-        records = self.registry.list(notebook=notebook, active_only=active_only)
+        records = self.registry.list(notebook=notebook, active_only=active_only, limit=limit)
         skipped = list(self.registry.skipped)
         for line in skipped:
             self.notify(line)
@@ -384,7 +413,7 @@ class Session:
     # -- TensorBoard -------------------------------------------------------------------------------
     def tensorboard_name(self) -> str:
         """The one TensorBoard of this notebook (or session): a name every runtime accepts."""
-        base = os.path.basename(self.notebook) if self.notebook else "session"
+        base = notebook_stem(self.notebook) if self.notebook else "session"
         return re.sub(r"[^a-z0-9-]+", "-", f"tensorboard-{base}".lower()).strip("-")[:50]
 
     def start_tensorboard(self, logdir: str, runtime: str | None = None) -> str:

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Mapping
 
 from .command_template import format_param, param_env, placeholders, render_command
-from .errors import ResourceError, ValidationError
+from .errors import Problem, ResourceError, ValidationError
 from .resources import Resources  # re-exported: a Role's resources are part of JobSpec
 
 FRAMEWORKS = ("tensorflow", "pytorch", "xgboost", "custom")
@@ -123,76 +123,83 @@ class JobSpec:
     # -- validation ----------------------------------------------------------------------------------
     def problems(self) -> list[str]:
         """Every problem of the spec itself (runtimes add their own through Runtime.check)."""
-        problems: list[str] = []
+        problems: list[Problem] = []
         if not self.name:
-            problems.append("the job has no name: pass --name")
+            problems.append(Problem("the job has no name: pass --name", "name"))
         if self.framework not in FRAMEWORKS:
-            problems.append(f"unknown framework {self.framework!r}: use one of {', '.join(FRAMEWORKS)}")
+            problems.append(Problem(f"unknown framework {self.framework!r}: use one of {', '.join(FRAMEWORKS)}",
+                                    "framework"))
         if not self.roles:
-            problems.append("the job has no roles: ask for at least --workers 1")
+            problems.append(Problem("the job has no roles: ask for at least --workers 1", "workers"))
         for name, role in self.roles.items():
             if name not in ROLE_NAMES:
-                problems.append(f"unknown role {name!r}: use one of {', '.join(ROLE_NAMES)}")
+                problems.append(Problem(f"unknown role {name!r}: use one of {', '.join(ROLE_NAMES)}", "workers"))
             if role.replicas < 1:
-                problems.append(f"role {name!r} has {role.replicas} replicas: ask for at least 1")
+                problems.append(Problem(f"role {name!r} has {role.replicas} replicas: ask for at least 1", "workers"))
             if not (role.command or self.command):
-                problems.append(f"role {name!r} has no launch command: add one after -- "
-                                "(e.g. %submarine run -- python train.py)")
+                problems.append(Problem(f"role {name!r} has no launch command: add one after -- "
+                                        "(e.g. %submarine run -- python train.py)", "command"))
             for key in role.env:
                 if not _ENV_NAME.match(key):
-                    problems.append(f"environment variable name {key!r} is invalid: use letters, digits and _")
+                    problems.append(Problem(f"environment variable name {key!r} is invalid: use letters, digits "
+                                            "and _", "env"))
         for name in ("master", "chief"):
             if name in self.roles and self.roles[name].replicas > 1:
-                problems.append(f"a job has exactly one {name}, not {self.roles[name].replicas}: "
-                                f"use --workers for more replicas")
+                problems.append(Problem(f"a job has exactly one {name}, not {self.roles[name].replicas}: "
+                                        f"use --workers for more replicas", "workers"))
         if self.framework == "pytorch" and set(self.roles) - {"master", "worker"}:
             extra = sorted(set(self.roles) - {"master", "worker"})
-            problems.append(f"a PyTorch job has only master and worker roles, not {', '.join(extra)}: drop --ps/--chief")
+            problems.append(Problem(f"a PyTorch job has only master and worker roles, not {', '.join(extra)}: "
+                                    "drop --ps/--chief", "ps"))
         if self.framework == "pytorch" and "master" not in self.roles:
-            problems.append("a PyTorch job needs a master: ask for --workers 1 or more")
+            problems.append(Problem("a PyTorch job needs a master: ask for --workers 1 or more", "workers"))
         for key in self.env:
             if not _ENV_NAME.match(key):
-                problems.append(f"environment variable name {key!r} is invalid: use letters, digits and _")
+                problems.append(Problem(f"environment variable name {key!r} is invalid: use letters, digits and _",
+                                        "env"))
         env_names: dict[str, str] = {}
         for key in self.params:
             if not _PARAM_NAME.match(str(key)):
-                problems.append(f"param name {key!r} is invalid: use a Python identifier, e.g. learning_rate")
+                problems.append(Problem(f"param name {key!r} is invalid: use a Python identifier, e.g. "
+                                        "learning_rate", f"params.{key}"))
                 continue
             other = env_names.setdefault(str(key).upper(), str(key))
             if other != key:
-                problems.append(f"params {other} and {key} both become SUBMARINE_PARAM_{str(key).upper()}: "
-                                "rename one of them")
+                problems.append(Problem(f"params {other} and {key} both become SUBMARINE_PARAM_"
+                                        f"{str(key).upper()}: rename one of them", f"params.{key}"))
         for key in self.labels:
             if not _LABEL_KEY.match(key):
-                problems.append(f"label key {key!r} is invalid: use letters, digits, '-', '_' and '.'")
+                problems.append(Problem(f"label key {key!r} is invalid: use letters, digits, '-', '_' and '.'",
+                                        "labels"))
         problems.extend(self._value_problems())
         commands = [self.role_command(r) for r in self.roles] or [self.command]  # the job's own, even without roles
         for command in dict.fromkeys(c for c in commands if c):
             missing = sorted(set(placeholders(command)) - set(self.params))
             if missing:
-                problems.append(f"the launch command uses {', '.join('{' + m + '}' for m in missing)} but no "
-                                f"such param is set: pass -p {missing[0]} VALUE")
+                problems.append(Problem(f"the launch command uses {', '.join('{' + m + '}' for m in missing)} but "
+                                        f"no such param is set: pass -p {missing[0]} VALUE", "command"))
         return problems
 
-    def _value_problems(self) -> list[str]:
+    def _value_problems(self) -> list[Problem]:
         """Values a process cannot receive: not text, a NUL byte, or longer than Linux passes to a process."""
-        problems: list[str] = []
+        problems: list[Problem] = []
         envs = [("", self.env)] + [(f"role {name!r} ", role.env) for name, role in self.roles.items()]
         for where, env in envs:
             for key, value in env.items():
                 if not isinstance(value, str):
-                    problems.append(f"{where}environment variable {key} is {type(value).__name__} {value!r:.40}: "
-                                    f"give it as text, e.g. {key}={str(value)[:20]!r}")
+                    problems.append(Problem(f"{where}environment variable {key} is {type(value).__name__} "
+                                            f"{value!r:.40}: give it as text, e.g. {key}={str(value)[:20]!r}", "env"))
                 elif "\0" in value:
-                    problems.append(f"{where}environment variable {key} holds a NUL byte: remove it")
+                    problems.append(Problem(f"{where}environment variable {key} holds a NUL byte: remove it", "env"))
         for key, value in self.params.items():
             if not isinstance(value, (str, int, float, bool, list, dict)) and value is not None:
-                problems.append(f"param {key} is {type(value).__name__}: give text, a number, a list or a dict")
+                problems.append(Problem(f"param {key} is {type(value).__name__}: give text, a number, a list or a dict",
+                                        f"params.{key}"))
             elif "\0" in format_param(value):
-                problems.append(f"param {key} holds a NUL byte: remove it")
+                problems.append(Problem(f"param {key} holds a NUL byte: remove it", f"params.{key}"))
         for name in ("command", "image", "input_path", "checkpoint_path"):
             if "\0" in (getattr(self, name) or ""):
-                problems.append(f"the {name.replace('_', ' ')} holds a NUL byte: remove it")
+                problems.append(Problem(f"the {name.replace('_', ' ')} holds a NUL byte: remove it", name))
         if problems:
             return problems
         for role in self.roles or {}:
@@ -200,17 +207,20 @@ class JobSpec:
                 continue  # "has no launch command" is its problem
             sizes = [len(self.launch_command(role).encode())]
             if sizes[0] >= MAX_ARGUMENT_BYTES:
-                problems.append(f"the launch command of {role} is {_kib(sizes[0])} with its params: a process takes "
-                                f"at most {_kib(MAX_ARGUMENT_BYTES)} per argument; pass big values in a file")
+                problems.append(Problem(f"the launch command of {role} is {_kib(sizes[0])} with its params: a process "
+                                        f"takes at most {_kib(MAX_ARGUMENT_BYTES)} per argument; pass big values in a "
+                                        "file", "command"))
             for key, value in self.role_env(role).items():
                 size = len(f"{key}={value}".encode())
                 sizes.append(size)
                 if size >= MAX_ARGUMENT_BYTES:
-                    problems.append(f"{key} is {_kib(size)}: a process takes at most {_kib(MAX_ARGUMENT_BYTES)} per "
-                                    "environment variable; pass big values in a file (files=... or a cell)")
+                    problems.append(Problem(f"{key} is {_kib(size)}: a process takes at most {_kib(MAX_ARGUMENT_BYTES)} "
+                                            "per environment variable; pass big values in a file (files=... or a "
+                                            "cell)", "env"))
             if not problems and sum(sizes) >= MAX_JOB_ARGUMENT_BYTES:
-                problems.append(f"the launch command and environment of {role} are {_kib(sum(sizes))} together: "
-                                f"keep them under {_kib(MAX_JOB_ARGUMENT_BYTES)}; pass big values in a file")
+                problems.append(Problem(f"the launch command and environment of {role} are {_kib(sum(sizes))} "
+                                        f"together: keep them under {_kib(MAX_JOB_ARGUMENT_BYTES)}; pass big values "
+                                        "in a file", "command"))
             if problems:
                 break  # every role shares the job's values: one report is enough
         return problems
@@ -253,7 +263,7 @@ def draft_spec(name: str, *, framework: str = "pytorch", workers: int = 1, ps: i
     framework = (framework or "").lower()
     counts: dict[str, int] = {}
     if not isinstance(workers, int) or workers < 1:
-        problems.append(f"--workers {workers} is not a positive whole number: ask for at least 1")
+        problems.append(Problem(f"--workers {workers} is not a positive whole number: ask for at least 1", "workers"))
     elif framework in ("pytorch", "xgboost"):
         counts["master"] = 1
         if workers > 1:
@@ -265,13 +275,13 @@ def draft_spec(name: str, *, framework: str = "pytorch", workers: int = 1, ps: i
     else:
         counts["worker"] = workers
     if not isinstance(ps, int) or ps < 0:
-        problems.append(f"--ps {ps} must be 0 or more")
+        problems.append(Problem(f"--ps {ps} must be 0 or more", "ps"))
     elif ps:
         if framework != "tensorflow":
-            problems.append(f"parameter servers are a TensorFlow role, not {framework}: drop --ps")
+            problems.append(Problem(f"parameter servers are a TensorFlow role, not {framework}: drop --ps", "ps"))
         counts["ps"] = ps
     if chief and framework != "tensorflow":
-        problems.append(f"--chief is a TensorFlow role, not {framework}: drop --chief")
+        problems.append(Problem(f"--chief is a TensorFlow role, not {framework}: drop --chief", "chief"))
     if evaluator:
         counts["evaluator"] = evaluator
 
@@ -279,22 +289,25 @@ def draft_spec(name: str, *, framework: str = "pytorch", workers: int = 1, ps: i
     parsed: dict[str, Resources] = {}
     for role, text in per_role.items():
         if role != "default" and role not in ROLE_NAMES:
-            problems.append(f"resources for unknown role {role!r}: use one of {', '.join(ROLE_NAMES)}")
+            problems.append(Problem(f"resources for unknown role {role!r}: use one of {', '.join(ROLE_NAMES)}",
+                                    "resources.default"))
             continue
         try:
             parsed[role] = Resources.parse(text)
         except ResourceError as exc:
-            problems.extend(f"{role} resources: {p}" if role != "default" else p for p in exc.problems)
+            problems.extend(Problem(f"{role} resources: {p}" if role != "default" else p, f"resources.{role}")
+                            for p in exc.problems)
     for role in parsed:
         covered = role == "worker" and any(leader in counts for leader in TRAINING_LEADERS)
         if counts and role != "default" and role not in counts and not covered:
-            problems.append(f"--{role}-resources are given, but this {framework} job has no {role} "
-                            f"(it has {', '.join(counts)}): drop them or use --resources")
+            problems.append(Problem(f"--{role}-resources are given, but this {framework} job has no {role} "
+                                    f"(it has {', '.join(counts)}): drop them or use --resources", f"resources.{role}"))
     role_commands = dict(role_commands or {})
     role_images = dict(role_images or {})
     for role in (*role_commands, *role_images):
         if role not in ROLE_NAMES:
-            problems.append(f"command or image for unknown role {role!r}: use one of {', '.join(ROLE_NAMES)}")
+            problems.append(Problem(f"command or image for unknown role {role!r}: use one of "
+                                    f"{', '.join(ROLE_NAMES)}", "command"))
     roles = {
         role: Role(name=role, replicas=count, resources=_role_resources(role, parsed),
                    image=role_images.get(role), command=role_commands.get(role))

@@ -70,7 +70,7 @@ def parse_random_space(text: str, decl: ParamDecl) -> Range | list[Any]:
     try:
         low, high = (decl.coerce(match.group(g)) for g in ("low", "high"))
     except ValidationError as exc:
-        raise ValidationError([f"{p} (ranges look like 0.001..0.1 or log:1e-4..1e-1)" for p in exc.problems]) \
+        raise ValidationError([p.reworded(f"{p} (ranges look like 0.001..0.1 or log:1e-4..1e-1)") for p in exc.problems]) \
             from None
     problems = [p for value in (low, high) for p in decl.problems(value)]
     if low > high:
@@ -179,7 +179,6 @@ def start_sweep(session, request, decls: Mapping[str, ParamDecl] | None, mode: s
     """Start a sweep of `request` over `space` (see `parse_space`), at most `limit` runs at a time; each run gets
     its own name and checkpoint folder. With `stopping` (pruning.EarlyStopping) Optuna samples the runs and its
     pruner stops the trials its rule rejects. The form and the Python API both start sweeps here."""
-    from . import launch
     from .metrics import harvester_for
 
     check_limit(limit)
@@ -200,8 +199,8 @@ def start_sweep(session, request, decls: Mapping[str, ParamDecl] | None, mode: s
         name = session.default_name()
         # parallel runs must not share a checkpoint folder: each gets its own below the given one
         checkpoint = request.checkpoint_path and os.path.join(request.checkpoint_path, name)
-        job = launch.launch(session, request.with_changes(params=params, name=name, rerun_of="",
-                                                          checkpoint_path=checkpoint), decls, bundle=bundle)
+        job = session.run(request.with_changes(params=params, name=name, rerun_of="", checkpoint_path=checkpoint),
+                          param_decls=decls, bundle=bundle)
         if on_submit is not None:
             on_submit(job)
         return job
@@ -333,12 +332,3 @@ class SweepScheduler:
     def _changed(self) -> None:
         if self._on_change is not None:
             self._on_change(self)
-
-    def cancel(self) -> None:
-        """Submit no further runs (the ones running go on)."""
-        with self._lock:
-            self._next = len(self.runs)
-        if self._remove_listener is not None:
-            self._remove_listener()
-        if self.early_stopping is not None:  # the runs still going are no longer pruned
-            self.early_stopping.close()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -14,6 +16,15 @@ import pytest
 JOBS = Path(__file__).resolve().parent / "jobs"
 #: generous: these bound a wait, they are never asserted on
 TIMEOUT = 120.0
+
+
+def installed_command(name: str) -> str | None:
+    """A console script of the environment running the tests: beside its interpreter (a venv run as
+    `/path/venv/bin/python -m pytest` is not on PATH), else on PATH; None when neither has it."""
+    beside = Path(sys.executable).with_name(name)  # not resolved: a venv's python is a link to the base one
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    return shutil.which(name)
 
 
 def job_file(name: str) -> str:

@@ -259,13 +259,6 @@ def test_with_params_adds_params_json_and_changes_digest(tmp_path):
     with_params = bundle.with_params({"lr": 0.1, "name": "a b"})
     assert json.loads(with_params.files[PARAMS_NAME]) == {"lr": 0.1, "name": "a b"}
     assert with_params.digest != bundle.digest
-    with_params.write_to(tmp_path / "out")
-    assert json.loads((tmp_path / "out" / PARAMS_NAME).read_text()) == {"lr": 0.1, "name": "a b"}
-
-
-def test_write_to_creates_nested_folders(tmp_path):
-    Bundle({"utils/data.py": b"X = 1\n", "train.py": b"import utils.data\n"}).write_to(tmp_path)
-    assert (tmp_path / "utils" / "data.py").read_bytes() == b"X = 1\n"
 
 
 def test_nul_in_source_refused():

@@ -112,7 +112,7 @@ def test_dry_run_does_nothing(storage_root, isolated_data_dir):
      ["memory='8X' has a bad unit", "unknown resource key 'bogus'", "--workers 0"]),
     ({"command": None}, ["role 'master' has no launch command"]),
     ({"command": "python t.py {lr}"}, ["uses {lr} but no such param is set: pass -p lr VALUE"]),
-    ({"name": "Bad Name!"}, ["job name 'Bad Name!' cannot be a folder name"]),
+    ({"name": "Bad Name!"}, ["job name 'Bad Name!' is not a DNS-1035 label"]),
     ({"framework": "tensorflow", "chief": True, "ps": -1, "params": {"bad-name": 1}},
      ["--ps -1 must be 0 or more", "param name 'bad-name' is invalid"]),
     ({"resources": "gpu=64"}, ["asks for 64 GPU(s) but this machine has"]),

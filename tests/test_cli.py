@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import shutil
 import subprocess
 
 import nbformat
@@ -14,6 +13,8 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 import submarine_kernel as sk
 from submarine_kernel import cli
+
+from core_support import installed_command
 
 #: a PyTorch job whose worker fails while the master (the deciding replica) is healthy and reporting
 FAILING_WORKER = """\
@@ -31,7 +32,7 @@ time.sleep(60)
 
 
 def shell(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    exe = shutil.which("submarine-kernel") or pytest.fail("submarine-kernel is not on PATH: pip install -e .")
+    exe = installed_command("submarine-kernel") or pytest.fail("submarine-kernel is not installed: pip install -e .")
     return subprocess.run([exe, *args], capture_output=True, text=True, timeout=timeout, env=os.environ)
 
 

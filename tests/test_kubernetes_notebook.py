@@ -35,4 +35,4 @@ def test_notebook_dry_runs_through_the_magics_and_the_python_api(tmp_path, monke
     assert "# a real submission still needs:\n#   - no kubeconfig at" in trainjob
     assert "namespace: ml-team" in trainjob and "s3://ml-bundles/submarine/" in trainjob
     assert "# api: Kubeflow training operator v1 (KubernetesRuntime.api = 'training-operator')" in dry_runs[2]
-    assert "is not a DNS-1035 label" in printed[-1]
+    assert "characters long: keep it to" in printed[-1]

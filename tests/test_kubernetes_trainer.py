@@ -101,8 +101,10 @@ def test_tensorflow_runs_as_a_jobset_with_tf_config_from_the_stable_pod_names():
         assert job["completionMode"] == "Indexed" and job["completions"] == len(hosts[role])
         container = job["template"]["spec"]["containers"][0]
         env = container["env"]
-        assert env[0] == {"name": "SUBMARINE_REPLICA_INDEX", "valueFrom": {"fieldRef": {
-            "fieldPath": "metadata.annotations['batch.kubernetes.io/job-completion-index']"}}}
+        names = [e["name"] for e in env]
+        assert env[names.index("SUBMARINE_REPLICA_INDEX")] == {"name": "SUBMARINE_REPLICA_INDEX", "valueFrom": {
+            "fieldRef": {"fieldPath": "metadata.annotations['batch.kubernetes.io/job-completion-index']"}}}
+        assert names.index("SUBMARINE_REPLICA_INDEX") < names.index("TF_CONFIG")  # the kubelet expands earlier ones
         raw = next(e["value"] for e in env if e["name"] == "TF_CONFIG")
         for index in range(len(hosts[role])):
             # what the kubelet passes: $(VAR) of an earlier variable expanded
@@ -118,10 +120,10 @@ def test_custom_jobs_on_a_jobset_get_ranks_across_roles():
     container = plan.job["spec"]["replicatedJobs"][0]["template"]["spec"]["template"]["spec"]["containers"][0]
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["MASTER_ADDR"] == "cu-v2-worker-0-0.cu-v2.ml.svc" and env["WORLD_SIZE"] == "2"
+    assert env["RANK"] == "$(SUBMARINE_REPLICA_INDEX)"  # worker i is rank i: the kubelet's expansion does it
     out = subprocess.run(container["command"], env={"JOB_COMPLETION_INDEX": "1", "PATH": os.environ["PATH"]},
                          capture_output=True, text=True, check=True)
     assert out.stdout == "hi\n"
-    assert container["command"][2].startswith("export RANK=$((JOB_COMPLETION_INDEX + 0)); ")
 
 
 @pytest.mark.parametrize("traits, reason", [
@@ -148,7 +150,7 @@ def test_what_a_patch_cannot_add_comes_from_the_jobs_own_training_runtime(traits
         assert pod["initContainers"][0]["name"] == volumes.FETCH_CONTAINER
     if traits.get("priority_class"):
         assert pod["priorityClassName"] == "high"
-    assert reason in rt.render(spec, BUNDLE, "s3://bucket/bundles/x")
+    assert reason in rt.prepare(spec, BUNDLE, "s3://bucket/bundles/x").describe()
 
 
 @pytest.mark.parametrize("api, framework, kind", [
@@ -204,7 +206,7 @@ def test_a_dry_run_without_a_cluster_renders_trainer_v2_and_says_why(tmp_path, m
         "a cluster",
         "role 'master' has no container image: pass --image or set SubmarineConfig.image",
         "role 'worker' has no container image: pass --image or set SubmarineConfig.image"]
-    text = rt.render(spec, BUNDLE, "file:///b")
+    text = rt.prepare(spec, BUNDLE, "file:///b").describe()
     assert "api: Kubeflow Trainer v2 (api 'auto' without a cluster to ask" in text
     import yaml
 
@@ -251,7 +253,7 @@ def test_auto_previews_v1_for_a_job_trainer_v2_cannot_run():
                       resources={"master": "cpu=1", "worker": GPU})
     rt = KubernetesRuntime(namespace="ml")  # api 'auto', no cluster asked
     assert not any("one template" in p for p in rt.check(spec))
-    text = rt.render(spec, BUNDLE, "file:///b")
+    text = rt.prepare(spec, BUNDLE, "file:///b").describe()
     assert text.startswith("# PyTorchJob 'mixed-auto'")
     assert ("# api: Kubeflow training operator v1 (api 'auto' without a cluster to ask: rendered for the training "
             "operator v1, since on Trainer v2 a TrainJob runs every node from one template") in text

@@ -12,6 +12,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
+from core_support import installed_command
 from kernel_support import FrontendKernel, errors, execute, html, text
 
 pytestmark = pytest.mark.slow
@@ -206,7 +207,8 @@ def test_headless_run_fails_on_a_failing_cell_and_on_a_missing_notebook(tmp_path
 
 
 def test_quickstart_notebook_runs_headless(tmp_path):
-    result = subprocess.run(["submarine-kernel", "run", str(REPO / "notebooks" / "quickstart.ipynb"),
+    cli = installed_command("submarine-kernel") or pytest.fail("submarine-kernel is not installed: pip install -e .")
+    result = subprocess.run([cli, "run", str(REPO / "notebooks" / "quickstart.ipynb"),
                              "-p", "epochs", "1", "--output", str(tmp_path / "quickstart.out.ipynb")],
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

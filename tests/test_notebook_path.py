@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +15,8 @@ from nbformat.v4 import new_code_cell, new_notebook
 from submarine_kernel.names import default_job_name, notebook_label
 from submarine_kernel.notebook_path import detect, from_command_line
 from submarine_kernel.registry import Registry
+
+from core_support import installed_command
 
 
 def test_session_name_and_vscode_come_first():
@@ -72,7 +73,7 @@ def _run(args: list[str], cwd: Path) -> None:
 
 @pytest.mark.slow
 def test_nbconvert_and_papermill_runs_name_jobs_after_their_notebook(tmp_path):
-    papermill = shutil.which("papermill") or pytest.skip("papermill is not installed: pip install -e '.[test]'")
+    papermill = installed_command("papermill") or pytest.skip("papermill is not installed: pip install -e '.[test]'")
     (tmp_path / "sub").mkdir()
     _notebook(tmp_path / "sub" / "Train Model.ipynb", "first")
     _notebook(tmp_path / "other.ipynb", "second")

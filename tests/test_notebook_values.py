@@ -42,9 +42,9 @@ def test_values_reach_the_job_as_typed_and_declared_ones_convert_for_params_json
 def test_declarations_hold_on_every_path(mode, tmp_path, isolated_data_dir):
     api = ("import submarine_kernel as sk\ntry:\n    sk.submit('python t.py', params={'lr': 7}, dry_run=True)\n"
            "except sk.SubmarineError as exc:\n    print('API', exc)")
-    form = ("from submarine_kernel.launch import launch\nfrom submarine_kernel.request import RunRequest\n"
+    form = ("from submarine_kernel.request import RunRequest\n"
             "import submarine_kernel.session as s\n"
-            "try:\n    launch(s.default_session(), RunRequest(command='python t.py', params={'lr': 3.0}))\n"
+            "try:\n    s.default_session().run(RunRequest(command='python t.py', params={'lr': 3.0}))\n"
             "except Exception as exc:\n    print('FORM', type(exc).__name__, exc)")
     results = play([
         "%submarine param lr=0.1 --min 0 --max 1",

@@ -3,11 +3,13 @@ way, a declared param's bounds hold on every path, and a submit checks its spec 
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 import submarine_kernel as sk
-from submarine_kernel import launch, params
-from submarine_kernel.errors import ValidationError
+from submarine_kernel import params
+from submarine_kernel.errors import ValidationError, field_of
 from submarine_kernel.job_types import JobState
 from submarine_kernel.request import RunRequest
 from submarine_kernel.runtimes.base import register_runtime
@@ -48,7 +50,7 @@ def test_a_declared_bound_is_refused_the_same_way_by_the_api_the_form_and_a_dry_
     with pytest.raises(ValidationError) as built:
         session.build(request, dry_run=True)  # what `%submarine run --dry-run -p lr 5` builds
     assert "param lr=5.0 is above its maximum 1" in str(built.value)
-    assert launch.problems(session, request) == built.value.problems  # the form's check, word for word
+    assert session.check(request) == built.value.problems  # the form's check, word for word
     with pytest.raises(ValidationError, match="above its maximum 1"):
         sk.submit("python t.py --lr {lr}", files={"t.py": "pass\n"}, params={"lr": 5}, dry_run=True)
 
@@ -76,6 +78,28 @@ def test_the_api_path_checks_the_spec_once_per_submit(counting):
 def test_the_form_path_checks_the_spec_once_per_run(counting):
     session = default_session()
     request = RunRequest(command="python -c pass", name=unique("form-once"), runtime=counting.name)
-    job = launch.launch(session, request, bundle=session.bundle(files={"a.py": "pass\n"}))
+    job = session.run(request, bundle=session.bundle(files={"a.py": "pass\n"}))  # the form's Run
     assert counting.checks == 1
     assert job.wait(timeout=TIMEOUT).state == JobState.SUCCEEDED
+
+
+def test_a_keystroke_check_settles_nothing_and_asks_no_cluster(monkeypatch):
+    # the form checks on every change: settling may call a cluster (Runtime.find), so only a run settles
+    session = default_session()
+    settled = []
+    monkeypatch.setattr(session, "settle", lambda: settled.append(1) or [])
+    assert session.check(RunRequest(command="python t.py", runtime="yarn", name="Bad_Name")) != []
+    assert session.check(RunRequest(command="python t.py", name="typing")) == []
+    assert settled == []
+    session.run(RunRequest(command="python t.py", name="typing"), dry_run=True, files={})
+    assert settled == []  # a dry run submits nothing, so nothing needs settling either
+
+
+@pytest.mark.parametrize("runtime", ["local", "yarn", "kubernetes"])
+@pytest.mark.parametrize("name, words", [("My_Job", "is not a DNS-1035 label"), ("9lives", "is not a DNS-1035 label"),
+                                         ("ends-", "is not a DNS-1035 label"), ("x" * 64, "keep it to 63")])
+def test_one_job_name_rule_on_every_runtime(runtime, name, words):
+    # a name that runs locally runs on every cluster: each runtime refuses the same names with the same words
+    with pytest.raises(ValidationError, match=re.escape(words)) as caught:
+        default_session().build("python t.py", name=name, runtime=runtime, image="img", dry_run=True)
+    assert all(field_of(p) == "name" for p in caught.value.problems)

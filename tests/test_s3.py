@@ -69,7 +69,7 @@ def test_upload_then_fetch(s3, endpoint, tmp_path):
     assert result.uri == f"s3://{BUCKET}/submarine/{b.digest}" and not result.reused
     assert result.bytes_uploaded == b.size + len(b.manifest_bytes())
     assert keys(s3) == sorted(f"submarine/{b.digest}/{n}" for n in (*b.files, MANIFEST_NAME))
-    assert storage.is_complete(b.digest)
+    assert storage.stored_state(b) == "complete"
     fetch_bundle(result.uri, tmp_path / "out", options(endpoint))
     assert (tmp_path / "out" / "utils" / "data.py").read_bytes() == b"X = 1\n"
 
@@ -154,13 +154,13 @@ def test_an_interrupted_upload_never_looks_complete(s3, endpoint, method, call):
     fail_on(storage.fs, method, call)
     with pytest.raises(StorageError, match="run again"):
         storage.put(b)
-    assert not storage.is_complete(b.digest)
+    assert storage.stored_state(b) != "complete"
     assert f"root/{b.digest}/{MANIFEST_NAME}" not in keys(s3)
     assert s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []  # aborted, nothing billed
 
     retry = Storage(f"s3://{BUCKET}/root", options(endpoint, part_size=5 * MiB, multipart_threshold=10 * MiB), progress=False).put(b)
     assert not retry.reused and retry.bytes_uploaded > b.size
-    assert Storage(f"s3://{BUCKET}/root", options(endpoint), progress=False).is_complete(b.digest)
+    assert Storage(f"s3://{BUCKET}/root", options(endpoint), progress=False).stored_state(b) == "complete"
     body = s3.get_object(Bucket=BUCKET, Key=f"root/{b.digest}/model.bin")["Body"].read()
     assert body == b"\x00" * (11 * MiB)
 

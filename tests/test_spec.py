@@ -105,14 +105,11 @@ def test_both_syntaxes_parse_to_the_same_normalized_form():
 def test_round_trip_through_either_syntax(text):
     parsed = Resources.parse(text)
     assert Resources.parse(parsed.to_cli()) == parsed
-    assert Resources.parse(parsed.to_server()) == parsed
 
 
 def test_printed_syntaxes():
     parsed = Resources.parse("cpu=2,memory=1024M,nvidia.com/gpu=1")
     assert parsed.to_cli() == "memory=1G,vcores=2,gpu=1"
-    assert parsed.to_server() == "cpu=2,memory=1024M,nvidia.com/gpu=1"
-    assert Resources.parse("cpu=500m").to_server() == "cpu=500m"
     assert Resources.parse("memory=1536M").to_cli() == "memory=1536M"
     assert str(Resources()) == "(defaults)"
 

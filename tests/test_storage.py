@@ -33,7 +33,7 @@ def test_upload_at_root_digest(tmp_path, root):
     manifest = json.loads((folder / MANIFEST_NAME).read_text())
     assert manifest == bundle.manifest()
     assert result.bytes_uploaded == bundle.size + len(bundle.manifest_bytes())
-    assert Storage(root).is_complete(bundle.digest)
+    assert Storage(root).stored_state(bundle) == "complete"
     assert Storage(root).manifest(bundle.digest)["digest"] == bundle.digest
 
 
@@ -70,7 +70,7 @@ def test_interrupted_upload_never_looks_complete(tmp_path, root, monkeypatch):
         store.put(bundle)
     message = str(info.value)
     assert "uploading the bundle" in message and "connection reset by peer" in message and "run again" in message
-    assert not store.is_complete(bundle.digest)
+    assert store.stored_state(bundle) != "complete"
     if root.startswith("file:"):  # staged under a hidden temporary name: nothing at all where the bundle goes
         assert sorted(p.name for p in Path(root[len("file://"):]).iterdir()) == []
     with pytest.raises(StorageError, match="no manifest .*upload it again"):
@@ -81,7 +81,7 @@ def test_interrupted_upload_never_looks_complete(tmp_path, root, monkeypatch):
     monkeypatch.setattr(store.fs, "pipe_file", real_pipe)  # the network is back: the retry completes
     retry = store.put(bundle)
     assert not retry.reused and retry.bytes_uploaded > 0
-    assert store.is_complete(bundle.digest)
+    assert store.stored_state(bundle) == "complete"
     fetch_bundle(retry.uri, tmp_path / "fetched")
     assert {p.relative_to(tmp_path / "fetched").as_posix(): p.read_bytes()
             for p in (tmp_path / "fetched").rglob("*") if p.is_file()} == FILES
@@ -102,10 +102,10 @@ def test_interrupted_by_any_exception_leaves_no_manifest(root, monkeypatch):
     monkeypatch.setattr(store.fs, "pipe_file", interrupted)
     with pytest.raises(KeyboardInterrupt):
         store.put(bundle)
-    assert not store.is_complete(bundle.digest)
+    assert store.stored_state(bundle) != "complete"
     assert store.put(bundle).bytes_uploaded > 0
     assert seen[-1].endswith(MANIFEST_NAME)  # manifest written last
-    assert store.is_complete(bundle.digest)
+    assert store.stored_state(bundle) == "complete"
 
 
 def test_fetch_bundle_writes_files_without_manifest(tmp_path, root):
@@ -129,7 +129,7 @@ def test_memory_url_works(tmp_path):
     bundle = Bundle(FILES)
     result = store.put(bundle)
     assert result.uri == f"{root}/{bundle.digest}"
-    assert store.is_complete(bundle.digest)
+    assert store.stored_state(bundle) == "complete"
     assert Storage(root).put(bundle).bytes_uploaded == 0
     fetch_bundle(result.uri, tmp_path / "from-memory")
     assert (tmp_path / "from-memory" / "run.sh").read_bytes() == FILES["run.sh"]

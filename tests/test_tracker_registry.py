@@ -33,9 +33,12 @@ class FakeRuntime(Runtime):
         self.fail_next = 0
         self.lock = threading.Lock()
 
-    def submit(self, spec, bundle, bundle_uri):
-        self.script[f"{self.name}/{spec.name}"] = [JobState.RUNNING, JobState.SUCCEEDED]
-        return JobRef(self.name, spec.name)
+    def prepare(self, spec, bundle, bundle_uri):
+        return self.submission(spec, bundle, bundle_uri, spec.name, lambda: f"fake {spec.name}")
+
+    def start(self, submission):
+        self.script[f"{self.name}/{submission.spec.name}"] = [JobState.RUNNING, JobState.SUCCEEDED]
+        return JobRef(self.name, submission.spec.name)
 
     def poll(self, refs):
         with self.lock:
@@ -52,9 +55,6 @@ class FakeRuntime(Runtime):
 
     def stop(self, ref):
         self.script[ref.key] = [JobState.STOPPED]
-
-    def render(self, spec, bundle, bundle_uri):
-        return f"fake {spec.name}"
 
 
 class OtherFakeRuntime(FakeRuntime):

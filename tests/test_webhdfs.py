@@ -61,7 +61,7 @@ def test_an_interrupted_upload_is_redone(hdfs_server):
     store = storage(hdfs_server)
     base = f"/user/alice/submarine/{BUNDLE.digest}"
     hdfs_server.mkdir(base, owner="alice")  # a folder without a manifest: an upload cut off half-way
-    assert not store.is_complete(BUNDLE.digest)
+    assert store.stored_state(BUNDLE) != "complete"
     assert not store.put(BUNDLE).reused
     assert store.manifest(BUNDLE.digest)["digest"] == BUNDLE.digest
 
@@ -178,6 +178,6 @@ def test_real_cluster_round_trip(tmp_path):
         options["kerberos"] = True
     store = Storage(root, options, progress=False)
     result = store.put(BUNDLE)
-    assert store.is_complete(BUNDLE.digest)
+    assert store.stored_state(BUNDLE) == "complete"
     fetched = fetch_bundle(result.uri, tmp_path / "b", options)
     assert (fetched / "train.py").read_bytes() == BUNDLE.files["train.py"]

@@ -10,8 +10,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
 from submarine_kernel import params as params_mod
-from submarine_kernel.errors import ValidationError
-from submarine_kernel.launch import problem_field
+from submarine_kernel.errors import Problem, ValidationError, field_of
 from submarine_kernel.request import RERUN_LABEL, RunRequest
 from submarine_kernel.params import ParamDecl
 from submarine_kernel.job_types import JobRef, JobState, JobStatus, ReplicaStatus
@@ -74,11 +73,18 @@ def test_invalid_values_are_flagged_beside_their_fields_and_block_run():
     assert not form.run_button.disabled and all(not f.value for f in form.flags.values())
 
 
-def test_problem_messages_name_their_field():
-    assert problem_field("param lr=3.0 is above its maximum 1") == "lr"
-    assert problem_field("role 'master' has no launch command: add one after --") == "command"
-    assert problem_field("job name 'Bad_Name' is not a DNS-1035 label") == "name"
-    assert problem_field("worker resources: memory='8X' has a bad unit") == "resources"
+def test_problems_are_placed_by_their_field_not_by_their_words(monkeypatch):
+    with pytest.raises(ValidationError) as caught:
+        default_session().build("python train.py {seed}", name="Bad_Name", runtime="yarn", workers=2, ps=1,
+                                resources={"worker": "memory=8X"}, params={"bad name": 1})
+    fields = {field_of(p) for p in caught.value.problems}
+    assert {"name", "ps", "resources.worker", "params.bad name", "command"} <= fields
+    # words that name no field (and would once have matched another's pattern) land where the field says
+    form = make_form()
+    monkeypatch.setattr(form.session, "check", lambda *a, **k: [Problem("the runtime and its resources differ", "image")])
+    form.check()
+    assert "the runtime and its resources differ" in form.flags["image"].value
+    assert not form.flags["runtime"].value and not form.flags["resources.default"].value
 
 
 def test_sweep_fields_are_checked_and_expanded():

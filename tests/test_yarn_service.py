@@ -133,16 +133,6 @@ def test_per_role_images_and_tensorboard_quicklink():
     assert schema_errors(service) == []
 
 
-@pytest.mark.parametrize("name, fragment", [
-    ("My_Job", "'_'"), ("Upper", "[a-z][a-z0-9-]*"), ("x" * 64, "at most 63"), ("ends-", "trailing"),
-    ("9lives", "[a-z][a-z0-9-]*"),
-])
-def test_yarn_name_rules(name, fragment):
-    spec = build_spec("placeholder", command="python t.py").replace(name=name)
-    problems = runtime().check(spec)
-    assert any(fragment in p for p in problems), problems
-
-
 def test_resources_yarn_cannot_give_and_missing_settings():
     spec = build_spec("frac", framework="pytorch", workers=2, command="python t.py", resources="vcores=0.5,memory=64G")
     problems = runtime(registry_dns_domain="", max_memory_mib=32768).check(spec)
@@ -161,7 +151,7 @@ def test_render_prints_json_and_a_shell_quoted_classic_command():
     spec = build_spec("render-job", framework="tensorflow", workers=2, ps=1, command="python train.py --msg {msg}",
                       params={"msg": "it's a test"}, env={"HF_TOKEN": "s3cr3t-value", "PLAIN": "1"},
                       image="tf:2", input_path="hdfs://nn/data", checkpoint_path="hdfs://nn/user/a/ckpt/x")
-    text = runtime(queue="ml").render(spec, bundle(), BUNDLE_URI)
+    text = runtime(queue="ml").prepare(spec, bundle(), BUNDLE_URI).describe()
     assert "s3cr3t-value" not in text
     head, _, classic = text.partition("# the same job with Hadoop Submarine's command line:\n")
     service = json.loads(head[head.index("{"):])

@@ -22,8 +22,8 @@ def make_form(session, command: str | None = None, *, request=None, from_job: st
 
     seeded = request is None and not from_job
     if request is None:
-        record = session.registry.get(from_job) if from_job else \
-            next(iter(session.registry.list(notebook=session.notebook, limit=1)), None)
+        record = session.record(from_job) if from_job else \
+            next(iter(session.records(notebook=session.notebook, limit=1)), None)
         request = RunRequest.from_record(record) if record is not None else RunRequest()
         if not from_job:  # starting from the newest run is a convenience, not a re-run of it
             request = request.with_changes(rerun_of="")

@@ -1,7 +1,7 @@
 """The parameter form: job fields and the notebook's hyperparameters; Run submits one job or a sweep.
 
-Values are checked on every change with the same rules `%submarine run` uses (`launch.problems`, i.e.
-`Session.build`); a problem is flagged beside its field and Run stays disabled with the list shown.
+Values are checked on every change with the same rules `%submarine run` uses (`Session.check`, i.e.
+`Session.build`, which asks no cluster); a problem is flagged beside its field and Run stays disabled with the list shown.
 Numbers are typed as text and read with the parameter's type, so `2.7` in a whole-number field is an
 error, not 27. Only the fields the chosen runtime and framework use are shown. Below Run, the latest
 run's live status and a compact list of the earlier ones (not a growing pile of status boxes).
@@ -16,8 +16,8 @@ from typing import Any, Mapping
 
 import ipywidgets as w
 
-from submarine_kernel import launch, render
-from submarine_kernel.errors import SubmarineError, ValidationError
+from submarine_kernel import render
+from submarine_kernel.errors import SubmarineError, ValidationError, field_of
 from submarine_kernel.params import ParamDecl
 from submarine_kernel.runtimes.base import runtime_names
 from submarine_kernel.request import RunRequest
@@ -248,10 +248,10 @@ class ParameterForm(FallbackBundle, w.VBox):
         values, found = self.param_values()
         unreadable = {name for name, value in values.items() if value is self.param_fields[name].value
                       and isinstance(self.param_fields[name], w.Text) and self.decls[name].kind in ("int", "float")
-                      and any(f"param {name}=" in p for p in found)}
+                      and any(field_of(p) == self.decls[name].field for p in found)}
         decls = {n: d for n, d in self.decls.items() if n not in unreadable}  # said once, above
         try:
-            found += [p for p in launch.problems(self.session, self.request(), decls) if p not in found]
+            found += [p for p in self.session.check(self.request(), decls) if p not in found]
         except ValidationError as exc:
             found += list(exc.problems)
         if self.mode.value != "single run":
@@ -272,11 +272,8 @@ class ParameterForm(FallbackBundle, w.VBox):
         found = self.problems()
         by_field: dict[str, list[str]] = {}
         for problem in found:
-            field = launch.problem_field(problem)
-            if field == "resources":
-                roles = [r for r in RESOURCE_ROLES if r != "default" and f"{r} resources" in problem]
-                field = f"resources.{roles[0] if roles else 'default'}"
-            by_field.setdefault(field, []).append(problem)
+            field = field_of(problem)
+            by_field.setdefault(field.removeprefix("params."), []).append(problem)  # a param's flag is its name
         for key, flag in self.flags.items():
             html = flag_html(by_field.get(key, []))
             if flag.value != html:
@@ -311,7 +308,7 @@ class ParameterForm(FallbackBundle, w.VBox):
             return []
         try:
             if self.mode.value == "single run":
-                job = launch.launch(self.session, self.request(), self.decls)
+                job = self.session.run(self.request(), param_decls=self.decls)
                 self._started(job)
                 return [job]
             return self._start_sweep()

@@ -111,7 +111,7 @@ class RunHistory(FallbackBundle, w.VBox):
 
     def refresh(self) -> None:
         """Read the registry again and redraw, keeping filter, sort and the picked runs."""
-        self.rows = run_rows(self.session.registry.list(notebook=self.notebook, limit=self.limit), self._stats)
+        self.rows = run_rows(self.session.records(notebook=self.notebook, limit=self.limit), self._stats)
         self.table.set_rows(self.rows)
         if not self._user_selected or not self.table.selected_keys:
             newest = sorted(self.rows, key=lambda r: r.record.submitted, reverse=True)[:2]

@@ -70,7 +70,7 @@ def earlier_runs_html(session, earlier: list, shown: int) -> str:
     rows = []
     for job in earlier[:shown]:
         status = session.tracker.last(job.ref)
-        record = session.registry.get(job.name, job.ref.runtime) if status and status.terminal else None
+        record = session.record(job.name, job.ref.runtime) if status and status.terminal else None
         values = metrics_text(metrics.last_values(record.metrics)) if record else ""
         known = record.status if record and record.status else status  # the registry's knows a pruned run
         badge = render.state_badge(render.shown_label(known)) + _small(render.pruned_note(known)) if known else ""

@@ -14,20 +14,9 @@ from typing import Any, Iterable
 import requests
 
 from ..errors import SubmarineError
+from ..secrets import redact_text
 
-#: query parameters whose values are secrets (WebHDFS delegation tokens, RM and proxy tokens)
-SECRET_PARAMS = ("delegation", "token", "password", "doas_token", "signature")
-_SECRET_QUERY = re.compile(r"(?i)([?&;](?:%s)=)[^&#\s'\"]*" % "|".join(SECRET_PARAMS))
 DEFAULT_TIMEOUT = 30.0
-
-
-def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """`text` with secret query values and the given literal secrets replaced by `***`."""
-    text = _SECRET_QUERY.sub(r"\1***", str(text))
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text
 
 
 class ClusterSession(requests.Session):
@@ -50,9 +39,9 @@ class ClusterSession(requests.Session):
         try:
             response = super().request(method, url, *args, **kwargs)
         except requests.RequestException as exc:
-            message = redact(str(exc), self.secrets)
+            message = redact_text(str(exc), self.secrets)
             raise type(exc)(message, response=getattr(exc, "response", None)) from None
-        response.url = redact(response.url, self.secrets)
+        response.url = redact_text(response.url, self.secrets)
         return response
 
 

@@ -10,14 +10,14 @@ from __future__ import annotations
 import importlib
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, ClassVar, Iterator, Mapping, Sequence
 
 from traitlets import Int
 from traitlets.config import Configurable
 
 from ..algorithm import Bundle
-from ..errors import RuntimeNotFound, SubmarineError
+from ..errors import Problem, RuntimeNotFound, SubmarineError
 from ..job_types import JobRef, JobStatus
 from ..spec import JobSpec
 
@@ -44,6 +44,27 @@ class ListedJob:
         return spec if spec.name == name else spec.replace(name=name)
 
 
+@dataclass
+class Submission:
+    """One job as a runtime would submit it (torchx's `AppDryRunInfo`): the runtime's own `request`, which
+    `Runtime.start` sends, and its text for a dry run (secrets hidden, placeholders for settings not
+    configured yet, which `missing` lists)."""
+
+    spec: JobSpec
+    bundle: Bundle
+    bundle_uri: str
+    request: object
+    describe: Callable[[], str]  # called only for a dry run: the text costs more than the request
+    missing: list[str] = field(default_factory=list)
+
+    @property
+    def dry_run_text(self) -> str:
+        text = self.describe()
+        if self.missing:
+            text += "\n\n# a real submission still needs:\n" + "\n".join(f"#   - {m}" for m in self.missing)
+        return text
+
+
 class Runtime(Configurable):
     """Base class of every runtime. Subclasses set `name` and implement the abstract methods.
 
@@ -61,31 +82,45 @@ class Runtime(Configurable):
         """The line refusing `count` replicas when it is over `max_replicas`; None when it is fine."""
         if count <= self.max_replicas:
             return None
-        return (f"the job asks for {count} replicas, more than the {self.name} runtime allows "
-                f"({self.max_replicas}): ask for fewer, or raise {type(self).__name__}.max_replicas")
+        return Problem(f"the job asks for {count} replicas, more than the {self.name} runtime allows "
+                       f"({self.max_replicas}): ask for fewer, or raise {type(self).__name__}.max_replicas", "workers")
 
     def check(self, spec: JobSpec) -> list[str]:
         """Problems this runtime would refuse (name rules, resources it cannot give, and every
-        `missing_settings` entry); [] when fine."""
+        `missing_settings` entry); [] when fine. Each is a `Problem` naming the field it is about."""
         return list(self.missing_settings(spec))
 
     def bundle_problems(self, bundle_uri: str) -> list[str]:
-        """Why replicas could not fetch a bundle stored at `bundle_uri` (checked before the upload); [] when
-        they can."""
+        """Why replicas could not fetch a bundle stored at `bundle_uri` (checked before the upload; a dry run
+        lists them); [] when they can."""
         return []
 
     def missing_settings(self, spec: JobSpec) -> list[str]:
         """Settings a real submission of `spec` needs that are not configured yet (a cluster address, a DNS
-        domain): a dry run renders a visible placeholder for each and lists them instead of refusing."""
+        domain), as `Problem`s a dry run may ignore (`dry_run_ok`): it renders a visible placeholder for each
+        and lists them instead of refusing."""
         return []
 
-    def render(self, spec: JobSpec, bundle: Bundle, bundle_uri: str) -> str:
-        """What `submit` would send, as text for `--dry-run` (no side effects)."""
+    def prepare(self, spec: JobSpec, bundle: Bundle, bundle_uri: str) -> "Submission":
+        """What this runtime would send for `spec` (its own request: the replicas' processes, the service
+        JSON, the job objects), built locally with no side effects and no cluster call: a dry run prints it
+        (`Submission.dry_run_text`), `start` sends it. Subclasses build it with `submission`."""
+        raise NotImplementedError
+
+    def start(self, submission: "Submission") -> JobRef:
+        """Send a prepared submission: start the job and return at once; the job runs in the background."""
         raise NotImplementedError
 
     def submit(self, spec: JobSpec, bundle: Bundle, bundle_uri: str) -> JobRef:
-        """Start the job and return at once; the job runs in the background."""
-        raise NotImplementedError
+        """`prepare`, then `start`: one call for callers that need not see the request."""
+        return self.start(self.prepare(spec, bundle, bundle_uri))
+
+    def submission(self, spec: JobSpec, bundle: Bundle, bundle_uri: str, request: object,
+                   describe: Callable[[], str]) -> "Submission":
+        """A Submission of this runtime, with what a real one still needs (`missing_settings`, and
+        `bundle_problems` for where the bundle would be stored) folded in for the dry run to list."""
+        missing = self.missing_settings(spec) + (self.bundle_problems(bundle_uri) if bundle_uri else [])
+        return Submission(spec, bundle, bundle_uri, request, describe, missing)
 
     def poll(self, refs: Sequence[JobRef]) -> dict[str, JobStatus]:
         """Status of many jobs in as few requests as possible, keyed by `JobRef.key`."""

@@ -16,7 +16,7 @@ from typing import Any, Callable, Mapping
 from urllib.parse import urlsplit
 
 from ..errors import StorageError
-from ..secrets import redact_url
+from ..secrets import redact_text, redact_url
 from .filesystems import register_filesystem
 
 #: multipart part size (S3's minimum is 5 MiB)
@@ -124,12 +124,18 @@ def _define_filesystem(base):
         def __reduce__(self):  # pickling would copy the credentials into the pickle
             raise TypeError("S3 storage file systems are not picklable: they hold credentials")
 
+        def find_below(self, path: str) -> dict[str, dict]:
+            """Every object under `path`/ with its details, in one listing (what `Storage` compares a bundle
+            with): s3fs's `find` also asks whether `path` itself is an object, a HEAD and a second listing,
+            whenever nothing is below it, as before every fresh upload."""
+            from fsspec.asyn import sync
+
+            return {o["name"]: o for o in sync(self.loop, self._lsdir, path, refresh=True, delimiter="")
+                    if o.get("type") != "directory"}
+
         def scrub(self, text: str) -> str:
             """`text` with every credential value replaced by ***."""
-            for secret in (*self._secrets, *(os.environ.get(v, "") for v in _ENV_SECRETS)):
-                if secret and len(secret) >= 4:
-                    text = text.replace(secret, "***")
-            return text
+            return redact_text(text, (*self._secrets, *(os.environ.get(v, "") for v in _ENV_SECRETS)))
 
         async def _call_s3(self, method, *args, **kwargs):
             try:

@@ -24,6 +24,7 @@ from . import integrity, staging
 from ..algorithm import MANIFEST_NAME, Bundle
 from ..errors import StorageError, TransientError, ValidationError, disk_full
 from ..retry import DEFAULT_POLICY
+from ..names import notebook_stem
 from ..secrets import redact_url
 from .filesystems import open_filesystem
 
@@ -76,7 +77,7 @@ class Storage:
         """The folder under the root that holds `bundle`: its digest, or its notebook id (Zeppelin layout)."""
         if self.layout == "content":
             return bundle.digest
-        name = self.notebook_id or (posixpath.basename(bundle.notebook.replace("\\", "/")).removesuffix(".ipynb")
+        name = self.notebook_id or (notebook_stem(bundle.notebook).removesuffix(".ipynb")
                                     if bundle.notebook else "")
         name = "".join(c if c.isalnum() or c in "-_." else "_" for c in name).strip(".")
         if not name:
@@ -91,35 +92,35 @@ class Storage:
     def _path(self, digest: str, name: str = "") -> str:
         return posixpath.join(self.root_path, digest, name) if name else posixpath.join(self.root_path, digest)
 
-    def is_complete(self, digest: str, folder: str | None = None) -> bool:
-        """Whether the bundle `digest` is completely stored (in `folder`, by default its own digest folder).
-
-        Reads the manifest (one GET on object stores, where `exists` costs a HEAD and a LIST)."""
-        try:
-            return json.loads(self.fs.cat_file(self._path(folder or digest, MANIFEST_NAME))).get("digest") == digest
-        except (FileNotFoundError, ValueError):
-            return False
+    def _read_manifest(self, folder: str) -> bytes:
+        # from byte 0: one ranged GET on object stores, where a plain read first asks for the size (a HEAD)
+        return self.fs.cat_file(self._path(folder, MANIFEST_NAME), start=0)
 
     def stored_state(self, bundle: Bundle, folder: str | None = None, verify: bool = False) -> str:
         """"complete", "absent" (nothing, an unfinished upload, or another bundle in a Zeppelin folder) or
-        "damaged" (the manifest or a file no longer matches): one GET of the manifest and one listing, which
-        compares sizes; `verify` also reads every file back and compares its sha256."""
+        "damaged" (the manifest or a file no longer matches): one listing, which says whether a manifest is
+        there and gives the sizes to compare, then one GET of the manifest when it is (a fresh upload asks
+        once); `verify` also reads every file back and compares its sha256."""
         folder = folder or self.folder_for(bundle)
         where = redact_url(self.uri(folder))
+        find_below = getattr(self.fs, "find_below", None)  # one request on S3 (storage/s3.py)
         try:
-            raw = self.fs.cat_file(self._path(folder, MANIFEST_NAME))
+            listed = find_below(self._path(folder)) if find_below else self.fs.find(self._path(folder), detail=True)
         except FileNotFoundError:
+            listed = {}
+        sizes = {posixpath.relpath(path, self._path(folder)): info.get("size") for path, info in listed.items()}
+        if MANIFEST_NAME not in sizes:
             return "absent"
         try:
-            manifest = integrity.parse_manifest(raw, where)
+            manifest = integrity.parse_manifest(self._read_manifest(folder), where)
+        except FileNotFoundError:
+            return "absent"  # removed since the listing
         except integrity.DamagedBundle:
             return "damaged"
         if manifest.get("digest") != bundle.digest:
             return "absent" if folder != bundle.digest else "damaged"
         if not integrity.same_files(manifest, bundle.manifest()):
             return "damaged"
-        sizes = {posixpath.relpath(path, self._path(folder)): info.get("size")
-                 for path, info in self.fs.find(self._path(folder), detail=True).items()}
         if any(sizes.get(e["name"]) != e["size"] for e in manifest["files"]):
             return "damaged"
         if verify:

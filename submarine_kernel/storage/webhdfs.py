@@ -24,7 +24,6 @@ half-written file (above all the bundle manifest, which marks a bundle complete)
 
 from __future__ import annotations
 
-import os
 import posixpath
 import secrets
 from typing import Any, Mapping
@@ -34,8 +33,10 @@ from fsspec.implementations.webhdfs import WebHDFS
 
 from ..errors import StorageError
 from ..net.failover import Failover
-from ..net.http import build_session, one_line, redact
+from ..net.http import build_session, one_line
+from ..secrets import redact_text
 from ..net.kerberos import KerberosLogin, spnego_auth
+from ..names import hadoop_user
 from .filesystems import LAYOUT_OPTIONS, register_filesystem
 
 DEFAULT_HTTP_PORT = 9870
@@ -168,7 +169,7 @@ def _raise_for(response, remote, op: str, path: str) -> None:
     if code < 400:
         return
     exception, message = remote or ("", one_line(response.text, 300))
-    message = redact(message)
+    message = redact_text(message)
     if code == 401:
         raise PermissionError(f"WebHDFS refused the credentials for {op} {path} (401): use Kerberos (kinit), a "
                               "delegation token, or the right user.name")
@@ -211,7 +212,7 @@ def open_hdfs(url: str, options: Mapping[str, Any]) -> tuple[SubmarineWebHDFS, s
         raise StorageError(f"unknown hdfs storage option {unknown[0]!r}: use one of {', '.join(OPTIONS)}")
     if options.get("delegation_token") and (options.get("user") or options.get("kerberos") or options.get("keytab")):
         raise StorageError("a delegation token already says who you are: drop the user/kerberos storage options")
-    user = options.get("user") or os.environ.get("HADOOP_USER_NAME") or _login_name()
+    user = options.get("user") or hadoop_user()
     fs = SubmarineWebHDFS(namenode_urls(url, options), user=user, proxy_user=options.get("proxy_user"),
                           kerberos=bool(options.get("kerberos")), principal=options.get("principal", ""),
                           keytab=options.get("keytab", ""), kinit=options.get("kinit", "kinit"),
@@ -219,15 +220,6 @@ def open_hdfs(url: str, options: Mapping[str, Any]) -> tuple[SubmarineWebHDFS, s
                           verify=options.get("verify", True), client_cert=options.get("client_cert"),
                           data_proxy=options.get("data_proxy"), timeout=float(options.get("timeout", 60.0)))
     return fs, urlsplit(url).path or "/"
-
-
-def _login_name() -> str:
-    import getpass
-
-    try:
-        return getpass.getuser()
-    except Exception:  # no passwd entry in some containers
-        return "dr.who"
 
 
 for _protocol in ("hdfs", "webhdfs", "swebhdfs"):

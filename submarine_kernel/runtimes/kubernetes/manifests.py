@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from ...algorithm import PARAMS_NAME, Bundle, params_json
-from ...contract import distributed_env, replica_names, submarine_env, tf_config
+from ...contract import Addresses, replica_env, replica_names
+from ...errors import Problem
 from ...secrets import REDACTED, redact_url, redacted_spec_json
 from ...spec import JobSpec
 from .job_secret import JobSecrets
@@ -29,7 +30,8 @@ from .labels import (BUNDLE_URI_ANNOTATION, COMPONENT_LABEL, DIGEST_ANNOTATION, 
                      SPEC_ANNOTATION, configmap_name, env_name_part,
                      job_labels)
 from .options import ClusterOptions
-from .pods import add_pod_group_membership, add_scheduler, base_env, main_container, pod_group, pod_metadata, pod_spec
+from .pods import (add_pod_group_membership, add_scheduler, base_env, main_container, pod_group, pod_metadata,
+                   pod_spec, template_env)
 from .volumes import algorithm_configmap, algorithm_volumes, choose_delivery, projected_algorithm_volume
 
 OWNER_UID_PLACEHOLDER = "<uid of the job, filled in at submit>"
@@ -186,9 +188,10 @@ def _operator_job(basics: JobBasics, kind: Kind) -> dict[str, Any]:
     replica_specs = {}
     for role_name, role in spec.roles.items():
         # One template serves every replica of a role, so the index comes from the pod's operator label.
-        env: dict[str, Any] = {**base_env(spec, basics.workdir), **submarine_env(spec, role_name, 0)}
-        env["SUBMARINE_REPLICA_INDEX"] = {"fieldRef": {
-            "fieldPath": f"metadata.labels['{OPERATOR_REPLICA_INDEX_LABEL}']"}}
+        # The operator writes the address variables (TF_CONFIG, MASTER_ADDR...): addresses=None.
+        contract_env = template_env(replica_env(spec, role_name, None, None),
+                                       f"metadata.labels['{OPERATOR_REPLICA_INDEX_LABEL}']")
+        env: dict[str, Any] = {**base_env(spec, basics.workdir), **contract_env}
         env.update(basics.secrets.env(role_name, spec.role_env(role_name)))
         container = main_container(spec, role_name, kind, options, env, basics.secrets.command(spec, role_name),
                                    basics.mounts, basics.workdir, role.resources)
@@ -211,6 +214,13 @@ def _operator_job(basics: JobBasics, kind: Kind) -> dict[str, Any]:
             "spec": {kind.replica_specs_key: replica_specs, "runPolicy": run_policy}}
 
 
+def operator_addresses(spec: JobSpec, namespace: str, kind: Kind) -> dict[str, list[str]]:
+    """role → `host:port` of each replica of a v1 operator job: the operator makes a Service per replica,
+    `<job>-<replica type>-<index>` (it writes TF_CONFIG and MASTER_ADDR from these itself)."""
+    return {role: [f"{spec.name}-{role}-{i}.{namespace}.svc:{kind.port}" for i in range(r.replicas)]
+            for role, r in spec.roles.items()}
+
+
 def plain_job_addresses(spec: JobSpec, namespace: str) -> dict[str, list[str]]:
     """role → `host:port` of each replica: the Indexed Job's stable pod hostnames under the headless Service."""
     cluster: dict[str, list[str]] = {}
@@ -221,18 +231,9 @@ def plain_job_addresses(spec: JobSpec, namespace: str) -> dict[str, list[str]]:
 
 def plain_job_env(spec: JobSpec, namespace: str) -> list[dict[str, str]]:
     """Per completion index: the contract the operator would have injected, computed here."""
-    cluster = plain_job_addresses(spec, namespace)
-    deciding = replica_names(spec)[0]
-    master_addr = cluster[deciding[0]][0].rsplit(":", 1)[0]
-    out = []
-    for role, index in replica_names(spec):
-        env = {**spec.role_env(role), **submarine_env(spec, role, index)}
-        if spec.framework in ("tensorflow", "custom"):
-            env["TF_CONFIG"] = tf_config(cluster, role, index)
-        if spec.framework in ("pytorch", "xgboost", "custom"):
-            env.update(distributed_env(spec, role, index, master_addr, PLAIN_JOB.port))
-        out.append(env)
-    return out
+    addresses = Addresses(plain_job_addresses(spec, namespace), PLAIN_JOB.port)
+    return [{**spec.role_env(role), **replica_env(spec, role, index, addresses)}
+            for role, index in replica_names(spec)]
 
 
 def indexed_launch(spec: JobSpec, per_index_env: Sequence[Mapping[str, Any]], secrets: JobSecrets,
@@ -305,11 +306,12 @@ def plain_job_problems(spec: JobSpec, options: ClusterOptions) -> list[str]:
     problems = []
     roles = list(spec.roles.values())
     if len({spec.role_image(r.name) for r in roles}) > 1 or len({r.resources.to_cli() for r in roles}) > 1:
-        problems.append("without the training operator every replica runs from one pod template: give every role "
-                        "the same image and resources, or set KubernetesRuntime.training_operator = True")
+        problems.append(Problem("without the training operator every replica runs from one pod template: give "
+                                "every role the same image and resources, or set KubernetesRuntime."
+                                "training_operator = True", "image"))
     if "ps" in spec.roles and not options.job_success_policy:
-        problems.append("parameter servers never exit, so a plain Job with --ps only ends with "
-                        "KubernetesRuntime.job_success_policy = True (Kubernetes 1.31+)")
+        problems.append(Problem("parameter servers never exit, so a plain Job with --ps only ends with "
+                                "KubernetesRuntime.job_success_policy = True (Kubernetes 1.31+)", "ps"))
     if options.restart_policy not in ("Never", "OnFailure"):
         problems.append(f"a plain Job cannot use restart_policy {options.restart_policy!r}: use Never or OnFailure")
     return problems

@@ -6,7 +6,7 @@ from __future__ import annotations
 import posixpath
 from typing import Any, Mapping
 
-from ...contract import ALGORITHM_DIR
+from ...contract import ALGORITHM_DIR, Indexed, Value
 from ...resources import Resources
 from ...spec import JobSpec
 from .kinds import Kind
@@ -79,7 +79,25 @@ def pod_metadata(labels: Mapping[str, str], options: ClusterOptions) -> dict[str
 
 
 def base_env(spec: JobSpec, workdir: str) -> dict[str, Any]:
-    return {"PYTHONPATH": f"{posixpath.join(workdir, ALGORITHM_DIR)}:{workdir}", "PYTHONUNBUFFERED": "1"}
+    return {"PYTHONPATH": f"{posixpath.join(workdir, ALGORITHM_DIR)}:{workdir}"}
+
+
+def template_env(values: Mapping[str, Value], index_field: str) -> dict[str, Any]:
+    """The contract's index-free values (`contract.replica_env(..., index=None, ...)`) for a pod template that
+    serves every replica of a role: SUBMARINE_REPLICA_INDEX from the pod's `index_field` (downward API), and
+    the values holding the index through Kubernetes' `$(SUBMARINE_REPLICA_INDEX)` expansion (it expands
+    variables defined before; replica_env gives SUBMARINE_REPLICA_INDEX first)."""
+    env: dict[str, Any] = {}
+    for key, value in values.items():
+        if not isinstance(value, Indexed):
+            env[key] = value
+        elif key == "SUBMARINE_REPLICA_INDEX":
+            env[key] = {"fieldRef": {"fieldPath": index_field}}
+        elif value.offset == 0:
+            env[key] = f"{value.before}$(SUBMARINE_REPLICA_INDEX){value.after}"
+        else:  # the kubelet does no arithmetic; roles whose ranks are offset (a master) get a pod per index
+            raise ValueError(f"{key} needs the index plus {value.offset}: give each replica its own values")
+    return env
 
 
 def main_container(spec: JobSpec, role: str, kind: Kind, options: ClusterOptions, env: Mapping[str, Any],

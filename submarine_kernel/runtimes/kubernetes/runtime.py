@@ -17,11 +17,12 @@ from typing import Iterator, Mapping, Sequence
 from traitlets import Bool, CaselessStrEnum, Dict, Enum, Float, Int, List, Unicode, observe
 
 from ...algorithm import Bundle
-from ...errors import ValidationError
+from ...errors import Problem, ValidationError
 from ...job_types import JobRef, JobStatus
+from ...names import host_name_problems
 from ...retry import retried
 from ...spec import JobSpec
-from ..base import ListedJob, Runtime
+from ..base import ListedJob, Runtime, Submission
 from . import tensorboard, trainer
 from .api_choice import APIS, AUTO, PLAIN_JOB as PLAIN_JOB_API, TRAINER, TRAINING_OPERATOR, ApiChoice, choose, details
 from .api_choice import kind_for
@@ -30,12 +31,11 @@ from .client import Client, NotFound
 from .create import create_job, find_job
 from .credentials import Credentials, LocalFacts, no_kubeconfig
 from .data import KubernetesJobData
-from .kinds import OPERATOR_KINDS, Kind, kind_of_plural
-from .limits import api_limits
+from .kinds import OPERATOR_KINDS, TRAINJOB, Kind, kind_of_plural
 from .listing import list_jobs
 from .labels import STOPPED_ANNOTATION, label_value
 from .logs import read_log
-from .manifests import JobPlan, plan_job
+from .manifests import JobPlan, operator_addresses, plain_job_addresses, plain_job_problems, plan_job
 from .options import CONFIGMAP_LIMIT, ClusterOptions
 from .queue import QueuePositions
 from .status import job_status
@@ -217,17 +217,35 @@ class KubernetesRuntime(Runtime):
         return problems + [p for p in self.missing_settings(spec) if p not in problems]
 
     def api_problems(self, spec: JobSpec, choice: ApiChoice) -> list[str]:
-        """What the API of `choice` cannot run (`limits.api_limits`)."""
-        return api_limits(spec, choice, self.cluster_options(choice))
+        """What the API of `choice` cannot run: a job name too long for the host names its pods get (from the
+        address builders every API's objects use), and the API's own limits (a plain Job's, Trainer v2's)."""
+        options = self.cluster_options(choice)
+        kind = kind_for(choice, spec)
+        if kind.operator:
+            addresses = operator_addresses(spec, options.namespace, kind)
+        elif kind is TRAINJOB:
+            addresses = trainer.node_addresses(spec, options.namespace)
+        elif kind.custom:
+            addresses = trainer.jobset_addresses(spec, options.namespace)
+        else:
+            addresses = plain_job_addresses(spec, options.namespace)
+        problems = host_name_problems(spec.name, (a for hosts in addresses.values() for a in hosts))
+        if kind.custom and not kind.operator:
+            problems += trainer.trainer_problems(spec, options)
+        elif not kind.operator:
+            problems += plain_job_problems(spec, options)
+        return problems
 
     def missing_settings(self, spec: JobSpec) -> list[str]:
         """What a real submission needs that is not configured: a dry run shows placeholders instead."""
         missing = []
         if not self._local_facts().available:
-            missing.append(no_kubeconfig(Credentials.of(self.kubeconfig, self.context, self.in_cluster).path))
+            missing.append(Problem(no_kubeconfig(Credentials.of(self.kubeconfig, self.context, self.in_cluster).path),
+                                   dry_run_ok=True))
         for role in spec.roles:
             if not spec.role_image(role):
-                missing.append(f"role {role!r} has no container image: pass --image or set SubmarineConfig.image")
+                missing.append(Problem(f"role {role!r} has no container image: pass --image or set "
+                                       "SubmarineConfig.image", "image", dry_run_ok=True))
         return missing
 
     def plan(self, spec: JobSpec, bundle: Bundle, bundle_uri: str, choice: ApiChoice | None = None) -> JobPlan:
@@ -238,29 +256,35 @@ class KubernetesRuntime(Runtime):
             return trainer.plan(spec, bundle, bundle_uri, options)
         return plan_job(spec, bundle, bundle_uri, options)
 
-    def render(self, spec: JobSpec, bundle: Bundle, bundle_uri: str) -> str:
-        """YAML of every object submit would create, in creation order (no cluster needed); a setting not
-        configured yet shows as a visible placeholder."""
-        if any(not spec.role_image(role) for role in spec.roles):
-            spec = spec.replace(image=IMAGE_PLACEHOLDER)
+    def prepare(self, spec: JobSpec, bundle: Bundle, bundle_uri: str) -> Submission:
+        """The job's objects for the API the cluster is assumed to serve (no cluster needed); the dry run
+        prints their YAML in creation order, a setting not configured yet as a visible placeholder."""
         choice = self.api_choice(spec=spec)
-        plan = self.plan(spec, bundle, bundle_uri, choice)
-        return plan.dry_run_yaml(bundle, choice.describe())
 
-    def submit(self, spec: JobSpec, bundle: Bundle, bundle_uri: str) -> JobRef:
+        def describe() -> str:
+            shown = spec
+            if any(not spec.role_image(role) for role in spec.roles):
+                shown = spec.replace(image=IMAGE_PLACEHOLDER)
+            return self.plan(shown, bundle, bundle_uri, choice).dry_run_yaml(bundle, choice.describe())
+
+        return self.submission(spec, bundle, bundle_uri, (choice, self.plan(spec, bundle, bundle_uri, choice)),
+                               describe)
+
+    def start(self, submission: Submission) -> JobRef:
         """Create the job, then the ConfigMap/Secret/Service it owns (`create.create_job`).
 
-        `spec` is valid: `Session.build` checked it (`check`) and it is not checked again. Only what the
+        The spec is valid: `Session.build` checked it (`check`) and it is not checked again. Only what the
         cluster alone can tell may still refuse it, before anything is created: with api 'auto' the
-        discovery can choose another API than the check assumed, whose own limits are checked then (a master
-        unlike its workers on a Trainer v2 cluster)."""
-        assumed = self._choice(None, spec)
+        discovery can choose another API than the one prepared for, whose own limits are checked then (a
+        master unlike its workers on a Trainer v2 cluster), and the objects are built for it."""
+        spec, bundle, bundle_uri = submission.spec, submission.bundle, submission.bundle_uri
+        assumed, plan = submission.request
         choice = self.api_choice(discover=True)
         if choice.api != assumed.api:
             problems = self.api_problems(spec, choice)
             if problems:
                 raise ValidationError(problems)
-        plan = self.plan(spec, bundle, bundle_uri, choice)
+            plan = self.plan(spec, bundle, bundle_uri, choice)
         created = create_job(self.connect(), plan, spec)
         namespace = plan.job["metadata"]["namespace"]
         ref = self._ref(spec, created, plan.kind, namespace, plan.delivery, choice)

@@ -21,19 +21,19 @@ Kueue: with a queue the job carries `kueue.x-k8s.io/queue-name` and is created s
 
 from __future__ import annotations
 
-import json
 import shlex
 from typing import Any, Mapping
 
 from ...algorithm import Bundle
-from ...contract import TF_ROLE_ORDER, distributed_env, rank, replica_names, submarine_env
+from ...contract import TF_ROLE_ORDER, Addresses, replica_env, replica_names
+from ...errors import Problem
 from ...spec import JobSpec
 from .kinds import JOBSET, TRAINING_RUNTIME, TRAINJOB, Kind
 from .labels import COMPLETION_INDEX_LABEL, COMPONENT_LABEL
 from .manifests import JobPlan, indexed_launch, job_basics
 from .options import ClusterOptions
 from .pods import (add_pod_group_membership, add_scheduler, base_env, container_resources, env_list, main_container,
-                   pod_group, pod_metadata, pod_spec)
+                   pod_group, pod_metadata, pod_spec, template_env)
 from .volumes import one_volume_per_mount
 
 NODE_JOB = "node"  # the replicated Job of the upstream torch/xgboost runtimes
@@ -67,18 +67,12 @@ def trainer_problems(spec: JobSpec, options: ClusterOptions) -> list[str]:
     if trainer_kind(spec) is TRAINJOB:
         roles = list(spec.roles.values())
         if len({spec.role_image(r.name) for r in roles}) > 1 or len({r.resources.to_cli() for r in roles}) > 1:
-            problems.append("a TrainJob runs every node from one template: give the master and the workers the same "
-                            "image and resources, or set KubernetesRuntime.api = 'training-operator'")
+            problems.append(Problem("a TrainJob runs every node from one template: give the master and the workers "
+                                    "the same image and resources, or set KubernetesRuntime.api = "
+                                    "'training-operator'", "image"))
     if options.restart_policy not in ("Never", "OnFailure"):
         problems.append(f"Trainer v2 jobs cannot use restart_policy {options.restart_policy!r}: use Never or OnFailure")
     return problems
-
-
-def host_suffix(spec: JobSpec) -> int:
-    """Characters the pods' host names add to the job name (`-node-0-3`, `-worker-0-1`)."""
-    if trainer_kind(spec) is TRAINJOB:
-        return len(f"-{NODE_JOB}-0-{max(spec.replica_count - 1, 0)}")
-    return max((len(f"-{role}-0-{r.replicas - 1}") for role, r in spec.roles.items()), default=0)
 
 
 def node_addresses(spec: JobSpec, namespace: str) -> dict[str, list[str]]:
@@ -109,13 +103,9 @@ def plan(spec: JobSpec, bundle: Bundle, bundle_uri: str, options: ClusterOptions
 def _plan_trainjob(spec: JobSpec, bundle: Bundle, bundle_uri: str, options: ClusterOptions) -> JobPlan:
     basics = job_basics(spec, bundle, bundle_uri, options)
     labels, workdir, volumes, mounts = basics.labels, basics.workdir, basics.volumes, basics.mounts
-    cluster = node_addresses(spec, options.namespace)
-    master_addr = cluster[replica_names(spec)[0][0]][0].rsplit(":", 1)[0]
-    per_index = []
-    for role, index in replica_names(spec):
-        env = {**spec.role_env(role), **submarine_env(spec, role, index)}
-        env.update(distributed_env(spec, role, index, master_addr, TRAINJOB.port))
-        per_index.append(env)
+    addresses = Addresses(node_addresses(spec, options.namespace), TRAINJOB.port)
+    per_index = [{**spec.role_env(role), **replica_env(spec, role, index, addresses)}
+                 for role, index in replica_names(spec)]
     # A runtime patch cannot set workingDir: the script starts there itself.
     script, env = indexed_launch(spec, per_index, basics.secrets, prelude=f"cd {shlex.quote(workdir)} || exit 1")
     env = {**base_env(spec, workdir), **env}
@@ -184,24 +174,15 @@ def _training_runtime(spec: JobSpec, options: ClusterOptions, labels: Mapping[st
 def _plan_jobset(spec: JobSpec, bundle: Bundle, bundle_uri: str, options: ClusterOptions) -> JobPlan:
     basics = job_basics(spec, bundle, bundle_uri, options)
     secrets, workdir = basics.secrets, basics.workdir
-    cluster = jobset_addresses(spec, options.namespace)
+    addresses = Addresses(jobset_addresses(spec, options.namespace), JOBSET.port)
     deciding = replica_names(spec)[0][0]
-    master_addr = cluster[deciding][0].rsplit(":", 1)[0]
     replicated = []
     for role, role_spec in sorted(spec.roles.items(), key=_role_order):
-        # Defined first, so that later values can use it: Kubernetes expands $(VAR) of earlier variables.
-        env: dict[str, Any] = {"SUBMARINE_REPLICA_INDEX": {"fieldRef": {"fieldPath": COMPLETION_INDEX_FIELD}}}
-        env.update({k: v for k, v in {**base_env(spec, workdir), **submarine_env(spec, role, 0)}.items()
-                    if k != "SUBMARINE_REPLICA_INDEX"})
+        # Each role is one replicated Job: its completion index is the replica's index in the role.
+        contract_env = template_env(replica_env(spec, role, None, addresses), COMPLETION_INDEX_FIELD)
+        env: dict[str, Any] = {**base_env(spec, workdir), **contract_env}
         env.update(secrets.env(role, spec.role_env(role)))
         command = secrets.command(spec, role)
-        if spec.framework in ("tensorflow", "custom"):
-            env["TF_CONFIG"] = tf_config_template(cluster, role)
-        if spec.framework in ("pytorch", "xgboost", "custom"):
-            contract = distributed_env(spec, role, 0, master_addr, JOBSET.port)
-            env.update({k: v for k, v in contract.items() if k != "RANK"})
-            # RANK = completion index + the role's offset (master 0, worker i → i+1): shell arithmetic
-            command = f'export RANK=$((JOB_COMPLETION_INDEX + {rank(spec, role, 0)})); {command}'
         container = main_container(spec, role, JOBSET, options, env, command, basics.mounts, workdir,
                                    role_spec.resources)
         container["ports"] = [{"name": "submarine", "containerPort": JOBSET.port}]
@@ -230,10 +211,3 @@ def _plan_jobset(spec: JobSpec, bundle: Bundle, bundle_uri: str, options: Cluste
         job_spec["suspend"] = True
     job = {"apiVersion": JOBSET.api_version, "kind": JOBSET.kind, "metadata": basics.metadata, "spec": job_spec}
     return basics.plan(JOBSET, job, pod_group=pod_group(spec, options, basics.labels))
-
-
-def tf_config_template(cluster: Mapping[str, list[str]], role: str) -> str:
-    """TF_CONFIG with the task index left to Kubernetes' `$(SUBMARINE_REPLICA_INDEX)` expansion."""
-    members = {r: list(addrs) for r, addrs in cluster.items() if r != "evaluator"}
-    text = json.dumps({"cluster": members, "task": {"type": role, "index": -424242}, "environment": "cloud"})
-    return text.replace("-424242", "$(SUBMARINE_REPLICA_INDEX)")

@@ -26,16 +26,15 @@ from traitlets import Float, Int, Unicode, default
 from ... import contract
 from ...algorithm import PARAMS_NAME, Bundle, params_json
 from ...config import data_dir, private_dir
-from ...errors import JobNotFound, SubmarineError, disk_full
+from ...errors import JobNotFound, Problem, SubmarineError, disk_full
 from ...secrets import is_secret_key, redact_mapping, redacted_spec_json
 from ...spec import JobSpec
 from ...storage import fetch_bundle
 from ...job_types import SUBMISSION_LABEL, JobRef, JobState, JobStatus, ReplicaStatus, utcnow
-from ..base import ListedJob, Runtime
+from ..base import ListedJob, Runtime, Submission
 from . import processes
 from .data import LocalJobData
 
-_SAFE_NAME_MAX = 200
 
 
 class LocalRuntime(Runtime):
@@ -82,11 +81,9 @@ class LocalRuntime(Runtime):
     def check(self, spec: JobSpec) -> list[str]:
         problems = []
         name = spec.name or ""
-        if not name or len(name) > _SAFE_NAME_MAX or not all(c.isalnum() or c in "-_." for c in name) \
-                or name.startswith("."):
-            problems.append(f"job name {name!r} cannot be a folder name: use letters, digits, '-', '_' and '.'")
-        elif (Path(self.jobs_dir) / name).exists():
-            problems.append(f"a local job named {name!r} already exists: choose another --name")
+        # the name itself follows the one job name rule (names.job_name_problems, checked by Session.build)
+        if name and (Path(self.jobs_dir) / name).exists():
+            problems.append(Problem(f"a local job named {name!r} already exists: choose another --name", "name"))
         elif Path(self.jobs_dir).is_dir() and not os.access(self.jobs_dir, os.W_OK):
             problems.append(f"the local jobs folder {self.jobs_dir} is not writable: make it writable, or set "
                             "LocalRuntime.jobs_dir to a folder you can write")
@@ -96,8 +93,8 @@ class LocalRuntime(Runtime):
         wanted = sum(role.resources.gpus * role.replicas for role in spec.roles.values())
         available = self.available_gpus()
         if wanted > len(available):
-            problems.append(f"the job asks for {wanted} GPU(s) but this machine has {len(available)}: "
-                            "lower gpu= in the resources or use a cluster runtime")
+            problems.append(Problem(f"the job asks for {wanted} GPU(s) but this machine has {len(available)}: "
+                                    "lower gpu= in the resources or use a cluster runtime", "resources.default"))
         return problems
 
     def available_gpus(self) -> list[str]:
@@ -119,42 +116,45 @@ class LocalRuntime(Runtime):
         cluster: dict[str, list[str]] = {}
         for (role, _index), port in zip(replicas, ports):
             cluster.setdefault(role, []).append(f"{self.host}:{port}")
-        master_port = ports[-1]
+        addresses = contract.Addresses(cluster, master_port=ports[-1])
         gpu_ids = iter(self.available_gpus())
         plan = []
         for role, index in replicas:
             name = f"{role}-{index}"
             cwd = job_dir / "replicas" / name
-            env = {**spec.role_env(role), **contract.submarine_env(spec, role, index)}
-            if spec.framework == "tensorflow":
-                env["TF_CONFIG"] = contract.tf_config(cluster, role, index)
-            elif spec.framework in ("pytorch", "xgboost"):
-                env.update(contract.distributed_env(spec, role, index, self.host, master_port))
-                env["LOCAL_RANK"] = "0"  # each replica is its own node with its own device slice, like a pod
+            env = {**spec.role_env(role), **contract.replica_env(spec, role, index, addresses)}
             gpus = spec.roles[role].resources.gpus
             env["CUDA_VISIBLE_DEVICES"] = ",".join(next(gpu_ids) for _ in range(gpus))
             algorithm_dir = cwd / contract.ALGORITHM_DIR
             env["PYTHONPATH"] = os.pathsep.join(p for p in (str(algorithm_dir), os.environ.get("PYTHONPATH")) if p)
             env["PATH"] = self._replica_path(job_dir)
-            env["PYTHONUNBUFFERED"] = "1"
             plan.append({"name": name, "role": role, "index": index, "command": spec.launch_command(role),
                          "env": env, "cwd": str(cwd), "log": str(job_dir / "logs" / f"{name}.log")})
         return plan
 
-    def render(self, spec: JobSpec, bundle: Bundle, bundle_uri: str) -> str:
+    def prepare(self, spec: JobSpec, bundle: Bundle, bundle_uri: str) -> Submission:
+        """The replicas' processes (command, environment, folders, ports); the dry run prints them as `env`
+        command lines."""
         job_dir = Path(self.jobs_dir) / spec.name
-        spec = spec.replace(params=redact_mapping(spec.params))  # a printed dry run shows no secret param
-        lines = [f"# local job {spec.name}: {spec.replica_count} replica(s), bundle {bundle_uri or '(no files)'}",
-                 f"# python, python3: {self.python} (LocalRuntime.python)"]
-        for replica in self._plan(spec, job_dir):
-            contract_env = {k: v for k, v in replica["env"].items() if k.startswith(("SUBMARINE_", "TF_CONFIG",
-                            "MASTER_", "WORLD_SIZE", "RANK", "CUDA_VISIBLE"))}
-            env = " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(contract_env.items()))
-            lines.append(f"# {replica['name']} in {replica['cwd']}")
-            lines.append(f"env {env} /bin/sh -c {shlex.quote(replica['command'])}")
-        return "\n".join(lines)
 
-    def submit(self, spec: JobSpec, bundle: Bundle, bundle_uri: str) -> JobRef:
+        def describe() -> str:
+            shown = spec.replace(params=redact_mapping(spec.params))  # a printed dry run shows no secret param
+            lines = [f"# local job {spec.name}: {spec.replica_count} replica(s), bundle {bundle_uri or '(no files)'}",
+                     f"# python, python3: {self.python} (LocalRuntime.python)"]
+            for replica in self._plan(shown, job_dir):
+                contract_env = {k: v for k, v in replica["env"].items() if k.startswith((
+                    "SUBMARINE_", "TF_CONFIG", "MASTER_", "WORLD_SIZE", "RANK", "LOCAL_RANK", "PYTHONUNBUFFERED",
+                    "CUDA_VISIBLE"))}
+                env = " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(contract_env.items()))
+                lines.append(f"# {replica['name']} in {replica['cwd']}")
+                lines.append(f"env {env} /bin/sh -c {shlex.quote(replica['command'])}")
+            return "\n".join(lines)
+
+        return self.submission(spec, bundle, bundle_uri, self._plan(spec, job_dir), describe)
+
+    def start(self, submission: Submission) -> JobRef:
+        spec, bundle, bundle_uri, plan = (submission.spec, submission.bundle, submission.bundle_uri,
+                                          submission.request)
         job_dir = Path(self.jobs_dir) / spec.name
         try:
             private_dir(Path(self.jobs_dir))
@@ -177,7 +177,6 @@ class LocalRuntime(Runtime):
                     real.write(params_json(spec.params_file()))
             (job_dir / "logs").mkdir(mode=0o700)
             processes.write_interpreter_shims(job_dir / "bin", self.python)
-            plan = self._plan(spec, job_dir)
             for replica in plan:
                 cwd = Path(replica["cwd"])
                 shutil.copytree(bundle_dir, cwd / contract.ALGORITHM_DIR)

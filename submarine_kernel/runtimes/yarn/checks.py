@@ -6,37 +6,20 @@ from __future__ import annotations
 
 import re
 
+from ...errors import Problem
 from ...resources import Resources
 from ...spec import JobSpec
 from .service import TENSORBOARD_COMPONENT, ServiceSettings, component_plan, registry_user
 
-#: YARN's own rules (ServiceApiUtil): `[a-z][a-z0-9-]*`, no '_', a DNS label of at most 63 characters;
-#: component names leave room for the instance id (63 - len(str(Long.MAX_VALUE)) = 44).
-SERVICE_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]*$")
+#: YARN's own rules (ServiceApiUtil): service names `[a-z][a-z0-9-]*`, a DNS label of at most 63 characters
+#: (the one job name rule, `names.job_name_problems`, is that); user names in the registry DNS as below.
 USER_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-.]*$")
 MAX_LABEL = 63
-MAX_COMPONENT_NAME = MAX_LABEL - len(str(2 ** 63 - 1))
 
 
-def name_problems(name: str, what: str = "job name") -> list[str]:
-    """YARN's service and component name rules (ServiceApiUtil.validateNameFormat, registry DNS on)."""
-    problems = []
-    if "_" in name:
-        problems.append(f"{what} {name!r} contains '_', which YARN refuses (DNS host names cannot have it): "
-                        "use '-' instead")
-    if len(name) > MAX_LABEL:
-        problems.append(f"{what} {name!r} is {len(name)} characters long: YARN allows at most {MAX_LABEL}")
-    if name and "_" not in name and not SERVICE_NAME_PATTERN.match(name):
-        problems.append(f"{what} {name!r} does not match YARN's [a-z][a-z0-9-]*: use lower-case letters, "
-                        "digits and '-', starting with a letter")
-    if name.endswith("-"):
-        problems.append(f"{what} {name!r} ends with '-', which is not a valid DNS label: drop the trailing '-'")
-    return problems
-
-
-def resource_problems(role: str, resources: Resources, settings: ServiceSettings) -> list[str]:
+def resource_problems(role: str, resources: Resources, settings: ServiceSettings) -> list[Problem]:
     """Resources YARN cannot give: fractional vcores, more than the scheduler's maximum allocation."""
-    problems = []
+    problems: list[str] = []
     cpus = resources.cpus if resources.cpus is not None else settings.default_vcores
     memory = resources.memory_mib if resources.memory_mib is not None else settings.default_memory_mib
     if not float(cpus).is_integer():
@@ -48,18 +31,18 @@ def resource_problems(role: str, resources: Resources, settings: ServiceSettings
     if settings.max_memory_mib and memory > settings.max_memory_mib:
         problems.append(f"{role} asks for {memory} MiB but YARN gives at most {settings.max_memory_mib} MiB "
                         "per container (yarn.scheduler.maximum-allocation-mb): lower memory=")
-    return problems
+    return [Problem(p, f"resources.{role}") for p in problems]
 
 
 def service_problems(spec: JobSpec, settings: ServiceSettings) -> list[str]:
     """Everything YARN would refuse about `spec` with `settings`, found before anything is uploaded."""
-    problems = name_problems(spec.name or "")
+    problems: list[str] = []  # the name itself: the one job name rule (names.job_name_problems, Session.build)
     if spec.name in {p.name for p in component_plan(spec)} | {TENSORBOARD_COMPONENT}:
-        problems.append(f"job name {spec.name!r} equals one of its component names, which YARN refuses: "
-                        "choose another --name")
+        problems.append(Problem(f"job name {spec.name!r} equals one of its component names, which YARN "
+                                "refuses: choose another --name", "name"))
     if "chief" in spec.roles and "master" in spec.roles:
-        problems.append("a job with both a chief and a master cannot run on YARN (both become the 'master' "
-                        "component): keep one of them")
+        problems.append(Problem("a job with both a chief and a master cannot run on YARN (both become the "
+                                "'master' component): keep one of them", "chief"))
     if settings.domain and (len(registry_user(settings.user)) > MAX_LABEL
                             or not USER_NAME_PATTERN.match(registry_user(settings.user))):
         problems.append(f"user {settings.user!r} is not a valid registry DNS label: set YarnRuntime.user to "
@@ -70,6 +53,6 @@ def service_problems(spec: JobSpec, settings: ServiceSettings) -> list[str]:
     for name, role in spec.roles.items():
         problems.extend(resource_problems(name, role.resources, settings))
     if settings.tensorboard and not spec.checkpoint_path:
-        problems.append("YarnRuntime.tensorboard is on but the job has no checkpoint path for TensorBoard to "
-                        "read: pass --checkpoint PATH or switch it off")
+        problems.append(Problem("YarnRuntime.tensorboard is on but the job has no checkpoint path for TensorBoard "
+                                "to read: pass --checkpoint PATH or switch it off", "checkpoint_path"))
     return problems

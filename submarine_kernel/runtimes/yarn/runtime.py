@@ -8,7 +8,6 @@ what a job's `JobRef.extra` holds `data.py`.
 
 from __future__ import annotations
 
-import getpass
 import os
 import threading
 import time
@@ -18,16 +17,17 @@ from urllib.parse import quote, urlsplit
 from traitlets import Bool, Dict, Float, Int, List, Unicode, Union, default
 
 from ...algorithm import Bundle
-from ...errors import JobNotFound, RuntimeFailure, SubmarineError
+from ...errors import JobNotFound, Problem, RuntimeFailure, SubmarineError
 from ...job_types import JobRef, JobStatus, same_submission, submission_token
 from ...net.http import build_session
 from ...net.kerberos import KerberosLogin, spnego_auth
 from ...retry import retried
+from ...names import dns1035_problems, hadoop_user
 from ...spec import JobSpec
-from ..base import ListedJob, Runtime
+from ..base import ListedJob, Runtime, Submission
 from . import service as ys
 from . import status as st
-from .checks import name_problems, service_problems
+from .checks import service_problems
 from .classic import classic_command
 from .client import APP_ID, ResourceManagerClient, ServiceNameTaken
 from .data import YarnJobData
@@ -35,13 +35,6 @@ from .listing import list_services
 
 #: what a dry run writes where a setting a real submission needs is not configured yet
 RM_PLACEHOLDER = "<YarnRuntime.rm_urls>"
-
-
-def _default_user() -> str:
-    try:
-        return os.environ.get("HADOOP_USER_NAME") or getpass.getuser()
-    except Exception:  # no passwd entry in some containers
-        return "user"
 
 
 
@@ -113,7 +106,7 @@ class YarnRuntime(Runtime):
 
     @default("user")
     def _default_user(self):
-        return _default_user()
+        return hadoop_user()
 
     @default("link_templates")
     def _default_link_templates(self):
@@ -182,23 +175,26 @@ class YarnRuntime(Runtime):
         """YARN localizes each file from the bundle URI on the node that runs the container: a file:// root on
         this machine reaches no node (unless every node mounts it, `shared_file_storage`)."""
         if urlsplit(bundle_uri).scheme in ("", "file") and not self.shared_file_storage:
-            return [f"the bundle would be stored at {bundle_uri}, on this machine, where YARN's NodeManagers "
-                    "cannot fetch it: set SubmarineConfig.storage_root to an hdfs:// URL of the cluster (or set "
-                    "YarnRuntime.shared_file_storage = True when every node mounts that folder)"]
+            return [Problem(f"the bundle would be stored at {bundle_uri}, on this machine, where YARN's "
+                            "NodeManagers cannot fetch it: set SubmarineConfig.storage_root to an hdfs:// URL of "
+                            "the cluster (or set YarnRuntime.shared_file_storage = True when every node mounts that "
+                            "folder)", dry_run_ok=True)]
         return []
 
     def missing_settings(self, spec: JobSpec) -> list[str]:
         missing = []
         if not self.rm_urls:
-            missing.append("no ResourceManager is configured: set YarnRuntime.rm_urls = ['http://rm:8088']")
+            missing.append(Problem("no ResourceManager is configured: set YarnRuntime.rm_urls = "
+                                   "['http://rm:8088']", dry_run_ok=True))
         if not self.registry_dns_domain:
             if spec.replica_count > 1 and self.uses_kerberos:  # rendezvous.py reads the RM with simple auth
-                missing.append("without registry DNS the replicas find each other through the Services API, "
-                               "which a Kerberos cluster does not open to containers: set "
-                               "YarnRuntime.registry_dns_domain (hadoop.registry.dns.domain-name of the cluster)")
+                missing.append(Problem("without registry DNS the replicas find each other through the Services "
+                                       "API, which a Kerberos cluster does not open to containers: set "
+                                       "YarnRuntime.registry_dns_domain (hadoop.registry.dns.domain-name of the "
+                                       "cluster)", dry_run_ok=True))
             elif self.tensorboard and spec.checkpoint_path:
-                missing.append("the TensorBoard quicklink needs the registry DNS domain: set "
-                               "YarnRuntime.registry_dns_domain")
+                missing.append(Problem("the TensorBoard quicklink needs the registry DNS domain: set "
+                                       "YarnRuntime.registry_dns_domain", dry_run_ok=True))
         return missing
 
     def service(self, spec: JobSpec, bundle: Bundle, bundle_uri: str, *, redact: bool = False) -> dict:
@@ -210,30 +206,29 @@ class YarnRuntime(Runtime):
                                 notebook=bundle.notebook, digests=bundle.file_sha256,
                                 env_view=redact_mapping if redact else None)
 
-    def render(self, spec: JobSpec, bundle: Bundle, bundle_uri: str) -> str:
-        """The service JSON and the equivalent classic Hadoop Submarine command line (secrets hidden)."""
-        from ...secrets import redact_mapping
+    def prepare(self, spec: JobSpec, bundle: Bundle, bundle_uri: str) -> Submission:
+        """The service JSON to POST; the dry run prints it (secrets hidden, placeholders for settings not
+        configured yet) with the equivalent classic Hadoop Submarine command line."""
+        def describe() -> str:
+            from ...secrets import redact_mapping
 
-        spec = spec.replace(params=redact_mapping(spec.params))  # secret params are on the command lines too
-        service = self.service(spec, bundle, bundle_uri, redact=True)
-        classic = classic_command(spec, bundle.files, bundle_uri, self.settings(),
-                                  self.submarine_jar, env_view=redact_mapping)
-        rm = self.rm_urls[0].rstrip("/") if self.rm_urls else RM_PLACEHOLDER
-        return "\n".join([
-            f"# YARN service {spec.name}: POST {rm}/app/v1/services",
-            ys.service_json(service),
-            "",
-            "# the same job with Hadoop Submarine's command line:",
-            classic,
-        ])
+            shown = spec.replace(params=redact_mapping(spec.params))  # secret params are on the command lines too
+            service = self.service(shown, bundle, bundle_uri, redact=True)
+            classic = classic_command(shown, bundle.files, bundle_uri, self.settings(placeholders=True),
+                                      self.submarine_jar, env_view=redact_mapping)
+            rm = self.rm_urls[0].rstrip("/") if self.rm_urls else RM_PLACEHOLDER
+            return "\n".join([f"# YARN service {spec.name}: POST {rm}/app/v1/services", ys.service_json(service), "",
+                              "# the same job with Hadoop Submarine's command line:", classic])
+
+        return self.submission(spec, bundle, bundle_uri, self.service(spec, bundle, bundle_uri), describe)
 
     # -- submit ----------------------------------------------------------------------------------------
-    def submit(self, spec: JobSpec, bundle: Bundle, bundle_uri: str) -> JobRef:
+    def start(self, submission: Submission) -> JobRef:
         """POST the service; the application id is kept when the RM reports it at once.
 
-        `spec` is valid: `Session.build` checked it (`check` included) before the bundle was uploaded, so it
+        The spec is valid: `Session.build` checked it (`check` included) before the bundle was uploaded, so it
         is not checked again here."""
-        service = self.service(spec, bundle, bundle_uri)
+        spec, service = submission.spec, submission.request
         submitted_ms = int(time.time() * 1000)
         try:
             app_id = self.client.create_service(service)
@@ -388,7 +383,7 @@ class YarnRuntime(Runtime):
             raise SubmarineError("TensorBoard on YARN is reached through registry DNS: set "
                                  "YarnRuntime.registry_dns_domain")
         service_name = name
-        problems = name_problems(service_name, "TensorBoard name")
+        problems = dns1035_problems(service_name, "TensorBoard name")
         if problems:
             raise SubmarineError(problems[0])
         image = self.tensorboard_image or None

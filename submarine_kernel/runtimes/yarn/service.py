@@ -58,8 +58,6 @@ GPU_RESOURCE = "yarn.io/gpu"
 #: YARN substitutes this token in launch commands with the component instance id (0, 1, ...).
 COMPONENT_ID_TOKEN = "${COMPONENT_ID}"
 _COMPONENT_ID_PLACEHOLDER = "__SUBMARINE_YARN_COMPONENT_ID__"
-# A TF_CONFIG task index that cannot occur elsewhere in the JSON, split out to splice in a shell value.
-_INDEX_SENTINEL = 918273645546372819
 _DOUBLE_QUOTE_SPECIAL = re.compile(r'["\\$`]')
 
 
@@ -207,38 +205,24 @@ def launch_script(spec: JobSpec, plan: ComponentPlan, settings: ServiceSettings,
     so YARN's stdout/stderr redirection captures all of its output.
     """
     role = plan.role
-    if plan.count == 1:
-        index_expr = str(plan.first_index)
-    elif plan.first_index:
-        index_expr = f"$(({_COMPONENT_ID_PLACEHOLDER}+{plan.first_index}))"
-    else:
-        index_expr = _COMPONENT_ID_PLACEHOLDER
-    lines = [f"export SUBMARINE_REPLICA_INDEX={index_expr}"]
-    base = contract.submarine_env(spec, role, plan.first_index)
-    base.pop("SUBMARINE_REPLICA_INDEX")
-    lines += _exports(base)
     plans = component_plan(spec)
-    if spec.framework == "tensorflow":
-        cluster = cluster_addresses(spec, plans, settings)
-        if plan.count == 1:
-            lines += _exports({"TF_CONFIG": contract.tf_config(cluster, role, plan.first_index)})
-        else:
-            before, sentinel, after = contract.tf_config(cluster, role, _INDEX_SENTINEL).partition(str(_INDEX_SENTINEL))
-            assert sentinel, "the TF_CONFIG index sentinel must appear exactly once"
-            lines.append(f'export TF_CONFIG={shlex.quote(before)}"$SUBMARINE_REPLICA_INDEX"{shlex.quote(after)}')
-    elif spec.framework in ("pytorch", "xgboost"):
-        component, instance = locate(plans, spec.deciding_role, 0)
-        master = instance_host(component, instance, spec.name, settings, settings.peer_lookup(spec))
-        env = contract.distributed_env(spec, role, plan.first_index, master, settings.master_port)
-        first_rank = contract.rank(spec, role, plan.first_index)
-        env["RANK"] = str(first_rank)
-        lines += _exports({k: v for k, v in env.items() if k != "RANK"})
-        if plan.count == 1:
-            lines.append(f"export RANK={first_rank}")
-        else:
-            lines.append(f"export RANK=$((SUBMARINE_REPLICA_INDEX+{first_rank - plan.first_index}))")
-        lines.append("export LOCAL_RANK=0")
-    lines.append("export PYTHONUNBUFFERED=1")
+    addresses = contract.Addresses(cluster_addresses(spec, plans, settings), settings.master_port)
+    if plan.count == 1:
+        lines = _exports(contract.replica_env(spec, role, plan.first_index, addresses))
+    else:  # every instance of the component runs this script: the index comes from YARN's ${COMPONENT_ID}
+        lines = []
+        for key, value in contract.replica_env(spec, role, None, addresses).items():
+            if key == "SUBMARINE_REPLICA_INDEX":
+                index = (f"$(({_COMPONENT_ID_PLACEHOLDER}+{plan.first_index}))" if plan.first_index
+                         else _COMPONENT_ID_PLACEHOLDER)
+                lines.append(f"export {key}={index}")
+            elif isinstance(value, contract.Indexed):  # exported after SUBMARINE_REPLICA_INDEX, which it reads
+                index = (f"$((SUBMARINE_REPLICA_INDEX+{value.offset}))" if value.offset
+                         else "$SUBMARINE_REPLICA_INDEX")
+                quoted = (shlex.quote(value.before) if value.before else "") + f'"{index}"'
+                lines.append(f"export {key}={quoted}{shlex.quote(value.after) if value.after else ''}")
+            else:
+                lines += _exports({key: value})
     lines += _exports(moved_env)
     lines.append(f'export PYTHONPATH="$PWD/{contract.ALGORITHM_DIR}${{PYTHONPATH:+:$PYTHONPATH}}"')
     lines += hadoop_setup(settings)
