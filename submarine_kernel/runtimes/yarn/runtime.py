@@ -214,7 +214,7 @@ class YarnRuntime(Runtime):
 
             shown = spec.replace(params=redact_mapping(spec.params))  # secret params are on the command lines too
             service = self.service(shown, bundle, bundle_uri, redact=True)
-            classic = classic_command(shown, bundle.files, bundle_uri, self.settings(placeholders=True),
+            classic = classic_command(shown, bundle.files, bundle_uri, self.settings(),
                                       self.submarine_jar, env_view=redact_mapping)
             rm = self.rm_urls[0].rstrip("/") if self.rm_urls else RM_PLACEHOLDER
             return "\n".join([f"# YARN service {spec.name}: POST {rm}/app/v1/services", ys.service_json(service), "",
