@@ -114,12 +114,29 @@ class Supervisor:
         self.status.update(state="RUNNING", raw_state="running", started=now())
         self.write_status()
 
+    def reap(self):
+        """Record every replica that has exited since the last look, by its own exit code; returns their names.
+
+        All of them, not only the first found: a replica whose exit is left unread stays RUNNING forever once
+        the job has ended (two replicas of `python missing.py` exit together)."""
+        exited = []
+        for name, proc in self.procs.items():
+            replica = self.status["replicas"][name]
+            if replica["exit_code"] is None and proc.poll() is not None:
+                code = proc.returncode
+                replica.update(exit_code=code, finished=now(), state="SUCCEEDED" if code == 0 else "FAILED")
+                exited.append(name)
+        return exited
+
     def kill_all(self, reason_state):
         """SIGTERM every replica's process group, SIGKILL what is left after the grace period.
 
-        The wait is for the whole group, not only the replica's shell: a program that traps SIGTERM to save
-        a checkpoint keeps running after its shell has died of the signal."""
-        live = {n: p for n, p in self.procs.items() if p.poll() is None}
+        Replicas that ended by themselves before the signal keep the state their exit code gives; the others
+        end `reason_state` with the code the signal left. The wait is for the whole group, not only the
+        replica's shell: a program that traps SIGTERM to save a checkpoint keeps running after its shell has
+        died of the signal."""
+        self.reap()
+        live = {n: p for n, p in self.procs.items() if self.status["replicas"][n]["exit_code"] is None}
         # every group, ended replicas' too: a replica whose shell was killed leaves its children in its group
         for proc in self.procs.values():
             _signal_group(proc.pid, signal.SIGTERM)
@@ -157,18 +174,15 @@ class Supervisor:
                 self.kill_all("STOPPED")
                 self.finish("STOPPED", "stopped on request")
                 return 0
-            changed = False
-            for name, proc in self.procs.items():
-                replica = self.status["replicas"][name]
-                if replica["exit_code"] is None and proc.poll() is not None:
-                    code = proc.returncode
-                    replica.update(exit_code=code, finished=now(), state="SUCCEEDED" if code == 0 else "FAILED")
-                    changed = True
-                    if code != 0 and grace_deadline is None:
-                        self.kill_all("STOPPED")
-                        self.finish("FAILED", describe_exit(name, code))
-                        return 0
-            if changed:
+            exited = self.reap()
+            failed = [n for n in exited if self.status["replicas"][n]["exit_code"] != 0]
+            if failed and grace_deadline is None:
+                # several at once (a missing file fails every replica): the deciding replica names the cause
+                name = decider if decider in failed else failed[0]
+                self.kill_all("STOPPED")
+                self.finish("FAILED", describe_exit(name, self.status["replicas"][name]["exit_code"]))
+                return 0
+            if exited:
                 self.write_status()
             if grace_deadline is None and self.status["replicas"][decider]["state"] == "SUCCEEDED":
                 # The decider is done: give other workers a moment to finish cleanly; PS never end by themselves.
