@@ -170,7 +170,7 @@ def test_failing_replica_fails_the_job_and_stops_the_others(tmp_path):
     release(go, "worker-1", 7)  # worker-1 crashes, leaving its own child behind
     status = job.wait(timeout=TIMEOUT)
     assert status.state == JobState.FAILED
-    assert status.message == "worker-1 exited with code 7"
+    assert status.message == "worker-1 exited with code 7: worker-1 done with 7"  # its last words
     states = replica_states(status)
     assert states == {"master-0": JobState.STOPPED, "worker-0": JobState.STOPPED, "worker-1": JobState.FAILED}
     assert {r.name: r.exit_code for r in status.replicas}["worker-1"] == 7
@@ -213,7 +213,7 @@ def test_master_failure_fails_the_job_even_if_workers_succeeded(tmp_path):
     assert job.status().state == JobState.RUNNING  # workers alone do not decide
     release(go, "master-0", 5)
     status = job.wait(timeout=TIMEOUT)
-    assert status.state == JobState.FAILED and status.message == "master-0 exited with code 5"
+    assert status.state == JobState.FAILED and status.message == "master-0 exited with code 5: master-0 done with 5"
 
 
 def test_master_success_waits_for_workers_to_finish(tmp_path):
@@ -240,7 +240,8 @@ def test_worker_zero_decides_without_chief_or_master(tmp_path):
 def test_missing_command_binary_fails_with_exit_code(tmp_path):
     job = sk.submit("definitely-not-a-command-xyz", files={"x.py": ""}, name=unique("nocmd"), workers=1)
     status = job.wait(timeout=TIMEOUT)
-    assert status.state == JobState.FAILED and status.message == "master-0 exited with code 127"
+    assert status.state == JobState.FAILED and status.message.startswith("master-0 exited with code 127: ")
+    assert "not found" in status.message  # the shell's own line says which command
     assert "not found" in job.logs()
 
 

@@ -31,7 +31,8 @@ class Scenario:
 SCENARIOS = [
     # issue 23 item 1: both replicas fail at once; the one not read first stayed RUNNING forever (either may
     # exit first and decide; the other then ends FAILED too, or STOPPED when it was still starting)
-    Scenario("missing-file", "python missing.py", 2, "FAILED", r"(master|worker)-0 exited with code 2"),
+    Scenario("missing-file", "python missing.py", 2, "FAILED",
+             r"(master|worker)-0 exited with code 2: .*can't open file .*missing\.py.*"),  # the reason, too
     # issue 23 item 2: the workers succeed, then the master fails: the master decides
     Scenario("master-fails-late", _BY_ROLE.format(master="sleep 0.3; exit 5", worker="exit 0"), 3, "FAILED",
              "master-0 exited with code 5", {"master-0": "FAILED", "worker-0": "SUCCEEDED", "worker-1": "SUCCEEDED"}),

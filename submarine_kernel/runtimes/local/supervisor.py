@@ -27,6 +27,10 @@ DEFAULT_STOP_GRACE_SECONDS = 30.0
 #: grace for replicas the watchdog ends after the supervisor died (no one is waiting for a checkpoint)
 WATCHDOG_GRACE_SECONDS = 5.0
 TICK_SECONDS = 0.05
+#: how much of a failed replica's log end is searched for its last line, and how long that line may be
+LAST_LINE_BYTES = 64 * 1024
+LAST_LINE_CHARS = 300
+METRIC_MARKER = "SUBMARINE_METRIC "  # metrics.MARKER: report()'s lines say nothing about a failure
 
 
 def now():
@@ -43,12 +47,36 @@ def describe_exit(name, code):
     return f"{name} exited with code {code}"
 
 
+def last_line(log_path):
+    """The last line a replica wrote that can explain its end (report()'s metric lines skipped), or ""."""
+    try:
+        with open(log_path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - LAST_LINE_BYTES))
+            tail = f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    for line in reversed(tail.splitlines()):
+        line = line.strip()
+        if line and not line.startswith(METRIC_MARKER):
+            return line if len(line) <= LAST_LINE_CHARS else line[:LAST_LINE_CHARS - 1] + "…"
+    return ""
+
+
+def failure_message(name, code, log_path):
+    """`master-0 exited with code 2: python: can't open file ...`: the exit and the replica's own last words,
+    so the summary, `status` and `--wait`'s error say why without opening the log."""
+    said = last_line(log_path)
+    return describe_exit(name, code) + (f": {said}" if said else "")
+
+
 class Supervisor:
     def __init__(self, job_dir):
         self.job_dir = job_dir
         with open(os.path.join(job_dir, "job.json")) as f:
             self.job = json.load(f)
         self.procs = {}
+        self.logs = {r["name"]: r["log"] for r in self.job["replicas"]}
         self.stop_requested = False
         self.stop_now = False  # a second SIGTERM during the grace period: SIGKILL at once
         self.grace = float(self.job.get("stop_grace", DEFAULT_STOP_GRACE_SECONDS))
@@ -180,7 +208,8 @@ class Supervisor:
                 # several at once (a missing file fails every replica): the deciding replica names the cause
                 name = decider if decider in failed else failed[0]
                 self.kill_all("STOPPED")
-                self.finish("FAILED", describe_exit(name, self.status["replicas"][name]["exit_code"]))
+                self.finish("FAILED", failure_message(name, self.status["replicas"][name]["exit_code"],
+                                                      self.logs[name]))
                 return 0
             if exited:
                 self.write_status()
