@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -206,7 +207,9 @@ def test_headless_run_fails_on_a_failing_cell_and_on_a_missing_notebook(tmp_path
 
 
 def test_quickstart_notebook_runs_headless(tmp_path):
-    result = subprocess.run(["submarine-kernel", "run", str(REPO / "notebooks" / "quickstart.ipynb"),
+    # the command next to this interpreter: the suite also runs from a venv that is not activated
+    cli = os.path.join(os.path.dirname(sys.executable), "submarine-kernel")
+    result = subprocess.run([cli, "run", str(REPO / "notebooks" / "quickstart.ipynb"),
                              "-p", "epochs", "1", "--output", str(tmp_path / "quickstart.out.ipynb")],
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
