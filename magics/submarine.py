@@ -19,6 +19,7 @@ from traitlets import Bool, Int
 
 from submarine_kernel import hints, render
 from submarine_kernel.algorithm import UntitledCellWarning, parse_cell_header, strip_interpreter_line
+from submarine_kernel.command_template import placeholders
 from submarine_kernel.config import SubmarineConfig
 from submarine_kernel.errors import SubmarineError
 from submarine_kernel.metrics import harvester_for
@@ -192,8 +193,17 @@ class SubmarineMagics(Magics, SubmarineConfig):
             resources=resources, image=args.image, env=key_values(args.env, "env"), input_path=args.input,
             checkpoint_path=args.checkpoint, params={**self._declared_param_values(), **typed_params(args.param)},
             labels=key_values(args.label, "label"))
+        self._check_param_names(request)
         spec = self.session.build(request, dry_run=args.dry_run)
         bundle = self.session.bundle(notebook=args.notebook)
+        missing = unknown_scripts(request.command, bundle.files)
+        if missing and not bundle.files and not args.dry_run:  # `python -c ...` needs no files: it runs
+            raise UsageError(f"nothing is collected in this kernel yet (or since %submarine clean) for "
+                             f"{', '.join(missing)}: run the %%submarine.python cells first, or pass --notebook "
+                             "SAVED.ipynb")
+        for name in missing:
+            print(f"submarine: warning: the launch command names {name}, which is neither collected nor in "
+                  f"this folder (collected: {', '.join(sorted(bundle.files)) or 'nothing'})", file=sys.stderr)
         if args.dry_run:
             print(self.session.dry_run(spec, bundle, runtime))
             return
@@ -206,6 +216,17 @@ class SubmarineMagics(Magics, SubmarineConfig):
         self._show(job.ref, self.session.tracker.last(job.ref), plain=args.plain)
         if args.wait or self.wait:
             return self._wait(job)
+
+    def _check_param_names(self, request: RunRequest) -> None:
+        """`-p lerning_rate 0.1` when `learning_rate` is declared: a typo would reach the job as an extra
+        `--lerning_rate 0.1` while the declared value stays; refused, naming the close declared name."""
+        user_ns = self.shell.user_ns if self.shell else None
+        known = set(self.session.param_decls(user_ns)) | set(placeholders(request.command))
+        typos = [hints.unknown_name("param", name, hints.close_to(name, known)) for name in request.params
+                 if name not in known and hints.close_to(name, known)]
+        if typos:
+            raise UsageError("; ".join(typos) + " (a new param needs no declaration, but one this close is "
+                             "likely a typo)")
 
     def _wait(self, job: Job) -> None:
         status = job.wait()
@@ -354,6 +375,19 @@ SubmarineMagics.submarine.__doc__ = (SubmarineMagics.submarine.__doc__ or "") + 
 
 
 _loaded: dict[int, SubmarineMagics] = {}
+
+
+def unknown_scripts(command: str, collected) -> list[str]:
+    """The `.py` files a launch command names that are neither collected nor in the kernel's folder."""
+    import os
+    import shlex
+
+    try:
+        words = shlex.split(command or "")
+    except ValueError:
+        return []
+    return [w for w in dict.fromkeys(words) if w.endswith(".py") and "{" not in w
+            and w not in collected and not os.path.exists(w)]
 
 
 def load_ipython_extension(ipython) -> None:

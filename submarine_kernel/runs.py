@@ -166,9 +166,24 @@ def parse_filter(text: str) -> list[Condition]:
     return conditions
 
 
+def filter_fields(rows: Iterable[RunRow]) -> list[str]:
+    """Every field a filter may name for these runs: the columns, params, metrics and METRIC.min/max/last."""
+    rows = list(rows)
+    metrics_seen = dict.fromkeys(k for r in rows for k in r.stats)
+    return [*sort_options(rows), *(f"{m}.{which}" for m in metrics_seen for which in ("min", "max", "last"))]
+
+
 def filter_rows(rows: Iterable[RunRow], state: str | None = None,
                 conditions: Iterable[Condition] = ()) -> list[RunRow]:
-    conditions = list(conditions)
+    """The rows every condition holds for; a field no run has is refused ("unknown field ...; did you mean"),
+    as it would silently show 0 runs."""
+    from .hints import unknown_name
+
+    rows, conditions = list(rows), list(conditions)
+    known = filter_fields(rows)
+    unknown = [unknown_name("field", c.field, known) for c in conditions if c.field not in known]
+    if unknown and rows:
+        raise ValidationError(unknown)
     return [row for row in rows if (not state or row.state == state) and all(c.matches(row) for c in conditions)]
 
 

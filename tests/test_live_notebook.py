@@ -40,3 +40,74 @@ def test_a_typo_in_the_launch_command_is_named_in_waits_error_the_summary_and_th
     cli = subprocess.run([sys.executable, "-m", "submarine_kernel", "status", "typo-job"], capture_output=True,
                          text=True, timeout=60)
     assert "can't open file" in cli.stdout and "trian.py" in cli.stdout, cli.stdout + cli.stderr
+
+
+# -- item 6: refusals that used to pass silently ----------------------------------------------------------------
+def test_unknown_name_suggests_the_close_ones():
+    from submarine_kernel.hints import unknown_name
+
+    assert unknown_name("param", "lerning_rate", ["learning_rate", "epochs"]) == \
+        "unknown param 'lerning_rate'; did you mean 'learning_rate'?"
+    assert unknown_name("field", "zzz", ["lr", "loss"]) == "unknown field 'zzz': use one of loss, lr"
+
+
+def test_a_history_filter_on_an_unknown_field_is_refused_not_zero_runs(isolated_data_dir):
+    from submarine_kernel.errors import ValidationError
+    from submarine_kernel.job_types import JobState, JobStatus
+    from submarine_kernel.registry import Registry
+    from submarine_kernel.runs import filter_rows, parse_filter, run_rows
+    from submarine_kernel.spec import build_spec
+
+    registry = Registry()
+    spec = build_spec("hist-1", framework="custom", command="python t.py", workers=1, params={"lr": 0.1})
+    registry.record("local", spec, "", None)
+    rows = run_rows(registry.list())
+    assert len(filter_rows(rows, conditions=parse_filter("lr>0.01"))) == 1
+    with pytest.raises(ValidationError, match=r"unknown field 'lrr'; did you mean 'lr'\?"):
+        filter_rows(rows, conditions=parse_filter("lrr>0.01"))
+
+
+@SLOW
+def test_run_refuses_nothing_collected_and_param_typos_and_warns_of_an_unknown_script(tmp_path):
+    nb = execute(
+        "%submarine run --name nothing-yet -- python train.py",
+        "%submarine param learning_rate=0.1",
+        "%%submarine.python train.py --no-local\nprint('hi')",
+        "%submarine run --dry-run -p lerning_rate 0.2 -- python train.py",
+        "%submarine run --dry-run -- python trian.py",
+        "%submarine clean\n%submarine run --name after-clean -- python train.py",
+        tmp_path=tmp_path)
+    assert errors(nb.cells[0]) == ["UsageError: nothing is collected in this kernel yet (or since %submarine "
+                                   "clean) for train.py: run the %%submarine.python cells first, or pass "
+                                   "--notebook SAVED.ipynb"]
+    assert errors(nb.cells[3]) == ["UsageError: unknown param 'lerning_rate'; did you mean 'learning_rate'? (a new "
+                                   "param needs no declaration, but one this close is likely a typo)"]
+    assert not errors(nb.cells[4])
+    assert ("submarine: warning: the launch command names trian.py, which is neither collected nor in this "
+            "folder (collected: train.py)") in text(nb.cells[4])
+    assert errors(nb.cells[5])[0].startswith("UsageError: nothing is collected")
+    assert "nothing-yet" not in text(nb.cells[5])
+
+
+def test_headless_run_refuses_a_param_the_parameters_cell_does_not_declare(tmp_path):
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    from submarine_kernel.errors import ValidationError
+    from submarine_kernel.headless import inject_parameters
+
+    nb = new_notebook(cells=[new_code_cell("steps = 10\nlr = 0.1", metadata={"tags": ["parameters"]})])
+    with pytest.raises(ValidationError, match=r"unknown param 'stepz'; did you mean 'steps'\?"):
+        inject_parameters(nb, {"stepz": "3"})
+    inject_parameters(nb, {"steps": "3"})
+    assert nb.cells[1].source.endswith("steps = 3\n")
+    cli = subprocess.run([sys.executable, "-m", "submarine_kernel", "run", str(_saved(tmp_path, nb)), "-p", "stepz",
+                          "3"], capture_output=True, text=True, timeout=60)
+    assert cli.returncode == 2 and "unknown param 'stepz'; did you mean 'steps'?" in cli.stderr
+
+
+def _saved(tmp_path, nb):
+    import nbformat
+
+    path = tmp_path / "p.ipynb"
+    nbformat.write(nb, path)
+    return path
