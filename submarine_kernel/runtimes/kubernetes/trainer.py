@@ -34,7 +34,6 @@ from .manifests import JobPlan, indexed_launch, job_basics
 from .options import ClusterOptions
 from .pods import (add_pod_group_membership, add_scheduler, base_env, container_resources, env_list, main_container,
                    pod_group, pod_metadata, pod_spec)
-from .volumes import one_volume_per_mount
 
 NODE_JOB = "node"  # the replicated Job of the upstream torch/xgboost runtimes
 PATCH_MANAGER = "submarine-kernel"
@@ -137,9 +136,8 @@ def _plan_trainjob(spec: JobSpec, bundle: Bundle, bundle_uri: str, options: Clus
     else:
         job_spec["runtimeRef"] = {"name": options.trainer_runtimes.get(spec.framework, ""),
                                   "kind": options.trainer_runtime_kind, "apiGroup": TRAINJOB.group}
-        patch_volumes, patch_mounts = one_volume_per_mount(volumes, mounts)
-        pod: dict[str, Any] = {"containers": [{"name": TRAINJOB.container, "volumeMounts": patch_mounts}],
-                               "volumes": patch_volumes}
+        pod: dict[str, Any] = {"containers": [{"name": TRAINJOB.container, "volumeMounts": mounts}],
+                               "volumes": volumes}
         for key, value in (("serviceAccountName", options.service_account),
                            ("nodeSelector", dict(options.node_selector)),
                            ("tolerations", [dict(t) for t in options.tolerations]),

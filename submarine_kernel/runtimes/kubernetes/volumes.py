@@ -182,21 +182,3 @@ def algorithm_volumes(bundle: Bundle, bundle_uri: str, options: ClusterOptions, 
     volumes = [{"name": WORKSPACE_VOLUME, "emptyDir": {}}]
     mounts = [{"name": WORKSPACE_VOLUME, "mountPath": workdir}]
     return volumes, mounts, [fetch_init_container(bundle, bundle_uri, options)]
-
-
-def one_volume_per_mount(volumes: list[dict], mounts: list[dict]) -> tuple[list[dict], list[dict]]:
-    """The same files with no two mounts of one volume name: a Trainer v2 runtime patch keys a container's
-    volumeMounts by name (`x-kubernetes-list-map-keys: [name]`, so the API server refuses a second mount of
-    one volume as a duplicate), where a pod keys them by mountPath. Each further mount of a volume gets a
-    copy of that volume under a name of its own (`submarine-algorithm-1`, ...)."""
-    by_name = {volume["name"]: volume for volume in volumes}
-    volumes, mounts, uses = list(volumes), [dict(m) for m in mounts], dict.fromkeys(by_name, 0)
-    for mount in mounts:
-        name = mount["name"]
-        if name in uses:
-            if uses[name]:
-                mount["name"] = f"{name}-{uses[name]}"
-                volumes.append({**by_name[name], "name": mount["name"]})
-            uses[name] += 1
-    return volumes, mounts
-
