@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from kernel_support import errors, execute, html, text
+from kernel_support import FrontendKernel, errors, execute, html, text
 
 SLOW = pytest.mark.slow
 
@@ -111,3 +111,66 @@ def _saved(tmp_path, nb):
     path = tmp_path / "p.ipynb"
     nbformat.write(nb, path)
     return path
+# -- item 3: Stop while `--wait` blocks the cell ---------------------------------------------------------------
+def _reply_to(kernel, msg_id: str) -> dict:
+    while True:
+        reply = kernel.kc.get_shell_msg(timeout=120)
+        if reply["parent_header"].get("msg_id") == msg_id:
+            return reply
+
+
+def _widget_comm(kernel, description: str) -> str:
+    """The comm id of the first widget opened with this description (a Button's label), from IOPub."""
+    while True:
+        msg = kernel.kc.get_iopub_msg(timeout=60)
+        if msg["msg_type"] == "comm_open" and \
+                msg["content"].get("data", {}).get("state", {}).get("description") == description:
+            return msg["content"]["comm_id"]
+
+
+def click(kernel, comm_id: str) -> None:
+    """What a browser sends when a Button is clicked: a comm message on the shell channel."""
+    kernel.kc.shell_channel.send(kernel.kc.session.msg("comm_msg", {
+        "comm_id": comm_id, "data": {"method": "custom", "content": {"event": "click"}}}))
+
+
+@SLOW
+def test_the_stop_button_stops_a_job_while_its_wait_cell_blocks_the_kernel(tmp_path):
+    with FrontendKernel(cwd=str(tmp_path), env={"JPY_SESSION_NAME": str(tmp_path / "stop.ipynb")}) as kernel:
+        reply, _ = kernel.run("%%submarine.python job.py --no-local\nimport time\ntime.sleep(300)")
+        assert reply["content"]["status"] == "ok"
+        msg_id = kernel.kc.execute("%submarine run --name stop-me --wait -- python job.py")
+        click(kernel, _widget_comm(kernel, "Stop"))
+        reply = _reply_to(kernel, msg_id)
+        assert reply["content"]["status"] == "error"
+        assert "job stop-me ended STOPPED: stopped on request" in reply["content"]["evalue"]
+        reply, printed = kernel.run("print('next cell runs')")  # the kernel answers as before
+        assert reply["content"]["status"] == "ok" and "next cell runs" in printed
+
+
+# -- item 4: an interrupt during `--wait` detaches in one line ---------------------------------------------------
+@SLOW
+def test_interrupting_a_wait_cell_says_in_one_line_that_the_job_still_runs_and_how_to_stop_it(tmp_path):
+    with FrontendKernel(cwd=str(tmp_path), env={"JPY_SESSION_NAME": str(tmp_path / "int.ipynb")}) as kernel:
+        kernel.run("%%submarine.python job.py --no-local\nimport time\ntime.sleep(300)")
+        msg_id = kernel.kc.execute("%submarine run --name int-job --wait -- python job.py")
+        _widget_comm(kernel, "Stop")  # the job's status is out: the cell now waits
+        kernel.km.interrupt_kernel()
+        shown = []
+        while True:
+            msg = kernel.kc.get_iopub_msg(timeout=60)
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            if msg["msg_type"] == "stream":
+                shown.append(msg["content"]["text"])
+            elif msg["msg_type"] == "error":
+                shown.extend(msg["content"]["traceback"])
+            elif msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                break
+        reply = _reply_to(kernel, msg_id)
+        assert reply["content"]["status"] == "error"
+        said = [line for line in "".join(shown).splitlines() if line.strip() and not line.startswith("submarine: ")]
+        assert said == ["UsageError: stopped waiting for int-job: the job still runs (its output above keeps "
+                        "updating); stop it with %submarine stop int-job"]
+        reply, printed = kernel.run("%submarine status int-job\n%submarine stop int-job")
+        assert "int-job on local: RUNNING" in printed and "int-job is STOPPED" in printed
