@@ -111,6 +111,8 @@ def _saved(tmp_path, nb):
     path = tmp_path / "p.ipynb"
     nbformat.write(nb, path)
     return path
+
+
 # -- item 3: Stop while `--wait` blocks the cell ---------------------------------------------------------------
 def _reply_to(kernel, msg_id: str) -> dict:
     while True:
@@ -174,3 +176,42 @@ def test_interrupting_a_wait_cell_says_in_one_line_that_the_job_still_runs_and_h
                         "updating); stop it with %submarine stop int-job"]
         reply, printed = kernel.run("%submarine status int-job\n%submarine stop int-job")
         assert "int-job on local: RUNNING" in printed and "int-job is STOPPED" in printed
+
+
+# -- item 9: %submarine logs matches the CLI, and is capped ---------------------------------------------------
+LOGGY = ("%%submarine.python loggy.py --no-local\n"
+         "import submarine_kernel as sk\n"
+         "for i in range(2100):\n"
+         "    print(f'line {i}')\n"
+         "    if i % 100 == 0:\n"
+         "        sk.report(step=i, loss=1 / (i + 1))\n"
+         "print('last words')\n"
+         "sk.report(step=2100, loss=0.0)\n")
+
+
+@SLOW
+def test_notebook_logs_have_the_cli_header_hide_metrics_count_shown_lines_and_are_capped(tmp_path):
+    from submarine_kernel.magics.submarine import NOTEBOOK_LOG_LINES
+
+    nb = execute(
+        LOGGY,
+        "%submarine run --name loggy --workers 2 --framework pytorch --wait -- python loggy.py",
+        "%submarine logs loggy --tail 2",
+        "%submarine logs loggy --tail 2 --metrics",
+        "%submarine logs loggy --all --tail 1",
+        "%submarine logs loggy",
+        tmp_path=tmp_path)
+    assert not errors(nb.cells[1])
+
+    def streams(cell, name):
+        return "".join(o.text for o in cell.outputs if o.output_type == "stream" and o.name == name)
+    assert streams(nb.cells[2], "stdout").splitlines() == ["==> loggy master-0 <==", "line 2099", "last words"]
+    assert "SUBMARINE_METRIC line(s) of master-0 hidden: --metrics shows them" in streams(nb.cells[2], "stderr")
+    with_metrics = streams(nb.cells[3], "stdout").splitlines()
+    assert with_metrics[1] == "last words" and with_metrics[2].startswith("SUBMARINE_METRIC")
+    assert streams(nb.cells[4], "stdout").splitlines() == [
+        "==> loggy master-0 <==", "last words", "", "==> loggy worker-0 <==", "last words"]
+    capped = streams(nb.cells[5], "stdout").splitlines()
+    assert len(capped) == 1 + NOTEBOOK_LOG_LINES and capped[-1] == f"line {NOTEBOOK_LOG_LINES - 1}"
+    assert ("101 more line(s) of master-0 not shown here: `%submarine logs loggy --replica master-0 --tail N` "
+            "shows the last N") in streams(nb.cells[5], "stderr")

@@ -51,7 +51,7 @@ def test_full_cycle_in_a_real_kernel(tmp_path):
     assert "cycle-job on local: SUCCEEDED" in text(cells[4])
     assert "cycle-job" in text(cells[5]) and "lr=0.5" in text(cells[5])
     assert "role worker rank 1 lr 0.5" in text(cells[6])
-    assert text(cells[7]).strip() == "role master rank 0 lr 0.5"
+    assert text(cells[7]).strip().splitlines() == ["==> cycle-job master-0 <==", "role master rank 0 lr 0.5"]
     assert "cycle-job is SUCCEEDED" in text(cells[8])
     assert "forgot 2 collected cell(s)" in text(cells[9])
 
