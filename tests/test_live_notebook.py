@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from kernel_support import FrontendKernel, errors, execute, html, text
 
 SLOW = pytest.mark.slow
+REPO = Path(__file__).resolve().parents[1]
 
 
 # -- item 5: a failure's reason where the user looks ------------------------------------------------------
@@ -215,3 +218,26 @@ def test_notebook_logs_have_the_cli_header_hide_metrics_count_shown_lines_and_ar
     assert len(capped) == 1 + NOTEBOOK_LOG_LINES and capped[-1] == f"line {NOTEBOOK_LOG_LINES - 1}"
     assert ("101 more line(s) of master-0 not shown here: `%submarine logs loggy --replica master-0 --tail N` "
             "shows the last N") in streams(nb.cells[5], "stderr")
+
+
+# -- item 14: the examples run in a plain Python 3 kernel after the README's install ---------------------------
+def test_example_notebooks_name_the_python3_kernel_and_load_the_extension_themselves():
+    import nbformat
+
+    for path in sorted((REPO / "notebooks").glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        assert nb.metadata.kernelspec.name == "python3", path  # ipykernel ships it: nothing to install first
+        first = next(c for c in nb.cells if c.cell_type == "code")
+        assert first.source.startswith("%load_ext submarine_kernel"), path
+
+
+@SLOW
+def test_nbconvert_executes_the_quickstart_without_installing_a_kernelspec(tmp_path):
+    jupyter = os.path.join(os.path.dirname(sys.executable), "jupyter")  # the venv's, activated or not
+    env = {**os.environ, "JUPYTER_PATH": "", "JUPYTER_DATA_DIR": str(tmp_path / "data")}  # no submarine spec
+    result = subprocess.run([jupyter, "nbconvert", "--to", "notebook", "--execute", "--output-dir", str(tmp_path),
+                             str(REPO / "notebooks" / "quickstart.ipynb")], capture_output=True, text=True,
+                            env=env, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (tmp_path / "quickstart.ipynb").exists()
+
