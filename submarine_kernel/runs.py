@@ -8,7 +8,6 @@ from __future__ import annotations
 import math
 import operator
 import re
-import zlib
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
@@ -23,9 +22,23 @@ PALETTE = ("#0969da", "#cf222e", "#1a7f37", "#9a6700", "#8250df", "#bf3989", "#0
 SORT_KEYS = ("submitted", "name", "state", "duration")
 
 
-def run_color(key: str) -> str:
-    """A colour that depends only on the run (its runtime/name key)."""
-    return PALETTE[zlib.crc32(key.encode()) % len(PALETTE)]
+def run_color(ordinal: int) -> str:
+    """The colour of the run submitted `ordinal`-th in its history: runs submitted close together (the ones
+    compared) never share one, and a run keeps its colour as newer runs arrive. (A hash of the name made two of
+    three compared runs the same magenta.)"""
+    return PALETTE[ordinal % len(PALETTE)]
+
+
+def distinct_colors(rows: Iterable["RunRow"]) -> dict[str, str]:
+    """Run name → colour for runs shown together (a chart, a comparison): each run's own colour, unless an
+    earlier one of them has it already; then the next colour none of them uses."""
+    taken: dict[str, str] = {}
+    for row in rows:
+        color = row.color
+        if color in taken.values():
+            color = next((c for c in PALETTE if c not in taken.values()), color)
+        taken[row.name] = color
+    return taken
 
 
 @dataclass(frozen=True)
@@ -53,6 +66,7 @@ class RunRow:
     state: str
     duration: float | None  # seconds
     stats: dict[str, MetricStats] = field(default_factory=dict)
+    ordinal: int = 0  # its place in submission order among the rows it was listed with (its colour)
 
     @property
     def key(self) -> str:
@@ -72,7 +86,7 @@ class RunRow:
 
     @property
     def color(self) -> str:
-        return run_color(self.key)
+        return run_color(self.ordinal)
 
     def value(self, field_name: str) -> Any:
         """A column's value for filters and sorting: name, state, duration, submitted, a param, a metric's
@@ -115,6 +129,8 @@ def run_rows(records: Iterable[JobRecord], cache: dict | None = None) -> list[Ru
             if cache is not None:
                 cache[r.ref.key] = (len(r.metrics), stats)
         rows.append(RunRow(r, render.shown_state(r.status).value if r.status else r.state, _seconds(r), stats))
+    for ordinal, row in enumerate(sorted(rows, key=lambda row: (row.record.submitted or "", row.name))):
+        row.ordinal = ordinal
     return rows
 
 

@@ -241,3 +241,19 @@ def test_nbconvert_executes_the_quickstart_without_installing_a_kernelspec(tmp_p
     assert result.returncode == 0, result.stderr[-3000:]
     assert (tmp_path / "quickstart.ipynb").exists()
 
+
+# -- item 7: one colour per shown run ---------------------------------------------------------------------
+def test_runs_compared_together_never_share_a_colour(isolated_data_dir):
+    from submarine_kernel.registry import Registry
+    from submarine_kernel.runs import distinct_colors, run_rows
+    from submarine_kernel.spec import build_spec
+
+    registry = Registry()
+    for name in ("run-0", "run-14", "run-21"):  # the same colour when it came from a hash of the name
+        registry.record("local", build_spec(name, framework="custom", command="python t.py", workers=1), "", None)
+    rows = run_rows(registry.list())
+    assert len({row.color for row in rows}) == 3
+    rows[1].ordinal = rows[0].ordinal + 12  # 12 runs apart: the same own colour, yet distinct when shown together
+    assert rows[1].color == rows[0].color
+    colors = distinct_colors(rows)
+    assert len(set(colors.values())) == 3 and colors[rows[0].name] == rows[0].color
