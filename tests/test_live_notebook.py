@@ -257,3 +257,16 @@ def test_runs_compared_together_never_share_a_colour(isolated_data_dir):
     assert rows[1].color == rows[0].color
     colors = distinct_colors(rows)
     assert len(set(colors.values())) == 3 and colors[rows[0].name] == rows[0].color
+
+
+# -- item 13: a saved chart reads offline ------------------------------------------------------------------
+def test_a_charts_html_fallback_is_an_inline_svg_with_every_run_and_loads_nothing():
+    from submarine_kernel.chart import figure_bundle, metric_figure
+
+    figure = metric_figure({"run-a": [(0, 1.0), (1, 0.5)], "run-b": [(0, 2.0), (1, 0.25)]}, "loss",
+                           {"run-a": "#0969da", "run-b": "#cf222e"}, log_y=True)
+    html = figure_bundle(figure, "loss")["text/html"]
+    assert "<script" not in html and "cdn" not in html.lower() and "http" not in html.replace(
+        'xmlns="http://www.w3.org/2000/svg"', "")
+    assert html.count("<polyline") == 2 and 'stroke="#cf222e"' in html and "run-b" in html
+    assert len(html) < 5000  # a saved notebook stays small
