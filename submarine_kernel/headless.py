@@ -66,6 +66,22 @@ def _typed_as_declared(nb, params: Mapping[str, Any]) -> dict[str, Any]:
     return typed
 
 
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+
+
+def static_outputs(nb):
+    """The notebook as a reader without a kernel sees it: widget views dropped where the output carries its own
+    HTML or text (every Submarine view does), and no saved widget state (nbclient kept the state of every
+    widget ever made: 860 of them, 944 KB for the quickstart)."""
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if WIDGET_MIME in data and set(data) - {WIDGET_MIME}:
+                del data[WIDGET_MIME]
+    nb.metadata.pop("widgets", None)
+    return nb
+
+
 #: the first line of a job's status text (render.status_text): `NAME on RUNTIME: STATE ...`
 _STATUS_LINE = re.compile(r"^(?P<name>[a-z][-a-z0-9]*) on (?P<runtime>\S+): (?P<state>" +
                           "|".join(s.value for s in JobState) + r")\b")
@@ -167,7 +183,7 @@ def run_notebook(path: str, params: Mapping[str, Any] | None = None, runtime: st
         if run_sync(km.is_alive)():
             run_sync(km.shutdown_kernel)()
         if output:
-            nbformat.write(nb, output)
+            nbformat.write(static_outputs(nb), output)
     jobs_failed, done = _wait_for_jobs(Registry(), str(source.resolve()), started, client.states)
     if cells_failed or jobs_failed:
         return 1

@@ -270,3 +270,15 @@ def test_a_charts_html_fallback_is_an_inline_svg_with_every_run_and_loads_nothin
         'xmlns="http://www.w3.org/2000/svg"', "")
     assert html.count("<polyline") == 2 and 'stroke="#cf222e"' in html and "run-b" in html
     assert len(html) < 5000  # a saved notebook stays small
+
+
+# -- item 12: what a saved notebook keeps ---------------------------------------------------------------------
+@SLOW
+def test_a_finished_jobs_replaced_widget_is_closed_so_its_state_is_not_saved(tmp_path):
+    nb = execute(
+        "%%submarine.python ok.py --no-local\nprint('ok')",
+        "%submarine run --name closed-job --wait -- python ok.py",
+        "from ipywidgets.widgets.widget import _instances\nprint('open widgets', len(_instances))",
+        tmp_path=tmp_path)
+    assert not errors(nb.cells[1]) and 'data-state="SUCCEEDED"' in html(nb.cells[1])
+    assert text(nb.cells[2]).strip() == "open widgets 0"

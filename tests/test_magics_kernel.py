@@ -218,6 +218,10 @@ def test_quickstart_notebook_runs_headless(tmp_path):
     assert result.stdout.splitlines()[-1] == ("submarine-kernel: done: every cell ran, 2 job(s) SUCCEEDED; "
                                               f"executed notebook in {tmp_path / 'quickstart.out.ipynb'}")
     executed = nbformat.read(tmp_path / "quickstart.out.ipynb", as_version=4)
+    # what a reader without a kernel sees: static outputs only, no saved widget state, a small file
+    mimes = {m for c in executed.cells for o in c.get("outputs", []) for m in o.get("data", {})}
+    assert "application/vnd.jupyter.widget-view+json" not in mimes and "widgets" not in executed.metadata
+    assert (tmp_path / "quickstart.out.ipynb").stat().st_size < 150_000
     shown = [text(c) for c in executed.cells if c.cell_type == "code"]
     assert any("rank 1/2 epoch 0" in t for t in shown)
     # a first run shows nothing that is not the user's: no "already loaded", no library warnings

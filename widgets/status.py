@@ -23,7 +23,7 @@ from submarine_kernel.job_types import JobRef, JobState, JobStatus
 from submarine_kernel.job_handle import Job
 from submarine_kernel.throttle import UpdateBatcher
 
-from .common import FallbackBundle
+from .common import FallbackBundle, close_tree
 from .static import freeze_on_shutdown, frozen_bundle
 
 TAIL_LINES = 200
@@ -76,6 +76,7 @@ class JobStatusView(FallbackBundle, w.VBox):
                                         tooltip="show the whole log of the deciding replica below",
                                         layout=w.Layout(width="100px"))
         self.full_log_button.on_click(lambda _: self.show_full_log())
+        self.buttons = w.HBox([self.stop_button, self.full_log_button])
         self.note = w.HTML()
         self.logs_box = w.Accordion(children=[self.log_view], titles=(f"log (last {tail_lines} lines, follows the end)",))
         self.logs_box.selected_index = 0
@@ -94,8 +95,7 @@ class JobStatusView(FallbackBundle, w.VBox):
             self._finish()
 
     def _live_children(self) -> list[w.Widget]:
-        return [w.HBox([self.stop_button, self.full_log_button]), self.header, self.replicas, self.note,
-                self.logs_box]
+        return [self.buttons, self.header, self.replicas, self.note, self.logs_box]
 
     def on_finish(self, callback: Callable[["JobStatusView"], None]) -> None:
         """Call `callback(view)` once the job has ended and its log was read (at once if that is so)."""
@@ -229,6 +229,8 @@ class JobStatusView(FallbackBundle, w.VBox):
         self._closed = True
         self._remove_listener()
         self._batcher.close()
+        for child in self._live_children():  # no longer among `children` once collapsed to the summary
+            close_tree(child)
         super().close()
 
     # -- fallbacks ---------------------------------------------------------------------------------------
@@ -278,6 +280,7 @@ class StatusDisplay:
             return
         self.frozen = True
         update_display(frozen_bundle(self.view), raw=True, display_id=self.display_id)
+        close_tree(self.view)  # replaced: its state must not be saved with the notebook
         self._frozen_event.set()
 
     def wait_frozen(self, timeout: float = FINISH_GRACE + 1) -> bool:
