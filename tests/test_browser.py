@@ -266,3 +266,28 @@ def test_status_form_history_and_chart_in_notebook_7(jupyterlab):
         expect(page.locator(".submarine-history .submarine-runs-grid .submarine-run")).to_have_count(1)
         expect(page.locator(".jp-Cell").nth(4).locator(".js-plotly-plot .scatterlayer .trace")).to_have_count(1)
         shot(page, "notebook7", page.locator(".submarine-history"))
+
+
+STOP_CELLS = [
+    "%%submarine.python job.py --no-local\nimport time\nprint('working', flush=True)\ntime.sleep(300)",
+    "%submarine run --name browser-stop --wait -- python job.py",
+]
+
+
+def test_stop_during_a_wait_cell_stops_the_job_in_jupyterlab(jupyterlab):
+    """Issue 23 item 3: the status widget's Stop works while `%submarine run --wait` keeps the cell busy."""
+    from playwright.sync_api import expect
+
+    path = jupyterlab["path"].parent / "stop.ipynb"
+    nbformat.write(new_notebook(cells=[new_code_cell(c) for c in STOP_CELLS], metadata=nbformat.read(
+        jupyterlab["path"], as_version=4).metadata), path)
+    with browser_page(jupyterlab) as page:
+        run_all(page, jupyterlab["url"].replace("widgets.ipynb", "stop.ipynb"))
+        run_cell = page.locator(".jp-Cell").nth(1)
+        expect(run_cell.locator(".submarine-status .submarine-log")).to_contain_text("working")  # it runs
+        expect(run_cell.locator(".jp-InputPrompt")).to_contain_text("*")                         # the cell waits
+        shot(page, "stop-1-waiting", run_cell)
+        run_cell.locator("button.submarine-stop").click()
+        expect(run_cell.locator('.submarine-summary[data-state="STOPPED"]')).to_be_visible()
+        expect(run_cell).to_contain_text("job browser-stop ended STOPPED: stopped on request")
+        shot(page, "stop-2-stopped", run_cell)
