@@ -62,7 +62,9 @@ def figure_bundle(figure, title: str = "") -> dict:
     import plotly.io as pio
 
     spec = json.loads(pio.to_json(figure, validate=False))
-    spec["config"] = {"displaylogo": False, "responsive": True}
+    # not "responsive": it sizes the chart to its container, which is 0 px tall while JupyterLab and Notebook 7
+    # first render an Output widget's content (Run All left the chart 0 px tall until a window resize)
+    spec["config"] = {"displaylogo": False}
     runs = len(spec.get("data", []))
     return {PLOTLY_MIME: spec, "text/html": f'<div class="submarine-chart">{static_svg(spec)}</div>',
             "text/plain": f"chart of {title or 'a metric'} for {runs} run(s)"}
