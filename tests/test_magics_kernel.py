@@ -84,7 +84,7 @@ def test_a_user_error_still_fails_the_cell(tmp_path):
 
 def test_untitled_cell_warns_and_is_not_collected(tmp_path):
     nb = execute("%%submarine.python\nx = 1", "%submarine run --dry-run -- python t.py", tmp_path=tmp_path)
-    assert "title of the In [1] paragraph is empty and was not submitted" in text(nb.cells[0])
+    assert "The In [1] cell has no title and was not collected" in text(nb.cells[0])  # "cell", not Zeppelin's "paragraph"
     assert not errors(nb.cells[0])
 
 
