@@ -313,8 +313,9 @@ class SubmarineMagics(Magics, SubmarineConfig):
         args = self._parse("status", rest)
         job = self.session.job(self._name(args.name))
         status = job.status()
-        display({"text/html": render.status_html(job.name, status, job.ref.runtime),
-                 "text/plain": render.status_text(job.name, status, job.ref.runtime)}, raw=True)
+        values = job.last_metrics()
+        display({"text/html": render.status_html(job.name, status, job.ref.runtime, values),
+                 "text/plain": render.status_text(job.name, status, job.ref.runtime, values)}, raw=True)
 
     def _sub_list(self, rest: str):
         args = self._parse("list", rest)

@@ -215,7 +215,7 @@ def _status(session, args) -> None:
 
     job = _job(session, args.name, args.runtime)
     status = job.status()
-    print(render.status_text(job.name, status, job.ref.runtime))
+    print(render.status_text(job.name, status, job.ref.runtime, job.last_metrics()))
     if status.terminal and status.state.value != "SUCCEEDED":
         print(f"  see: {hints.logs_command(job.name, status, hints.SHELL)}")
 

@@ -282,3 +282,44 @@ def test_a_finished_jobs_replaced_widget_is_closed_so_its_state_is_not_saved(tmp
         tmp_path=tmp_path)
     assert not errors(nb.cells[1]) and 'data-state="SUCCEEDED"' in html(nb.cells[1])
     assert text(nb.cells[2]).strip() == "open widgets 0"
+
+
+# -- item 8: a status that moves and says what it knows ---------------------------------------------------------
+def test_the_live_header_ticks_while_nothing_else_changes(isolated_data_dir, monkeypatch):
+    import datetime as dt
+    import importlib
+    import time
+
+    from submarine_kernel.job_types import JobRef, JobState, JobStatus
+    from submarine_kernel.session import default_session
+    status_module = importlib.import_module("submarine_kernel.widgets.status")  # the package has a status()
+
+    monkeypatch.setattr(status_module, "TICK_SECONDS", 0.1)
+    started = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=5)).isoformat(timespec="seconds")
+    view = status_module.JobStatusView(default_session(), JobRef("local", "tick-job"),
+                                       JobStatus(JobState.RUNNING, "running", started=started),
+                                       follow_logs=False, interval=0.05)
+    try:
+        first = view.header.value
+        time.sleep(2.5)
+        assert view.header.value != first and "elapsed" in view.header.value  # the elapsed time moved on
+    finally:
+        view.close()
+
+
+@SLOW
+def test_status_in_the_notebook_and_the_shell_shows_the_last_metrics_and_a_starting_job_says_so(tmp_path):
+    from submarine_kernel.runtimes.local import supervisor
+
+    assert supervisor.STARTING == "starting replicas"
+    nb = execute(
+        "%%submarine.python m.py --no-local\nimport submarine_kernel as sk\nsk.report(step=1, loss=0.5)\n"
+        "sk.report(step=2, loss=0.25)",
+        "%submarine run --name metric-job --wait -- python m.py",
+        "%submarine status metric-job",
+        tmp_path=tmp_path)
+    assert "last reported: loss=0.2500, step=2" in text(nb.cells[2]) or \
+        "last reported: step=2, loss=0.2500" in text(nb.cells[2]), text(nb.cells[2])
+    cli = subprocess.run([sys.executable, "-m", "submarine_kernel", "status", "metric-job"], capture_output=True,
+                         text=True, timeout=60)
+    assert "last reported:" in cli.stdout and "loss=0.2500" in cli.stdout, cli.stdout + cli.stderr

@@ -10,6 +10,7 @@ callbacks get the view: `%submarine run` replaces its output by the static summa
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from html import escape
 from typing import Callable
@@ -30,6 +31,7 @@ TAIL_LINES = 200
 UPDATE_INTERVAL = 0.5
 #: after the final state, how long the rest of the log may take before the summary is shown anyway
 FINISH_GRACE = 5.0
+TICK_SECONDS = 1.0
 
 
 def metrics_html(point: dict) -> str:
@@ -89,6 +91,8 @@ class JobStatusView(FallbackBundle, w.VBox):
         self._remove_listener = session.tracker.listen(self._on_status)
         if self.status.terminal:
             self._remove_listener()
+        if not self.status.terminal:  # "elapsed 7s" must count while nothing else changes
+            threading.Thread(target=self._tick, name=f"submarine-tick-{ref.name}", daemon=True).start()
         if follow_logs:
             threading.Thread(target=self._follow_logs, name=f"submarine-logs-{ref.name}", daemon=True).start()
         elif self.status.terminal:
@@ -120,6 +124,12 @@ class JobStatusView(FallbackBundle, w.VBox):
             timer = threading.Timer(FINISH_GRACE, lambda: self._batcher.push({"log_done": True}))
             timer.daemon = True
             timer.start()
+
+    def _tick(self) -> None:
+        """Redraw the header once a second while the job runs, so its elapsed time ticks."""
+        while not self._closed and not self.finished and not self.status.terminal:
+            time.sleep(TICK_SECONDS)
+            self._batcher.push({"tick": True})
 
     def _follow_logs(self) -> None:
         """Read the deciding replica's log as it grows; retry while the runtime has no log yet."""

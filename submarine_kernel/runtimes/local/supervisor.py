@@ -27,6 +27,8 @@ DEFAULT_STOP_GRACE_SECONDS = 30.0
 #: grace for replicas the watchdog ends after the supervisor died (no one is waiting for a checkpoint)
 WATCHDOG_GRACE_SECONDS = 5.0
 TICK_SECONDS = 0.05
+#: what a job says until its replicas run (the first seconds of an empty log are not a hang)
+STARTING = "starting replicas"
 #: how much of a failed replica's log end is searched for its last line, and how long that line may be
 LAST_LINE_BYTES = 64 * 1024
 LAST_LINE_CHARS = 300
@@ -83,7 +85,7 @@ class Supervisor:
         self.watchdog = None
         self.status = {
             "state": "PENDING", "raw_state": "starting", "submitted": self.job["submitted"],
-            "started": None, "finished": None, "message": "", "supervisor_pid": os.getpid(),
+            "started": None, "finished": None, "message": STARTING, "supervisor_pid": os.getpid(),
             "replicas": {r["name"]: {"state": "PENDING", "exit_code": None, "pid": None, "started": None,
                                      "finished": None} for r in self.job["replicas"]},
         }
@@ -139,7 +141,7 @@ class Supervisor:
             self.tell_watchdog(str(proc.pid))
             self.procs[replica["name"]] = proc
             self.status["replicas"][replica["name"]].update(state="RUNNING", pid=proc.pid, started=now())
-        self.status.update(state="RUNNING", raw_state="running", started=now())
+        self.status.update(state="RUNNING", raw_state="running", started=now(), message="")
         self.write_status()
 
     def reap(self):
