@@ -171,6 +171,8 @@ def test_history_rows_compare_chart_and_escaping():
     assert "loss=0.2000" in bundle["text/plain"] and "<img" not in bundle["text/html"]
     form = make_form()
     view.form = form
+    view.select([r.ref.key for r in view.records[:2]])
+    assert view.rerun() is None and "2 are ticked: untick all but the one" in view.message.value
     view.select([view.records[0].ref.key])
     request = view.rerun()
     assert request.params["lr"] == 0.2 and form.param_fields["lr"].value == "0.2"

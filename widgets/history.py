@@ -153,11 +153,15 @@ class RunHistory(FallbackBundle, w.VBox):
 
     # -- actions -----------------------------------------------------------------------------------------
     def rerun(self) -> RunRequest | None:
-        """Fill the form (this history's, the session's last, or a new one shown below) with the first
-        picked run's values, for one run like it; returns the request used."""
+        """Fill the form (this history's, the session's last, or a new one shown below) with the picked run's
+        values, for one run like it; returns the request used (None, saying why, unless one run is picked)."""
         chosen = self.selected
         if not chosen:
             self.message.value = "<small>pick a run first (its checkbox)</small>"
+            return None
+        if len(chosen) > 1:  # which one was meant is the user's to say, not the first in the list
+            self.message.value = (f"<small>Re-run fills the form with one run, and {len(chosen)} are ticked: "
+                                  "untick all but the one to run again</small>")
             return None
         record = chosen[0]
         request = RunRequest.from_record(record)
