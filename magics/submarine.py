@@ -232,7 +232,7 @@ class SubmarineMagics(Magics, SubmarineConfig):
         """`-p lerning_rate 0.1` when `learning_rate` is declared: a typo would reach the job as an extra
         `--lerning_rate 0.1` while the declared value stays; refused, naming the close declared name."""
         user_ns = self.shell.user_ns if self.shell else None
-        known = set(self.session.param_decls(user_ns)) | set(placeholders(request.command))
+        known = set(self.session.param_decls(user_ns)) | set(placeholders(request.command or ""))
         typos = [hints.unknown_name("param", name, hints.close_to(name, known)) for name in request.params
                  if name not in known and hints.close_to(name, known)]
         if typos:
