@@ -52,9 +52,10 @@ def _typed_as_declared(nb, params: Mapping[str, Any]) -> dict[str, Any]:
     problems = []
     has_cell = any(c.get("cell_type") == "code" and PARAMETERS_TAG in c.get("metadata", {}).get("tags", [])
                    for c in nb.cells)
-    if has_cell:  # papermill would inject a name no cell reads, and the run would go on with the default
-        problems += [hints.unknown_name("param", name, declared) + " (the notebook's cell tagged "
-                     "'parameters' declares the names -p may set)" for name in params if name not in declared]
+    if has_cell:  # a near miss of a declared name is a typo: injected, no cell would read it
+        problems += [hints.unknown_name("param", name, hints.close_to(name, declared)) + " (the notebook's cell "
+                     "tagged 'parameters' declares it)" for name in params
+                     if name not in declared and hints.close_to(name, declared)]
     for name, value in params.items():
         if isinstance(value, str) and name in declared:
             try:
