@@ -109,10 +109,14 @@ def _list_args(line):
 @magic_arguments()
 @argument("name", nargs="?", help="job name (default: the last job)")
 @argument("--replica", help="replica such as worker-1 (default: the deciding replica)")
-@argument("--tail", type=whole_number(0), help="only the last N lines")
-@argument("--follow", action="store_true", help="keep printing until the job ends")
+@argument("--all", action="store_true", help="every replica's log, one after the other")
+@argument("--tail", type=whole_number(0), help="only the last N lines shown")
+@argument("--follow", action="store_true", help="keep printing until the job ends (one replica)")
+@argument("--metrics", action="store_true",
+          help="also print the SUBMARINE_METRIC lines that report() writes (hidden by default)")
 def _logs_args(line):
-    """logs [NAME] [--replica R] [--tail N] [--follow]: a replica's log."""
+    """logs [NAME] [--replica R | --all] [--tail N] [--follow] [--metrics]: a replica's log, under a header
+    naming it; at most 2000 lines reach the notebook (the rest: --tail N, or submarine-kernel logs)."""
 
 
 @magic_arguments()

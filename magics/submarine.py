@@ -8,6 +8,7 @@ raise UsageError: IPython shows one line, no traceback, and a headless run still
 from __future__ import annotations
 
 import atexit
+import re
 import subprocess
 import sys
 import warnings
@@ -19,6 +20,7 @@ from traitlets import Bool, Int
 
 from submarine_kernel import hints, render
 from submarine_kernel.algorithm import UntitledCellWarning, parse_cell_header, strip_interpreter_line
+from submarine_kernel.command_template import placeholders
 from submarine_kernel.config import SubmarineConfig
 from submarine_kernel.errors import SubmarineError
 from submarine_kernel.metrics import harvester_for
@@ -30,6 +32,13 @@ from submarine_kernel.session import Session, set_default_session
 from submarine_kernel.spec import ROLE_NAMES
 
 from .arguments import SUBCOMMANDS, key_values, parse_argstring, split_command, typed_params, usage
+
+
+#: while `--wait` blocks a cell: at most this long between two rounds of widget messages, and how many a round
+WAIT_UI_SECONDS = 0.25
+#: most log lines one `%submarine logs` sends into the notebook
+NOTEBOOK_LOG_LINES = 2000
+WAIT_UI_EVENTS = 20
 
 
 @magics_class
@@ -178,7 +187,7 @@ class SubmarineMagics(Magics, SubmarineConfig):
             raise UsageError("no job yet in this kernel: give the job name (see %submarine list)")
         return name
 
-    def _sub_run(self, rest: str):
+    def _sub_run(self, rest: str, defer_wait: bool = False):
         options, command = split_command(rest)
         args = self._parse("run", options)
         resources = {role: getattr(args, f"{role}_resources") for role in ROLE_NAMES
@@ -192,7 +201,17 @@ class SubmarineMagics(Magics, SubmarineConfig):
             resources=resources, image=args.image, env=key_values(args.env, "env"), input_path=args.input,
             checkpoint_path=args.checkpoint, params={**self._declared_param_values(), **typed_params(args.param)},
             labels=key_values(args.label, "label"))
-        submitted = self.session.run(request, dry_run=args.dry_run, notebook=args.notebook)
+        self._check_param_names(request)
+        bundle = self.session.bundle(notebook=args.notebook)
+        missing = unknown_scripts(request.command, bundle.files)
+        if missing and not bundle.files and not args.dry_run:  # `python -c ...` needs no files: it runs
+            raise UsageError(f"nothing is collected in this kernel yet (or since %submarine clean) for "
+                             f"{', '.join(missing)}: run the %%submarine.python cells first, or pass --notebook "
+                             "SAVED.ipynb")
+        for name in missing:
+            print(f"submarine: warning: the launch command names {name}, which is neither collected nor in "
+                  f"this folder (collected: {', '.join(sorted(bundle.files)) or 'nothing'})", file=sys.stderr)
+        submitted = self.session.run(request, dry_run=args.dry_run, bundle=bundle)
         if args.dry_run:
             print(submitted)  # the dry run's text
             return
@@ -204,10 +223,50 @@ class SubmarineMagics(Magics, SubmarineConfig):
         print(f"submarine: submitted {job.name} to {job.ref.runtime} ({stored})")
         self._show(job.ref, self.session.tracker.last(job.ref), plain=args.plain)
         if args.wait or self.wait:
+            if defer_wait:
+                return job
             return self._wait(job)
+        return None
+
+    def _check_param_names(self, request: RunRequest) -> None:
+        """`-p lerning_rate 0.1` when `learning_rate` is declared: a typo would reach the job as an extra
+        `--lerning_rate 0.1` while the declared value stays; refused, naming the close declared name."""
+        user_ns = self.shell.user_ns if self.shell else None
+        known = set(self.session.param_decls(user_ns)) | set(placeholders(request.command or ""))
+        typos = [hints.unknown_name("param", name, hints.close_to(name, known)) for name in request.params
+                 if name not in known and hints.close_to(name, known)]
+        if typos:
+            raise UsageError("; ".join(typos) + " (a new param needs no declaration, but one this close is "
+                             "likely a typo)")
 
     def _wait(self, job: Job) -> None:
-        status = job.wait()
+        """`--wait` outside a kernel cell's own await (a terminal IPython, code calling the magic): block."""
+        try:
+            status = self._wait_handling_clicks(job)
+        except KeyboardInterrupt:
+            raise UsageError(detached_message(job.name)) from None
+        self._wait_ended(job, status)
+
+    async def wait_async(self, job: Job) -> None:
+        """`--wait` in a kernel cell (see `await_waiting_runs`): the cell awaits, so the kernel's event loop
+        keeps running and handles the status widget's comm messages (Stop, full log) meanwhile; the next
+        cells' execute requests still wait for this cell. An interrupt ends the wait in one line."""
+        import asyncio
+
+        interval = min(getattr(job.runtime, "poll_interval", self.poll_interval), WAIT_UI_SECONDS)
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                # a status read may take a while on a cluster: off the event loop, so clicks stay answered
+                status = await loop.run_in_executor(None, job.status)
+                if status.terminal:
+                    break
+                await asyncio.sleep(interval)
+        except (asyncio.CancelledError, KeyboardInterrupt):  # ipykernel turns SIGINT into a cancellation
+            raise UsageError(detached_message(job.name)) from None
+        self._wait_ended(job, status)
+
+    def _wait_ended(self, job: Job, status: JobStatus) -> None:
         self.session.tracker.refresh()
         self._show(job.ref, status)
         view = self._displays.get(job.ref.key)
@@ -215,6 +274,23 @@ class SubmarineMagics(Magics, SubmarineConfig):
             view.wait_frozen()
         if status.state.value != "SUCCEEDED":
             raise UsageError(hints.ended_message(job.name, status))  # names the replica that failed
+
+    def _wait_handling_clicks(self, job: Job) -> JobStatus:
+        """Block until the job ends. In an ipykernel 6 kernel (which has `do_one_iteration`), jupyter-ui-poll
+        runs the kernel's message loop meanwhile, so the status widget's Stop and full-log buttons work;
+        ipykernel 7 has no such loop to run: kernel cells await instead (`wait_async`)."""
+        kernel = getattr(self.shell, "kernel", None)
+        if kernel is None or not hasattr(kernel, "do_one_iteration"):
+            return job.wait()
+        from jupyter_ui_poll import ui_events
+
+        interval = min(getattr(job.runtime, "poll_interval", self.poll_interval), WAIT_UI_SECONDS)
+        with ui_events() as handle_ui_events:
+            while True:
+                status = job.wait(timeout=interval)
+                if status.terminal:
+                    return status
+                handle_ui_events(WAIT_UI_EVENTS)
 
     def _show(self, ref: JobRef, status: JobStatus | None, plain: bool = False) -> None:
         if status is None:
@@ -237,8 +313,9 @@ class SubmarineMagics(Magics, SubmarineConfig):
         args = self._parse("status", rest)
         job = self.session.job(self._name(args.name))
         status = job.status()
-        display({"text/html": render.status_html(job.name, status, job.ref.runtime),
-                 "text/plain": render.status_text(job.name, status, job.ref.runtime)}, raw=True)
+        values = job.last_metrics()
+        display({"text/html": render.status_html(job.name, status, job.ref.runtime, values),
+                 "text/plain": render.status_text(job.name, status, job.ref.runtime, values)}, raw=True)
 
     def _sub_list(self, rest: str):
         args = self._parse("list", rest)
@@ -255,10 +332,15 @@ class SubmarineMagics(Magics, SubmarineConfig):
 
     def _sub_logs(self, rest: str):
         args = self._parse("logs", rest)
+        from submarine_kernel.log_view import log_lines
+
+        if args.all and args.replica:
+            raise UsageError("%submarine logs: give --replica NAME or --all, not both")
         job = self.session.job(self._name(args.name))
-        lines = job.runtime.logs(job.ref, replica=args.replica, tail=args.tail, follow=args.follow)
-        for line in lines:
-            print(line, flush=args.follow)
+        # capped: every printed line is kept in the notebook and the kernel (a 195 MiB log grew it by 370 MiB)
+        for line in log_lines(job, args.replica, every=args.all, tail=args.tail, follow=args.follow,
+                              metrics=args.metrics, limit=NOTEBOOK_LOG_LINES, prefix=hints.NOTEBOOK):
+            print(line.text, file=sys.stderr if line.note else sys.stdout, flush=args.follow)
 
     def _sub_stop(self, rest: str):
         args = self._parse("stop", rest)
@@ -359,6 +441,54 @@ SubmarineMagics.submarine.__doc__ = (SubmarineMagics.submarine.__doc__ or "") + 
 
 _loaded: dict[int, SubmarineMagics] = {}
 
+#: a top-level `%submarine run ...` line as IPython has turned it into Python
+_RUN_LINE = re.compile(r"""^get_ipython\(\)\.run_line_magic\((['"])submarine\1, (?P<arg>(['"])run\b.*)\)$""")
+
+
+def detached_message(name: str) -> str:
+    return (f"stopped waiting for {name}: the job still runs (its output above keeps updating); "
+            f"stop it with %submarine stop {name}")
+
+
+def await_waiting_runs(lines: list[str]) -> list[str]:
+    """IPython input transformer: a top-level `%submarine run` line becomes `await run_awaiting(...)`, so a
+    `--wait` in a kernel cell awaits the job instead of blocking the event loop that reads widget clicks."""
+    out = []
+    for line in lines:
+        match = _RUN_LINE.match(line.rstrip("\n"))
+        if match:
+            line = (f"await __import__('submarine_kernel.magics.submarine', fromlist=['run_awaiting'])"
+                    f".run_awaiting(get_ipython(), {match['arg']})" + ("\n" if line.endswith("\n") else ""))
+        out.append(line)
+    return out
+
+
+async def run_awaiting(shell, line: str) -> None:
+    """`%submarine run` from a kernel cell: submit at once, then await the job when the run waits."""
+    magics = _loaded[id(shell)]
+    # ipykernel resets these in ZMQInteractiveShell.run_cell only, which an awaiting cell does not go through:
+    # without a reset its error reply fails (fresh kernel) or carries an earlier cell's traceback
+    shell._last_traceback, shell._last_traceback_during_displayhook = None, False
+    try:
+        job = magics._sub_run(line.split(None, 1)[1] if " " in line.strip() else "", defer_wait=True)
+    except SubmarineError as exc:
+        raise UsageError(str(exc)) from None
+    if job is not None:
+        await magics.wait_async(job)
+
+
+def unknown_scripts(command: str, collected) -> list[str]:
+    """The `.py` files a launch command names that are neither collected nor in the kernel's folder."""
+    import os
+    import shlex
+
+    try:
+        words = shlex.split(command or "")
+    except ValueError:
+        return []
+    return [w for w in dict.fromkeys(words) if w.endswith(".py") and "{" not in w
+            and w not in collected and not os.path.exists(w)]
+
 
 def load_ipython_extension(ipython) -> None:
     """Register the magics once per shell; loading again is a no-op."""
@@ -366,6 +496,8 @@ def load_ipython_extension(ipython) -> None:
         return
     magics = SubmarineMagics(shell=ipython)
     ipython.register_magics(magics)
+    if getattr(ipython, "kernel", None) is not None and not hasattr(ipython.kernel, "do_one_iteration"):
+        ipython.input_transformers_post.append(await_waiting_runs)  # ipykernel 7: cells await --wait
     ipython.configurables.append(magics)
     _loaded[id(ipython)] = magics
 
@@ -379,5 +511,7 @@ def unload_ipython_extension(ipython) -> None:
             ipython.magics_manager.magics[kind].pop(name, None)
     if magics in ipython.configurables:
         ipython.configurables.remove(magics)
+    if await_waiting_runs in ipython.input_transformers_post:
+        ipython.input_transformers_post.remove(await_waiting_runs)
     magics.close()
     set_default_session(None)

@@ -178,7 +178,7 @@ class AlgorithmCollector:
         or the position) when it has no title."""
         if title is None or not title.strip():
             where = where or (f"[{position}]" if position is not None else f"(cell {cell_id})")
-            warnings.warn(f"The title of the {where} paragraph is empty and was not submitted: "
+            warnings.warn(f"The {where} cell has no title and was not collected: "
                           f"give it a file name, e.g. %%submarine.{kind} train.py", UntitledCellWarning, stacklevel=2)
             return None
         title = validate_title(title)

@@ -246,50 +246,18 @@ def _status(session, args) -> None:
 
     job = _job(session, args.name, args.runtime)
     status = job.status()
-    print(render.status_text(job.name, status, job.ref.runtime))
+    print(render.status_text(job.name, status, job.ref.runtime, job.last_metrics()))
     if status.terminal and status.state.value != "SUCCEEDED":
         print(f"  see: {hints.logs_command(job.name, status, hints.SHELL)}")
 
 
 def _logs(session, args) -> None:
-    from collections import deque
-
-    from .contract import replica_names
-    from .metrics import parse_metric_line
+    from .log_view import log_lines
 
     job = _job(session, args.name, args.runtime)
-    spec = job.spec
-    if args.all:
-        if args.follow:
-            raise SubmarineError("--follow reads one replica as it writes: give --replica NAME instead of --all")
-        replicas = [f"{role}-{index}" for role, index in replica_names(spec)]
-    else:
-        replicas = [args.replica or f"{spec.deciding_role}-0"]
-    # --tail counts the lines shown: with metric lines hidden, read the whole log and keep the last N
-    tail_after = args.tail if args.tail and not args.metrics and not args.follow else None
-    for number, replica in enumerate(replicas):
-        lines = job.runtime.logs(job.ref, replica=replica, tail=None if tail_after else args.tail,
-                                 follow=args.follow)
-        print(("\n" if number else "") + f"==> {job.name} {replica} <==", flush=True)
-        hidden, printed = 0, 0
-        kept: deque = deque(maxlen=tail_after)
-        for line in lines:
-            if not args.metrics and parse_metric_line(line) is not None:
-                hidden += 1
-            elif tail_after:
-                kept.append(line)
-            else:
-                printed += 1
-                print(line, flush=args.follow)
-        for line in kept:
-            printed += 1
-            print(line)
-        if not printed and not hidden:
-            print("(no output)")
-        if hidden:
-            print(f"({hidden} SUBMARINE_METRIC line(s) of {replica} hidden: --metrics shows them)", file=sys.stderr,
-                  flush=True)
-
+    for line in log_lines(job, args.replica, every=args.all, tail=args.tail, follow=args.follow,
+                          metrics=args.metrics, prefix=hints.SHELL):
+        print(line.text, file=sys.stderr if line.note else sys.stdout, flush=True)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -50,6 +50,12 @@ def _typed_as_declared(nb, params: Mapping[str, Any]) -> dict[str, Any]:
             declared.update(params_from_source(cell.get("source", "")))
     typed = dict(params)
     problems = []
+    has_cell = any(c.get("cell_type") == "code" and PARAMETERS_TAG in c.get("metadata", {}).get("tags", [])
+                   for c in nb.cells)
+    if has_cell:  # a near miss of a declared name is a typo: injected, no cell would read it
+        problems += [hints.unknown_name("param", name, hints.close_to(name, declared)) + " (the notebook's cell "
+                     "tagged 'parameters' declares it)" for name in params
+                     if name not in declared and hints.close_to(name, declared)]
     for name, value in params.items():
         if isinstance(value, str) and name in declared:
             try:
@@ -59,6 +65,22 @@ def _typed_as_declared(nb, params: Mapping[str, Any]) -> dict[str, Any]:
     if problems:
         raise ValidationError(problems)
     return typed
+
+
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+
+
+def static_outputs(nb):
+    """The notebook as a reader without a kernel sees it: widget views dropped where the output carries its own
+    HTML or text (every Submarine view does), and no saved widget state (nbclient kept the state of every
+    widget ever made: 860 of them, 944 KB for the quickstart)."""
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if WIDGET_MIME in data and set(data) - {WIDGET_MIME}:
+                del data[WIDGET_MIME]
+    nb.metadata.pop("widgets", None)
+    return nb
 
 
 #: the first line of a job's status text (render.status_text): `NAME on RUNTIME: STATE ...`
@@ -162,7 +184,7 @@ def run_notebook(path: str, params: Mapping[str, Any] | None = None, runtime: st
         if run_sync(km.is_alive)():
             run_sync(km.shutdown_kernel)()
         if output:
-            nbformat.write(nb, output)
+            nbformat.write(static_outputs(nb), output)
     jobs_failed, done = _wait_for_jobs(Registry(), str(source.resolve()), started, client.states)
     if cells_failed or jobs_failed:
         return 1

@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import difflib
+from typing import Iterable
+
 from .job_types import JobState, JobStatus
 
 NOTEBOOK = "%submarine"
@@ -32,3 +35,18 @@ def ended_message(name: str, status: JobStatus, prefix: str = NOTEBOOK) -> str:
     """`job NAME ended FAILED: why (%submarine logs NAME --replica worker-0)`."""
     return (f"job {name} ended {status.state.value}: {status.message or 'see its logs'} "
             f"({logs_command(name, status, prefix)})")
+
+
+def unknown_name(kind: str, name: str, known: Iterable[str]) -> str:
+    """`unknown param 'lerning_rate'; did you mean 'learning_rate'?` (difflib's closest known names), or the
+    known names when none is close."""
+    known = sorted(set(known))
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+    if close:
+        return f"unknown {kind} {name!r}; did you mean {' or '.join(repr(c) for c in close)}?"
+    return f"unknown {kind} {name!r}" + (f": use one of {', '.join(known)}" if known else "")
+
+
+def close_to(name: str, known: Iterable[str]) -> list[str]:
+    """Known names a typo of `name` could mean (difflib, strict: only near misses)."""
+    return difflib.get_close_matches(name, [k for k in known if k != name], n=3, cutoff=0.8)

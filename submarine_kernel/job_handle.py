@@ -20,6 +20,10 @@ if TYPE_CHECKING:
     from .session import Session
 
 
+#: how much of a running job's log `last_metrics` reads
+METRICS_TAIL_LINES = 2000
+
+
 class Job:
     """A submitted job: ask its status, wait for it, read its logs, stop it."""
 
@@ -85,6 +89,22 @@ class Job:
             return self.session.registry.get(self.ref.name, self.ref.runtime).status
         except SubmarineError:
             return None
+
+    def last_metrics(self, tail: int = METRICS_TAIL_LINES) -> dict:
+        """The latest reported value of each metric: from the registry once recorded, else from the end of the
+        deciding replica's log (a running job); {} when none is reported or the log cannot be read."""
+        from .metrics import last_values, parse_metrics
+
+        try:
+            record = self.session.registry.get(self.ref.name, self.ref.runtime)
+            if record.metrics:
+                return last_values(record.metrics)
+        except SubmarineError:
+            pass
+        try:
+            return last_values(parse_metrics(self.runtime.logs(self.ref, tail=tail)))
+        except SubmarineError:
+            return {}
 
     def logs(self, replica: str | None = None, tail: int | None = None) -> str:
         """One replica's log so far (the deciding replica by default)."""

@@ -131,9 +131,13 @@ def status_header_html(name: str, status: JobStatus, runtime: str = "", below: s
             f"</small></div>{message}{_details_html(status)}<div>{links}</div>{below}</div>")
 
 
-def status_html(name: str, status: JobStatus, runtime: str = "") -> str:
-    """A status card: state, times, elapsed, links, message, then the per-replica table."""
-    return status_header_html(name, status, runtime) + replicas_html(status)
+def status_html(name: str, status: JobStatus, runtime: str = "",
+                last_metrics: Mapping[str, object] | None = None) -> str:
+    """A status card: state, times, elapsed, links, message, the last reported metrics, then the per-replica
+    table."""
+    below = (f'<div class="submarine-metrics"><small>last reported: {escape(metrics_text(last_metrics, " · "))}'
+             "</small></div>") if last_metrics else ""
+    return status_header_html(name, status, runtime, below=below) + replicas_html(status)
 
 
 def _details_html(status: JobStatus) -> str:
@@ -185,11 +189,14 @@ def summary_text(name: str, status: JobStatus, runtime: str = "",
             f"{chr(10) + '  ' + status.message if status.message and status.state is not JobState.SUCCEEDED else ''}")
 
 
-def status_text(name: str, status: JobStatus, runtime: str = "") -> str:
+def status_text(name: str, status: JobStatus, runtime: str = "",
+                last_metrics: Mapping[str, object] | None = None) -> str:
     lines = [f"{name}{' on ' + runtime if runtime else ''}: {shown_state(status).value}"
              f"{' (stale)' if status.stale else ''}{' · ' + elapsed(status) if elapsed(status) else ''}"]
     if status.message:
         lines.append(f"  {status.message}")
+    if last_metrics:
+        lines.append(f"  last reported: {metrics_text(last_metrics)}")
     for r in status.replicas:
         code = "" if r.exit_code is None else f" (exit {r.exit_code})"
         lines.append(f"  {r.name:<14} {r.state.value}{code}")

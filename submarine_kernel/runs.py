@@ -8,7 +8,6 @@ from __future__ import annotations
 import math
 import operator
 import re
-import zlib
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
@@ -23,9 +22,23 @@ PALETTE = ("#0969da", "#cf222e", "#1a7f37", "#9a6700", "#8250df", "#bf3989", "#0
 SORT_KEYS = ("submitted", "name", "state", "duration")
 
 
-def run_color(key: str) -> str:
-    """A colour that depends only on the run (its runtime/name key)."""
-    return PALETTE[zlib.crc32(key.encode()) % len(PALETTE)]
+def run_color(ordinal: int) -> str:
+    """The colour of the run submitted `ordinal`-th in its history: runs submitted close together (the ones
+    compared) never share one, and a run keeps its colour as newer runs arrive. (A hash of the name made two of
+    three compared runs the same magenta.)"""
+    return PALETTE[ordinal % len(PALETTE)]
+
+
+def distinct_colors(rows: Iterable["RunRow"]) -> dict[str, str]:
+    """Run name → colour for runs shown together (a chart, a comparison): each run's own colour, unless an
+    earlier one of them has it already; then the next colour none of them uses."""
+    taken: dict[str, str] = {}
+    for row in rows:
+        color = row.color
+        if color in taken.values():
+            color = next((c for c in PALETTE if c not in taken.values()), color)
+        taken[row.name] = color
+    return taken
 
 
 @dataclass(frozen=True)
@@ -53,6 +66,7 @@ class RunRow:
     state: str
     duration: float | None  # seconds
     stats: dict[str, MetricStats] = field(default_factory=dict)
+    ordinal: int = 0  # its place in submission order among the rows it was listed with (its colour)
 
     @property
     def key(self) -> str:
@@ -72,7 +86,7 @@ class RunRow:
 
     @property
     def color(self) -> str:
-        return run_color(self.key)
+        return run_color(self.ordinal)
 
     def value(self, field_name: str) -> Any:
         """A column's value for filters and sorting: name, state, duration, submitted, a param, a metric's
@@ -115,6 +129,8 @@ def run_rows(records: Iterable[JobRecord], cache: dict | None = None) -> list[Ru
             if cache is not None:
                 cache[r.ref.key] = (len(r.metrics), stats)
         rows.append(RunRow(r, render.shown_label(r.status) if r.status else r.state, _seconds(r), stats))
+    for ordinal, row in enumerate(sorted(rows, key=lambda row: (row.record.submitted or "", row.name))):
+        row.ordinal = ordinal
     return rows
 
 
@@ -166,9 +182,24 @@ def parse_filter(text: str) -> list[Condition]:
     return conditions
 
 
+def filter_fields(rows: Iterable[RunRow]) -> list[str]:
+    """Every field a filter may name for these runs: the columns, params, metrics and METRIC.min/max/last."""
+    rows = list(rows)
+    metrics_seen = dict.fromkeys(k for r in rows for k in r.stats)
+    return [*sort_options(rows), *(f"{m}.{which}" for m in metrics_seen for which in ("min", "max", "last"))]
+
+
 def filter_rows(rows: Iterable[RunRow], state: str | None = None,
                 conditions: Iterable[Condition] = ()) -> list[RunRow]:
-    conditions = list(conditions)
+    """The rows every condition holds for; a field no run has is refused ("unknown field ...; did you mean"),
+    as it would silently show 0 runs."""
+    from .hints import unknown_name
+
+    rows, conditions = list(rows), list(conditions)
+    known = filter_fields(rows)
+    unknown = [unknown_name("field", c.field, known) for c in conditions if c.field not in known]
+    if unknown and rows:
+        raise ValidationError(unknown)
     return [row for row in rows if (not state or row.state == state) and all(c.matches(row) for c in conditions)]
 
 

@@ -77,6 +77,15 @@ def read_pids(out: Path, names, timeout: float = TIMEOUT) -> dict[str, list[int]
             for name in names}
 
 
+def release(go: Path, replica: str, code: int = 0) -> None:
+    """Tell a tests/jobs/sleeper.py replica (or `all`) to exit with `code`, atomically: the sleeper reads the
+    file as soon as it exists, and a file it found still empty made it exit 0 (a master meant to fail with 5
+    then "succeeded" under load, issue 23 item 2)."""
+    tmp = go / f".{replica}.tmp"
+    tmp.write_text(str(code))
+    os.replace(tmp, go / replica)
+
+
 def _read(path: Path) -> str | None:
     try:
         return path.read_text() or None

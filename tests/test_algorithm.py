@@ -60,7 +60,7 @@ def test_untitled_cell_warns_with_its_position_and_is_not_collected():
         assert c.add(None, "y = 2", cell_id="b", position=3) is None
         assert c.add("   ", "z = 3", cell_id="c", position=4) is None
     messages = [str(w.message) for w in record]
-    assert "[3]" in messages[0] and "empty" in messages[0] and "not submitted" in messages[0]
+    assert "[3]" in messages[0] and "cell has no title" in messages[0] and "not collected" in messages[0]
     assert "[4]" in messages[1]
     assert "%%submarine.python train.py" in messages[0]  # says how to fix it
     assert c.bundle().files == {"train.py": b"x = 1\n"}

@@ -140,6 +140,15 @@ LOG_AT_END = ("el => { const box = el.getBoundingClientRect();"
               " return el.scrollHeight > el.clientHeight + 20 && Math.abs(text.bottom - box.bottom) < 30; }")
 
 
+def assert_chart_visible(page, chart) -> None:
+    """The chart takes room on the page as first rendered, without a window resize (issue 23 item 7: Run All
+    left it 0 px tall)."""
+    chart.scroll_into_view_if_needed()
+    page.wait_for_timeout(500)  # plotly's own first layout pass
+    box = chart.bounding_box()
+    assert box is not None and box["height"] >= 200 and box["width"] >= 300, box
+
+
 @contextmanager
 def browser_page(jupyterlab):
     from playwright.sync_api import expect, sync_playwright
@@ -223,6 +232,10 @@ def test_form_run_status_and_history_in_jupyterlab_and_after_a_reload(jupyterlab
         expect(grid.locator("input[type=checkbox]:checked")).to_have_count(2)  # the two newest are compared
         chart = page.locator(".jp-Cell").nth(4).locator(".js-plotly-plot")   # plotly, an output of its own
         expect(chart.locator(".scatterlayer .trace")).to_have_count(2)       # both runs' loss
+        assert_chart_visible(page, chart)                                    # drawn tall on first render
+        colors = chart.locator(".scatterlayer .trace path.js-line").evaluate_all(
+            "paths => paths.map(p => getComputedStyle(p).stroke)")
+        assert len(set(colors)) == 2, colors                                 # one colour per run
         shot(page, "4-second-run", second)
         shot(page, "5-history", chart)
 
@@ -264,5 +277,32 @@ def test_status_form_history_and_chart_in_notebook_7(jupyterlab):
         expect(run_cell.locator('.submarine-summary[data-state="SUCCEEDED"]')).to_contain_text("loss=0.1000")
         expect(page.locator(".submarine-form .submarine-hint").first).to_contain_text("number, 0..1")
         expect(page.locator(".submarine-history .submarine-runs-grid .submarine-run")).to_have_count(1)
-        expect(page.locator(".jp-Cell").nth(4).locator(".js-plotly-plot .scatterlayer .trace")).to_have_count(1)
+        chart = page.locator(".jp-Cell").nth(4).locator(".js-plotly-plot")
+        expect(chart.locator(".scatterlayer .trace")).to_have_count(1)
+        assert_chart_visible(page, chart)
         shot(page, "notebook7", page.locator(".submarine-history"))
+
+
+STOP_CELLS = [
+    "%%submarine.python job.py --no-local\nimport time\nprint('working', flush=True)\ntime.sleep(300)",
+    "%submarine run --name browser-stop --wait -- python job.py",
+]
+
+
+def test_stop_during_a_wait_cell_stops_the_job_in_jupyterlab(jupyterlab):
+    """Issue 23 item 3: the status widget's Stop works while `%submarine run --wait` keeps the cell busy."""
+    from playwright.sync_api import expect
+
+    path = jupyterlab["path"].parent / "stop.ipynb"
+    nbformat.write(new_notebook(cells=[new_code_cell(c) for c in STOP_CELLS], metadata=nbformat.read(
+        jupyterlab["path"], as_version=4).metadata), path)
+    with browser_page(jupyterlab) as page:
+        run_all(page, jupyterlab["url"].replace("widgets.ipynb", "stop.ipynb"))
+        run_cell = page.locator(".jp-Cell").nth(1)
+        expect(run_cell.locator(".submarine-status .submarine-log")).to_contain_text("working")  # it runs
+        expect(run_cell.locator(".jp-InputPrompt")).to_contain_text("*")                         # the cell waits
+        shot(page, "stop-1-waiting", run_cell)
+        run_cell.locator("button.submarine-stop").click()
+        expect(run_cell.locator('.submarine-summary[data-state="STOPPED"]')).to_be_visible()
+        expect(run_cell).to_contain_text("job browser-stop ended STOPPED: stopped on request")
+        shot(page, "stop-2-stopped", run_cell)

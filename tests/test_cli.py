@@ -152,7 +152,7 @@ def test_headless_run_prints_one_line_per_state_and_the_result(tmp_path):
         assert seen[0] == "SUBMITTED"
     assert states["headless-ok"][-1] == "SUCCEEDED" and states["headless-fail"][-1] == "FAILED"
     assert result.stdout.splitlines()[-1] == ("submarine-kernel: job headless-fail ended FAILED: worker-0 exited "
-                                              "with code 3 (submarine-kernel logs headless-fail --replica worker-0)")
+                                              "with code 3: worker boom (submarine-kernel logs headless-fail --replica worker-0)")  # its last line
     assert "SUBMARINE_METRIC" not in result.stdout
 
 

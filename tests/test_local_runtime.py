@@ -19,7 +19,7 @@ from submarine_kernel.job_types import JobState
 from submarine_kernel.runtimes.base import runtime_class
 from submarine_kernel.session import default_session
 
-from core_support import (TIMEOUT, all_gone, configure_local, job_dir, job_file, read_pids, running_pids,
+from core_support import (TIMEOUT, all_gone, configure_local, job_dir, job_file, read_pids, release, running_pids,
                           status_json, stop_leftovers, unique, wait_until)  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.usefixtures("stop_leftovers")
@@ -119,7 +119,7 @@ def test_follow_streams_a_running_job(tmp_path):
     lines = job.follow("worker-0")
     first = next(lines, None)
     assert first == "worker-0 sleeping", f"follow ended before the first line: {job.status()}"
-    (go / "all").write_text("0")
+    release(go, "all", 0)
     assert list(lines) == ["worker-0 done with 0"]
     assert job.wait(timeout=TIMEOUT).state == JobState.SUCCEEDED
 
@@ -130,7 +130,7 @@ def test_submit_returns_at_once_while_the_job_runs(tmp_path):
     assert job.status().state in (JobState.SUBMITTED, JobState.PENDING, JobState.RUNNING)
     running_pids(job)
     assert job.status().state == JobState.RUNNING
-    (go / "all").write_text("0")
+    release(go, "all", 0)
     assert job.wait(timeout=TIMEOUT).state == JobState.SUCCEEDED
 
 
@@ -167,10 +167,10 @@ def test_failing_replica_fails_the_job_and_stops_the_others(tmp_path):
     job, out, go = sleeper_job(tmp_path, workers=3, framework="pytorch")
     names = ["master-0", "worker-0", "worker-1"]
     pids = read_pids(out, names)
-    (go / "worker-1").write_text("7")  # worker-1 crashes, leaving its own child behind
+    release(go, "worker-1", 7)  # worker-1 crashes, leaving its own child behind
     status = job.wait(timeout=TIMEOUT)
     assert status.state == JobState.FAILED
-    assert status.message == "worker-1 exited with code 7"
+    assert status.message == "worker-1 exited with code 7: worker-1 done with 7"  # its last words
     states = replica_states(status)
     assert states == {"master-0": JobState.STOPPED, "worker-0": JobState.STOPPED, "worker-1": JobState.FAILED}
     assert {r.name: r.exit_code for r in status.replicas}["worker-1"] == 7
@@ -197,7 +197,7 @@ def test_chief_decides_success_and_other_workers_are_stopped_after_grace(tmp_pat
     configure_local(success_grace=0.5)
     job, out, go = sleeper_job(tmp_path, workers=2, framework="tensorflow", chief=True)
     running_pids(job)
-    (go / "chief-0").write_text("0")
+    release(go, "chief-0", 0)
     status = job.wait(timeout=TIMEOUT)
     assert status.state == JobState.SUCCEEDED and status.message == "chief-0 succeeded"
     assert replica_states(status) == {"chief-0": JobState.SUCCEEDED, "worker-0": JobState.STOPPED}
@@ -206,22 +206,22 @@ def test_chief_decides_success_and_other_workers_are_stopped_after_grace(tmp_pat
 def test_master_failure_fails_the_job_even_if_workers_succeeded(tmp_path):
     job, out, go = sleeper_job(tmp_path, workers=3, framework="pytorch")
     running_pids(job)
-    (go / "worker-0").write_text("0")
-    (go / "worker-1").write_text("0")
+    release(go, "worker-0", 0)
+    release(go, "worker-1", 0)
     wait_until(lambda: all(status_json(job)["replicas"][w]["state"] == "SUCCEEDED" for w in ("worker-0", "worker-1")),
                what="workers succeeded")
     assert job.status().state == JobState.RUNNING  # workers alone do not decide
-    (go / "master-0").write_text("5")
+    release(go, "master-0", 5)
     status = job.wait(timeout=TIMEOUT)
-    assert status.state == JobState.FAILED and status.message == "master-0 exited with code 5"
+    assert status.state == JobState.FAILED and status.message == "master-0 exited with code 5: master-0 done with 5"
 
 
 def test_master_success_waits_for_workers_to_finish(tmp_path):
     job, out, go = sleeper_job(tmp_path, workers=2, framework="pytorch")
     running_pids(job)
-    (go / "master-0").write_text("0")
+    release(go, "master-0", 0)
     wait_until(lambda: status_json(job)["replicas"]["master-0"]["state"] == "SUCCEEDED", what="master done")
-    (go / "worker-0").write_text("0")
+    release(go, "worker-0", 0)
     status = job.wait(timeout=TIMEOUT)
     assert status.state == JobState.SUCCEEDED
     assert replica_states(status) == {"master-0": JobState.SUCCEEDED, "worker-0": JobState.SUCCEEDED}
@@ -231,7 +231,7 @@ def test_worker_zero_decides_without_chief_or_master(tmp_path):
     configure_local(success_grace=0.5)
     job, out, go = sleeper_job(tmp_path, workers=2, framework="custom")
     running_pids(job)
-    (go / "worker-0").write_text("0")
+    release(go, "worker-0", 0)
     status = job.wait(timeout=TIMEOUT)
     assert status.state == JobState.SUCCEEDED and status.message == "worker-0 succeeded"
     assert replica_states(status)["worker-1"] == JobState.STOPPED
@@ -240,7 +240,8 @@ def test_worker_zero_decides_without_chief_or_master(tmp_path):
 def test_missing_command_binary_fails_with_exit_code(tmp_path):
     job = sk.submit("definitely-not-a-command-xyz", files={"x.py": ""}, name=unique("nocmd"), workers=1)
     status = job.wait(timeout=TIMEOUT)
-    assert status.state == JobState.FAILED and status.message == "master-0 exited with code 127"
+    assert status.state == JobState.FAILED and status.message.startswith("master-0 exited with code 127: ")
+    assert "not found" in status.message  # the shell's own line says which command
     assert "not found" in job.logs()
 
 
@@ -363,7 +364,7 @@ def test_reattach_from_a_new_process(tmp_path):
     start.touch()
     # polling may skip a short state: release the job only once the tracker itself saw it run
     wait_until(lambda: JobState.RUNNING in seen, what="tracker saw the re-attached job running")
-    (go / "all").write_text("0")
+    release(go, "all", 0)
     assert job.wait(timeout=TIMEOUT).state == JobState.SUCCEEDED
     wait_until(lambda: seen and seen[-1] == JobState.SUCCEEDED, what="tracker saw the end")
     wait_until(lambda: session.registry.get(name).state == "SUCCEEDED", what="registry updated")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -51,7 +52,7 @@ def test_full_cycle_in_a_real_kernel(tmp_path):
     assert "cycle-job on local: SUCCEEDED" in text(cells[4])
     assert "cycle-job" in text(cells[5]) and "lr=0.5" in text(cells[5])
     assert "role worker rank 1 lr 0.5" in text(cells[6])
-    assert text(cells[7]).strip() == "role master rank 0 lr 0.5"
+    assert text(cells[7]).strip().splitlines() == ["==> cycle-job master-0 <==", "role master rank 0 lr 0.5"]
     assert "cycle-job is SUCCEEDED" in text(cells[8])
     assert "forgot 2 collected cell(s)" in text(cells[9])
 
@@ -84,7 +85,7 @@ def test_a_user_error_still_fails_the_cell(tmp_path):
 
 def test_untitled_cell_warns_and_is_not_collected(tmp_path):
     nb = execute("%%submarine.python\nx = 1", "%submarine run --dry-run -- python t.py", tmp_path=tmp_path)
-    assert "title of the In [1] paragraph is empty and was not submitted" in text(nb.cells[0])
+    assert "The In [1] cell has no title and was not collected" in text(nb.cells[0])  # "cell", not Zeppelin's "paragraph"
     assert not errors(nb.cells[0])
 
 
@@ -217,6 +218,10 @@ def test_quickstart_notebook_runs_headless(tmp_path):
     assert result.stdout.splitlines()[-1] == ("submarine-kernel: done: every cell ran, 2 job(s) SUCCEEDED; "
                                               f"executed notebook in {tmp_path / 'quickstart.out.ipynb'}")
     executed = nbformat.read(tmp_path / "quickstart.out.ipynb", as_version=4)
+    # what a reader without a kernel sees: static outputs only, no saved widget state, a small file
+    mimes = {m for c in executed.cells for o in c.get("outputs", []) for m in o.get("data", {})}
+    assert "application/vnd.jupyter.widget-view+json" not in mimes and "widgets" not in executed.metadata
+    assert (tmp_path / "quickstart.out.ipynb").stat().st_size < 150_000
     shown = [text(c) for c in executed.cells if c.cell_type == "code"]
     assert any("rank 1/2 epoch 0" in t for t in shown)
     # a first run shows nothing that is not the user's: no "already loaded", no library warnings

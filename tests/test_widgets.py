@@ -177,6 +177,8 @@ def test_history_rows_compare_chart_and_escaping():
     assert "loss=0.2000" in bundle["text/plain"] and "<img" not in bundle["text/html"]
     form = make_form()
     view.form = form
+    view.select([r.ref.key for r in view.records[:2]])
+    assert view.rerun() is None and "2 are ticked: untick all but the one" in view.message.value
     view.select([view.records[0].ref.key])
     request = view.rerun()
     assert request.params["lr"] == 0.2 and form.param_fields["lr"].value == "0.2"
@@ -229,7 +231,8 @@ def test_runs_table_filters_sorts_pages_and_picks_with_checkboxes():
     view.refresh()                                  # a refresh (new run, new columns) keeps what the user set
     assert table.sort.value == "lr" and not table.descending.value and "wd" in table.sort.options
     assert [r.ref.key for r in view.selected] == [picked] and table.checkboxes[1].value
-    assert run_color(refs[0].key) == run_color(refs[0].key) and len({run_color(r.key) for r in refs}) > 3
+    by_time = sorted(table.rows, key=lambda r: (r.record.submitted, r.name))  # submission order
+    assert len({r.color for r in by_time[:12]}) == 12 and by_time[0].color == run_color(0)  # 12 in a row: distinct
     view.log_y.value = True
     assert view.chart_data[PLOTLY_MIME]["layout"]["yaxis"]["type"] == "log"
     view.close()

@@ -42,3 +42,23 @@ def flag_html(problems: list[str]) -> str:
     """The short red note shown beside one form field."""
     return f'<span class="submarine-flag" style="color:#cf222e">⚠ {escape("; ".join(problems))}</span>' \
         if problems else ""
+
+
+def close_tree(widget) -> None:
+    """Close a widget and every widget it holds (children, layouts, styles), so the frontend drops their
+    models: JupyterLab saves the state of every open widget into the notebook, replaced ones included."""
+    import ipywidgets as w
+
+    seen: set[int] = set()
+
+    def close(item) -> None:
+        if id(item) in seen:
+            return
+        seen.add(id(item))
+        for name in item.keys:
+            value = getattr(item, name, None)
+            for inner in (value if isinstance(value, (list, tuple)) else (value,)):
+                if isinstance(inner, w.Widget):
+                    close(inner)
+        item.close()
+    close(widget)

@@ -15,7 +15,7 @@ import ipywidgets as w
 from submarine_kernel import chart, metrics, render
 from submarine_kernel.request import RunRequest
 from submarine_kernel.numfmt import number
-from submarine_kernel.runs import RunRow, run_rows, series
+from submarine_kernel.runs import RunRow, distinct_colors, run_rows, series
 from submarine_kernel.throttle import UpdateBatcher
 
 from .common import FallbackBundle
@@ -29,7 +29,9 @@ def compare_html(rows: list[RunRow]) -> str:
     """Params, then each metric's last/min/max, of the picked runs side by side; differing rows are bold."""
     if len(rows) < 2:
         return ""
-    head = "<th></th>" + "".join(f'<th><span style="color:{r.color}">■</span> {escape(r.name)}</th>' for r in rows)
+    colors = distinct_colors(rows)  # as in the chart
+    head = "<th></th>" + "".join(f'<th><span style="color:{colors[r.name]}">■</span> {escape(r.name)}</th>'
+                                 for r in rows)
     lines = []
     for name in dict.fromkeys(k for r in rows for k in r.params):
         lines.append((f"param {name}", [params_html({name: r.params[name]}).partition("=")[2]
@@ -49,7 +51,7 @@ def chart_bundle(rows: list[RunRow], metric: str | None, log_y: bool = False) ->
     if not metric:
         return chart.empty_bundle("no metrics reported by the picked runs (call submarine_kernel.report in the job)")
     figure = chart.metric_figure({r.name: series(r, metric) for r in rows}, metric,
-                                 {r.name: r.color for r in rows}, log_y)
+                                 distinct_colors(rows), log_y)
     if figure is None:
         return chart.empty_bundle(f"no {metric} values reported yet")
     return chart.figure_bundle(figure, metric)
@@ -151,11 +153,15 @@ class RunHistory(FallbackBundle, w.VBox):
 
     # -- actions -----------------------------------------------------------------------------------------
     def rerun(self) -> RunRequest | None:
-        """Fill the form (this history's, the session's last, or a new one shown below) with the first
-        picked run's values, for one run like it; returns the request used."""
+        """Fill the form (this history's, the session's last, or a new one shown below) with the picked run's
+        values, for one run like it; returns the request used (None, saying why, unless one run is picked)."""
         chosen = self.selected
         if not chosen:
             self.message.value = "<small>pick a run first (its checkbox)</small>"
+            return None
+        if len(chosen) > 1:  # which one was meant is the user's to say, not the first in the list
+            self.message.value = (f"<small>Re-run fills the form with one run, and {len(chosen)} are ticked: "
+                                  "untick all but the one to run again</small>")
             return None
         record = chosen[0]
         request = RunRequest.from_record(record)

@@ -148,14 +148,14 @@ class RunsTable(w.VBox):
 
     def apply(self) -> None:
         """Filter and sort again, then redraw the page."""
-        try:
-            conditions = parse_filter(self.filter.value)
-            self.filter_note.value = ""
-        except ValidationError as exc:
-            conditions = []
-            self.filter_note.value = f'<small style="color:#cf222e">{escape("; ".join(exc.problems))}</small>'
         state = None if self.state.value == ANY_STATE else self.state.value
-        self.shown = sort_rows(filter_rows(self.rows, state, conditions), self.sort.value, self.descending.value)
+        try:
+            shown = filter_rows(self.rows, state, parse_filter(self.filter.value))
+            self.filter_note.value = ""
+        except ValidationError as exc:  # the filter is ignored until fixed, and says why
+            shown = filter_rows(self.rows, state)
+            self.filter_note.value = f'<small style="color:#cf222e">{escape("; ".join(exc.problems))}</small>'
+        self.shown = sort_rows(shown, self.sort.value, self.descending.value)
         self.descending.description = "↓" if self.descending.value else "↑"
         self.page = min(self.page, max(0, (len(self.shown) - 1) // self.page_size))
         self._draw_page()

@@ -15,6 +15,8 @@ from typing import Any
 
 from IPython.display import display, update_display
 
+from .common import close_tree
+
 # strong references: nothing else keeps a shown form's FrozenOutput alive until the kernel shuts down
 _outputs: list[Any] = []
 _lock = threading.Lock()
@@ -50,6 +52,7 @@ class FrozenOutput:
         update_display(bundle, raw=True, display_id=self.display_id)
         if self.slot_id:
             update_display(self.view.slot_bundle(), raw=True, display_id=self.slot_id)
+        close_tree(self.view)  # replaced: its state must not be saved with the notebook
 
 
 def show(view, kind: str) -> FrozenOutput:

@@ -10,6 +10,7 @@ callbacks get the view: `%submarine run` replaces its output by the static summa
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from html import escape
 from typing import Callable
@@ -23,13 +24,14 @@ from submarine_kernel.job_types import JobRef, JobState, JobStatus
 from submarine_kernel.job_handle import Job
 from submarine_kernel.throttle import UpdateBatcher
 
-from .common import FallbackBundle
+from .common import FallbackBundle, close_tree
 from .static import freeze_on_shutdown, frozen_bundle
 
 TAIL_LINES = 200
 UPDATE_INTERVAL = 0.5
 #: after the final state, how long the rest of the log may take before the summary is shown anyway
 FINISH_GRACE = 5.0
+TICK_SECONDS = 1.0
 
 
 def metrics_html(point: dict) -> str:
@@ -76,6 +78,7 @@ class JobStatusView(FallbackBundle, w.VBox):
                                         tooltip="show the whole log of the deciding replica below",
                                         layout=w.Layout(width="100px"))
         self.full_log_button.on_click(lambda _: self.show_full_log())
+        self.buttons = w.HBox([self.stop_button, self.full_log_button])
         self.note = w.HTML()
         self.logs_box = w.Accordion(children=[self.log_view], titles=(f"log (last {tail_lines} lines, follows the end)",))
         self.logs_box.selected_index = 0
@@ -88,14 +91,15 @@ class JobStatusView(FallbackBundle, w.VBox):
         self._remove_listener = session.tracker.listen(self._on_status)
         if self.status.terminal:
             self._remove_listener()
+        if not self.status.terminal:  # "elapsed 7s" must count while nothing else changes
+            threading.Thread(target=self._tick, name=f"submarine-tick-{ref.name}", daemon=True).start()
         if follow_logs:
             threading.Thread(target=self._follow_logs, name=f"submarine-logs-{ref.name}", daemon=True).start()
         elif self.status.terminal:
             self._finish()
 
     def _live_children(self) -> list[w.Widget]:
-        return [w.HBox([self.stop_button, self.full_log_button]), self.header, self.replicas, self.note,
-                self.logs_box]
+        return [self.buttons, self.header, self.replicas, self.note, self.logs_box]
 
     def on_finish(self, callback: Callable[["JobStatusView"], None]) -> None:
         """Call `callback(view)` once the job has ended and its log was read (at once if that is so)."""
@@ -120,6 +124,12 @@ class JobStatusView(FallbackBundle, w.VBox):
             timer = threading.Timer(FINISH_GRACE, lambda: self._batcher.push({"log_done": True}))
             timer.daemon = True
             timer.start()
+
+    def _tick(self) -> None:
+        """Redraw the header once a second while the job runs, so its elapsed time ticks."""
+        while not self._closed and not self.finished and not self.status.terminal:
+            time.sleep(TICK_SECONDS)
+            self._batcher.push({"tick": True})
 
     def _follow_logs(self) -> None:
         """Read the deciding replica's log as it grows; retry while the runtime has no log yet."""
@@ -229,6 +239,8 @@ class JobStatusView(FallbackBundle, w.VBox):
         self._closed = True
         self._remove_listener()
         self._batcher.close()
+        for child in self._live_children():  # no longer among `children` once collapsed to the summary
+            close_tree(child)
         super().close()
 
     # -- fallbacks ---------------------------------------------------------------------------------------
@@ -278,6 +290,7 @@ class StatusDisplay:
             return
         self.frozen = True
         update_display(frozen_bundle(self.view), raw=True, display_id=self.display_id)
+        close_tree(self.view)  # replaced: its state must not be saved with the notebook
         self._frozen_event.set()
 
     def wait_frozen(self, timeout: float = FINISH_GRACE + 1) -> bool:

@@ -286,7 +286,7 @@ class LocalRuntime(Runtime):
                 r["name"]: {"state": "PENDING", "exit_code": None, "pid": None} for r in job["replicas"]}})
         if raw is None:
             return JobStatus(JobState.SUBMITTED, "submitted", submitted=job["submitted"],
-                             replicas=[ReplicaStatus(r["name"], r["role"], r["index"], JobState.PENDING, "pending")
+                             message="starting replicas", replicas=[ReplicaStatus(r["name"], r["role"], r["index"], JobState.PENDING, "pending")
                                        for r in job["replicas"]], links=self.links(ref))
         if not JobState(raw["state"]).terminal and not processes.supervisor_alive(raw.get("supervisor_pid"), job_dir):
             # it may have written its verdict and exited since the read above: only a gone supervisor that left

@@ -35,6 +35,12 @@ TICK_SECONDS = 0.05
 #: room kept on the job's disk for its status files (a 256-replica status is about 60 KiB)
 RESERVE_NAME = ".status-reserve"
 RESERVE_BYTES = 256 * 1024
+#: what a job says until its replicas run (the first seconds of an empty log are not a hang)
+STARTING = "starting replicas"
+#: how much of a failed replica's log end is searched for its last line, and how long that line may be
+LAST_LINE_BYTES = 64 * 1024
+LAST_LINE_CHARS = 300
+METRIC_MARKER = "SUBMARINE_METRIC "  # metrics.MARKER: report()'s lines say nothing about a failure
 
 
 def now():
@@ -51,12 +57,36 @@ def describe_exit(name, code):
     return f"{name} exited with code {code}"
 
 
+def last_line(log_path):
+    """The last line a replica wrote that can explain its end (report()'s metric lines skipped), or ""."""
+    try:
+        with open(log_path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - LAST_LINE_BYTES))
+            tail = f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    for line in reversed(tail.splitlines()):
+        line = line.strip()
+        if line and not line.startswith(METRIC_MARKER):
+            return line if len(line) <= LAST_LINE_CHARS else line[:LAST_LINE_CHARS - 1] + "…"
+    return ""
+
+
+def failure_message(name, code, log_path):
+    """`master-0 exited with code 2: python: can't open file ...`: the exit and the replica's own last words,
+    so the summary, `status` and `--wait`'s error say why without opening the log."""
+    said = last_line(log_path)
+    return describe_exit(name, code) + (f": {said}" if said else "")
+
+
 class Supervisor:
     def __init__(self, job_dir):
         self.job_dir = job_dir
         with open(os.path.join(job_dir, "job.json")) as f:
             self.job = json.load(f)
         self.procs = {}
+        self.logs = {r["name"]: r["log"] for r in self.job["replicas"]}
         self.stop_requested = False
         self.stop_now = False  # a second SIGTERM during the grace period: SIGKILL at once
         self.grace = float(self.job.get("stop_grace", DEFAULT_STOP_GRACE_SECONDS))
@@ -66,7 +96,7 @@ class Supervisor:
         self.progress = {"checked": 0.0, "mark": None, "since": time.monotonic(), "written": 0.0}
         self.status = {
             "state": "PENDING", "raw_state": "starting", "submitted": self.job["submitted"],
-            "started": None, "finished": None, "message": "", "supervisor_pid": os.getpid(),
+            "started": None, "finished": None, "message": STARTING, "supervisor_pid": os.getpid(),
             "replicas": {r["name"]: {"state": "PENDING", "exit_code": None, "pid": None, "started": None,
                                      "finished": None} for r in self.job["replicas"]},
         }
@@ -145,7 +175,7 @@ class Supervisor:
             self.tell_watchdog(str(proc.pid))
             self.procs[replica["name"]] = proc
             self.status["replicas"][replica["name"]].update(state="RUNNING", pid=proc.pid, started=now())
-        self.status.update(state="RUNNING", raw_state="running", started=now())
+        self.status.update(state="RUNNING", raw_state="running", started=now(), message="")
         self.write_status()
 
     def check_progress(self):
@@ -176,12 +206,29 @@ class Supervisor:
                     f"LocalRuntime.stall_timeout = {self.stall_timeout:g} s")
         return None
 
+    def reap(self):
+        """Record every replica that has exited since the last look, by its own exit code; returns their names.
+
+        All of them, not only the first found: a replica whose exit is left unread stays RUNNING forever once
+        the job has ended (two replicas of `python missing.py` exit together)."""
+        exited = []
+        for name, proc in self.procs.items():
+            replica = self.status["replicas"][name]
+            if replica["exit_code"] is None and proc.poll() is not None:
+                code = proc.returncode
+                replica.update(exit_code=code, finished=now(), state="SUCCEEDED" if code == 0 else "FAILED")
+                exited.append(name)
+        return exited
+
     def kill_all(self, reason_state):
         """SIGTERM every replica's process group, SIGKILL what is left after the grace period.
 
-        The wait is for the whole group, not only the replica's shell: a program that traps SIGTERM to save
-        a checkpoint keeps running after its shell has died of the signal."""
-        live = {n: p for n, p in self.procs.items() if p.poll() is None}
+        Replicas that ended by themselves before the signal keep the state their exit code gives; the others
+        end `reason_state` with the code the signal left. The wait is for the whole group, not only the
+        replica's shell: a program that traps SIGTERM to save a checkpoint keeps running after its shell has
+        died of the signal."""
+        self.reap()
+        live = {n: p for n, p in self.procs.items() if self.status["replicas"][n]["exit_code"] is None}
         # every group, ended replicas' too: a replica whose shell was killed leaves its children in its group
         for proc in self.procs.values():
             _signal_group(proc.pid, signal.SIGTERM)
@@ -223,18 +270,16 @@ class Supervisor:
                 self.finish("STOPPED", "stopped on request")
                 return 0
             self.flush_status()
-            changed = False
-            for name, proc in self.procs.items():
-                replica = self.status["replicas"][name]
-                if replica["exit_code"] is None and proc.poll() is not None:
-                    code = proc.returncode
-                    replica.update(exit_code=code, finished=now(), state="SUCCEEDED" if code == 0 else "FAILED")
-                    changed = True
-                    if code != 0 and grace_deadline is None:
-                        self.kill_all("STOPPED")
-                        self.finish("FAILED", describe_exit(name, code))
-                        return 0
-            if changed:
+            exited = self.reap()
+            failed = [n for n in exited if self.status["replicas"][n]["exit_code"] != 0]
+            if failed and grace_deadline is None:
+                # several at once (a missing file fails every replica): the deciding replica names the cause
+                name = decider if decider in failed else failed[0]
+                self.kill_all("STOPPED")
+                self.finish("FAILED", failure_message(name, self.status["replicas"][name]["exit_code"],
+                                                      self.logs[name]))
+                return 0
+            if exited:
                 self.write_status()
             stalled = self.check_progress()
             if stalled:
