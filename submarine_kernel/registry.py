@@ -17,6 +17,7 @@ import logging
 import os
 import socket
 import sqlite3
+import threading
 import time
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
@@ -121,7 +122,8 @@ class Registry:
     def _create(self) -> None:
         """Make the file with its schema under a temporary name, then link it into place: a registry is
         never seen half-made (so an empty file always means damage), and two creators cannot clash."""
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        # pid and thread: two threads of one process may create it at once
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         os.close(os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600))
         try:
             with closing(sqlite3.connect(tmp, isolation_level=None)) as db:
