@@ -11,7 +11,12 @@ the NodeManager starts with the directory of the Python that runs the harness (t
 PATH, and YARN's default `yarn.nodemanager.env-whitelist` passes PATH into every container.
 
     python tests/clusters/hadoop.py up      # prints `export SUBMARINE_...=...` lines; state in a folder
+    python tests/clusters/hadoop.py up --ha # the same with two ResourceManagers (below)
     python tests/clusters/hadoop.py down    # stops the daemons that `up` started
+
+`HadoopCluster(base, ha=True)` runs two ResourceManagers (rm1, rm2) with ZooKeeper leader election and
+their state in ZooKeeper (ZKRMStateStore, work-preserving recovery), as Hadoop's TestRMFailover sets them up:
+`kill_active_rm()` ends the active one and the standby takes over with the running applications.
 """
 
 from __future__ import annotations
@@ -115,11 +120,23 @@ class HadoopCluster:
     python_bin: str = field(default_factory=lambda: os.path.dirname(sys.executable))
     ports: dict[str, int] = field(default_factory=dict)
     pids: dict[str, int] = field(default_factory=dict)
+    #: two ResourceManagers with ZooKeeper fail-over (rm1 and rm2) instead of one
+    ha: bool = False
 
     # -- addresses --------------------------------------------------------------------------------------
     @property
     def rm_url(self) -> str:
         return f"http://127.0.0.1:{self.ports['rm_web']}"
+
+    @property
+    def rm_urls(self) -> list[str]:
+        """Every ResourceManager's web address (rm1 first)."""
+        return [self.rm_url] + ([f"http://127.0.0.1:{self.ports['rm2_web']}"] if self.ha else [])
+
+    @property
+    def resourcemanagers(self) -> list[str]:
+        """The daemon names of the ResourceManagers (keys of `pids`)."""
+        return ["resourcemanager", "resourcemanager2"] if self.ha else ["resourcemanager"]
 
     @property
     def namenode_url(self) -> str:
@@ -144,7 +161,7 @@ class HadoopCluster:
     def settings(self) -> dict[str, str]:
         """What a user or a test needs to point submarine-kernel at this cluster, as environment variables."""
         return {
-            "SUBMARINE_YARN_RM_URLS": self.rm_url,
+            "SUBMARINE_YARN_RM_URLS": ",".join(self.rm_urls),
             "SUBMARINE_HADOOP_NAMENODE_URL": self.namenode_url,
             "SUBMARINE_HADOOP_STORAGE_ROOT": self.storage_root,
             "SUBMARINE_HADOOP_USER": self.user,
@@ -156,13 +173,14 @@ class HadoopCluster:
             "SUBMARINE_HADOOP_STATE": str(self.base / "cluster.json"),
         }
 
-    def classpath(self) -> str:
-        return f"{self.conf_dir}:{jars(self.version)}/*"
+    def classpath(self, conf_dir: Path | None = None) -> str:
+        return f"{conf_dir or self.conf_dir}:{jars(self.version)}/*"
 
     # -- configuration ----------------------------------------------------------------------------------
     def write_conf(self) -> None:
         for name in ("zk_client", "nn_rpc", "nn_http", "dn_data", "dn_http", "dn_ipc", "rm_rpc", "rm_scheduler",
-                     "rm_tracker", "rm_admin", "rm_web", "nm_rpc", "nm_localizer", "nm_web"):
+                     "rm_tracker", "rm_admin", "rm_web", "nm_rpc", "nm_localizer", "nm_web",
+                     *(("rm2_rpc", "rm2_scheduler", "rm2_tracker", "rm2_admin", "rm2_web") if self.ha else ())):
             while name not in self.ports:  # free_port can hand out a port twice once its probe socket closed
                 port = free_port()
                 if port not in self.ports.values():
@@ -254,8 +272,17 @@ class HadoopCluster:
             },
             "resource-types.xml": {"yarn.resource-types": "yarn.io/gpu"},
         }
+        if self.ha:
+            files["yarn-site.xml"].update(self._ha_properties())
         for name, properties in files.items():
             (self.conf_dir / name).write_text(_xml(properties))
+        if self.ha:  # both RMs listen on 127.0.0.1, so each is told which one it is in a conf folder of its own
+            for rm_id in ("rm1", "rm2"):
+                own = self.base / f"conf-{rm_id}"
+                shutil.rmtree(own, ignore_errors=True)
+                shutil.copytree(self.conf_dir, own)
+                (own / "yarn-site.xml").write_text(_xml({**files["yarn-site.xml"],
+                                                         "yarn.resourcemanager.ha.id": rm_id}))
         (self.conf_dir / "log4j.properties").write_text(
             "log4j.rootLogger=INFO,console\n"
             "log4j.appender.console=org.apache.log4j.ConsoleAppender\n"
@@ -266,17 +293,71 @@ class HadoopCluster:
             "log4j.logger.org.apache.hadoop.util.NativeCodeLoader=ERROR\n"
             "log4j.logger.org.apache.hadoop.metrics2=WARN\n")
 
+    def _ha_properties(self) -> dict[str, object]:
+        """Two RMs with embedded ZooKeeper leader election and their state in ZooKeeper (TestRMFailover)."""
+        p = self.ports
+        properties: dict[str, object] = {
+            "yarn.resourcemanager.ha.enabled": "true",
+            "yarn.resourcemanager.ha.rm-ids": "rm1,rm2",
+            "yarn.resourcemanager.cluster-id": "submarine-test",
+            "yarn.resourcemanager.ha.automatic-failover.enabled": "true",
+            "yarn.resourcemanager.ha.automatic-failover.embedded": "true",
+            "yarn.resourcemanager.recovery.enabled": "true",
+            "yarn.resourcemanager.work-preserving-recovery.enabled": "true",
+            "yarn.resourcemanager.store.class":
+                "org.apache.hadoop.yarn.server.resourcemanager.recovery.ZKRMStateStore",
+            # a killed active RM's leader lock lives as long as its ZooKeeper session: keep that short
+            "hadoop.zk.timeout-ms": 4000,
+            "yarn.resourcemanager.zk-timeout-ms": 4000,
+            # clients and the service AM move to the other RM quickly
+            "yarn.client.failover-sleep-base-ms": 100,
+            "yarn.client.failover-sleep-max-ms": 1000,
+        }
+        for rm_id, prefix in (("rm1", "rm"), ("rm2", "rm2")):
+            properties.update({
+                f"yarn.resourcemanager.hostname.{rm_id}": "127.0.0.1",
+                f"yarn.resourcemanager.address.{rm_id}": f"127.0.0.1:{p[prefix + '_rpc']}",
+                f"yarn.resourcemanager.scheduler.address.{rm_id}": f"127.0.0.1:{p[prefix + '_scheduler']}",
+                f"yarn.resourcemanager.resource-tracker.address.{rm_id}": f"127.0.0.1:{p[prefix + '_tracker']}",
+                f"yarn.resourcemanager.admin.address.{rm_id}": f"127.0.0.1:{p[prefix + '_admin']}",
+                f"yarn.resourcemanager.webapp.address.{rm_id}": f"127.0.0.1:{p[prefix + '_web']}",
+            })
+        return properties
+
+    def active_rm(self) -> str | None:
+        """The daemon name of the ResourceManager that says it is active (None when none does)."""
+        for daemon, url in zip(self.resourcemanagers, self.rm_urls):
+            try:
+                if self._get_json(f"{url}/ws/v1/cluster/info")["clusterInfo"].get("haState") == "ACTIVE":
+                    return daemon
+            except (OSError, ValueError, KeyError):
+                continue
+        return None
+
+    def kill_active_rm(self) -> str:
+        """SIGKILL the active ResourceManager (as a crashed machine would end it); returns its daemon name."""
+        daemon = self.active_rm()
+        if daemon is None:
+            raise HadoopUnavailable("no ResourceManager is active")
+        _signal_group(self.pids[daemon], signal.SIGKILL)
+        while _alive(self.pids[daemon]):
+            time.sleep(0.1)
+        del self.pids[daemon]
+        return daemon
+
     # -- processes --------------------------------------------------------------------------------------
-    def _java(self, daemon: str, *args: str, wait: bool = False) -> int:
+    def _java(self, daemon: str, *args: str, wait: bool = False, instance: str = "", conf_dir: Path | None = None
+              ) -> int:
+        instance = instance or daemon
         command = ["java", f"-Xmx{HEAP_MB[daemon]}m", *JVM_FLAGS, f"-Dhadoop.log.dir={self.log_dir}",
                    f"-Dyarn.log.dir={self.log_dir}", f"-Dhadoop.home.dir={self.base}",
                    "-Dzookeeper.admin.enableServer=false", "-Dzookeeper.4lw.commands.whitelist=*",
-                   "-cp", self.classpath(), MAIN_CLASS[daemon], *args]
+                   "-cp", self.classpath(conf_dir), MAIN_CLASS[daemon], *args]
         env = {**os.environ, "HADOOP_CONF_DIR": str(self.conf_dir),
                "JAVA_HOME": os.environ.get("JAVA_HOME") or _java_home(),
                "HADOOP_USER_NAME": self.user,
                "PATH": os.pathsep.join([self.python_bin, os.environ.get("PATH", "")])}
-        log = open(self.log_dir / f"{daemon}.log", "ab")
+        log = open(self.log_dir / f"{instance}.log", "ab")
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                    env=env, cwd=self.base, start_new_session=True)
         log.close()
@@ -284,7 +365,7 @@ class HadoopCluster:
             if process.wait(timeout=120) != 0:
                 raise HadoopUnavailable(f"{daemon} {' '.join(args)} failed: {self.log_tail(daemon)}")
             return 0
-        self.pids[daemon] = process.pid
+        self.pids[instance] = process.pid
         return process.pid
 
     def log_tail(self, daemon: str, lines: int = 3) -> str:
@@ -306,15 +387,21 @@ class HadoopCluster:
             self._java("namenode", "-format", "-force", "-nonInteractive", wait=True)
         (self.base / "data" / "zookeeper").mkdir(parents=True, exist_ok=True)
         self._java("zookeeper", str(self.ports["zk_client"]), str(self.base / "data" / "zookeeper"))
-        for daemon in ("namenode", "datanode", "resourcemanager", "nodemanager"):
+        for daemon in ("namenode", "datanode"):
             self._java(daemon)
+        if self.ha:
+            self._java("resourcemanager", conf_dir=self.base / "conf-rm1")
+            self._java("resourcemanager", instance="resourcemanager2", conf_dir=self.base / "conf-rm2")
+        else:
+            self._java("resourcemanager")
+        self._java("nodemanager")
         self.save()
         atexit.register(self.stop)  # a test session that ends abruptly still stops its daemons
         try:
             self._wait(self._hdfs_ready, "the NameNode with a live DataNode out of safe mode", ("namenode", "datanode"))
             self._webhdfs("PUT", f"/user/{self.user}", "MKDIRS")
             self._wait(self._yarn_ready, "the ResourceManager with a running NodeManager",
-                       ("resourcemanager", "nodemanager"))
+                       (*self.resourcemanagers, "nodemanager"))
         except BaseException:
             self.stop()
             raise
@@ -350,13 +437,20 @@ class HadoopCluster:
         return bean.get("NumLiveDataNodes", 0) >= 1 and not info.get("Safemode")  # "" once out of safe mode
 
     def _yarn_ready(self) -> bool:
-        nodes = self._get_json(f"{self.rm_url}/ws/v1/cluster/nodes")
+        active = self.active_rm()
+        if active is None:
+            return False
+        rm_url = self.rm_urls[self.resourcemanagers.index(active)]
+        if self.ha and not all(self._get_json(f"{url}/ws/v1/cluster/info")["clusterInfo"].get("haState")
+                               in ("ACTIVE", "STANDBY") for url in self.rm_urls):
+            return False
+        nodes = self._get_json(f"{rm_url}/ws/v1/cluster/nodes")
         running = [n for n in ((nodes.get("nodes") or {}).get("node") or []) if n.get("state") == "RUNNING"]
         if not running:
             return False
         # the Services API answers too (it is a separate webapp on the RM)
         try:
-            urllib.request.urlopen(f"{self.rm_url}/app/v1/services/version?user.name={self.user}", timeout=5)
+            urllib.request.urlopen(f"{rm_url}/app/v1/services/version?user.name={self.user}", timeout=5)
         except urllib.error.HTTPError as error:
             return error.code < 500
         return True
@@ -405,12 +499,13 @@ class HadoopCluster:
     # -- state for `up` / `down` ------------------------------------------------------------------------
     def save(self) -> None:
         (self.base / "cluster.json").write_text(json.dumps(
-            {"version": self.version, "user": self.user, "ports": self.ports, "pids": self.pids}))
+            {"version": self.version, "user": self.user, "ports": self.ports, "pids": self.pids, "ha": self.ha}))
 
     @classmethod
     def load(cls, base: Path) -> "HadoopCluster":
         state = json.loads((base / "cluster.json").read_text())
-        return cls(base, version=state["version"], user=state["user"], ports=state["ports"], pids=state["pids"])
+        return cls(base, version=state["version"], user=state["user"], ports=state["ports"], pids=state["pids"],
+                   ha=state.get("ha", False))
 
 
 def _java_home() -> str:
@@ -456,7 +551,8 @@ def main(argv: list[str]) -> int:
             return 1
         shutil.rmtree(base, ignore_errors=True)
         try:
-            cluster = HadoopCluster(base).start(log=lambda line: print(line, file=sys.stderr), stop_at_exit=False)
+            cluster = HadoopCluster(base, ha="--ha" in argv[2:]).start(log=lambda line: print(line, file=sys.stderr),
+                                                                       stop_at_exit=False)
         except HadoopUnavailable as error:
             print(error, file=sys.stderr)
             return 1
@@ -470,7 +566,7 @@ def main(argv: list[str]) -> int:
         HadoopCluster.load(base).stop()
         print(f"stopped the cluster under {base}", file=sys.stderr)
         return 0
-    print(f"usage: {argv[0]} up|down  (state in $SUBMARINE_HADOOP_DIR, default {base})", file=sys.stderr)
+    print(f"usage: {argv[0]} up [--ha]|down  (state in $SUBMARINE_HADOOP_DIR, default {base})", file=sys.stderr)
     return 2
 
 
