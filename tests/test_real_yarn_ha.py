@@ -40,14 +40,18 @@ def ha_cluster(tmp_path_factory):
 
 def test_a_job_survives_the_active_resourcemanager_being_killed(ha_cluster, tmp_path):
     cluster = ha_cluster
-    assert cluster.active_rm() == "resourcemanager" and len(cluster.rm_urls) == 2
+    active = cluster.active_rm()  # whichever won the election
+    assert active in cluster.resourcemanagers and len(cluster.rm_urls) == 2
+    active_url = cluster.rm_urls[cluster.resourcemanagers.index(active)]
+    [standby_url] = [url for url in cluster.rm_urls if url != active_url]
+    [standby] = [daemon for daemon in cluster.resourcemanagers if daemon != active]
     config = Config()
     config.SubmarineConfig.runtime = "yarn"
     config.SubmarineConfig.storage_root = cluster.storage_root
     config.SubmarineConfig.storage_options = {"namenodes": [cluster.namenode_url], "user": cluster.user}
     config.SubmarineConfig.poll_interval = 1.0
     # the standby first: its 307 "This is standby RM" answer must move the client on to the active one
-    config.YarnRuntime.rm_urls = list(reversed(cluster.rm_urls))
+    config.YarnRuntime.rm_urls = [standby_url, active_url]
     config.YarnRuntime.user = cluster.user
     config.YarnRuntime.default_memory_mib = 256
     session = Session(config=config, registry=Registry(tmp_path / "registry.sqlite"))
@@ -55,7 +59,7 @@ def test_a_job_survives_the_active_resourcemanager_being_killed(ha_cluster, tmp_
         session.submit(session.build("python job.py 45", name="ha-job", framework="custom", workers=1),
                              Bundle({"job.py": JOB}))
         runtime = session.runtime("yarn")
-        assert runtime.client.active_url == cluster.rm_urls[0]
+        assert runtime.client.active_url == active_url
         deadline = time.monotonic() + 180
         while session.registry.get("ha-job").state != "RUNNING":
             assert time.monotonic() < deadline, session.registry.get("ha-job").state
@@ -64,8 +68,8 @@ def test_a_job_survives_the_active_resourcemanager_being_killed(ha_cluster, tmp_
         assert app_id.startswith("application_")
 
         killed_at = time.monotonic()
-        assert cluster.kill_active_rm() == "resourcemanager"
-        while cluster.active_rm() != "resourcemanager2":
+        assert cluster.kill_active_rm() == active
+        while cluster.active_rm() != standby:
             assert time.monotonic() - killed_at < 90, "the standby ResourceManager never became active"
             time.sleep(0.5)
         took_over = time.monotonic() - killed_at
@@ -78,7 +82,7 @@ def test_a_job_survives_the_active_resourcemanager_being_killed(ha_cluster, tmp_
         record = session.registry.get("ha-job")
         assert record.state == "SUCCEEDED", (record.state, record.status.message)
         assert record.ref.id == app_id  # the same application, recovered by the new active RM
-        assert runtime.client.active_url == cluster.rm_urls[1]
+        assert runtime.client.active_url == standby_url
         assert "done" in list(runtime.logs(record.ref))
         print(f"standby active {took_over:.1f}s after the kill; states seen after it: {sorted(states_after_kill)}")
     finally:
