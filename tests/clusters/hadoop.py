@@ -12,11 +12,19 @@ PATH, and YARN's default `yarn.nodemanager.env-whitelist` passes PATH into every
 
     python tests/clusters/hadoop.py up      # prints `export SUBMARINE_...=...` lines; state in a folder
     python tests/clusters/hadoop.py up --ha # the same with two ResourceManagers (below)
+    python tests/clusters/hadoop.py up --kerberos  # with a KDC and SPNEGO (below)
     python tests/clusters/hadoop.py down    # stops the daemons that `up` started
 
 `HadoopCluster(base, ha=True)` runs two ResourceManagers (rm1, rm2) with ZooKeeper leader election and
 their state in ZooKeeper (ZKRMStateStore, work-preserving recovery), as Hadoop's TestRMFailover sets them up:
 `kill_active_rm()` ends the active one and the standby takes over with the running applications.
+
+`HadoopCluster(base, kerberos=True)` starts Hadoop's MiniKdc (realm EXAMPLE.COM, jars from
+`hadoop/minikdc/pom.xml`) first and puts SPNEGO on every daemon's HTTP endpoints (the RM's REST APIs and the
+Services API, WebHDFS, the NodeManager's log API): `hadoop.http.authentication.type=kerberos` through
+AuthenticationFilterInitializer. RPC between the daemons stays simple auth (a fully secure cluster needs a
+secure DataNode and keytabs for every service AM). `keytab` holds the user's principal (`principal`) and
+the HTTP/ principals; `krb5_conf` is the KDC's client configuration (KRB5_CONFIG).
 """
 
 from __future__ import annotations
@@ -45,6 +53,7 @@ else:  # run as a script
 
 HADOOP_VERSION = os.environ.get("SUBMARINE_HADOOP_VERSION", "3.4.2")
 POM = Path(__file__).resolve().parent / "hadoop" / "pom.xml"
+MINIKDC_POM = Path(__file__).resolve().parent / "hadoop" / "minikdc" / "pom.xml"
 #: what the NodeManager offers: memory and vcores are counters for the scheduler (the box has 2 cores), the
 #: GPUs are a countable resource with no GPU plugin behind it
 NM_MEMORY_MB = 12288
@@ -83,18 +92,22 @@ def toolchain_problem() -> str:
 
 def jars(version: str = HADOOP_VERSION, log: Callable[[str], None] = lambda _: None) -> Path:
     """The folder holding every Hadoop jar the daemons need, resolved by Maven on first use."""
-    folder = cache_dir("hadoop", version) / "jars"
+    return _resolve(POM, cache_dir("hadoop", version) / "jars", version, "Hadoop", log)
+
+
+def _resolve(pom: Path, folder: Path, version: str, what: str, log: Callable[[str], None] = lambda _: None) -> Path:
+    """`pom`'s dependencies copied into `folder` by Maven once (a `.complete` file marks a finished copy)."""
     if (folder / ".complete").exists():
         return folder
-    log(f"resolving Hadoop {version} jars with Maven (first run only)...")
+    log(f"resolving {what} {version} jars with Maven (first run only)...")
     staging = Path(tempfile.mkdtemp(prefix="jars-", dir=folder.parent))
-    command = ["mvn", "-B", "-q", "-f", str(POM), f"-Dhadoop.version={version}", "dependency:copy-dependencies",
+    command = ["mvn", "-B", "-q", "-f", str(pom), f"-Dhadoop.version={version}", "dependency:copy-dependencies",
                f"-DoutputDirectory={staging}"]
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
         shutil.rmtree(staging, ignore_errors=True)
         errors = [line for line in done.stdout.splitlines() if "[ERROR]" in line] or done.stderr.splitlines()
-        raise HadoopUnavailable(f"Maven could not resolve the Hadoop {version} jars: "
+        raise HadoopUnavailable(f"Maven could not resolve the {what} {version} jars: "
                                 f"{(errors or ['no output'])[0].strip()}")
     (staging / ".complete").write_text(version)
     shutil.rmtree(folder, ignore_errors=True)
@@ -122,6 +135,8 @@ class HadoopCluster:
     pids: dict[str, int] = field(default_factory=dict)
     #: two ResourceManagers with ZooKeeper fail-over (rm1 and rm2) instead of one
     ha: bool = False
+    #: a MiniKdc and SPNEGO on the daemons' HTTP endpoints
+    kerberos: bool = False
 
     # -- addresses --------------------------------------------------------------------------------------
     @property
@@ -151,6 +166,22 @@ class HadoopCluster:
         return f"{self.default_fs}/user/{self.user}/submarine"
 
     @property
+    def realm(self) -> str:
+        return "EXAMPLE.COM"
+
+    @property
+    def principal(self) -> str:
+        return f"{self.user}@{self.realm}"
+
+    @property
+    def keytab(self) -> Path:
+        return self.base / "kdc" / "all.keytab"
+
+    @property
+    def krb5_conf(self) -> Path:
+        return self.base / "kdc" / "krb5.conf"
+
+    @property
     def conf_dir(self) -> Path:
         return self.base / "conf"
 
@@ -171,6 +202,8 @@ class HadoopCluster:
             "SUBMARINE_HADOOP_MAX_VCORES": str(MAX_ALLOCATION_VCORES),
             "SUBMARINE_HADOOP_GPUS": str(NM_GPUS),
             "SUBMARINE_HADOOP_STATE": str(self.base / "cluster.json"),
+            **({"KRB5_CONFIG": str(self.krb5_conf), "SUBMARINE_HADOOP_PRINCIPAL": self.principal,
+                "SUBMARINE_HADOOP_KEYTAB": str(self.keytab)} if self.kerberos else {}),
         }
 
     def classpath(self, conf_dir: Path | None = None) -> str:
@@ -274,6 +307,15 @@ class HadoopCluster:
         }
         if self.ha:
             files["yarn-site.xml"].update(self._ha_properties())
+        if self.kerberos:
+            files["core-site.xml"].update({
+                "hadoop.http.filter.initializers": "org.apache.hadoop.security.AuthenticationFilterInitializer",
+                "hadoop.http.authentication.type": "kerberos",
+                "hadoop.http.authentication.kerberos.principal": "*",  # every HTTP/ principal in the keytab
+                "hadoop.http.authentication.kerberos.keytab": self.keytab,
+                "hadoop.http.authentication.simple.anonymous.allowed": "false",
+                "hadoop.http.authentication.signature.secret.file": self.base / "kdc" / "http-secret",
+            })
         for name, properties in files.items():
             (self.conf_dir / name).write_text(_xml(properties))
         if self.ha:  # both RMs listen on 127.0.0.1, so each is told which one it is in a conf folder of its own
@@ -349,7 +391,8 @@ class HadoopCluster:
     def _java(self, daemon: str, *args: str, wait: bool = False, instance: str = "", conf_dir: Path | None = None
               ) -> int:
         instance = instance or daemon
-        command = ["java", f"-Xmx{HEAP_MB[daemon]}m", *JVM_FLAGS, f"-Dhadoop.log.dir={self.log_dir}",
+        krb5 = [f"-Djava.security.krb5.conf={self.krb5_conf}"] if self.kerberos else []
+        command = ["java", f"-Xmx{HEAP_MB[daemon]}m", *JVM_FLAGS, *krb5, f"-Dhadoop.log.dir={self.log_dir}",
                    f"-Dyarn.log.dir={self.log_dir}", f"-Dhadoop.home.dir={self.base}",
                    "-Dzookeeper.admin.enableServer=false", "-Dzookeeper.4lw.commands.whitelist=*",
                    "-cp", self.classpath(conf_dir), MAIN_CLASS[daemon], *args]
@@ -385,6 +428,8 @@ class HadoopCluster:
         self.write_conf()
         if not (self.base / "data" / "name" / "current").exists():
             self._java("namenode", "-format", "-force", "-nonInteractive", wait=True)
+        if self.kerberos:
+            self._start_kdc()
         (self.base / "data" / "zookeeper").mkdir(parents=True, exist_ok=True)
         self._java("zookeeper", str(self.ports["zk_client"]), str(self.base / "data" / "zookeeper"))
         for daemon in ("namenode", "datanode"):
@@ -410,6 +455,33 @@ class HadoopCluster:
         log(f"Hadoop {self.version} up in {time.monotonic() - began:.1f}s under {self.base}")
         return self
 
+    def _start_kdc(self) -> None:
+        """MiniKdc's own main: a KDC on a free port, a keytab with the user's and the HTTP/ principals, and a
+        krb5.conf naming the port; the harness's own requests then use a ticket of the user's."""
+        folder = self.base / "kdc"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "kdc.properties").write_text("kdc.port=0\nmax.ticket.lifetime=86400000\n")
+        (folder / "http-secret").write_text(os.urandom(16).hex())
+        work = folder / "work"
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir()
+        command = ["java", "-Xmx64m", *JVM_FLAGS, "-cp", f"{minikdc_jars(self.version)}/*",
+                   "org.apache.hadoop.minikdc.MiniKdc", str(work), str(folder / "kdc.properties"), str(self.keytab),
+                   self.user, "HTTP/localhost", "HTTP/127.0.0.1"]
+        log = open(self.log_dir / "kdc.log", "ab")
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                   cwd=folder, start_new_session=True)
+        log.close()
+        self.pids["kdc"] = process.pid
+        self._wait(lambda: "MiniKdc Running" in (self.log_dir / "kdc.log").read_text(errors="replace"),
+                   "the MiniKdc", ("kdc",))
+        shutil.copy(work / "krb5.conf", self.krb5_conf)
+        os.environ["KRB5_CONFIG"] = str(self.krb5_conf)
+        os.environ["KRB5CCNAME"] = f"FILE:{folder / 'ccache'}"
+        done = subprocess.run(["kinit", "-kt", str(self.keytab), self.principal], capture_output=True, text=True)
+        if done.returncode != 0:
+            raise HadoopUnavailable(f"kinit as {self.principal} failed: {done.stderr.strip()}")
+
     def _wait(self, ready: Callable[[], bool], what: str, daemons: tuple[str, ...]) -> None:
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
@@ -426,9 +498,22 @@ class HadoopCluster:
         raise HadoopUnavailable(f"timed out after {START_TIMEOUT:.0f}s waiting for {what}: "
                                 + "; ".join(f"{d}: {self.log_tail(d, 1)}" for d in daemons))
 
+    def _http(self, method: str, url: str):
+        """One request as the cluster's user: SPNEGO with the harness's ticket on a Kerberos cluster."""
+        import requests
+
+        auth = None
+        if self.kerberos:
+            from requests_gssapi import OPTIONAL, HTTPSPNEGOAuth
+
+            auth = HTTPSPNEGOAuth(mutual_authentication=OPTIONAL)
+        answer = requests.request(method, url, auth=auth, timeout=10, allow_redirects=False)
+        if answer.status_code >= 400:
+            raise urllib.error.HTTPError(url, answer.status_code, answer.text[:200], None, None)
+        return answer
+
     def _get_json(self, url: str) -> dict:
-        with urllib.request.urlopen(url, timeout=5) as answer:
-            return json.load(answer)
+        return self._http("GET", url).json()
 
     def _hdfs_ready(self) -> bool:
         state = self._get_json(f"{self.namenode_url}/jmx?qry=Hadoop:service=NameNode,name=FSNamesystemState")
@@ -450,16 +535,13 @@ class HadoopCluster:
             return False
         # the Services API answers too (it is a separate webapp on the RM)
         try:
-            urllib.request.urlopen(f"{rm_url}/app/v1/services/version?user.name={self.user}", timeout=5)
+            self._http("GET", f"{rm_url}/app/v1/services/version?user.name={self.user}")
         except urllib.error.HTTPError as error:
             return error.code < 500
         return True
 
     def _webhdfs(self, method: str, path: str, op: str) -> None:
-        request = urllib.request.Request(f"{self.namenode_url}/webhdfs/v1{path}?op={op}&user.name={self.user}",
-                                         method=method)
-        with urllib.request.urlopen(request, timeout=10):
-            pass
+        self._http(method, f"{self.namenode_url}/webhdfs/v1{path}?op={op}&user.name={self.user}")
 
     def stop(self) -> None:
         """Stop every daemon's process group (TERM, then KILL after a grace period); containers and the
@@ -499,13 +581,19 @@ class HadoopCluster:
     # -- state for `up` / `down` ------------------------------------------------------------------------
     def save(self) -> None:
         (self.base / "cluster.json").write_text(json.dumps(
-            {"version": self.version, "user": self.user, "ports": self.ports, "pids": self.pids, "ha": self.ha}))
+            {"version": self.version, "user": self.user, "ports": self.ports, "pids": self.pids, "ha": self.ha,
+             "kerberos": self.kerberos}))
 
     @classmethod
     def load(cls, base: Path) -> "HadoopCluster":
         state = json.loads((base / "cluster.json").read_text())
         return cls(base, version=state["version"], user=state["user"], ports=state["ports"], pids=state["pids"],
-                   ha=state.get("ha", False))
+                   ha=state.get("ha", False), kerberos=state.get("kerberos", False))
+
+
+def minikdc_jars(version: str = HADOOP_VERSION) -> Path:
+    """The folder holding Hadoop's MiniKdc and Apache Kerby, resolved by Maven on first use."""
+    return _resolve(MINIKDC_POM, cache_dir("hadoop", version) / "minikdc-jars", version, "MiniKdc")
 
 
 def _java_home() -> str:
@@ -551,7 +639,7 @@ def main(argv: list[str]) -> int:
             return 1
         shutil.rmtree(base, ignore_errors=True)
         try:
-            cluster = HadoopCluster(base, ha="--ha" in argv[2:]).start(log=lambda line: print(line, file=sys.stderr),
+            cluster = HadoopCluster(base, ha="--ha" in argv[2:], kerberos="--kerberos" in argv[2:]).start(log=lambda line: print(line, file=sys.stderr),
                                                                        stop_at_exit=False)
         except HadoopUnavailable as error:
             print(error, file=sys.stderr)
@@ -566,7 +654,7 @@ def main(argv: list[str]) -> int:
         HadoopCluster.load(base).stop()
         print(f"stopped the cluster under {base}", file=sys.stderr)
         return 0
-    print(f"usage: {argv[0]} up [--ha]|down  (state in $SUBMARINE_HADOOP_DIR, default {base})", file=sys.stderr)
+    print(f"usage: {argv[0]} up [--ha] [--kerberos]|down  (state in $SUBMARINE_HADOOP_DIR, default {base})", file=sys.stderr)
     return 2
 
 
