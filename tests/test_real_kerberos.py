@@ -14,11 +14,14 @@ import time
 import pytest
 import requests
 
+from traitlets.config import Config
+
 from submarine_kernel.algorithm import Bundle
 from submarine_kernel.errors import SubmarineError
+from submarine_kernel.recovery import rebuild
+from submarine_kernel.registry import Registry
 from submarine_kernel.runtimes.yarn import YarnRuntime
-from submarine_kernel.spec import build_spec
-from submarine_kernel.storage import Storage
+from submarine_kernel.session import Session
 
 pytestmark = [pytest.mark.real_cluster, pytest.mark.slow]
 
@@ -64,27 +67,35 @@ def test_spnego_is_required_and_a_keytab_job_runs_end_to_end(secure_cluster, tmp
         bare.list_jobs()
     assert "kinit" in str(refused.value) and "\n" not in str(refused.value)
 
-    # the keytab path: kinit -kt by the runtime and by the storage, SPNEGO everywhere after
+    # the keytab path, through a session as a notebook uses it: kinit -kt by the runtime and by the storage,
+    # SPNEGO to the RM, WebHDFS and the NodeManager after that
     kerberos = {"kerberos": True, "principal": cluster.principal, "keytab": str(cluster.keytab)}
-    storage = Storage(cluster.storage_root, {"namenodes": [cluster.namenode_url], **kerberos})
-    runtime = YarnRuntime(rm_urls=[cluster.rm_url], default_memory_mib=256, **kerberos)
-    bundle = Bundle({"job.py": b"import os\nprint('hello from', os.environ.get('USER', '?'), flush=True)\n"})
-    spec = build_spec("kerberos-job", framework="custom", workers=1, command="python job.py")
-    ref = runtime.submit(spec, bundle, storage.put(bundle).uri)
+    config = Config()
+    config.SubmarineConfig.runtime = "yarn"
+    config.SubmarineConfig.storage_root = cluster.storage_root
+    config.SubmarineConfig.storage_options = {"namenodes": [cluster.namenode_url], **kerberos}
+    config.SubmarineConfig.poll_interval = 1.0
+    for key, value in {"rm_urls": [cluster.rm_url], "default_memory_mib": 256, **kerberos}.items():
+        setattr(config.YarnRuntime, key, value)
+    session = Session(config=config, registry=Registry(tmp_path / "registry.sqlite"))
+    runtime = session.runtime("yarn")
     try:
+        session.submit(session.build("python job.py", name="kerberos-job", framework="custom", workers=1),
+                       Bundle({"job.py": b"print('hello from the secure cluster', flush=True)\n"}))
         deadline = time.monotonic() + 180
-        status = runtime.poll([ref])[ref.key]
-        while not status.terminal:
-            assert time.monotonic() < deadline, status
+        while session.registry.get("kerberos-job").state not in ("SUCCEEDED", "FAILED", "STOPPED"):
+            assert time.monotonic() < deadline, session.registry.get("kerberos-job").state
             time.sleep(1)
-            status = runtime.poll([ref])[ref.key]
-        assert status.state == "SUCCEEDED", status.message
-        assert any("hello from" in line for line in runtime.logs(ref))
-        assert [job.ref.name for job in runtime.list_jobs()] == ["kerberos-job"]
-        # the RM took the request as the principal's short name
-        app = runtime.client.get_app(runtime.app_id(ref))
-        assert app["user"] == cluster.user
+        record = session.registry.get("kerberos-job")
+        assert record.state == "SUCCEEDED", record.status.message
+        assert "hello from the secure cluster" in list(runtime.logs(record.ref))
+        # the RM took the requests as the principal's short name
+        assert runtime.client.get_app(record.ref.id)["user"] == cluster.user
+        # recover: the finished service's definition is read from the default FS over SPNEGO WebHDFS
+        rebuilt = Registry(tmp_path / "rebuilt.sqlite")
+        assert rebuild(rebuilt, runtime) == ["kerberos-job"]
+        assert rebuilt.get("kerberos-job").state == "SUCCEEDED"
     finally:
-        runtime.client.destroy_service(spec.name)
-        runtime.close()
+        runtime.client.destroy_service("kerberos-job")
+        session.close()
     assert subprocess.run(["klist", "-s"]).returncode == 0  # the runtime's kinit left a ticket
