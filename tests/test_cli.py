@@ -31,7 +31,9 @@ time.sleep(60)
 
 
 def shell(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    exe = shutil.which("submarine-kernel") or pytest.fail("submarine-kernel is not on PATH: pip install -e .")
+    # next to this Python first: the suite also runs from a venv that is not activated
+    exe = (shutil.which("submarine-kernel", path=os.path.dirname(sys.executable)) or shutil.which("submarine-kernel")
+           or pytest.fail("submarine-kernel is not on PATH: pip install -e ."))
     return subprocess.run([exe, *args], capture_output=True, text=True, timeout=timeout, env=os.environ)
 
 
