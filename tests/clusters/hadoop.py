@@ -421,7 +421,20 @@ class HadoopCluster:
 
     def start(self, log: Callable[[str], None] = lambda _: None, stop_at_exit: bool = True) -> "HadoopCluster":
         """Write the configuration, format HDFS (once) and start every daemon; return when all answer.
-        `stop_at_exit`: stop them when this Python process ends (`up` leaves them running for `down`)."""
+        `stop_at_exit`: stop them when this Python process ends (`up` leaves them running for `down`).
+        A port taken between `free_port` and the daemon's bind (other processes start servers too) means a
+        new set of ports and another start, twice at most."""
+        for attempt in range(3):
+            try:
+                return self._start_once(log, stop_at_exit)
+            except HadoopUnavailable as error:
+                if "Address already in use" not in str(error) or attempt == 2:
+                    raise
+                log(f"a port was taken while Hadoop started ({error}): starting again on other ports")
+                self.ports.clear()
+        raise AssertionError("unreachable")
+
+    def _start_once(self, log: Callable[[str], None], stop_at_exit: bool) -> "HadoopCluster":
         began = time.monotonic()
         self.base.mkdir(parents=True, exist_ok=True)
         self.write_conf()
