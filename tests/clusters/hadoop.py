@@ -423,12 +423,13 @@ class HadoopCluster:
         """Write the configuration, format HDFS (once) and start every daemon; return when all answer.
         `stop_at_exit`: stop them when this Python process ends (`up` leaves them running for `down`).
         A port taken between `free_port` and the daemon's bind (other processes start servers too) means a
-        new set of ports and another start, twice at most."""
+        new set of ports and another start, twice at most (not when the caller gave the ports)."""
+        chosen_here = not self.ports  # ports a caller fixed are not changed
         for attempt in range(3):
             try:
                 return self._start_once(log, stop_at_exit)
             except HadoopUnavailable as error:
-                if "Address already in use" not in str(error) or attempt == 2:
+                if not chosen_here or "Address already in use" not in str(error) or attempt == 2:
                     raise
                 log(f"a port was taken while Hadoop started ({error}): starting again on other ports")
                 self.ports.clear()
