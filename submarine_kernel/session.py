@@ -59,6 +59,7 @@ class Session:
         with self._runtimes_lock:
             if name not in self._runtimes:
                 self._runtimes[name] = runtime_class(name)(config=self.config)
+                self._runtimes[name].use_storage(self.settings.storage_root, self.settings.storage_options)
             return self._runtimes[name]
 
     def storage(self, root: str | None = None) -> Storage:
@@ -73,6 +74,7 @@ class Session:
         with self._runtimes_lock:
             for runtime in self._runtimes.values():
                 runtime.update_config(config)
+                runtime.use_storage(self.settings.storage_root, self.settings.storage_options)
 
     # -- the flow ----------------------------------------------------------------------------------
     def default_name(self) -> str:

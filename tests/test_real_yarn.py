@@ -313,17 +313,26 @@ def test_stop_destroy_clean_reattach_and_recover_with_one_list_request_per_poll(
         assert sorted(r.ref.name for r in second.records()) == sorted(names)
         assert sorted(ref.name for ref in second.reattach()) == ["life-running", "life-stopped"]
         runtime = second.runtime("yarn")
+        # a finished job this process never polled: its service GET lists no containers, so the logs are
+        # found through the containers its service AM logged
+        assert "job ['0']" in list(runtime.logs(second.registry.get("life-done").ref))
         runtime.stop(second.registry.get("life-stopped").ref)
         deadline = time.monotonic() + 120
         while second.registry.get("life-stopped").state != "STOPPED":
             assert time.monotonic() < deadline, second.registry.get("life-stopped").state
             time.sleep(1)
-        # a registry lost altogether: `submarine-kernel recover` rebuilds it from the RM's own list
-        # (a finished service's GET carries no properties on a real RM, so only unfinished ones are ours to see)
+        # a registry lost altogether: `submarine-kernel recover` rebuilds it from the RM's own list; the RM's
+        # GET of a finished service carries no properties, so theirs come from YARN's stored definition (WebHDFS)
         fresh = Registry(tmp_path / "rebuilt.sqlite")
-        assert rebuild(fresh, runtime) == ["life-running"]
-        assert {r.ref.name: r.spec.launch_command("worker") for r in fresh.list()}["life-running"] == \
-            "python job.py 600"
+        added = rebuild(fresh, runtime)  # the session's cluster also holds the other tests' finished jobs
+        assert [name for name in added if name in names] == list(names)
+        rebuilt = {r.ref.name: r for r in fresh.list() if r.ref.name in names}
+        assert {name: r.spec.launch_command("worker") for name, r in rebuilt.items()} == \
+            {name: f"python job.py {seconds}" for name, seconds in names.items()}
+        assert {name: r.state for name, r in rebuilt.items()} == \
+            {"life-done": "SUCCEEDED", "life-running": "RUNNING", "life-stopped": "STOPPED"}
+        assert rebuilt["life-done"].ref.id == second.registry.get("life-done").ref.id
+        assert rebuilt["life-done"].bundle_uri == second.registry.get("life-done").bundle_uri
         # %submarine clean: the finished services are destroyed (the RM keeps their applications)
         assert second.remove_finished() == 2
         assert runtime.client.get_service("life-done") is None and runtime.client.get_service("life-stopped") is None

@@ -116,8 +116,8 @@ def test_a_trainjob_is_rebuilt_and_the_jobset_it_made_is_not(trainer_cluster, tm
 
 
 @pytest.fixture
-def yarn():
-    server = YarnTestServer().start()
+def yarn(tmp_path):
+    server = YarnTestServer(definitions_dir=str(tmp_path / "default-fs")).start()
     yield server
     server.stop()
 
@@ -139,12 +139,15 @@ def test_yarn_services_are_rebuilt_from_the_resourcemanagers_list(yarn, tmp_path
 
     monkeypatch.setenv("SUBMARINE_YARN_RM_URLS", yarn.url)
     monkeypatch.setenv("HADOOP_USER_NAME", "alice")
+    # a finished service's GET carries no configuration on a real RM (3.4): its definition is read from
+    # where YARN stored it in the default file system (here a folder)
+    monkeypatch.setenv("SUBMARINE_YARN_DEFAULT_FS", (tmp_path / "default-fs").as_uri())
     code, out, err = recover(capsys, "--runtime", "yarn")
     assert code == 0, err
-    # a finished service's GET carries no configuration on a real RM (3.4), so it is not known as ours
-    assert out.strip() == "yarn: rebuilt 1 job(s): yarn-running"
+    assert out.strip() == "yarn: rebuilt 2 job(s): yarn-done, yarn-running"
     records = {r.ref.name: r for r in Registry(isolated_data_dir / "registry.sqlite").list()}
-    assert finished.ref.name not in records
+    assert_rebuilt_like(records["yarn-done"], finished)
+    assert records["yarn-done"].state == "SUCCEEDED"
     assert_rebuilt_like(records["yarn-running"], running)
     assert records["yarn-running"].state == "RUNNING"
     assert records["yarn-running"].ref.extra["components"] == running.ref.extra["components"]
@@ -170,3 +173,30 @@ def test_an_unreachable_cluster_is_one_line_and_the_other_runtimes_still_rebuild
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("submarine-kernel: error: cannot list the yarn runtime's jobs: ")
     assert Registry(isolated_data_dir / "registry.sqlite").get("local-one").state == "SUCCEEDED"
+
+
+def test_a_default_fs_that_cannot_be_read_is_one_line(yarn, tmp_path, isolated_data_dir, monkeypatch, capsys):
+    import socket
+
+    session = session_for("yarn", tmp_path / "first", rm_urls=[yarn.url], user="alice", shared_file_storage=True,
+                          registry_dns_domain="ycluster.example.com")
+    try:
+        submit(session, "yarn-done")
+    finally:
+        session.close()
+    yarn.advance("yarn-done", "SUCCEEDED")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"webhdfs://127.0.0.1:{s.getsockname()[1]}"
+    monkeypatch.setenv("SUBMARINE_YARN_RM_URLS", yarn.url)
+    monkeypatch.setenv("HADOOP_USER_NAME", "alice")
+    monkeypatch.setenv("SUBMARINE_YARN_DEFAULT_FS", dead)
+    monkeypatch.setattr("submarine_kernel.retry.DEFAULT_POLICY", RetryPolicy(attempts=2, base_delay=0.01))
+    code, out, err = recover(capsys, "--runtime", "yarn")
+    assert code == 1 and out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("submarine-kernel: error: cannot list the yarn runtime's jobs: cannot read the "
+                               f"stored definition of YARN service 'yarn-done' at {dead}"
+                               "/user/alice/.yarn/services/yarn-done/yarn-done.json: "), lines[0]
+    assert "YarnRuntime.default_fs" in lines[0]

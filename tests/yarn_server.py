@@ -64,7 +64,7 @@ class YarnTestServer:
     def __init__(self, *, app_id_delay: float = 0.0, post_reports_app_id: bool = True,
                  timeline: dict[str, float] | None = None, standby: str | None = None, active_url: str = "",
                  require_user: bool = False, negotiate_users: dict[str, str] | None = None,
-                 forbidden_users: tuple[str, ...] = (), secure: bool = False):
+                 forbidden_users: tuple[str, ...] = (), secure: bool = False, definitions_dir: str = ""):
         self.app_id_delay = app_id_delay
         self.post_reports_app_id = post_reports_app_id
         self.timeline = timeline  # e.g. {"STARTED": 0.1, "STABLE": 0.2, "SUCCEEDED": 0.5} seconds after create
@@ -74,6 +74,9 @@ class YarnTestServer:
         self.negotiate_users = negotiate_users or {}
         self.forbidden_users = forbidden_users
         self.secure = secure
+        # a folder standing for the default file system: YARN's ServiceClient keeps each service's definition
+        # at /user/<user>/.yarn/services/<name>/<name>.json there until the service is destroyed
+        self.definitions_dir = definitions_dir
         self.requests: list[Recorded] = []
         self.services: dict[str, ServiceRecord] = {}
         self.apps: dict[str, ServiceRecord] = {}
@@ -164,7 +167,16 @@ class YarnTestServer:
                                    created=time.time(), seq=self._seq)
             self.services[spec["name"]] = record
             self.apps[record.app_id] = record
+            if self.definitions_dir:
+                path = self.definition_file(spec["name"], user)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(json.dumps({**spec, "id": record.app_id}, indent=2))
             return record
+
+    def definition_file(self, name: str, user: str):
+        from pathlib import Path
+
+        return Path(self.definitions_dir) / "user" / user / ".yarn" / "services" / name / f"{name}.json"
 
     def service_view(self, record: ServiceRecord) -> dict:
         state = self._current_state(record)
@@ -405,6 +417,10 @@ class _Handler(BaseHTTPRequestHandler):
                     record.killed = True
                     server.advance(name, "STOPPED", "destroyed")
                 record.destroyed = True
+                if server.definitions_dir:
+                    import shutil
+
+                    shutil.rmtree(server.definition_file(name, record.user).parent, ignore_errors=True)
                 return self._status(200, f"Successfully destroyed service {name}")
         self._status(405, f"{method} is not supported on {path}")
 

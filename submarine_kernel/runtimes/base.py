@@ -11,7 +11,7 @@ import importlib
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Callable, ClassVar, Iterator, Mapping, Sequence
+from typing import Any, Callable, ClassVar, Iterator, Mapping, Sequence
 
 from traitlets import Int
 from traitlets.config import Configurable
@@ -187,6 +187,10 @@ class Runtime(Configurable):
     def stop_tensorboard(self, name: str) -> bool:
         """Stop the TensorBoard started under `name`; False when none was running."""
         return False
+
+    def use_storage(self, root: str, options: Mapping[str, Any]) -> None:
+        """The session's storage root and options (set when the runtime is made and after `%config`), for a
+        runtime that reads the cluster's own files through them (YARN's stored service definitions)."""
 
     def close(self) -> None:
         """Release clients and threads."""

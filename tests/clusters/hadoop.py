@@ -11,7 +11,20 @@ the NodeManager starts with the directory of the Python that runs the harness (t
 PATH, and YARN's default `yarn.nodemanager.env-whitelist` passes PATH into every container.
 
     python tests/clusters/hadoop.py up      # prints `export SUBMARINE_...=...` lines; state in a folder
+    python tests/clusters/hadoop.py up --ha # the same with two ResourceManagers (below)
+    python tests/clusters/hadoop.py up --kerberos  # with a KDC and SPNEGO (below)
     python tests/clusters/hadoop.py down    # stops the daemons that `up` started
+
+`HadoopCluster(base, ha=True)` runs two ResourceManagers (rm1, rm2) with ZooKeeper leader election and
+their state in ZooKeeper (ZKRMStateStore, work-preserving recovery), as Hadoop's TestRMFailover sets them up:
+`kill_active_rm()` ends the active one and the standby takes over with the running applications.
+
+`HadoopCluster(base, kerberos=True)` starts Hadoop's MiniKdc (realm EXAMPLE.COM, jars from
+`hadoop/minikdc/pom.xml`) first and puts SPNEGO on every daemon's HTTP endpoints (the RM's REST APIs and the
+Services API, WebHDFS, the NodeManager's log API): `hadoop.http.authentication.type=kerberos` through
+AuthenticationFilterInitializer. RPC between the daemons stays simple auth (a fully secure cluster needs a
+secure DataNode and keytabs for every service AM). `keytab` holds the user's principal (`principal`) and
+the HTTP/ principals; `krb5_conf` is the KDC's client configuration (KRB5_CONFIG).
 """
 
 from __future__ import annotations
@@ -27,7 +40,6 @@ import sys
 import tempfile
 import time
 import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -40,6 +52,7 @@ else:  # run as a script
 
 HADOOP_VERSION = os.environ.get("SUBMARINE_HADOOP_VERSION", "3.4.2")
 POM = Path(__file__).resolve().parent / "hadoop" / "pom.xml"
+MINIKDC_POM = Path(__file__).resolve().parent / "hadoop" / "minikdc" / "pom.xml"
 #: what the NodeManager offers: memory and vcores are counters for the scheduler (the box has 2 cores), the
 #: GPUs are a countable resource with no GPU plugin behind it
 NM_MEMORY_MB = 12288
@@ -78,18 +91,22 @@ def toolchain_problem() -> str:
 
 def jars(version: str = HADOOP_VERSION, log: Callable[[str], None] = lambda _: None) -> Path:
     """The folder holding every Hadoop jar the daemons need, resolved by Maven on first use."""
-    folder = cache_dir("hadoop", version) / "jars"
+    return _resolve(POM, cache_dir("hadoop", version) / "jars", version, "Hadoop", log)
+
+
+def _resolve(pom: Path, folder: Path, version: str, what: str, log: Callable[[str], None] = lambda _: None) -> Path:
+    """`pom`'s dependencies copied into `folder` by Maven once (a `.complete` file marks a finished copy)."""
     if (folder / ".complete").exists():
         return folder
-    log(f"resolving Hadoop {version} jars with Maven (first run only)...")
+    log(f"resolving {what} {version} jars with Maven (first run only)...")
     staging = Path(tempfile.mkdtemp(prefix="jars-", dir=folder.parent))
-    command = ["mvn", "-B", "-q", "-f", str(POM), f"-Dhadoop.version={version}", "dependency:copy-dependencies",
+    command = ["mvn", "-B", "-q", "-f", str(pom), f"-Dhadoop.version={version}", "dependency:copy-dependencies",
                f"-DoutputDirectory={staging}"]
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
         shutil.rmtree(staging, ignore_errors=True)
         errors = [line for line in done.stdout.splitlines() if "[ERROR]" in line] or done.stderr.splitlines()
-        raise HadoopUnavailable(f"Maven could not resolve the Hadoop {version} jars: "
+        raise HadoopUnavailable(f"Maven could not resolve the {what} {version} jars: "
                                 f"{(errors or ['no output'])[0].strip()}")
     (staging / ".complete").write_text(version)
     shutil.rmtree(folder, ignore_errors=True)
@@ -115,11 +132,25 @@ class HadoopCluster:
     python_bin: str = field(default_factory=lambda: os.path.dirname(sys.executable))
     ports: dict[str, int] = field(default_factory=dict)
     pids: dict[str, int] = field(default_factory=dict)
+    #: two ResourceManagers with ZooKeeper fail-over (rm1 and rm2) instead of one
+    ha: bool = False
+    #: a MiniKdc and SPNEGO on the daemons' HTTP endpoints
+    kerberos: bool = False
 
     # -- addresses --------------------------------------------------------------------------------------
     @property
     def rm_url(self) -> str:
         return f"http://127.0.0.1:{self.ports['rm_web']}"
+
+    @property
+    def rm_urls(self) -> list[str]:
+        """Every ResourceManager's web address (rm1 first)."""
+        return [self.rm_url] + ([f"http://127.0.0.1:{self.ports['rm2_web']}"] if self.ha else [])
+
+    @property
+    def resourcemanagers(self) -> list[str]:
+        """The daemon names of the ResourceManagers (keys of `pids`)."""
+        return ["resourcemanager", "resourcemanager2"] if self.ha else ["resourcemanager"]
 
     @property
     def namenode_url(self) -> str:
@@ -134,6 +165,22 @@ class HadoopCluster:
         return f"{self.default_fs}/user/{self.user}/submarine"
 
     @property
+    def realm(self) -> str:
+        return "EXAMPLE.COM"
+
+    @property
+    def principal(self) -> str:
+        return f"{self.user}@{self.realm}"
+
+    @property
+    def keytab(self) -> Path:
+        return self.base / "kdc" / "all.keytab"
+
+    @property
+    def krb5_conf(self) -> Path:
+        return self.base / "kdc" / "krb5.conf"
+
+    @property
     def conf_dir(self) -> Path:
         return self.base / "conf"
 
@@ -144,7 +191,7 @@ class HadoopCluster:
     def settings(self) -> dict[str, str]:
         """What a user or a test needs to point submarine-kernel at this cluster, as environment variables."""
         return {
-            "SUBMARINE_YARN_RM_URLS": self.rm_url,
+            "SUBMARINE_YARN_RM_URLS": ",".join(self.rm_urls),
             "SUBMARINE_HADOOP_NAMENODE_URL": self.namenode_url,
             "SUBMARINE_HADOOP_STORAGE_ROOT": self.storage_root,
             "SUBMARINE_HADOOP_USER": self.user,
@@ -154,15 +201,18 @@ class HadoopCluster:
             "SUBMARINE_HADOOP_MAX_VCORES": str(MAX_ALLOCATION_VCORES),
             "SUBMARINE_HADOOP_GPUS": str(NM_GPUS),
             "SUBMARINE_HADOOP_STATE": str(self.base / "cluster.json"),
+            **({"KRB5_CONFIG": str(self.krb5_conf), "SUBMARINE_HADOOP_PRINCIPAL": self.principal,
+                "SUBMARINE_HADOOP_KEYTAB": str(self.keytab)} if self.kerberos else {}),
         }
 
-    def classpath(self) -> str:
-        return f"{self.conf_dir}:{jars(self.version)}/*"
+    def classpath(self, conf_dir: Path | None = None) -> str:
+        return f"{conf_dir or self.conf_dir}:{jars(self.version)}/*"
 
     # -- configuration ----------------------------------------------------------------------------------
     def write_conf(self) -> None:
         for name in ("zk_client", "nn_rpc", "nn_http", "dn_data", "dn_http", "dn_ipc", "rm_rpc", "rm_scheduler",
-                     "rm_tracker", "rm_admin", "rm_web", "nm_rpc", "nm_localizer", "nm_web"):
+                     "rm_tracker", "rm_admin", "rm_web", "nm_rpc", "nm_localizer", "nm_web",
+                     *(("rm2_rpc", "rm2_scheduler", "rm2_tracker", "rm2_admin", "rm2_web") if self.ha else ())):
             while name not in self.ports:  # free_port can hand out a port twice once its probe socket closed
                 port = free_port()
                 if port not in self.ports.values():
@@ -254,8 +304,26 @@ class HadoopCluster:
             },
             "resource-types.xml": {"yarn.resource-types": "yarn.io/gpu"},
         }
+        if self.ha:
+            files["yarn-site.xml"].update(self._ha_properties())
+        if self.kerberos:
+            files["core-site.xml"].update({
+                "hadoop.http.filter.initializers": "org.apache.hadoop.security.AuthenticationFilterInitializer",
+                "hadoop.http.authentication.type": "kerberos",
+                "hadoop.http.authentication.kerberos.principal": "*",  # every HTTP/ principal in the keytab
+                "hadoop.http.authentication.kerberos.keytab": self.keytab,
+                "hadoop.http.authentication.simple.anonymous.allowed": "false",
+                "hadoop.http.authentication.signature.secret.file": self.base / "kdc" / "http-secret",
+            })
         for name, properties in files.items():
             (self.conf_dir / name).write_text(_xml(properties))
+        if self.ha:  # both RMs listen on 127.0.0.1, so each is told which one it is in a conf folder of its own
+            for rm_id in ("rm1", "rm2"):
+                own = self.base / f"conf-{rm_id}"
+                shutil.rmtree(own, ignore_errors=True)
+                shutil.copytree(self.conf_dir, own)
+                (own / "yarn-site.xml").write_text(_xml({**files["yarn-site.xml"],
+                                                         "yarn.resourcemanager.ha.id": rm_id}))
         (self.conf_dir / "log4j.properties").write_text(
             "log4j.rootLogger=INFO,console\n"
             "log4j.appender.console=org.apache.log4j.ConsoleAppender\n"
@@ -266,17 +334,72 @@ class HadoopCluster:
             "log4j.logger.org.apache.hadoop.util.NativeCodeLoader=ERROR\n"
             "log4j.logger.org.apache.hadoop.metrics2=WARN\n")
 
+    def _ha_properties(self) -> dict[str, object]:
+        """Two RMs with embedded ZooKeeper leader election and their state in ZooKeeper (TestRMFailover)."""
+        p = self.ports
+        properties: dict[str, object] = {
+            "yarn.resourcemanager.ha.enabled": "true",
+            "yarn.resourcemanager.ha.rm-ids": "rm1,rm2",
+            "yarn.resourcemanager.cluster-id": "submarine-test",
+            "yarn.resourcemanager.ha.automatic-failover.enabled": "true",
+            "yarn.resourcemanager.ha.automatic-failover.embedded": "true",
+            "yarn.resourcemanager.recovery.enabled": "true",
+            "yarn.resourcemanager.work-preserving-recovery.enabled": "true",
+            "yarn.resourcemanager.store.class":
+                "org.apache.hadoop.yarn.server.resourcemanager.recovery.ZKRMStateStore",
+            # a killed active RM's leader lock lives as long as its ZooKeeper session: keep that short
+            "hadoop.zk.timeout-ms": 4000,
+            "yarn.resourcemanager.zk-timeout-ms": 4000,
+            # clients and the service AM move to the other RM quickly
+            "yarn.client.failover-sleep-base-ms": 100,
+            "yarn.client.failover-sleep-max-ms": 1000,
+        }
+        for rm_id, prefix in (("rm1", "rm"), ("rm2", "rm2")):
+            properties.update({
+                f"yarn.resourcemanager.hostname.{rm_id}": "127.0.0.1",
+                f"yarn.resourcemanager.address.{rm_id}": f"127.0.0.1:{p[prefix + '_rpc']}",
+                f"yarn.resourcemanager.scheduler.address.{rm_id}": f"127.0.0.1:{p[prefix + '_scheduler']}",
+                f"yarn.resourcemanager.resource-tracker.address.{rm_id}": f"127.0.0.1:{p[prefix + '_tracker']}",
+                f"yarn.resourcemanager.admin.address.{rm_id}": f"127.0.0.1:{p[prefix + '_admin']}",
+                f"yarn.resourcemanager.webapp.address.{rm_id}": f"127.0.0.1:{p[prefix + '_web']}",
+            })
+        return properties
+
+    def active_rm(self) -> str | None:
+        """The daemon name of the ResourceManager that says it is active (None when none does)."""
+        for daemon, url in zip(self.resourcemanagers, self.rm_urls):
+            try:
+                if self._get_json(f"{url}/ws/v1/cluster/info")["clusterInfo"].get("haState") == "ACTIVE":
+                    return daemon
+            except (OSError, ValueError, KeyError):
+                continue
+        return None
+
+    def kill_active_rm(self) -> str:
+        """SIGKILL the active ResourceManager (as a crashed machine would end it); returns its daemon name."""
+        daemon = self.active_rm()
+        if daemon is None:
+            raise HadoopUnavailable("no ResourceManager is active")
+        _signal_group(self.pids[daemon], signal.SIGKILL)
+        while _alive(self.pids[daemon]):
+            time.sleep(0.1)
+        del self.pids[daemon]
+        return daemon
+
     # -- processes --------------------------------------------------------------------------------------
-    def _java(self, daemon: str, *args: str, wait: bool = False) -> int:
-        command = ["java", f"-Xmx{HEAP_MB[daemon]}m", *JVM_FLAGS, f"-Dhadoop.log.dir={self.log_dir}",
+    def _java(self, daemon: str, *args: str, wait: bool = False, instance: str = "", conf_dir: Path | None = None
+              ) -> int:
+        instance = instance or daemon
+        krb5 = [f"-Djava.security.krb5.conf={self.krb5_conf}"] if self.kerberos else []
+        command = ["java", f"-Xmx{HEAP_MB[daemon]}m", *JVM_FLAGS, *krb5, f"-Dhadoop.log.dir={self.log_dir}",
                    f"-Dyarn.log.dir={self.log_dir}", f"-Dhadoop.home.dir={self.base}",
                    "-Dzookeeper.admin.enableServer=false", "-Dzookeeper.4lw.commands.whitelist=*",
-                   "-cp", self.classpath(), MAIN_CLASS[daemon], *args]
+                   "-cp", self.classpath(conf_dir), MAIN_CLASS[daemon], *args]
         env = {**os.environ, "HADOOP_CONF_DIR": str(self.conf_dir),
                "JAVA_HOME": os.environ.get("JAVA_HOME") or _java_home(),
                "HADOOP_USER_NAME": self.user,
                "PATH": os.pathsep.join([self.python_bin, os.environ.get("PATH", "")])}
-        log = open(self.log_dir / f"{daemon}.log", "ab")
+        log = open(self.log_dir / f"{instance}.log", "ab")
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                    env=env, cwd=self.base, start_new_session=True)
         log.close()
@@ -284,7 +407,7 @@ class HadoopCluster:
             if process.wait(timeout=120) != 0:
                 raise HadoopUnavailable(f"{daemon} {' '.join(args)} failed: {self.log_tail(daemon)}")
             return 0
-        self.pids[daemon] = process.pid
+        self.pids[instance] = process.pid
         return process.pid
 
     def log_tail(self, daemon: str, lines: int = 3) -> str:
@@ -298,23 +421,45 @@ class HadoopCluster:
 
     def start(self, log: Callable[[str], None] = lambda _: None, stop_at_exit: bool = True) -> "HadoopCluster":
         """Write the configuration, format HDFS (once) and start every daemon; return when all answer.
-        `stop_at_exit`: stop them when this Python process ends (`up` leaves them running for `down`)."""
+        `stop_at_exit`: stop them when this Python process ends (`up` leaves them running for `down`).
+        A port taken between `free_port` and the daemon's bind (other processes start servers too) means a
+        new set of ports and another start, twice at most (not when the caller gave the ports)."""
+        chosen_here = not self.ports  # ports a caller fixed are not changed
+        for attempt in range(3):
+            try:
+                return self._start_once(log, stop_at_exit)
+            except HadoopUnavailable as error:
+                if not chosen_here or "Address already in use" not in str(error) or attempt == 2:
+                    raise
+                log(f"a port was taken while Hadoop started ({error}): starting again on other ports")
+                self.ports.clear()
+        raise AssertionError("unreachable")
+
+    def _start_once(self, log: Callable[[str], None], stop_at_exit: bool) -> "HadoopCluster":
         began = time.monotonic()
         self.base.mkdir(parents=True, exist_ok=True)
         self.write_conf()
         if not (self.base / "data" / "name" / "current").exists():
             self._java("namenode", "-format", "-force", "-nonInteractive", wait=True)
+        if self.kerberos:
+            self._start_kdc()
         (self.base / "data" / "zookeeper").mkdir(parents=True, exist_ok=True)
         self._java("zookeeper", str(self.ports["zk_client"]), str(self.base / "data" / "zookeeper"))
-        for daemon in ("namenode", "datanode", "resourcemanager", "nodemanager"):
+        for daemon in ("namenode", "datanode"):
             self._java(daemon)
+        if self.ha:
+            self._java("resourcemanager", conf_dir=self.base / "conf-rm1")
+            self._java("resourcemanager", instance="resourcemanager2", conf_dir=self.base / "conf-rm2")
+        else:
+            self._java("resourcemanager")
+        self._java("nodemanager")
         self.save()
         atexit.register(self.stop)  # a test session that ends abruptly still stops its daemons
         try:
             self._wait(self._hdfs_ready, "the NameNode with a live DataNode out of safe mode", ("namenode", "datanode"))
             self._webhdfs("PUT", f"/user/{self.user}", "MKDIRS")
             self._wait(self._yarn_ready, "the ResourceManager with a running NodeManager",
-                       ("resourcemanager", "nodemanager"))
+                       (*self.resourcemanagers, "nodemanager"))
         except BaseException:
             self.stop()
             raise
@@ -322,6 +467,33 @@ class HadoopCluster:
             atexit.unregister(self.stop)
         log(f"Hadoop {self.version} up in {time.monotonic() - began:.1f}s under {self.base}")
         return self
+
+    def _start_kdc(self) -> None:
+        """MiniKdc's own main: a KDC on a free port, a keytab with the user's and the HTTP/ principals, and a
+        krb5.conf naming the port; the harness's own requests then use a ticket of the user's."""
+        folder = self.base / "kdc"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "kdc.properties").write_text("kdc.port=0\nmax.ticket.lifetime=86400000\n")
+        (folder / "http-secret").write_text(os.urandom(16).hex())
+        work = folder / "work"
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir()
+        command = ["java", "-Xmx64m", *JVM_FLAGS, "-cp", f"{minikdc_jars(self.version)}/*",
+                   "org.apache.hadoop.minikdc.MiniKdc", str(work), str(folder / "kdc.properties"), str(self.keytab),
+                   self.user, "HTTP/localhost", "HTTP/127.0.0.1"]
+        log = open(self.log_dir / "kdc.log", "ab")
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                   cwd=folder, start_new_session=True)
+        log.close()
+        self.pids["kdc"] = process.pid
+        self._wait(lambda: "MiniKdc Running" in (self.log_dir / "kdc.log").read_text(errors="replace"),
+                   "the MiniKdc", ("kdc",))
+        shutil.copy(work / "krb5.conf", self.krb5_conf)
+        os.environ["KRB5_CONFIG"] = str(self.krb5_conf)
+        os.environ["KRB5CCNAME"] = f"FILE:{folder / 'ccache'}"
+        done = subprocess.run(["kinit", "-kt", str(self.keytab), self.principal], capture_output=True, text=True)
+        if done.returncode != 0:
+            raise HadoopUnavailable(f"kinit as {self.principal} failed: {done.stderr.strip()}")
 
     def _wait(self, ready: Callable[[], bool], what: str, daemons: tuple[str, ...]) -> None:
         deadline = time.monotonic() + START_TIMEOUT
@@ -339,9 +511,22 @@ class HadoopCluster:
         raise HadoopUnavailable(f"timed out after {START_TIMEOUT:.0f}s waiting for {what}: "
                                 + "; ".join(f"{d}: {self.log_tail(d, 1)}" for d in daemons))
 
+    def _http(self, method: str, url: str):
+        """One request as the cluster's user: SPNEGO with the harness's ticket on a Kerberos cluster."""
+        import requests
+
+        auth = None
+        if self.kerberos:
+            from requests_gssapi import OPTIONAL, HTTPSPNEGOAuth
+
+            auth = HTTPSPNEGOAuth(mutual_authentication=OPTIONAL)
+        answer = requests.request(method, url, auth=auth, timeout=10, allow_redirects=False)
+        if answer.status_code >= 400:
+            raise urllib.error.HTTPError(url, answer.status_code, answer.text[:200], None, None)
+        return answer
+
     def _get_json(self, url: str) -> dict:
-        with urllib.request.urlopen(url, timeout=5) as answer:
-            return json.load(answer)
+        return self._http("GET", url).json()
 
     def _hdfs_ready(self) -> bool:
         state = self._get_json(f"{self.namenode_url}/jmx?qry=Hadoop:service=NameNode,name=FSNamesystemState")
@@ -350,22 +535,26 @@ class HadoopCluster:
         return bean.get("NumLiveDataNodes", 0) >= 1 and not info.get("Safemode")  # "" once out of safe mode
 
     def _yarn_ready(self) -> bool:
-        nodes = self._get_json(f"{self.rm_url}/ws/v1/cluster/nodes")
+        active = self.active_rm()
+        if active is None:
+            return False
+        rm_url = self.rm_urls[self.resourcemanagers.index(active)]
+        if self.ha and not all(self._get_json(f"{url}/ws/v1/cluster/info")["clusterInfo"].get("haState")
+                               in ("ACTIVE", "STANDBY") for url in self.rm_urls):
+            return False
+        nodes = self._get_json(f"{rm_url}/ws/v1/cluster/nodes")
         running = [n for n in ((nodes.get("nodes") or {}).get("node") or []) if n.get("state") == "RUNNING"]
         if not running:
             return False
         # the Services API answers too (it is a separate webapp on the RM)
         try:
-            urllib.request.urlopen(f"{self.rm_url}/app/v1/services/version?user.name={self.user}", timeout=5)
+            self._http("GET", f"{rm_url}/app/v1/services/version?user.name={self.user}")
         except urllib.error.HTTPError as error:
             return error.code < 500
         return True
 
     def _webhdfs(self, method: str, path: str, op: str) -> None:
-        request = urllib.request.Request(f"{self.namenode_url}/webhdfs/v1{path}?op={op}&user.name={self.user}",
-                                         method=method)
-        with urllib.request.urlopen(request, timeout=10):
-            pass
+        self._http(method, f"{self.namenode_url}/webhdfs/v1{path}?op={op}&user.name={self.user}")
 
     def stop(self) -> None:
         """Stop every daemon's process group (TERM, then KILL after a grace period); containers and the
@@ -405,12 +594,19 @@ class HadoopCluster:
     # -- state for `up` / `down` ------------------------------------------------------------------------
     def save(self) -> None:
         (self.base / "cluster.json").write_text(json.dumps(
-            {"version": self.version, "user": self.user, "ports": self.ports, "pids": self.pids}))
+            {"version": self.version, "user": self.user, "ports": self.ports, "pids": self.pids, "ha": self.ha,
+             "kerberos": self.kerberos}))
 
     @classmethod
     def load(cls, base: Path) -> "HadoopCluster":
         state = json.loads((base / "cluster.json").read_text())
-        return cls(base, version=state["version"], user=state["user"], ports=state["ports"], pids=state["pids"])
+        return cls(base, version=state["version"], user=state["user"], ports=state["ports"], pids=state["pids"],
+                   ha=state.get("ha", False), kerberos=state.get("kerberos", False))
+
+
+def minikdc_jars(version: str = HADOOP_VERSION) -> Path:
+    """The folder holding Hadoop's MiniKdc and Apache Kerby, resolved by Maven on first use."""
+    return _resolve(MINIKDC_POM, cache_dir("hadoop", version) / "minikdc-jars", version, "MiniKdc")
 
 
 def _java_home() -> str:
@@ -456,7 +652,8 @@ def main(argv: list[str]) -> int:
             return 1
         shutil.rmtree(base, ignore_errors=True)
         try:
-            cluster = HadoopCluster(base).start(log=lambda line: print(line, file=sys.stderr), stop_at_exit=False)
+            cluster = HadoopCluster(base, ha="--ha" in argv[2:], kerberos="--kerberos" in argv[2:]).start(log=lambda line: print(line, file=sys.stderr),
+                                                                       stop_at_exit=False)
         except HadoopUnavailable as error:
             print(error, file=sys.stderr)
             return 1
@@ -470,7 +667,7 @@ def main(argv: list[str]) -> int:
         HadoopCluster.load(base).stop()
         print(f"stopped the cluster under {base}", file=sys.stderr)
         return 0
-    print(f"usage: {argv[0]} up|down  (state in $SUBMARINE_HADOOP_DIR, default {base})", file=sys.stderr)
+    print(f"usage: {argv[0]} up [--ha] [--kerberos]|down  (state in $SUBMARINE_HADOOP_DIR, default {base})", file=sys.stderr)
     return 2
 
 

@@ -183,6 +183,15 @@ class ResourceManagerClient:
             self.fail(response, f"read application {app_id}")
         return response.json().get("app")
 
+    def app_attempts(self, app_id: str) -> list[dict]:
+        """The application's attempts (each names its AM container and that container's NodeManager)."""
+        response = self.request("GET", f"/ws/v1/cluster/apps/{quote(app_id)}/appattempts")
+        if response.status_code == 404:
+            return []
+        if response.status_code != 200:
+            self.fail(response, f"read the attempts of application {app_id}")
+        return ((response.json() or {}).get("appAttempts") or {}).get("appAttempt") or []
+
     def node_http_address(self, host: str) -> str | None:
         response = self.request("GET", "/ws/v1/cluster/nodes")
         if response.status_code != 200:

@@ -5,14 +5,14 @@ The RM lists the user's yarn-service applications (of a name listed twice, the n
 is read once, and it is ours when its properties carry a submission token. Its spec comes from its spec
 property (secrets `***`); a service made before that was written gets a bare spec with its name.
 
-A real RM (3.4) answers the GET of a finished service with its name, id and state only (no configuration),
-so finished services are not recognised as ours: a rebuilt registry has the unfinished jobs, which are the
-ones to re-attach to; the finished ones stay in the RM's application history.
+A real RM (3.4) answers the GET of a finished service with its name, id and state only (no configuration);
+YARN keeps the definition it was given in the default file system (`definition_path`) until the service is
+destroyed, so a finished service's definition is read from there (`read_definition`, WebHDFS).
 """
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from ... import contract
 from ..base import ListedJob
@@ -22,8 +22,19 @@ from .data import YarnJobData
 from .status import iso
 
 
-def list_services(client: ResourceManagerClient, user: str) -> list[ListedJob]:
-    """Our services among `user`'s yarn-service applications ("" for every user's), oldest first."""
+#: (service name, owner) → the service definition YARN stored, or None where there is none
+DefinitionReader = Callable[[str, str], "Mapping[str, Any] | None"]
+
+
+def definition_path(name: str, owner: str) -> str:
+    """Where YARN's ServiceClient keeps a service's definition in the default file system (until destroyed)."""
+    return f"/user/{owner}/.yarn/services/{name}/{name}.json"
+
+
+def list_services(client: ResourceManagerClient, user: str,
+                  read_definition: DefinitionReader | None = None) -> list[ListedJob]:
+    """Our services among `user`'s yarn-service applications ("" for every user's), oldest first.
+    `read_definition` supplies what the RM's GET of a finished service leaves out."""
     filters = {"applicationTypes": "yarn-service", "deSelects": "resourceRequests"}
     if user:
         filters["user"] = user
@@ -35,18 +46,29 @@ def list_services(client: ResourceManagerClient, user: str) -> list[ListedJob]:
     listed = []
     for name, app in sorted(newest.items(), key=lambda item: int(item[1].get("startedTime") or 0)):
         service = client.get_service(name)
-        properties = ((service or {}).get("configuration") or {}).get("properties") or {}
+        if service is None:
+            continue  # destroyed since: YARN deleted its stored definition too
+        owner = str(app.get("user") or user)
+        if read_definition is not None and not _properties(service):  # finished: the RM answers no configuration
+            stored = read_definition(name, owner)
+            if stored is not None:
+                service = {**stored, "id": service.get("id") or stored.get("id"), "state": service.get("state")}
+        properties = _properties(service)
         if not properties.get(ys.SUBMISSION_PROPERTY):
             continue  # destroyed since, or not made by submarine-kernel
         spec = ListedJob.spec_from(name, properties.get(ys.SPEC_PROPERTY))
         app_id = str(app.get("id") or "")
         started_ms = int(app.get("startedTime") or 0)
         ref = YarnJobData.ref(spec, app_id if APP_ID.fullmatch(app_id) else "", rm=client.active_url,
-                              user=str(app.get("user") or user), submitted_ms=started_ms,
+                              user=owner, submitted_ms=started_ms,
                               tensorboard=(service.get("quicklinks") or {}).get(ys.TENSORBOARD_QUICKLINK, ""))
         listed.append(ListedJob(ref, spec, _bundle_uri(service), properties.get(ys.NOTEBOOK_PROPERTY),
                                 iso(started_ms)))
     return listed
+
+
+def _properties(service: Mapping[str, Any]) -> Mapping[str, Any]:
+    return (service.get("configuration") or {}).get("properties") or {}
 
 
 def _bundle_uri(service: Mapping[str, Any]) -> str:

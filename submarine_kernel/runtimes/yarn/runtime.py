@@ -9,6 +9,7 @@ what a job's `JobRef.extra` holds `data.py`.
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from typing import Iterator, Mapping, Sequence
@@ -31,7 +32,12 @@ from .checks import service_problems
 from .classic import classic_command
 from .client import APP_ID, ResourceManagerClient, ServiceNameTaken
 from .data import YarnJobData
-from .listing import list_services
+from .listing import definition_path, list_services
+
+#: the service AM's log files (Hadoop's default log4j writes to stderr; a yarnservice-log4j.properties to
+#: serviceam.log) and its line for each container it starts (ServiceScheduler/Component, Hadoop 3.1-3.4)
+AM_LOG_FILES = ("serviceam.log", "serviceam-err.txt")
+AM_ASSIGNED = re.compile(r"Assigned (container_\w+) to component instance (\S+) and launch on host (\S+)")
 
 #: what a dry run writes where a setting a real submission needs is not configured yet
 RM_PLACEHOLDER = "<YarnRuntime.rm_urls>"
@@ -97,12 +103,21 @@ class YarnRuntime(Runtime):
                                      "call per job) to report replica states.").tag(config=True)
     start_time_slack = Float(3600.0, help="Seconds subtracted from the oldest submission time in the list "
                                           "call's startedTimeBegin (clock skew).").tag(config=True)
+    default_fs = Unicode("", help="The cluster's fs.defaultFS (hdfs://namenode:8020 or webhdfs://...), where YARN "
+                         "keeps each service's definition: `recover` reads finished services' definitions there "
+                         "(SUBMARINE_YARN_DEFAULT_FS; '' = the storage root's NameNode when it is hdfs://).").tag(config=True)
+    default_fs_options = Dict(help="Storage options for default_fs (namenodes, kerberos, ...; the storage "
+                              "options when default_fs comes from storage_root).").tag(config=True)
     follow_interval = Float(2.0, help="Seconds between reads while following a log.").tag(config=True)
 
     @default("rm_urls")
     def _default_rm_urls(self):
         env = os.environ.get("SUBMARINE_YARN_RM_URLS", "")
         return [u.strip() for u in env.split(",") if u.strip()] or ["http://localhost:8088"]
+
+    @default("default_fs")
+    def _default_default_fs(self):
+        return os.environ.get("SUBMARINE_YARN_DEFAULT_FS", "")
 
     @default("user")
     def _default_user(self):
@@ -262,7 +277,42 @@ class YarnRuntime(Runtime):
         """The services of ours among the RM's yarn-service applications (`listing.py`)."""
         # with Kerberos the applications belong to the principal's short name, which `user` may not be
         owner = self.principal.split("@")[0].split("/")[0] if self.uses_kerberos else self.user
-        return list_services(self.client, owner)
+        return list_services(self.client, owner, self._stored_definition)
+
+    def use_storage(self, root: str, options: Mapping) -> None:
+        self._storage = (root, dict(options or {}))
+
+    def _definitions_fs(self) -> tuple[str, dict] | None:
+        """(URL, options) of the file system holding YARN's stored service definitions, or None (unknown)."""
+        if self.default_fs:
+            return self.default_fs, dict(self.default_fs_options)
+        root, options = getattr(self, "_storage", ("", {}))
+        parts = urlsplit(root)
+        if parts.scheme in ("hdfs", "webhdfs", "swebhdfs") and parts.netloc:
+            return f"{parts.scheme}://{parts.netloc}/", {**options, **self.default_fs_options}
+        return None
+
+    def _stored_definition(self, name: str, owner: str) -> dict | None:
+        """The definition YARN stored for service `name` of `owner` (None when there is no such file or no
+        HDFS is configured); a file system that cannot be read is one SubmarineError."""
+        import json
+
+        from ...storage.filesystems import open_filesystem
+
+        where = self._definitions_fs()
+        if where is None:
+            return None
+        url, options = where
+        path = definition_path(name, owner)
+        try:
+            fs, root = open_filesystem(url, options)
+            path = root.rstrip("/") + path  # a file:// default FS may be a folder
+            return json.loads(fs.cat_file(path))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            raise RuntimeFailure(f"cannot read the stored definition of YARN service {name!r} at {url.rstrip('/')}"
+                                 f"{definition_path(name, owner)}: {exc} (set YarnRuntime.default_fs to the cluster's fs.defaultFS)") from None
 
     # -- follow ----------------------------------------------------------------------------------------
     def app_id(self, ref: JobRef) -> str:
@@ -331,6 +381,8 @@ class YarnRuntime(Runtime):
         if service is None:
             raise JobNotFound(f"YARN knows no service {ref.name!r}: it was destroyed, its logs are in the RM UI")
         service = self._remember_containers(ref.name, service)
+        if not any(c.get("containers") for c in service.get("components") or []) and self.app_id(ref):
+            service = retried(lambda: self._containers_from_am_log(ref), f"reading the logs of {ref.name}") or service
         data = YarnJobData.of(ref)
         container_id, host = st.find_container(data.components, service, ref.name,
                                                replica or data.deciding or "master-0")
@@ -340,6 +392,25 @@ class YarnRuntime(Runtime):
         scheme = urlsplit(self.client.active_url).scheme
         base = f"{scheme}://{node}/ws/v1/node/containerlogs/{container_id}"
         return self._read_logs(ref, base, tail, follow)
+
+    def _containers_from_am_log(self, ref: JobRef) -> dict | None:
+        """A finished service's containers, which its GET no longer lists and this process never saw: the
+        service AM logs "Assigned <container> to component instance <name> and launch on host <node>" for
+        each, and its own log stays on its NodeManager (or in aggregated logs the NodeManager serves)."""
+        scheme = urlsplit(self.client.active_url).scheme
+        containers: dict[str, dict] = {}  # instance → its newest container (a restarted one replaces it)
+        for attempt in self.client.app_attempts(self.app_id(ref)):
+            node, am_container = attempt.get("nodeHttpAddress"), attempt.get("containerId")
+            if not node or not am_container:
+                continue
+            for name in AM_LOG_FILES:
+                text = self.client.read_log(f"{scheme}://{node}/ws/v1/node/containerlogs/{am_container}/{name}", name)
+                for container_id, instance, host in AM_ASSIGNED.findall(text or ""):
+                    containers[instance] = {"id": container_id, "component_instance_name": instance,
+                                            "bare_host": host.partition(":")[0]}
+        if not containers:
+            return None
+        return {"components": [{"containers": list(containers.values())}]}
 
     def _remember_containers(self, name: str, service: dict) -> dict:
         """`service`, or the last answer for it that listed containers when this one lists none."""
