@@ -4,6 +4,7 @@ made here, and the CRDs the runtime targets installed from `tests/protocols/`.
 
     python tests/clusters/kubernetes.py up      # builds on first use, starts, prints the kubeconfig path
     python tests/clusters/kubernetes.py up --controllers   # also the Job and JobSet controllers, scheduler, kwok
+    python tests/clusters/kubernetes.py up --operators     # also Kubeflow Trainer v2 and Kueue (implies --controllers)
     python tests/clusters/kubernetes.py down    # stops what `up` started
 
 The binaries are cached in the user's cache folder (`common.cache_dir`) under a key made of the Kubernetes
@@ -60,11 +61,26 @@ PACKAGES = {"kube-apiserver": (KUBERNETES_MODULE, "k8s.io/kubernetes/cmd/kube-ap
             "kube-controller-manager": (KUBERNETES_MODULE, "k8s.io/kubernetes/cmd/kube-controller-manager"),
             "kube-scheduler": (KUBERNETES_MODULE, "k8s.io/kubernetes/cmd/kube-scheduler"),
             "kwok": (CONTROLLERS_MODULE, "sigs.k8s.io/kwok/cmd/kwok"),
-            "jobset": (CONTROLLERS_MODULE, "sigs.k8s.io/jobset")}
+            "jobset": (CONTROLLERS_MODULE, "sigs.k8s.io/jobset"),
+            "trainer": (CONTROLLERS_MODULE, "github.com/kubeflow/trainer/v2/cmd/trainer-controller-manager"),
+            "kueue": (CONTROLLERS_MODULE, "sigs.k8s.io/kueue/cmd/kueue")}
 API_SERVER = ("kube-apiserver", "etcd")
 #: what makes jobs run without kubelets: the Job controller, the scheduler, kwok's fake nodes and pods, and
 #: the JobSet controller
 CONTROLLERS = ("kube-controller-manager", "kube-scheduler", "kwok", "jobset")
+#: the operators a user installs on top: Kubeflow Trainer v2 (TrainJob -> JobSet) and Kueue (queues, admission);
+#: started only by the tests that need them (`start_operators`), since they add a build and seconds of start
+OPERATORS = ("trainer", "kueue")
+#: what the operators need beyond the CRDs every control plane has: their webhook configurations (rewritten
+#: to reach the controller by URL) and Kueue's remaining CRDs (the 1.4 MB Workload one among them)
+TRAINER_WEBHOOKS = PROTOCOLS / "kubeflow-trainer" / "controller" / "webhooks.yaml"
+KUEUE_WEBHOOKS = PROTOCOLS / "kueue" / "controller" / "webhooks.yaml"
+KUEUE_CONTROLLER_CRDS = tuple(sorted((PROTOCOLS / "kueue" / "controller").glob("kueue.x-k8s.io_*.yaml")))
+#: the Kueue integrations the runtime uses (Kueue serves webhooks only for the integrations it enables)
+KUEUE_FRAMEWORKS = ("batch/job", "jobset.x-k8s.io/jobset", "trainer.kubeflow.org/trainjob")
+#: the webhook paths of those integrations and of Kueue's own objects
+KUEUE_WEBHOOK_PATHS = re.compile(r"-(batch-v1-job|jobset-x-k8s-io-v1alpha2-jobset|trainer-kubeflow-org-v1alpha1-trainjob"
+                                 r"|kueue-x-k8s-io-v1beta2-\w+)$")
 START_TIMEOUT = 120.0
 BUILD_TIMEOUT = 3600  # a cold build takes tens of minutes on 2 cores; the test timeouts do not cover it
 KWOK_ANNOTATION = "kwok.x-k8s.io/node"
@@ -285,10 +301,11 @@ class ControlPlane:
             raise
         return self
 
-    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
+    def _spawn(self, name: str, args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
         log = open(self.folder / f"{name}.log", "ab")
         process = subprocess.Popen([str(self.binaries[name]), *args], stdout=log, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, cwd=self.folder, start_new_session=True)
+                                   stdin=subprocess.DEVNULL, cwd=self.folder, start_new_session=True,
+                                   env={**os.environ, **env} if env else None)
         log.close()
         self.processes[name] = process
         return process
@@ -369,6 +386,11 @@ class ControlPlane:
             crd = load_yaml(path)
             self.create("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
             names.append(crd["metadata"]["name"])
+        self.wait_established(names)
+        for path in CLUSTER_RUNTIME_FILES:
+            self.create("/apis/trainer.kubeflow.org/v1alpha1/clustertrainingruntimes", load_yaml(path))
+
+    def wait_established(self, names) -> None:
         deadline = time.monotonic() + START_TIMEOUT
         for name in names:
             while not any(c["type"] == "Established" and c["status"] == "True" for c in self.get_json(
@@ -377,8 +399,6 @@ class ControlPlane:
                 if time.monotonic() > deadline:
                     raise ClusterError(f"the CRD {name} was not Established after {START_TIMEOUT:.0f} s")
                 time.sleep(0.1)
-        for path in CLUSTER_RUNTIME_FILES:
-            self.create("/apis/trainer.kubeflow.org/v1alpha1/clustertrainingruntimes", load_yaml(path))
 
     def start_controllers(self, binaries: dict[str, Path]) -> None:
         """Make jobs run without kubelets: kube-controller-manager (Job controller, garbage collector, service
@@ -435,6 +455,81 @@ class ControlPlane:
                               "clientConfig": {"url": f"https://127.0.0.1:{webhook_port}{path}", "caBundle": ca}}
                              for name, path, rule in hooks]})
 
+    def install_webhooks(self, manifests: Path, prefix: str, port: int, keep=lambda path: True) -> None:
+        """An operator's upstream webhook configurations, each webhook reached by URL on 127.0.0.1:`port`
+        with our CA instead of through its in-cluster Service (names prefixed, so operators do not clash)."""
+        import base64
+
+        ca = base64.b64encode((self.folder / "ca.crt").read_bytes()).decode()
+        for config in load_yaml_all(manifests):
+            hooks = [hook for hook in config["webhooks"] if keep(hook["clientConfig"]["service"]["path"])]
+            for hook in hooks:
+                path = hook["clientConfig"]["service"]["path"]
+                hook["clientConfig"] = {"url": f"https://127.0.0.1:{port}{path}", "caBundle": ca}
+            config["metadata"] = {"name": f"{prefix}-{config['metadata']['name']}"}
+            config["webhooks"] = hooks
+            self.create(f"/apis/admissionregistration.k8s.io/v1/{config['kind'].lower()}s", config)
+
+    def _serving_certs(self, folder: Path) -> Path:
+        """`folder` holding tls.crt and tls.key: the API server's own serving pair (for 127.0.0.1, signed by
+        our CA), which is what a webhook's caBundle must verify."""
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copy(self.folder / "server.crt", folder / "tls.crt")
+        shutil.copy(self.folder / "server.key", folder / "tls.key")
+        return folder
+
+    def start_operators(self, binaries: dict[str, Path]) -> None:
+        """Kubeflow Trainer v2's controller manager and Kueue's, each with its webhooks; needs
+        `start_controllers` first (a TrainJob runs as a JobSet, which runs as Jobs and pods)."""
+        self.start_trainer(binaries["trainer"])
+        self.start_kueue(binaries["kueue"])
+
+    def start_trainer(self, binary: Path) -> None:
+        """The Trainer controller manager: TrainJobs become JobSets. Its webhook server reads its certificate
+        from controller-runtime's default folder under the temporary directory (no setting moves it), so it
+        gets a TMPDIR of its own here rather than the shared /tmp/k8s-webhook-server."""
+        self.binaries["trainer"] = binary
+        f = self.folder
+        temp = f / "trainer-tmp"
+        self._serving_certs(temp / "k8s-webhook-server" / "serving-certs")
+        webhook_port, health_port = free_port(), free_port()
+        (f / "trainer.yaml").write_text(json.dumps({
+            "apiVersion": "config.trainer.kubeflow.org/v1alpha1", "kind": "Configuration",
+            "certManagement": {"enable": False}, "leaderElection": {"leaderElect": False},
+            "webhook": {"port": webhook_port, "host": "127.0.0.1"},
+            "metrics": {"bindAddress": "0"},
+            "health": {"healthProbeBindAddress": f"127.0.0.1:{health_port}"}}))
+        self._spawn("trainer", [f"--config={f / 'trainer.yaml'}", f"--kubeconfig={self.kubeconfig}"],
+                    env={"TMPDIR": str(temp)})
+        self._wait("trainer", lambda: urllib.request.urlopen(f"http://127.0.0.1:{health_port}/readyz",
+                                                            timeout=2).status == 200)
+        self.install_webhooks(TRAINER_WEBHOOKS, "trainer", webhook_port)
+
+    def start_kueue(self, binary: Path) -> None:
+        """Kueue's controller manager for the integrations the runtime uses, with its webhooks. Its on-demand
+        visibility server is off: it reads its certificate from the fixed folder /visibility and is reached
+        only through the API server's aggregation layer, which this control plane does not set up."""
+        self.binaries["kueue"] = binary
+        f = self.folder
+        for path in KUEUE_CONTROLLER_CRDS:
+            self.create("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", load_yaml(path))
+        self.wait_established(load_yaml(path)["metadata"]["name"] for path in KUEUE_CONTROLLER_CRDS)
+        self.create_namespace("kueue-system")
+        certs = self._serving_certs(f / "kueue-certs")
+        webhook_port, health_port = free_port(), free_port()
+        (f / "kueue.yaml").write_text(json.dumps({
+            "apiVersion": "config.kueue.x-k8s.io/v1beta2", "kind": "Configuration", "namespace": "kueue-system",
+            "internalCertManagement": {"enable": False}, "leaderElection": {"leaderElect": False},
+            "webhook": {"port": webhook_port, "host": "127.0.0.1", "certDir": str(certs)},
+            "metrics": {"bindAddress": "0"},
+            "health": {"healthProbeBindAddress": f"127.0.0.1:{health_port}"},
+            "integrations": {"frameworks": list(KUEUE_FRAMEWORKS)}}))
+        self._spawn("kueue", [f"--config={f / 'kueue.yaml'}", f"--kubeconfig={self.kubeconfig}",
+                              "--feature-gates=VisibilityOnDemand=false"])
+        self._wait("kueue", lambda: urllib.request.urlopen(f"http://127.0.0.1:{health_port}/readyz",
+                                                          timeout=2).status == 200)
+        self.install_webhooks(KUEUE_WEBHOOKS, "kueue", webhook_port, keep=KUEUE_WEBHOOK_PATHS.search)
+
     def namespace_for(self, test_name: str) -> str:
         """A new namespace for one test, named after it (no namespace controller may run to empty a deleted
         one, so tests do not share one)."""
@@ -479,7 +574,7 @@ class ControlPlane:
 
     def stop(self) -> None:
         """Stop the API server, then etcd (its store is thrown away with the folder)."""
-        for name in ("jobset", *reversed(CONTROLLERS), "kube-apiserver", "etcd"):
+        for name in (*reversed(OPERATORS), "jobset", *reversed(CONTROLLERS), "kube-apiserver", "etcd"):
             process = self.processes.pop(name, None)
             if process is not None:
                 stop_process(process.pid, process)
@@ -490,6 +585,12 @@ def load_yaml(path: Path):
     import yaml
 
     return yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
+def load_yaml_all(path: Path) -> list:
+    import yaml
+
+    return [d for d in yaml.load_all(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) if d]
 
 
 def stop_process(pid: int, process: subprocess.Popen | None = None, grace: float = 10) -> None:
@@ -516,12 +617,15 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def start(folder: Path, controllers: bool = False, log=None) -> ControlPlane:
-    """Build (on first use) and start a control plane in `folder`; with `controllers`, jobs run too."""
+def start(folder: Path, controllers: bool = False, operators: bool = False, log=None) -> ControlPlane:
+    """Build (on first use) and start a control plane in `folder`; with `controllers`, jobs run too; with
+    `operators`, also Trainer and Kueue."""
     plane = ControlPlane(folder, build(API_SERVER, log)).start()
-    if controllers:
+    if controllers or operators:
         try:
             plane.start_controllers(build(CONTROLLERS, log))
+            if operators:
+                plane.start_operators(build(OPERATORS, log))
         except BaseException:
             plane.stop()
             raise
@@ -547,7 +651,7 @@ def real_kubernetes(tmp_path_factory) -> ControlPlane:
 
 
 # -- the command ------------------------------------------------------------------------------------------
-def up(controllers: bool = False) -> Path:
+def up(controllers: bool = False, operators: bool = False) -> Path:
     """Start a control plane that outlives this command; its state is in UP_DIR. Returns the kubeconfig."""
     if (UP_DIR / "state.json").exists():
         state = json.loads((UP_DIR / "state.json").read_text())
@@ -555,7 +659,7 @@ def up(controllers: bool = False) -> Path:
             return Path(state["kubeconfig"])
         down()
     shutil.rmtree(UP_DIR, ignore_errors=True)
-    plane = start(UP_DIR, controllers, log=lambda line: print(line, file=sys.stderr))
+    plane = start(UP_DIR, controllers, operators, log=lambda line: print(line, file=sys.stderr))
     (UP_DIR / "state.json").write_text(json.dumps({"kubeconfig": str(plane.kubeconfig), "url": plane.url,
                                                    "pids": {k: p.pid for k, p in plane.processes.items()}}))
     return plane.kubeconfig
@@ -572,12 +676,12 @@ def down() -> None:
 
 
 def main(argv: list[str]) -> int:
-    if argv not in (["up"], ["up", "--controllers"], ["down"]):
-        print("usage: python tests/clusters/kubernetes.py up [--controllers] | down", file=sys.stderr)
+    if argv not in (["up"], ["up", "--controllers"], ["up", "--operators"], ["down"]):
+        print("usage: python tests/clusters/kubernetes.py up [--controllers | --operators] | down", file=sys.stderr)
         return 2
     try:
         if argv[0] == "up":
-            print(up(controllers="--controllers" in argv))
+            print(up(controllers="--controllers" in argv, operators="--operators" in argv))
         else:
             down()
     except (ClusterError, FileNotFoundError) as exc:
