@@ -81,6 +81,9 @@ KUEUE_FRAMEWORKS = ("batch/job", "jobset.x-k8s.io/jobset", "trainer.kubeflow.org
 #: the webhook paths of those integrations and of Kueue's own objects
 KUEUE_WEBHOOK_PATHS = re.compile(r"-(batch-v1-job|jobset-x-k8s-io-v1alpha2-jobset|trainer-kubeflow-org-v1alpha1-trainjob"
                                  r"|kueue-x-k8s-io-v1beta2-\w+)$")
+#: the CRDs whose versions Kueue's webhook converts (config/components/crd/patches/webhook_in_*.yaml)
+KUEUE_CONVERTED_CRDS = tuple(f"{kind}.kueue.x-k8s.io"
+                             for kind in ("localqueues", "clusterqueues", "workloads", "cohorts", "multikueueclusters"))
 START_TIMEOUT = 120.0
 BUILD_TIMEOUT = 3600  # a cold build takes tens of minutes on 2 cores; the test timeouts do not cover it
 KWOK_ANNOTATION = "kwok.x-k8s.io/node"
@@ -251,6 +254,46 @@ def make_certificates(folder: Path) -> None:
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
 
 
+def rotator_secret_data(ca_name: str, dns_name: str) -> dict[str, str]:
+    """The Secret an operator's certificate rotator (open-policy-agent/cert-controller, which Kueue runs)
+    accepts as valid and keeps instead of making its own: a CA named `ca_name` with an RSA key in PKCS#1
+    (the only form it parses), and a serving certificate for its Service name `dns_name` and for 127.0.0.1,
+    where the webhooks are reached here. Both valid for a year: it replaces certificates that expire within
+    90 days. Values base64-encoded, as a Secret's data."""
+    import base64
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    def pem(key) -> bytes:
+        return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                                 serialization.NoEncryption())
+
+    now = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5)
+    ca_key, key = rsa.generate_private_key(65537, 2048), rsa.generate_private_key(65537, 2048)
+    ca_subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, ca_name)])
+    ca = (x509.CertificateBuilder().subject_name(ca_subject).issuer_name(ca_subject).public_key(ca_key.public_key())
+          .serial_number(x509.random_serial_number()).not_valid_before(now)
+          .not_valid_after(now + dt.timedelta(days=365))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .add_extension(x509.SubjectAlternativeName([x509.DNSName(ca_name)]), critical=False)
+          .sign(ca_key, hashes.SHA256()))
+    serving = (x509.CertificateBuilder()
+               .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, dns_name)]))
+               .issuer_name(ca_subject).public_key(key.public_key())
+               .serial_number(x509.random_serial_number()).not_valid_before(now)
+               .not_valid_after(now + dt.timedelta(days=365))
+               .add_extension(x509.SubjectAlternativeName([
+                   x509.DNSName(dns_name), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+               .sign(ca_key, hashes.SHA256()))
+    data = {"ca.crt": ca.public_bytes(serialization.Encoding.PEM), "ca.key": pem(ca_key),
+            "tls.crt": serving.public_bytes(serialization.Encoding.PEM), "tls.key": pem(key)}
+    return {name: base64.b64encode(value).decode() for name, value in data.items()}
+
+
 # -- the control plane ------------------------------------------------------------------------------------
 @dataclass
 class ControlPlane:
@@ -395,7 +438,7 @@ class ControlPlane:
         for name in names:
             while not any(c["type"] == "Established" and c["status"] == "True" for c in self.get_json(
                     f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")
-                    .get("status", {}).get("conditions", [])):
+                    .get("status", {}).get("conditions") or []):  # null until the API server looks at it
                 if time.monotonic() > deadline:
                     raise ClusterError(f"the CRD {name} was not Established after {START_TIMEOUT:.0f} s")
                 time.sleep(0.1)
@@ -455,12 +498,14 @@ class ControlPlane:
                               "clientConfig": {"url": f"https://127.0.0.1:{webhook_port}{path}", "caBundle": ca}}
                              for name, path, rule in hooks]})
 
-    def install_webhooks(self, manifests: Path, prefix: str, port: int, keep=lambda path: True) -> None:
+    def install_webhooks(self, manifests: Path, prefix: str, port: int, keep=lambda path: True,
+                         ca: str = "") -> None:
         """An operator's upstream webhook configurations, each webhook reached by URL on 127.0.0.1:`port`
-        with our CA instead of through its in-cluster Service (names prefixed, so operators do not clash)."""
+        with a CA bundle (base64; ours unless given) instead of through its in-cluster Service (names
+        prefixed as upstream's kustomization does, so operators do not clash)."""
         import base64
 
-        ca = base64.b64encode((self.folder / "ca.crt").read_bytes()).decode()
+        ca = ca or base64.b64encode((self.folder / "ca.crt").read_bytes()).decode()
         for config in load_yaml_all(manifests):
             hooks = [hook for hook in config["webhooks"] if keep(hook["clientConfig"]["service"]["path"])]
             for hook in hooks:
@@ -506,20 +551,46 @@ class ControlPlane:
         self.install_webhooks(TRAINER_WEBHOOKS, "trainer", webhook_port)
 
     def start_kueue(self, binary: Path) -> None:
-        """Kueue's controller manager for the integrations the runtime uses, with its webhooks. Its on-demand
-        visibility server is off: it reads its certificate from the fixed folder /visibility and is reached
-        only through the API server's aggregation layer, which this control plane does not set up."""
+        """Kueue's controller manager for the integrations the runtime uses, with its webhooks.
+
+        Its internal certificate management stays on, as installed upstream: with it off, Kueue 0.19 reads a
+        metrics certificate from the fixed folder /etc/kueue/metrics/certs and exits without one. Its rotator
+        keeps the certificates of a valid Secret it finds (`rotator_secret_data`), which here also name
+        127.0.0.1. The on-demand visibility server is off: it serves only through the API server's aggregation
+        layer, which this control plane does not set up."""
         self.binaries["kueue"] = binary
         f = self.folder
-        for path in KUEUE_CONTROLLER_CRDS:
-            self.create("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", load_yaml(path))
-        self.wait_established(load_yaml(path)["metadata"]["name"] for path in KUEUE_CONTROLLER_CRDS)
+        crds = [load_yaml(path) for path in KUEUE_CONTROLLER_CRDS]
+        for crd in crds:
+            self.create("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
+        self.wait_established(crd["metadata"]["name"] for crd in crds)
         self.create_namespace("kueue-system")
-        certs = self._serving_certs(f / "kueue-certs")
+        secret = rotator_secret_data("kueue-ca", "kueue-webhook-service.kueue-system.svc")
+        self.create("/api/v1/namespaces/kueue-system/secrets", {
+            "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "kueue-webhook-server-cert"},
+            "data": secret})
         webhook_port, health_port = free_port(), free_port()
+        # Kueue's queue CRDs convert between v1beta1 and v1beta2 through its webhook, as upstream's
+        # kustomization patches them (its rotator waits until it has put its CA into each)
+        for name in KUEUE_CONVERTED_CRDS:
+            self.request("PATCH", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}", {
+                "spec": {"conversion": {"strategy": "Webhook", "webhook": {
+                    "conversionReviewVersions": ["v1"],
+                    "clientConfig": {"url": f"https://127.0.0.1:{webhook_port}/convert",
+                                     "caBundle": secret["ca.crt"]}}}}})
+        # the Secret's files where Kueue reads them, as the kubelet mounts it upstream (the rotator waits for them)
+        import base64
+
+        certs = f / "kueue-certs"
+        certs.mkdir(exist_ok=True)
+        for name, value in secret.items():
+            (certs / name).write_bytes(base64.b64decode(value))
+        # before Kueue starts: its rotator puts its CA into these configurations by name
+        self.install_webhooks(KUEUE_WEBHOOKS, "kueue", webhook_port, keep=KUEUE_WEBHOOK_PATHS.search,
+                              ca=secret["ca.crt"])
         (f / "kueue.yaml").write_text(json.dumps({
             "apiVersion": "config.kueue.x-k8s.io/v1beta2", "kind": "Configuration", "namespace": "kueue-system",
-            "internalCertManagement": {"enable": False}, "leaderElection": {"leaderElect": False},
+            "leaderElection": {"leaderElect": False},
             "webhook": {"port": webhook_port, "host": "127.0.0.1", "certDir": str(certs)},
             "metrics": {"bindAddress": "0"},
             "health": {"healthProbeBindAddress": f"127.0.0.1:{health_port}"},
@@ -528,7 +599,6 @@ class ControlPlane:
                               "--feature-gates=VisibilityOnDemand=false"])
         self._wait("kueue", lambda: urllib.request.urlopen(f"http://127.0.0.1:{health_port}/readyz",
                                                           timeout=2).status == 200)
-        self.install_webhooks(KUEUE_WEBHOOKS, "kueue", webhook_port, keep=KUEUE_WEBHOOK_PATHS.search)
 
     def namespace_for(self, test_name: str) -> str:
         """A new namespace for one test, named after it (no namespace controller may run to empty a deleted
