@@ -125,3 +125,16 @@ def test_a_job_over_the_queues_quota_waits_queued(operated_kubernetes, runtimes,
     trainjob = operated_kubernetes.get_json(f"/apis/trainer.kubeflow.org/v1alpha1/namespaces/{namespace}"
                                             "/trainjobs/too-big")
     assert trainjob["spec"]["suspend"] is True
+
+
+def test_a_trainjob_the_trainer_webhook_refuses_is_a_rejected_job_not_refused_credentials(runtimes, namespace,
+                                                                                         operated_kubernetes):
+    from submarine_kernel.errors import RuntimeFailure
+
+    runtime = runtimes(trainer_runtimes={"pytorch": "no-such-runtime"})
+    with pytest.raises(RuntimeFailure, match=r"the Kubernetes API rejected TrainJob 'no-runtime' .*admission webhook "
+                                             r"\"validator\.trainjob\.trainer\.kubeflow\.org\" denied the request") as caught:
+        runtime.submit(spec_for("no-runtime"), BUNDLE, "file:///b")
+    assert "credentials" not in str(caught.value), caught.value
+    assert not operated_kubernetes.get_json(f"/api/v1/namespaces/{namespace}/configmaps?labelSelector="
+                                            "app.kubernetes.io/managed-by%3Dsubmarine-kernel")["items"]
