@@ -132,8 +132,9 @@ def test_a_trainjob_the_trainer_webhook_refuses_is_a_rejected_job_not_refused_cr
     from submarine_kernel.errors import RuntimeFailure
 
     runtime = runtimes(trainer_runtimes={"pytorch": "no-such-runtime"})
-    with pytest.raises(RuntimeFailure, match=r"the Kubernetes API rejected TrainJob 'no-runtime' .*admission webhook "
-                                             r"\"validator\.trainjob\.trainer\.kubeflow\.org\" denied the request") as caught:
+    refused = (r"the Kubernetes API rejected TrainJob 'no-runtime' .*admission webhook "
+               r"\"validator\.trainjob\.trainer\.kubeflow\.org\" denied the request")
+    with pytest.raises(RuntimeFailure, match=refused) as caught:
         runtime.submit(spec_for("no-runtime"), BUNDLE, "file:///b")
     assert "credentials" not in str(caught.value), caught.value
     assert not operated_kubernetes.get_json(f"/api/v1/namespaces/{namespace}/configmaps?labelSelector="

@@ -79,8 +79,8 @@ KUEUE_CONTROLLER_CRDS = tuple(sorted((PROTOCOLS / "kueue" / "controller").glob("
 #: the Kueue integrations the runtime uses (Kueue serves webhooks only for the integrations it enables)
 KUEUE_FRAMEWORKS = ("batch/job", "jobset.x-k8s.io/jobset", "trainer.kubeflow.org/trainjob")
 #: the webhook paths of those integrations and of Kueue's own objects
-KUEUE_WEBHOOK_PATHS = re.compile(r"-(batch-v1-job|jobset-x-k8s-io-v1alpha2-jobset|trainer-kubeflow-org-v1alpha1-trainjob"
-                                 r"|kueue-x-k8s-io-v1beta2-\w+)$")
+KUEUE_WEBHOOK_PATHS = re.compile(r"-(batch-v1-job|jobset-x-k8s-io-v1alpha2-jobset"
+                                 r"|trainer-kubeflow-org-v1alpha1-trainjob|kueue-x-k8s-io-v1beta2-\w+)$")
 #: the CRDs whose versions Kueue's webhook converts (config/components/crd/patches/webhook_in_*.yaml)
 KUEUE_CONVERTED_CRDS = tuple(f"{kind}.kueue.x-k8s.io"
                              for kind in ("localqueues", "clusterqueues", "workloads", "cohorts", "multikueueclusters"))
