@@ -132,8 +132,11 @@ def test_a_trainjob_the_trainer_webhook_refuses_is_a_rejected_job_not_refused_cr
     from submarine_kernel.errors import RuntimeFailure
 
     runtime = runtimes(trainer_runtimes={"pytorch": "no-such-runtime"})
+    # Trainer's webhook and Kueue's (which checks every TrainJob's runtime too) both refuse it; the API server
+    # calls validating webhooks in parallel and answers with whichever denial comes first
     refused = (r"the Kubernetes API rejected TrainJob 'no-runtime' .*admission webhook "
-               r"\"validator\.trainjob\.trainer\.kubeflow\.org\" denied the request")
+               r"\"(validator\.trainjob\.trainer\.kubeflow\.org|vtrainjob\.kb\.io)\" denied the request: .*"
+               r"no-such-runtime")
     with pytest.raises(RuntimeFailure, match=refused) as caught:
         runtime.submit(spec_for("no-runtime"), BUNDLE, "file:///b")
     assert "credentials" not in str(caught.value), caught.value
