@@ -220,6 +220,18 @@ def test_403_names_the_credentials_but_never_their_values(cluster, runtime, kube
     assert posts(cluster, "v1/configmaps") == []
 
 
+def test_a_webhook_denial_is_a_rejected_job_not_refused_credentials(cluster, runtime):
+    # the shape a real API server answers when an operator's admission webhook denies a create (403, the
+    # webhook's name first: tests/test_real_kubernetes_operators.py meets it from Trainer's and Kueue's)
+    denied = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 403, "reason": "Forbidden",
+              "message": 'admission webhook "vpytorchjob.kb.io" denied the request: spec.runPolicy: Invalid value'}
+    cluster.configure(lambda api: (api ** 10)[cluster.kmock.action.CREATE] << 403 << denied)
+    with pytest.raises(RuntimeFailure, match=r"the Kubernetes API rejected PyTorchJob 'denied-job' in namespace "
+                                             r"'ml': admission webhook \"vpytorchjob\.kb\.io\" denied") as caught:
+        runtime.submit(pytorch_spec("denied-job"), BUNDLE, "file:///b")
+    assert "credentials" not in str(caught.value)
+
+
 def test_a_missing_training_operator_names_the_plain_job_fallback(cluster, runtime):
     not_found = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 404, "reason": "NotFound",
                  "message": "the server could not find the requested resource"}

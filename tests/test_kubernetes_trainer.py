@@ -63,7 +63,7 @@ def test_a_trainjob_points_at_the_framework_runtime_and_matches_the_crd(framewor
     assert trainer["resourcesPerNode"]["limits"] == {"cpu": "4", "memory": "16384Mi", "nvidia.com/gpu": "1"}
     # the algorithm files and our pod labels come in through a runtime patch of the node replicated Job
     patch = job["spec"]["runtimePatches"][0]
-    assert patch["manager"] == "submarine-kernel"
+    assert patch["manager"] == "submarine.apache.org/submarine-kernel"  # domain-prefixed: Trainer's webhook
     node = patch["trainingRuntimeSpec"]["template"]["spec"]["replicatedJobs"][0]
     assert node["name"] == "node"
     pod = node["template"]["spec"]["template"]

@@ -4,6 +4,7 @@ made here, and the CRDs the runtime targets installed from `tests/protocols/`.
 
     python tests/clusters/kubernetes.py up      # builds on first use, starts, prints the kubeconfig path
     python tests/clusters/kubernetes.py up --controllers   # also the Job and JobSet controllers, scheduler, kwok
+    python tests/clusters/kubernetes.py up --operators     # also Kubeflow Trainer v2 and Kueue (implies --controllers)
     python tests/clusters/kubernetes.py down    # stops what `up` started
 
 The binaries are cached in the user's cache folder (`common.cache_dir`) under a key made of the Kubernetes
@@ -60,11 +61,29 @@ PACKAGES = {"kube-apiserver": (KUBERNETES_MODULE, "k8s.io/kubernetes/cmd/kube-ap
             "kube-controller-manager": (KUBERNETES_MODULE, "k8s.io/kubernetes/cmd/kube-controller-manager"),
             "kube-scheduler": (KUBERNETES_MODULE, "k8s.io/kubernetes/cmd/kube-scheduler"),
             "kwok": (CONTROLLERS_MODULE, "sigs.k8s.io/kwok/cmd/kwok"),
-            "jobset": (CONTROLLERS_MODULE, "sigs.k8s.io/jobset")}
+            "jobset": (CONTROLLERS_MODULE, "sigs.k8s.io/jobset"),
+            "trainer": (CONTROLLERS_MODULE, "github.com/kubeflow/trainer/v2/cmd/trainer-controller-manager"),
+            "kueue": (CONTROLLERS_MODULE, "sigs.k8s.io/kueue/cmd/kueue")}
 API_SERVER = ("kube-apiserver", "etcd")
 #: what makes jobs run without kubelets: the Job controller, the scheduler, kwok's fake nodes and pods, and
 #: the JobSet controller
 CONTROLLERS = ("kube-controller-manager", "kube-scheduler", "kwok", "jobset")
+#: the operators a user installs on top: Kubeflow Trainer v2 (TrainJob -> JobSet) and Kueue (queues, admission);
+#: started only by the tests that need them (`start_operators`), since they add a build and seconds of start
+OPERATORS = ("trainer", "kueue")
+#: what the operators need beyond the CRDs every control plane has: their webhook configurations (rewritten
+#: to reach the controller by URL) and Kueue's remaining CRDs (the 1.4 MB Workload one among them)
+TRAINER_WEBHOOKS = PROTOCOLS / "kubeflow-trainer" / "controller" / "webhooks.yaml"
+KUEUE_WEBHOOKS = PROTOCOLS / "kueue" / "controller" / "webhooks.yaml"
+KUEUE_CONTROLLER_CRDS = tuple(sorted((PROTOCOLS / "kueue" / "controller").glob("kueue.x-k8s.io_*.yaml")))
+#: the Kueue integrations the runtime uses (Kueue serves webhooks only for the integrations it enables)
+KUEUE_FRAMEWORKS = ("batch/job", "jobset.x-k8s.io/jobset", "trainer.kubeflow.org/trainjob")
+#: the webhook paths of those integrations and of Kueue's own objects
+KUEUE_WEBHOOK_PATHS = re.compile(r"-(batch-v1-job|jobset-x-k8s-io-v1alpha2-jobset"
+                                 r"|trainer-kubeflow-org-v1alpha1-trainjob|kueue-x-k8s-io-v1beta2-\w+)$")
+#: the CRDs whose versions Kueue's webhook converts (config/components/crd/patches/webhook_in_*.yaml)
+KUEUE_CONVERTED_CRDS = tuple(f"{kind}.kueue.x-k8s.io"
+                             for kind in ("localqueues", "clusterqueues", "workloads", "cohorts", "multikueueclusters"))
 START_TIMEOUT = 120.0
 BUILD_TIMEOUT = 3600  # a cold build takes tens of minutes on 2 cores; the test timeouts do not cover it
 KWOK_ANNOTATION = "kwok.x-k8s.io/node"
@@ -235,6 +254,46 @@ def make_certificates(folder: Path) -> None:
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
 
 
+def rotator_secret_data(ca_name: str, dns_name: str) -> dict[str, str]:
+    """The Secret an operator's certificate rotator (open-policy-agent/cert-controller, which Kueue runs)
+    accepts as valid and keeps instead of making its own: a CA named `ca_name` with an RSA key in PKCS#1
+    (the only form it parses), and a serving certificate for its Service name `dns_name` and for 127.0.0.1,
+    where the webhooks are reached here. Both valid for a year: it replaces certificates that expire within
+    90 days. Values base64-encoded, as a Secret's data."""
+    import base64
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    def pem(key) -> bytes:
+        return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                                 serialization.NoEncryption())
+
+    now = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5)
+    ca_key, key = rsa.generate_private_key(65537, 2048), rsa.generate_private_key(65537, 2048)
+    ca_subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, ca_name)])
+    ca = (x509.CertificateBuilder().subject_name(ca_subject).issuer_name(ca_subject).public_key(ca_key.public_key())
+          .serial_number(x509.random_serial_number()).not_valid_before(now)
+          .not_valid_after(now + dt.timedelta(days=365))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .add_extension(x509.SubjectAlternativeName([x509.DNSName(ca_name)]), critical=False)
+          .sign(ca_key, hashes.SHA256()))
+    serving = (x509.CertificateBuilder()
+               .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, dns_name)]))
+               .issuer_name(ca_subject).public_key(key.public_key())
+               .serial_number(x509.random_serial_number()).not_valid_before(now)
+               .not_valid_after(now + dt.timedelta(days=365))
+               .add_extension(x509.SubjectAlternativeName([
+                   x509.DNSName(dns_name), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+               .sign(ca_key, hashes.SHA256()))
+    data = {"ca.crt": ca.public_bytes(serialization.Encoding.PEM), "ca.key": pem(ca_key),
+            "tls.crt": serving.public_bytes(serialization.Encoding.PEM), "tls.key": pem(key)}
+    return {name: base64.b64encode(value).decode() for name, value in data.items()}
+
+
 # -- the control plane ------------------------------------------------------------------------------------
 @dataclass
 class ControlPlane:
@@ -285,10 +344,11 @@ class ControlPlane:
             raise
         return self
 
-    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
+    def _spawn(self, name: str, args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
         log = open(self.folder / f"{name}.log", "ab")
         process = subprocess.Popen([str(self.binaries[name]), *args], stdout=log, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, cwd=self.folder, start_new_session=True)
+                                   stdin=subprocess.DEVNULL, cwd=self.folder, start_new_session=True,
+                                   env={**os.environ, **env} if env else None)
         log.close()
         self.processes[name] = process
         return process
@@ -369,16 +429,19 @@ class ControlPlane:
             crd = load_yaml(path)
             self.create("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
             names.append(crd["metadata"]["name"])
+        self.wait_established(names)
+        for path in CLUSTER_RUNTIME_FILES:
+            self.create("/apis/trainer.kubeflow.org/v1alpha1/clustertrainingruntimes", load_yaml(path))
+
+    def wait_established(self, names) -> None:
         deadline = time.monotonic() + START_TIMEOUT
         for name in names:
             while not any(c["type"] == "Established" and c["status"] == "True" for c in self.get_json(
                     f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")
-                    .get("status", {}).get("conditions", [])):
+                    .get("status", {}).get("conditions") or []):  # null until the API server looks at it
                 if time.monotonic() > deadline:
                     raise ClusterError(f"the CRD {name} was not Established after {START_TIMEOUT:.0f} s")
                 time.sleep(0.1)
-        for path in CLUSTER_RUNTIME_FILES:
-            self.create("/apis/trainer.kubeflow.org/v1alpha1/clustertrainingruntimes", load_yaml(path))
 
     def start_controllers(self, binaries: dict[str, Path]) -> None:
         """Make jobs run without kubelets: kube-controller-manager (Job controller, garbage collector, service
@@ -435,6 +498,108 @@ class ControlPlane:
                               "clientConfig": {"url": f"https://127.0.0.1:{webhook_port}{path}", "caBundle": ca}}
                              for name, path, rule in hooks]})
 
+    def install_webhooks(self, manifests: Path, prefix: str, port: int, keep=lambda path: True,
+                         ca: str = "") -> None:
+        """An operator's upstream webhook configurations, each webhook reached by URL on 127.0.0.1:`port`
+        with a CA bundle (base64; ours unless given) instead of through its in-cluster Service (names
+        prefixed as upstream's kustomization does, so operators do not clash)."""
+        import base64
+
+        ca = ca or base64.b64encode((self.folder / "ca.crt").read_bytes()).decode()
+        for config in load_yaml_all(manifests):
+            hooks = [hook for hook in config["webhooks"] if keep(hook["clientConfig"]["service"]["path"])]
+            for hook in hooks:
+                path = hook["clientConfig"]["service"]["path"]
+                hook["clientConfig"] = {"url": f"https://127.0.0.1:{port}{path}", "caBundle": ca}
+            config["metadata"] = {"name": f"{prefix}-{config['metadata']['name']}"}
+            config["webhooks"] = hooks
+            self.create(f"/apis/admissionregistration.k8s.io/v1/{config['kind'].lower()}s", config)
+
+    def _serving_certs(self, folder: Path) -> Path:
+        """`folder` holding tls.crt and tls.key: the API server's own serving pair (for 127.0.0.1, signed by
+        our CA), which is what a webhook's caBundle must verify."""
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copy(self.folder / "server.crt", folder / "tls.crt")
+        shutil.copy(self.folder / "server.key", folder / "tls.key")
+        return folder
+
+    def start_operators(self, binaries: dict[str, Path]) -> None:
+        """Kubeflow Trainer v2's controller manager and Kueue's, each with its webhooks; needs
+        `start_controllers` first (a TrainJob runs as a JobSet, which runs as Jobs and pods)."""
+        self.start_trainer(binaries["trainer"])
+        self.start_kueue(binaries["kueue"])
+
+    def start_trainer(self, binary: Path) -> None:
+        """The Trainer controller manager: TrainJobs become JobSets. Its webhook server reads its certificate
+        from controller-runtime's default folder under the temporary directory (no setting moves it), so it
+        gets a TMPDIR of its own here rather than the shared /tmp/k8s-webhook-server."""
+        self.binaries["trainer"] = binary
+        f = self.folder
+        temp = f / "trainer-tmp"
+        self._serving_certs(temp / "k8s-webhook-server" / "serving-certs")
+        webhook_port, health_port = free_port(), free_port()
+        (f / "trainer.yaml").write_text(json.dumps({
+            "apiVersion": "config.trainer.kubeflow.org/v1alpha1", "kind": "Configuration",
+            "certManagement": {"enable": False}, "leaderElection": {"leaderElect": False},
+            "webhook": {"port": webhook_port, "host": "127.0.0.1"},
+            "metrics": {"bindAddress": "0"},
+            "health": {"healthProbeBindAddress": f"127.0.0.1:{health_port}"}}))
+        self._spawn("trainer", [f"--config={f / 'trainer.yaml'}", f"--kubeconfig={self.kubeconfig}"],
+                    env={"TMPDIR": str(temp)})
+        self._wait("trainer", lambda: urllib.request.urlopen(f"http://127.0.0.1:{health_port}/readyz",
+                                                            timeout=2).status == 200)
+        self.install_webhooks(TRAINER_WEBHOOKS, "trainer", webhook_port)
+
+    def start_kueue(self, binary: Path) -> None:
+        """Kueue's controller manager for the integrations the runtime uses, with its webhooks.
+
+        Its internal certificate management stays on, as installed upstream: with it off, Kueue 0.19 reads a
+        metrics certificate from the fixed folder /etc/kueue/metrics/certs and exits without one. Its rotator
+        keeps the certificates of a valid Secret it finds (`rotator_secret_data`), which here also name
+        127.0.0.1. The on-demand visibility server is off: it serves only through the API server's aggregation
+        layer, which this control plane does not set up."""
+        self.binaries["kueue"] = binary
+        f = self.folder
+        crds = [load_yaml(path) for path in KUEUE_CONTROLLER_CRDS]
+        for crd in crds:
+            self.create("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
+        self.wait_established(crd["metadata"]["name"] for crd in crds)
+        self.create_namespace("kueue-system")
+        secret = rotator_secret_data("kueue-ca", "kueue-webhook-service.kueue-system.svc")
+        self.create("/api/v1/namespaces/kueue-system/secrets", {
+            "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "kueue-webhook-server-cert"},
+            "data": secret})
+        webhook_port, health_port = free_port(), free_port()
+        # Kueue's queue CRDs convert between v1beta1 and v1beta2 through its webhook, as upstream's
+        # kustomization patches them (its rotator waits until it has put its CA into each)
+        for name in KUEUE_CONVERTED_CRDS:
+            self.request("PATCH", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}", {
+                "spec": {"conversion": {"strategy": "Webhook", "webhook": {
+                    "conversionReviewVersions": ["v1"],
+                    "clientConfig": {"url": f"https://127.0.0.1:{webhook_port}/convert",
+                                     "caBundle": secret["ca.crt"]}}}}})
+        # the Secret's files where Kueue reads them, as the kubelet mounts it upstream (the rotator waits for them)
+        import base64
+
+        certs = f / "kueue-certs"
+        certs.mkdir(exist_ok=True)
+        for name, value in secret.items():
+            (certs / name).write_bytes(base64.b64decode(value))
+        # before Kueue starts: its rotator puts its CA into these configurations by name
+        self.install_webhooks(KUEUE_WEBHOOKS, "kueue", webhook_port, keep=KUEUE_WEBHOOK_PATHS.search,
+                              ca=secret["ca.crt"])
+        (f / "kueue.yaml").write_text(json.dumps({
+            "apiVersion": "config.kueue.x-k8s.io/v1beta2", "kind": "Configuration", "namespace": "kueue-system",
+            "leaderElection": {"leaderElect": False},
+            "webhook": {"port": webhook_port, "host": "127.0.0.1", "certDir": str(certs)},
+            "metrics": {"bindAddress": "0"},
+            "health": {"healthProbeBindAddress": f"127.0.0.1:{health_port}"},
+            "integrations": {"frameworks": list(KUEUE_FRAMEWORKS)}}))
+        self._spawn("kueue", [f"--config={f / 'kueue.yaml'}", f"--kubeconfig={self.kubeconfig}",
+                              "--feature-gates=VisibilityOnDemand=false"])
+        self._wait("kueue", lambda: urllib.request.urlopen(f"http://127.0.0.1:{health_port}/readyz",
+                                                          timeout=2).status == 200)
+
     def namespace_for(self, test_name: str) -> str:
         """A new namespace for one test, named after it (no namespace controller may run to empty a deleted
         one, so tests do not share one)."""
@@ -479,7 +644,7 @@ class ControlPlane:
 
     def stop(self) -> None:
         """Stop the API server, then etcd (its store is thrown away with the folder)."""
-        for name in ("jobset", *reversed(CONTROLLERS), "kube-apiserver", "etcd"):
+        for name in (*reversed(OPERATORS), "jobset", *reversed(CONTROLLERS), "kube-apiserver", "etcd"):
             process = self.processes.pop(name, None)
             if process is not None:
                 stop_process(process.pid, process)
@@ -490,6 +655,12 @@ def load_yaml(path: Path):
     import yaml
 
     return yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
+def load_yaml_all(path: Path) -> list:
+    import yaml
+
+    return [d for d in yaml.load_all(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) if d]
 
 
 def stop_process(pid: int, process: subprocess.Popen | None = None, grace: float = 10) -> None:
@@ -516,12 +687,15 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def start(folder: Path, controllers: bool = False, log=None) -> ControlPlane:
-    """Build (on first use) and start a control plane in `folder`; with `controllers`, jobs run too."""
+def start(folder: Path, controllers: bool = False, operators: bool = False, log=None) -> ControlPlane:
+    """Build (on first use) and start a control plane in `folder`; with `controllers`, jobs run too; with
+    `operators`, also Trainer and Kueue."""
     plane = ControlPlane(folder, build(API_SERVER, log)).start()
-    if controllers:
+    if controllers or operators:
         try:
             plane.start_controllers(build(CONTROLLERS, log))
+            if operators:
+                plane.start_operators(build(OPERATORS, log))
         except BaseException:
             plane.stop()
             raise
@@ -547,7 +721,7 @@ def real_kubernetes(tmp_path_factory) -> ControlPlane:
 
 
 # -- the command ------------------------------------------------------------------------------------------
-def up(controllers: bool = False) -> Path:
+def up(controllers: bool = False, operators: bool = False) -> Path:
     """Start a control plane that outlives this command; its state is in UP_DIR. Returns the kubeconfig."""
     if (UP_DIR / "state.json").exists():
         state = json.loads((UP_DIR / "state.json").read_text())
@@ -555,7 +729,7 @@ def up(controllers: bool = False) -> Path:
             return Path(state["kubeconfig"])
         down()
     shutil.rmtree(UP_DIR, ignore_errors=True)
-    plane = start(UP_DIR, controllers, log=lambda line: print(line, file=sys.stderr))
+    plane = start(UP_DIR, controllers, operators, log=lambda line: print(line, file=sys.stderr))
     (UP_DIR / "state.json").write_text(json.dumps({"kubeconfig": str(plane.kubeconfig), "url": plane.url,
                                                    "pids": {k: p.pid for k, p in plane.processes.items()}}))
     return plane.kubeconfig
@@ -572,12 +746,12 @@ def down() -> None:
 
 
 def main(argv: list[str]) -> int:
-    if argv not in (["up"], ["up", "--controllers"], ["down"]):
-        print("usage: python tests/clusters/kubernetes.py up [--controllers] | down", file=sys.stderr)
+    if argv not in (["up"], ["up", "--controllers"], ["up", "--operators"], ["down"]):
+        print("usage: python tests/clusters/kubernetes.py up [--controllers | --operators] | down", file=sys.stderr)
         return 2
     try:
         if argv[0] == "up":
-            print(up(controllers="--controllers" in argv))
+            print(up(controllers="--controllers" in argv, operators="--operators" in argv))
         else:
             down()
     except (ClusterError, FileNotFoundError) as exc:

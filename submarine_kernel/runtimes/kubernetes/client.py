@@ -88,6 +88,9 @@ class Client:
         status = getattr(exc, "status", 0) or 0
         body = _status_body(exc)
         message = (str(body.get("message") or exc.reason or "").splitlines() or [""])[0]
+        if status == 403 and message.startswith("admission webhook "):
+            # an operator's webhook refused the object itself (403 too): not a matter of credentials
+            return RuntimeFailure(f"the Kubernetes API rejected {what}: {message}")
         if status in (401, 403):
             verb = "did not accept" if status == 401 else "refused"
             return RuntimeFailure(f"the Kubernetes API {verb} the credentials of {self.credentials} to {action} "

@@ -37,7 +37,8 @@ from .pods import (add_pod_group_membership, add_scheduler, base_env, container_
 from .volumes import one_volume_per_mount
 
 NODE_JOB = "node"  # the replicated Job of the upstream torch/xgboost runtimes
-PATCH_MANAGER = "submarine-kernel"
+#: who wrote a runtimePatches entry: Trainer's webhook requires a domain-prefixed path ("acme.io/foo")
+PATCH_MANAGER = "submarine.apache.org/submarine-kernel"
 ANCESTOR_LABEL = "trainer.kubeflow.org/trainjob-ancestor-step"
 #: the Job controller's annotation (every Kubernetes version), read through the downward API
 COMPLETION_INDEX_FIELD = f"metadata.annotations['{COMPLETION_INDEX_LABEL}']"
