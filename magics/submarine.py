@@ -202,16 +202,19 @@ class SubmarineMagics(Magics, SubmarineConfig):
             checkpoint_path=args.checkpoint, params={**self._declared_param_values(), **typed_params(args.param)},
             labels=key_values(args.label, "label"))
         self._check_param_names(request)
-        bundle = self.session.bundle(notebook=args.notebook)
-        missing = unknown_scripts(request.command, bundle.files)
-        if missing and not bundle.files and not args.dry_run:  # `python -c ...` needs no files: it runs
-            raise UsageError(f"nothing is collected in this kernel yet (or since %submarine clean) for "
-                             f"{', '.join(missing)}: run the %%submarine.python cells first, or pass --notebook "
-                             "SAVED.ipynb")
-        for name in missing:
-            print(f"submarine: warning: the launch command names {name}, which is neither collected nor in "
-                  f"this folder (collected: {', '.join(sorted(bundle.files)) or 'nothing'})", file=sys.stderr)
-        submitted = self.session.run(request, dry_run=args.dry_run, bundle=bundle)
+
+        def scripts_collected(bundle) -> None:
+            missing = unknown_scripts(request.command, bundle.files)
+            if missing and not bundle.files and not args.dry_run:  # `python -c ...` needs no files: it runs
+                raise UsageError(f"nothing is collected in this kernel yet (or since %submarine clean) for "
+                                 f"{', '.join(missing)}: run the %%submarine.python cells first, or pass "
+                                 "--notebook SAVED.ipynb")
+            for name in missing:
+                print(f"submarine: warning: the launch command names {name}, which is neither collected nor in "
+                      f"this folder (collected: {', '.join(sorted(bundle.files)) or 'nothing'})", file=sys.stderr)
+
+        submitted = self.session.run(request, dry_run=args.dry_run, notebook=args.notebook,
+                                     inspect_bundle=scripts_collected)
         if args.dry_run:
             print(submitted)  # the dry run's text
             return

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import threading
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from .algorithm import AlgorithmCollector, Bundle
 from .config import SubmarineConfig
@@ -174,16 +174,21 @@ class Session:
 
     def run(self, request: RunRequest, *, dry_run: bool = False, bundle: Bundle | None = None,
             files: Mapping[str, str | bytes] | None = None, notebook: str | None = None,
-            param_decls: Mapping[str, Any] | None = None) -> Job | str:
+            param_decls: Mapping[str, Any] | None = None,
+            inspect_bundle: Callable[[Bundle], None] | None = None) -> Job | str:
         """The one flow every entry point takes (`%submarine run`, `sk.submit`, the form, sweeps):
         build (and so check) → bundle → the dry run's text | (clean the checkpoint folder when asked, then)
         submit. Nothing is deleted, uploaded or submitted when a check fails. The bundle is `bundle`, else
-        `files`, a saved `notebook`'s cells or the cells collected so far (`Session.bundle`)."""
+        `files`, a saved `notebook`'s cells or the cells collected so far (`Session.bundle`);
+        `inspect_bundle` sees it once the request is known to be valid, and may refuse it (the magic's
+        "nothing is collected" rule: a script run from a notebook names files the notebook should hold)."""
         if not dry_run:
             self.settle()  # an interrupted submission of this name must not keep the name taken
         spec = self.build(request, dry_run=dry_run, param_decls=param_decls)
         if bundle is None:
             bundle = self.bundle(files=files, notebook=notebook)
+        if inspect_bundle is not None:
+            inspect_bundle(bundle)
         if dry_run:
             return self.dry_run(spec, bundle, request.runtime_name)
         if request.clean_checkpoint and spec.checkpoint_path:

@@ -23,6 +23,7 @@ from k8s_support import wait_for  # noqa: E402
 from submarine_kernel.algorithm import Bundle  # noqa: E402
 from submarine_kernel.errors import RuntimeFailure, SubmarineError  # noqa: E402
 from submarine_kernel.job_types import SUBMISSION_LABEL, JobState  # noqa: E402
+from submarine_kernel.names import job_name_problems  # noqa: E402
 from submarine_kernel.runtimes.kubernetes.client import shutdown  # noqa: E402
 from submarine_kernel.runtimes.kubernetes.kinds import TRAINJOB  # noqa: E402
 from submarine_kernel.spec import build_spec  # noqa: E402
@@ -239,12 +240,15 @@ def test_a_user_without_access_gets_403_naming_the_credentials_but_never_the_tok
 
 @pytest.mark.parametrize("name", ["Not_A_DNS_Name", "x" * 64, "9starts-with-a-digit"])
 def test_the_api_server_refuses_the_names_check_refuses(real_kubernetes, namespace, runtimes, name):
-    """check() refuses these before any request; the API server (CEL on the TrainJob's name) agrees."""
+    """The one job name rule (`names.job_name_problems`, which Session.build applies on every runtime) and
+    check()'s host-name lengths refuse these before any request; the API server (CEL on the TrainJob's name)
+    agrees."""
     runtime = runtimes(api="trainer")
     spec = spec_for("good-name")
     assert runtime.check(spec) == []
     bad = json.loads(json.dumps(runtime.plan(spec, BUNDLE, "file:///b").job))
     bad["metadata"]["name"] = name
-    assert any("DNS-1035" in p or "characters long" in p for p in runtime.check(spec.replace(name=name)))
+    refused = [*job_name_problems(name), *runtime.check(spec.replace(name=name))]
+    assert any("DNS-1035" in p or "characters long" in p for p in refused), refused
     with pytest.raises(RuntimeFailure, match="rejected TrainJob"):
         runtime.connect().create(bad, TRAINJOB)

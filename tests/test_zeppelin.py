@@ -81,7 +81,7 @@ def test_a_submarine_note_becomes_a_notebook_whose_job_runs(tmp_path, isolated_d
     ran = cli("run", "mnist.ipynb", "--output", "out.ipynb", cwd=tmp_path, timeout=240)
     assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
     assert "1 job(s) SUCCEEDED" in ran.stdout.splitlines()[-1]
-    assert "The title of the In [3] paragraph is empty and was not submitted" in ran.stdout + ran.stderr
+    assert "The In [3] cell has no title and was not collected" in ran.stdout + ran.stderr
     logs = cli("logs", "--all", cwd=tmp_path)
     assert logs.returncode == 0, logs.stderr
     for index in (0, 1):  # the workers' command, Hadoop Submarine's %input_path% / %checkpoint_path% filled in
