@@ -14,8 +14,7 @@ import pytest
 pytest.importorskip("kubernetes")
 pytest.importorskip("cryptography")
 
-from clusters.kubernetes import CONTROLLERS, ClusterError, ControlPlane, FAKE_NODE, build  # noqa: E402
-from clusters.common import skip_or_fail  # noqa: E402
+from clusters.kubernetes import FAKE_NODE, started_for_tests  # noqa: E402
 from k8s_support import wait_for  # noqa: E402
 from submarine_kernel.algorithm import Bundle  # noqa: E402
 from submarine_kernel.job_types import JobState  # noqa: E402
@@ -30,23 +29,8 @@ NODE = FAKE_NODE["metadata"]["name"]
 @pytest.fixture(scope="session")
 def running_kubernetes(tmp_path_factory):
     """A control plane of its own whose jobs run (the API-only one keeps jobs as created)."""
-    from clusters.kubernetes import API_SERVER
-
-    try:
-        binaries = build(API_SERVER + CONTROLLERS)
-    except FileNotFoundError as exc:
-        skip_or_fail(str(exc))
-    except ClusterError as exc:
-        pytest.fail(str(exc), pytrace=False)
-    plane = ControlPlane(tmp_path_factory.mktemp("kubernetes-jobs"), {k: binaries[k] for k in API_SERVER})
-    try:
-        plane.start()
-        plane.start_controllers({k: binaries[k] for k in CONTROLLERS})
-    except ClusterError as exc:
-        plane.stop()
-        pytest.fail(str(exc), pytrace=False)
-    yield plane
-    plane.stop()
+    with started_for_tests(tmp_path_factory.mktemp("kubernetes-jobs"), controllers=True) as plane:
+        yield plane
 
 
 @pytest.fixture

@@ -13,9 +13,7 @@ import pytest
 pytest.importorskip("kubernetes")
 pytest.importorskip("cryptography")
 
-from clusters.kubernetes import (API_SERVER, CONTROLLERS, OPERATORS, ClusterError, ControlPlane,  # noqa: E402
-                                 GPUS_PER_NODE, build)
-from clusters.common import skip_or_fail  # noqa: E402
+from clusters.kubernetes import GPUS_PER_NODE, ClusterError, started_for_tests  # noqa: E402
 from k8s_support import wait_for  # noqa: E402
 from submarine_kernel.algorithm import Bundle  # noqa: E402
 from submarine_kernel.job_types import JobState  # noqa: E402
@@ -31,32 +29,26 @@ QUEUE = "team-a"
 def operated_kubernetes(tmp_path_factory):
     """A control plane whose jobs run, with Trainer and Kueue, and one ResourceFlavor and ClusterQueue
     holding the fake node's GPUs."""
-    try:
-        binaries = build(API_SERVER + CONTROLLERS + OPERATORS)
-    except FileNotFoundError as exc:
-        skip_or_fail(str(exc))
-    except ClusterError as exc:
-        pytest.fail(str(exc), pytrace=False)
-    plane = ControlPlane(tmp_path_factory.mktemp("kubernetes-operators"), {k: binaries[k] for k in API_SERVER})
-    try:
-        plane.start()
-        plane.start_controllers({k: binaries[k] for k in CONTROLLERS})
-        plane.start_operators({k: binaries[k] for k in OPERATORS})
-        kueue = "/apis/kueue.x-k8s.io/v1beta2"
-        plane.create(f"{kueue}/resourceflavors", {"apiVersion": "kueue.x-k8s.io/v1beta2", "kind": "ResourceFlavor",
-                                                  "metadata": {"name": "gpu-nodes"}})
-        plane.create(f"{kueue}/clusterqueues", {
-            "apiVersion": "kueue.x-k8s.io/v1beta2", "kind": "ClusterQueue", "metadata": {"name": "cluster-gpus"},
-            "spec": {"namespaceSelector": {}, "resourceGroups": [{
-                "coveredResources": ["cpu", "memory", "nvidia.com/gpu"],
-                "flavors": [{"name": "gpu-nodes", "resources": [
-                    {"name": "cpu", "nominalQuota": "64"}, {"name": "memory", "nominalQuota": "512Gi"},
-                    {"name": "nvidia.com/gpu", "nominalQuota": str(GPUS_PER_NODE)}]}]}]}})
-    except ClusterError as exc:
-        plane.stop()
-        pytest.fail(str(exc), pytrace=False)
-    yield plane
-    plane.stop()
+    with started_for_tests(tmp_path_factory.mktemp("kubernetes-operators"), operators=True) as plane:
+        try:
+            make_gpu_queue(plane)
+        except ClusterError as exc:
+            pytest.fail(str(exc), pytrace=False)
+        yield plane
+
+
+def make_gpu_queue(plane) -> None:
+    """One ResourceFlavor and a ClusterQueue holding the fake node's GPUs."""
+    kueue = "/apis/kueue.x-k8s.io/v1beta2"
+    plane.create(f"{kueue}/resourceflavors", {"apiVersion": "kueue.x-k8s.io/v1beta2", "kind": "ResourceFlavor",
+                                              "metadata": {"name": "gpu-nodes"}})
+    plane.create(f"{kueue}/clusterqueues", {
+        "apiVersion": "kueue.x-k8s.io/v1beta2", "kind": "ClusterQueue", "metadata": {"name": "cluster-gpus"},
+        "spec": {"namespaceSelector": {}, "resourceGroups": [{
+            "coveredResources": ["cpu", "memory", "nvidia.com/gpu"],
+            "flavors": [{"name": "gpu-nodes", "resources": [
+                {"name": "cpu", "nominalQuota": "64"}, {"name": "memory", "nominalQuota": "512Gi"},
+                {"name": "nvidia.com/gpu", "nominalQuota": str(GPUS_PER_NODE)}]}]}]}})
 
 
 @pytest.fixture

@@ -702,22 +702,28 @@ def start(folder: Path, controllers: bool = False, operators: bool = False, log=
     return plane
 
 
-@pytest.fixture(scope="session")
-def real_kubernetes(tmp_path_factory) -> ControlPlane:
-    """One control plane for the session. Without Go (and nothing cached) the tests skip with one line, and
-    fail under CI; a failed build or start fails them with one line and the log's last lines."""
+@contextlib.contextmanager
+def started_for_tests(folder: Path, controllers: bool = False, operators: bool = False):
+    """`start` for a test session, the one place its failures become test outcomes: without Go (and nothing
+    cached) the tests skip with one line, and fail under CI; a failed build or start fails them with one line
+    and the log's last lines. The plane is stopped when the block ends."""
     try:
-        binaries = build(API_SERVER, log=lambda line: print(line, file=sys.stderr))
+        plane = start(folder, controllers, operators, log=lambda line: print(line, file=sys.stderr))
     except FileNotFoundError as exc:
         skip_or_fail(str(exc))
     except ClusterError as exc:
         pytest.fail(str(exc), pytrace=False)
     try:
-        plane = ControlPlane(tmp_path_factory.mktemp("kubernetes"), binaries).start()
-    except ClusterError as exc:
-        pytest.fail(str(exc), pytrace=False)
-    yield plane
-    plane.stop()
+        yield plane
+    finally:
+        plane.stop()
+
+
+@pytest.fixture(scope="session")
+def real_kubernetes(tmp_path_factory) -> ControlPlane:
+    """One control plane for the session (the API server alone: jobs stay as created)."""
+    with started_for_tests(tmp_path_factory.mktemp("kubernetes")) as plane:
+        yield plane
 
 
 # -- the command ------------------------------------------------------------------------------------------
