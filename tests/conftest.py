@@ -33,14 +33,6 @@ def hadoop_cluster(tmp_path_factory):
     """A real pseudo-distributed Hadoop (tests/clusters/hadoop.py) for the whole session: skipped with one
     line without Java or Maven (failed under CI); a cluster that cannot start fails with its log's tail."""
     from clusters import hadoop
-    from clusters.common import skip_or_fail
 
-    problem = hadoop.toolchain_problem()
-    if problem:
-        skip_or_fail(problem)
-    try:
-        cluster = hadoop.HadoopCluster(tmp_path_factory.mktemp("hadoop")).start()
-    except hadoop.HadoopUnavailable as error:
-        pytest.fail(str(error), pytrace=False)
-    yield cluster
-    cluster.stop()
+    with hadoop.started_for_tests(tmp_path_factory.mktemp("hadoop")) as cluster:
+        yield cluster

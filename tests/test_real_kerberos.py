@@ -31,23 +31,18 @@ def secure_cluster(tmp_path_factory):
     from clusters import hadoop
     from clusters.common import missing_tools, skip_or_fail
 
-    problem = hadoop.toolchain_problem()
     missing = missing_tools("kinit", "klist")
-    if problem or missing:
-        skip_or_fail(problem or f"the Kerberos cluster test needs {' and '.join(missing)} (Debian's krb5-user)")
+    if missing:
+        skip_or_fail(f"the Kerberos cluster test needs {' and '.join(missing)} (Debian's krb5-user)")
     try:
         import requests_gssapi  # noqa: F401
     except ImportError:
         skip_or_fail("the Kerberos cluster test needs requests-gssapi: pip install 'submarine-kernel[kerberos]'")
     saved = {key: os.environ.get(key) for key in ("KRB5_CONFIG", "KRB5CCNAME")}
     began = time.monotonic()
-    try:
-        cluster = hadoop.HadoopCluster(tmp_path_factory.mktemp("hadoop-kerberos"), kerberos=True).start()
-    except hadoop.HadoopUnavailable as error:
-        pytest.fail(str(error), pytrace=False)
-    print(f"Kerberos cluster up in {time.monotonic() - began:.1f}s")
-    yield cluster
-    cluster.stop()
+    with hadoop.started_for_tests(tmp_path_factory.mktemp("hadoop-kerberos"), kerberos=True) as cluster:
+        print(f"Kerberos cluster up in {time.monotonic() - began:.1f}s")
+        yield cluster
     for key, value in saved.items():
         os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
 

@@ -23,19 +23,11 @@ JOB = b"import sys, time\nprint('started', flush=True)\ntime.sleep(float(sys.arg
 @pytest.fixture(scope="module")
 def ha_cluster(tmp_path_factory):
     from clusters import hadoop
-    from clusters.common import skip_or_fail
 
-    problem = hadoop.toolchain_problem()
-    if problem:
-        skip_or_fail(problem)
     began = time.monotonic()
-    try:
-        cluster = hadoop.HadoopCluster(tmp_path_factory.mktemp("hadoop-ha"), ha=True).start()
-    except hadoop.HadoopUnavailable as error:
-        pytest.fail(str(error), pytrace=False)
-    print(f"HA cluster up in {time.monotonic() - began:.1f}s")
-    yield cluster
-    cluster.stop()
+    with hadoop.started_for_tests(tmp_path_factory.mktemp("hadoop-ha"), ha=True) as cluster:
+        print(f"HA cluster up in {time.monotonic() - began:.1f}s")
+        yield cluster
 
 
 def test_a_job_survives_the_active_resourcemanager_being_killed(ha_cluster, tmp_path):

@@ -30,6 +30,7 @@ the HTTP/ principals; `krb5_conf` is the KDC's client configuration (KRB5_CONFIG
 from __future__ import annotations
 
 import atexit
+import contextlib
 import getpass
 import json
 import os
@@ -45,10 +46,10 @@ from pathlib import Path
 from typing import Callable
 
 if __package__:
-    from .common import cache_dir, free_port, missing_tools
+    from .common import cache_dir, free_port, missing_tools, skip_or_fail
 else:  # run as a script
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from common import cache_dir, free_port, missing_tools  # noqa: E402
+    from common import cache_dir, free_port, missing_tools, skip_or_fail  # noqa: E402
 
 HADOOP_VERSION = os.environ.get("SUBMARINE_HADOOP_VERSION", "3.4.2")
 POM = Path(__file__).resolve().parent / "hadoop" / "pom.xml"
@@ -87,6 +88,26 @@ def toolchain_problem() -> str:
     """'' when Java and Maven are installed, else one line naming what is missing."""
     missing = missing_tools("java", "mvn")
     return f"the real Hadoop cluster needs {' and '.join(missing)} (Java 17 and Maven) on PATH" if missing else ""
+
+
+@contextlib.contextmanager
+def started_for_tests(folder: Path, **options):
+    """A `HadoopCluster(folder, **options)` for tests, the one place its failures become test outcomes:
+    without Java or Maven the tests skip with one line (fail under CI); a cluster that cannot start fails
+    them with its log's tail. The cluster is stopped when the block ends."""
+    import pytest
+
+    problem = toolchain_problem()
+    if problem:
+        skip_or_fail(problem)
+    try:
+        cluster = HadoopCluster(folder, **options).start()
+    except HadoopUnavailable as error:
+        pytest.fail(str(error), pytrace=False)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 def jars(version: str = HADOOP_VERSION, log: Callable[[str], None] = lambda _: None) -> Path:
