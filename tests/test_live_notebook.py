@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from core_support import installed_command
 from kernel_support import FrontendKernel, errors, execute, html, text
 
 SLOW = pytest.mark.slow
@@ -56,7 +57,6 @@ def test_unknown_name_suggests_the_close_ones():
 
 def test_a_history_filter_on_an_unknown_field_is_refused_not_zero_runs(isolated_data_dir):
     from submarine_kernel.errors import ValidationError
-    from submarine_kernel.job_types import JobState, JobStatus
     from submarine_kernel.registry import Registry
     from submarine_kernel.runs import filter_rows, parse_filter, run_rows
     from submarine_kernel.spec import build_spec
@@ -233,7 +233,7 @@ def test_example_notebooks_name_the_python3_kernel_and_load_the_extension_themse
 
 @SLOW
 def test_nbconvert_executes_the_quickstart_without_installing_a_kernelspec(tmp_path):
-    jupyter = os.path.join(os.path.dirname(sys.executable), "jupyter")  # the venv's, activated or not
+    jupyter = installed_command("jupyter") or pytest.fail("jupyter is not installed: pip install -e '.[test]'")
     env = {**os.environ, "JUPYTER_PATH": "", "JUPYTER_DATA_DIR": str(tmp_path / "data")}  # no submarine spec
     result = subprocess.run([jupyter, "nbconvert", "--to", "notebook", "--execute", "--output-dir", str(tmp_path),
                              str(REPO / "notebooks" / "quickstart.ipynb")], capture_output=True, text=True,
