@@ -38,7 +38,8 @@ def report(step: int | None = None, total: int | None = None, **metrics: float) 
 
     Call it from the replica that decides the job (rank 0, the chief or master): the kernel reads that
     replica's log. Non-numeric values are refused, so a typo cannot poison the history. `total` (the steps
-    in all) makes the views show progress with an ETA: `step 30/100 · ETA 1m 12s`.
+    in all) makes the views show progress with an ETA: `step 30/100 · ETA 1m 12s`. The line also carries
+    the time it was written (TIME_KEY), which the ETA's rate is measured with.
     """
     from .errors import SubmarineError
 
@@ -69,7 +70,7 @@ def report(step: int | None = None, total: int | None = None, **metrics: float) 
     if path:
         with open(path, "a", encoding="utf-8") as f:
             f.write(line + "\n")
-    return point
+    return without_progress(point)
 
 
 def _number(value: Any) -> float | int | None:

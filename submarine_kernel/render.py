@@ -24,6 +24,8 @@ STATE_COLORS = {
 _SAFE_SCHEMES = ("http", "https")  # a notebook page cannot open file:// links: such logs are shown inline
 LINK_STYLE = "color:#0969da;text-decoration:underline"
 SUMMARY_LOG_LINES = 50
+LEFT_TABLE = "margin-left:0;margin-right:auto"
+LEFT_CELL = "text-align:left"
 
 
 def parse_time(text: str | None) -> _dt.datetime | None:
@@ -112,7 +114,7 @@ def replicas_html(status: JobStatus) -> str:
         return ""
     return table_html(["replica", "state", "exit", "host"], [
         [r.name, r.state.value, "" if r.exit_code is None else r.exit_code, r.host or ""] for r in status.replicas],
-        css_class="submarine-replicas")
+        css_class="submarine-replicas", align_left=True)
 
 
 def status_header_html(name: str, status: JobStatus, runtime: str = "", below: str = "") -> str:
@@ -216,14 +218,17 @@ def status_text(name: str, status: JobStatus, runtime: str = "",
 
 
 def table_html(headers: Iterable[str], rows: Iterable[Iterable[object]], css_class: str = "",
-               cells_are_html: bool = False) -> str:
+               cells_are_html: bool = False, align_left: bool = False) -> str:
     """An HTML table; every header and cell is escaped unless `cells_are_html` says the cells are already
-    HTML (badges, links, escaped by whoever made them). No headers: a table with a body only."""
-    head = "".join(f"<th>{escape(str(h))}</th>" for h in headers)
+    HTML (badges, links, escaped by whoever made them). No headers: a table with a body only. `align_left`
+    puts the table and its cells at the left, where JupyterLab's table CSS centres the table and right-aligns
+    cells (inline styles win over its `.jp-RenderedHTMLCommon table` rules)."""
+    table_style, cell_style = (f' style="{LEFT_TABLE}"', f' style="{LEFT_CELL}"') if align_left else ("", "")
+    head = "".join(f"<th{cell_style}>{escape(str(h))}</th>" for h in headers)
     cell = (lambda c: str(c)) if cells_are_html else (lambda c: escape(str(c)))
-    body = "".join("<tr>" + "".join(f"<td>{cell(c)}</td>" for c in row) + "</tr>" for row in rows)
+    body = "".join("<tr>" + "".join(f"<td{cell_style}>{cell(c)}</td>" for c in row) + "</tr>" for row in rows)
     thead = f"<thead><tr>{head}</tr></thead>" if head else ""
-    return (f'<table class="submarine-table{" " + css_class if css_class else ""}">'
+    return (f'<table class="submarine-table{" " + css_class if css_class else ""}"{table_style}>'
             f"{thead}<tbody>{body}</tbody></table>")
 
 

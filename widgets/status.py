@@ -89,6 +89,7 @@ class JobStatusView(FallbackBundle, w.VBox):
         # whose log the box follows: the deciding replica until the user picks another (options come with
         # the replicas, which a cluster may report only after a while)
         self.followed: str | None = deciding_replica(self.status)
+        self.picked: str | None = None  # the user's choice; until then the runtime's deciding replica is read
         self._follow_generation = 0
         self.replica_picker = w.Dropdown(description="log of", options=self._replica_names(self.status),
                                          value=self.followed, style={"description_width": "40px"},
@@ -171,7 +172,7 @@ class JobStatusView(FallbackBundle, w.VBox):
         if not replica or replica == self.followed:
             return
         with self._lock:
-            self.followed = replica
+            self.followed = self.picked = replica
             self.lines.clear()
             self.log_view.value = log_html(self.lines)
             self.logs_box.set_title(0, self._log_title())
@@ -183,7 +184,7 @@ class JobStatusView(FallbackBundle, w.VBox):
         with self._lock:
             self._follow_generation += 1
             generation = self._follow_generation
-        threading.Thread(target=self._follow_logs, args=(self.followed, generation),
+        threading.Thread(target=self._follow_logs, args=(self.picked, generation),
                          name=f"submarine-logs-{self.ref.name}", daemon=True).start()
 
     def _follow_logs(self, replica: str | None = None, generation: int = 1) -> None:
@@ -223,7 +224,7 @@ class JobStatusView(FallbackBundle, w.VBox):
 
         def work():
             try:
-                lines = Job(self.session, self.ref).logs(replica=self.followed).splitlines()
+                lines = Job(self.session, self.ref).logs(replica=self.picked).splitlines()
             except Exception as exc:
                 self._batcher.push({"note": f"could not read the log of {self.ref.name}: {exc}"})
                 self.full_log_button.disabled = False
