@@ -360,7 +360,7 @@ class ParameterForm(FallbackBundle, w.VBox):
                 self._shown_sweep = None
                 self.sweep_summary.value = ""
             if sweep is None or sweep is self._shown_sweep:
-                kept = {key: view for key, view in self._views.items() if sweep is not None and not view.finished}
+                kept = {key: view for key, view in self._views.items() if sweep is not None and self._running(view)}
                 for key, view in self._views.items():
                     if key not in kept:
                         view.close()
@@ -368,6 +368,12 @@ class ParameterForm(FallbackBundle, w.VBox):
                 self._views = kept
                 self.latest.children = list(kept.values())  # works from any thread
             self._render_earlier()
+
+    def _running(self, view: JobStatusView) -> bool:
+        """Whether a trial's row is still live: its job has not ended (the tracker knows first: a sweep starts
+        its next trial on the tracker's word, before the view has taken it in)."""
+        last = self.session.tracker.last(view.ref)
+        return not (view.finished or view.status.terminal or (last is not None and last.terminal))
 
     def _render_earlier(self) -> None:
         self.earlier.value = self.earlier_html()
