@@ -93,7 +93,8 @@ class ParameterForm(FallbackBundle, w.VBox):
         self.param_fields = {name: param_widget(decl, request.params.get(name)) for name, decl in self.decls.items()}
         self.param_hints = {name: param_hint_widget(decl) for name, decl in self.decls.items()}
         # the sweep boxes check (and count the runs) as the user types, not only on Enter
-        self.sweep_fields = {name: _text("", "", sweep_example(decl, "grid"), "300px") for name, decl in self.decls.items()}
+        self.sweep_fields = {name: _text("", "", sweep_example(decl, "grid"), "300px")
+                             for name, decl in self.decls.items()}
         for field in self.sweep_fields.values():
             field.continuous_update = True
         self.flags: dict[str, w.HTML] = {name: w.HTML() for name in [*self.fields, *self.decls]}
@@ -157,7 +158,8 @@ class ParameterForm(FallbackBundle, w.VBox):
             [w.HTML("<i>no parameters: tag a cell <code>parameters</code> or use %submarine param NAME=VALUE</i>")]
         return [w.HTML("<b>Submarine job</b>"), *job, w.HTML("<b>Resources</b>"), *resources,
                 w.HTML("<b>Parameters</b>"), *params, w.HTML("<b>Run</b>"), self.mode,
-                w.HBox([self.samples, self.concurrency]), self.stopping_row, w.HBox([self.run_button, self.sweep_preview]), self.message,
+                w.HBox([self.samples, self.concurrency]), self.stopping_row,
+                w.HBox([self.run_button, self.sweep_preview]), self.message,
                 self.output]
 
     def _show_sweep_fields(self) -> None:
