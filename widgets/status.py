@@ -83,7 +83,7 @@ class JobStatusView(FallbackBundle, w.VBox):
         self.stop_button.add_class("submarine-stop")
         self.stop_button.on_click(lambda _: self.stop())
         self.full_log_button = w.Button(description="full log", icon="file-text",
-                                        tooltip="show the whole log of the deciding replica below",
+                                        tooltip="show the whole log of the replica the box follows",
                                         layout=w.Layout(width="100px"))
         self.full_log_button.on_click(lambda _: self.show_full_log())
         # whose log the box follows: the deciding replica until the user picks another (options come with
