@@ -414,6 +414,12 @@ def test_form_errors_are_worded_for_the_form_not_as_command_line_flags():
     # the problem itself still reads as the command line's (the magics and the CLI show it)
     assert [p for p in form.problems() if field_of(p) == "workers"] == [
         "--workers 0 is not a positive whole number: ask for at least 1"]
+    # a runtime's own check too: a name a local job already has
+    import submarine_kernel as sk
+    taken = sk.submit("python -c pass", name=unique("taken")).name
+    form = make_form(name=taken)
+    assert f"Job name: a local job named &#x27;{taken}&#x27; already exists: choose another" in form.message.value
+    assert "--name" not in form.message.value
 
 
 def test_sweep_boxes_show_examples_of_their_fields_type():

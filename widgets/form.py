@@ -344,8 +344,9 @@ class ParameterForm(FallbackBundle, w.VBox):
                 self._started(job, sweep=None)
                 return [job]
             return self._start_sweep()
-        except SubmarineError as exc:
-            self.message.value = problems_html([str(exc)])
+        except SubmarineError as exc:  # what only a submission finds (a runtime's refusal), in the form's words too
+            found = exc.problems if isinstance(exc, ValidationError) else [str(exc)]
+            self.message.value = problems_html([self.form_text(p) for p in found])
             return []
 
     def _started(self, job, sweep: object | None) -> None:
