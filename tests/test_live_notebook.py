@@ -307,6 +307,27 @@ def test_the_live_header_ticks_while_nothing_else_changes(isolated_data_dir, mon
         view.close()
 
 
+def test_the_log_box_says_the_job_starts_or_runs_until_its_first_line(isolated_data_dir):
+    """The first seconds of a job (interpreter start, imports) print nothing: an empty box read as a hang."""
+    import submarine_kernel as sk
+    from core_support import unique, wait_until
+    from submarine_kernel.session import default_session
+    from submarine_kernel.widgets.status import JobStatusView
+
+    release = isolated_data_dir / "release"
+    job = sk.submit("python quiet.py", name=unique("quiet"), files={"quiet.py": (
+        f"import os, time\nwhile not os.path.exists({str(release)!r}): time.sleep(0.1)\nprint('first words')\n")})
+    view = JobStatusView(default_session(), job.ref, interval=0.05)
+    try:
+        wait_until(lambda: "master-0 is running and has printed nothing yet" in view.log_view.value, timeout=60,
+                   what="the running job's empty log explained")
+        release.write_text("go")
+        wait_until(lambda: "first words" in view.log_view.value, timeout=60, what="the first line")
+        assert "printed nothing" not in view.log_view.value
+    finally:
+        view.close()
+
+
 @SLOW
 def test_status_in_the_notebook_and_the_shell_shows_the_last_metrics_and_a_starting_job_says_so(tmp_path):
     from submarine_kernel.runtimes.local import supervisor

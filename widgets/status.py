@@ -47,6 +47,19 @@ def deciding_replica(status: JobStatus) -> str | None:
     return status.replicas[0].name if status.replicas else None
 
 
+def empty_log_html(status: JobStatus, replica: str | None) -> str:
+    """What the log box says before its first line: the first seconds of a job (interpreter start, imports)
+    print nothing, and an empty box reads as a hang."""
+    whose = replica or "the deciding replica"
+    if status.terminal:
+        words = f"{whose} printed nothing"
+    elif render.shown_state(status) is JobState.RUNNING:
+        words = f"{whose} is running and has printed nothing yet"
+    else:
+        words = "starting replicas…"
+    return f'<pre style="margin:0;font-size:11px;color:#6e7781"><i>{escape(words)}</i></pre>'
+
+
 def log_html(lines) -> str:
     return f'<pre style="margin:0;font-size:11px;white-space:pre-wrap">{escape(chr(10).join(lines))}</pre>'
 
@@ -174,7 +187,7 @@ class JobStatusView(FallbackBundle, w.VBox):
         with self._lock:
             self.followed = self.picked = replica
             self.lines.clear()
-            self.log_view.value = log_html(self.lines)
+            self.log_view.value = empty_log_html(self.status, replica)
             self.logs_box.set_title(0, self._log_title())
         if self.follow_logs and not self.finished:
             self._start_follower()
@@ -264,6 +277,8 @@ class JobStatusView(FallbackBundle, w.VBox):
         if self.replicas.value != table:
             self.replicas.value = table
         self._update_replica_picker(status)
+        if not self.lines:
+            self.log_view.value = empty_log_html(status, self.followed)
         if status.terminal:
             self.stop_button.layout.display = "none"  # nothing left to stop
             self.note.value = ""                     # "stopping…" is over
