@@ -11,6 +11,7 @@ import atexit
 import re
 import subprocess
 import sys
+import time
 import warnings
 
 from IPython.core.error import UsageError
@@ -18,7 +19,7 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_
 from IPython.display import display
 from traitlets import Bool, Int
 
-from submarine_kernel import hints, render
+from submarine_kernel import hints, progress, render
 from submarine_kernel.algorithm import UntitledCellWarning, parse_cell_header, strip_interpreter_line
 from submarine_kernel.command_template import placeholders
 from submarine_kernel.config import SubmarineConfig
@@ -39,6 +40,8 @@ WAIT_UI_SECONDS = 0.25
 #: most log lines one `%submarine logs` sends into the notebook
 NOTEBOOK_LOG_LINES = 2000
 WAIT_UI_EVENTS = 20
+#: while `--wait` blocks a cell: how often a plain (`--plain`) status reads the job's progress from its log
+WAIT_PROGRESS_SECONDS = 3.0
 
 
 @magics_class
@@ -258,16 +261,26 @@ class SubmarineMagics(Magics, SubmarineConfig):
 
         interval = min(getattr(job.runtime, "poll_interval", self.poll_interval), WAIT_UI_SECONDS)
         loop = asyncio.get_running_loop()
+        progress_read = 0.0
         try:
             while True:
                 # a status read may take a while on a cluster: off the event loop, so clicks stay answered
                 status = await loop.run_in_executor(None, job.status)
                 if status.terminal:
                     break
+                if loop.time() - progress_read >= WAIT_PROGRESS_SECONDS:
+                    progress_read = loop.time()
+                    await loop.run_in_executor(None, self._show_progress, job, status)
                 await asyncio.sleep(interval)
         except (asyncio.CancelledError, KeyboardInterrupt):  # ipykernel turns SIGINT into a cancellation
             raise UsageError(detached_message(job.name)) from None
         self._wait_ended(job, status)
+
+    def _show_progress(self, job: Job, status: JobStatus) -> None:
+        """A plain status (no widget to follow the log) shows the job's progress line while `--wait` waits."""
+        view = self._displays.get(job.ref.key)
+        if hasattr(view, "show_progress"):
+            view.show_progress(status, progress.of_job(job))
 
     def _wait_ended(self, job: Job, status: JobStatus) -> None:
         self.session.tracker.refresh()
@@ -288,11 +301,15 @@ class SubmarineMagics(Magics, SubmarineConfig):
         from jupyter_ui_poll import ui_events
 
         interval = min(getattr(job.runtime, "poll_interval", self.poll_interval), WAIT_UI_SECONDS)
+        progress_read = 0.0
         with ui_events() as handle_ui_events:
             while True:
                 status = job.wait(timeout=interval)
                 if status.terminal:
                     return status
+                if time.monotonic() - progress_read >= WAIT_PROGRESS_SECONDS:
+                    progress_read = time.monotonic()
+                    self._show_progress(job, status)
                 handle_ui_events(WAIT_UI_EVENTS)
 
     def _show(self, ref: JobRef, status: JobStatus | None, plain: bool = False) -> None:
@@ -317,8 +334,9 @@ class SubmarineMagics(Magics, SubmarineConfig):
         job = self.session.job(self._name(args.name))
         status = job.status()
         values = job.last_metrics()
-        display({"text/html": render.status_html(job.name, status, job.ref.runtime, values),
-                 "text/plain": render.status_text(job.name, status, job.ref.runtime, values)}, raw=True)
+        shown = None if status.terminal else progress.of_job(job)
+        display({"text/html": render.status_html(job.name, status, job.ref.runtime, values, shown),
+                 "text/plain": render.status_text(job.name, status, job.ref.runtime, values, shown)}, raw=True)
 
     def _sub_list(self, rest: str):
         args = self._parse("list", rest)

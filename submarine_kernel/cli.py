@@ -246,7 +246,10 @@ def _status(session, args) -> None:
 
     job = _job(session, args.name, args.runtime)
     status = job.status()
-    print(render.status_text(job.name, status, job.ref.runtime, job.last_metrics()))
+    from .progress import of_job
+
+    print(render.status_text(job.name, status, job.ref.runtime, job.last_metrics(),
+                             None if status.terminal else of_job(job)))
     if status.terminal and status.state.value != "SUCCEEDED":
         print(f"  see: {hints.logs_command(job.name, status, hints.SHELL)}")
 

@@ -7,28 +7,36 @@ class Problem(str):
     """One thing to fix before a job is built, as data: the text users read (it is a `str`, so messages join
     and compare as before), the run request field it is about (`field`: "name", "workers",
     "resources.worker", "params.lr"; "" when none is), and whether a dry run may go ahead without it
-    (`dry_run_ok`: a setting only a real submission needs; the preview shows a placeholder and lists it).
+    (`dry_run_ok`: a setting only a real submission needs; the preview shows a placeholder and lists it),
+    and, where the text names a command-line flag, `form`: the same words for a field in a form, which shows
+    them after the field's label ("Workers: must be at least 1", not "--workers 0 is ...").
     Views place a problem by its field, never by reading its words."""
 
     field: str
     dry_run_ok: bool
+    form: str
 
-    def __new__(cls, text: str, field: str = "", dry_run_ok: bool = False) -> "Problem":
+    def __new__(cls, text: str, field: str = "", dry_run_ok: bool = False, form: str = "") -> "Problem":
         problem = super().__new__(cls, text)
-        problem.field, problem.dry_run_ok = field, dry_run_ok
+        problem.field, problem.dry_run_ok, problem.form = field, dry_run_ok, form
         return problem
 
     def __reduce__(self):
-        return Problem, (str(self), self.field, self.dry_run_ok)
+        return Problem, (str(self), self.field, self.dry_run_ok, self.form)
 
     def reworded(self, text: str) -> "Problem":
         """The same problem in other words (a prefix, a hint added)."""
-        return Problem(text, self.field, self.dry_run_ok)
+        return Problem(text, self.field, self.dry_run_ok, self.form)
 
 
 def field_of(problem: str) -> str:
     """The field a problem is about ("" for a plain message)."""
     return getattr(problem, "field", "")
+
+
+def form_words(problem: str) -> str:
+    """What a form says after the field's label (`Problem.form`); "" when the problem has no such words."""
+    return getattr(problem, "form", "")
 
 
 def dry_run_ok(problem: str) -> bool:

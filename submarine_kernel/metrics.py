@@ -16,6 +16,7 @@ import math
 import os
 import sys
 import threading
+import time
 import weakref
 from typing import Any, Callable, Iterable, Mapping
 
@@ -23,15 +24,22 @@ from .listeners import Listeners
 
 MARKER = "SUBMARINE_METRIC "
 METRICS_FILE_ENV = "SUBMARINE_METRICS_FILE"
+#: what a report line carries besides metrics: when it was written (the replica's clock, seconds since the epoch)
+#: and the steps in all (report's `total`); progress.py reads them, every metric view leaves them out
+TIME_KEY = "@time"
+TOTAL_KEY = "@total"
+PROGRESS_KEYS = (TIME_KEY, TOTAL_KEY)
 
 log = logging.getLogger(__name__)
 
 
-def report(step: int | None = None, **metrics: float) -> dict:
+def report(step: int | None = None, total: int | None = None, **metrics: float) -> dict:
     """Report metric values (numbers) at `step` from inside a job; returns the point that was written.
 
     Call it from the replica that decides the job (rank 0, the chief or master): the kernel reads that
-    replica's log. Non-numeric values are refused, so a typo cannot poison the history.
+    replica's log. Non-numeric values are refused, so a typo cannot poison the history. `total` (the steps
+    in all) makes the views show progress with an ETA: `step 30/100 · ETA 1m 12s`. The line also carries
+    the time it was written (TIME_KEY), which the ETA's rate is measured with.
     """
     from .errors import SubmarineError
 
@@ -42,6 +50,11 @@ def report(step: int | None = None, **metrics: float) -> dict:
         if isinstance(step, bool) or not isinstance(step, int):
             raise SubmarineError(f"step={step!r} is not a whole number: pass the epoch or iteration as an int")
         point["step"] = step
+    if total is not None:
+        if isinstance(total, bool) or not isinstance(total, int) or total < 1:
+            raise SubmarineError(f"total={total!r} is not a positive whole number: pass the number of steps in "
+                                 "all (report other values under another name)")
+        point[TOTAL_KEY] = total
     for name, value in metrics.items():
         if name == "step":
             continue
@@ -49,6 +62,7 @@ def report(step: int | None = None, **metrics: float) -> dict:
         if number is None:
             raise SubmarineError(f"metric {name}={value!r} is not a number: report floats or ints only")
         point[name] = number
+    point[TIME_KEY] = round(time.time(), 3)
     line = json.dumps({k: _finite_or_text(v) for k, v in point.items()})
     sys.stdout.write(f"{MARKER}{line}\n")
     sys.stdout.flush()
@@ -56,7 +70,7 @@ def report(step: int | None = None, **metrics: float) -> dict:
     if path:
         with open(path, "a", encoding="utf-8") as f:
             f.write(line + "\n")
-    return point
+    return without_progress(point)
 
 
 def _number(value: Any) -> float | int | None:
@@ -76,8 +90,9 @@ def _finite_or_text(value: Any) -> Any:
     return value if not isinstance(value, float) or math.isfinite(value) else str(value)
 
 
-def parse_metric_line(line: str) -> dict | None:
-    """The point reported on one log line, or None for any other line (also a marker with bad JSON)."""
+def parse_metric_line(line: str, raw: bool = False) -> dict | None:
+    """The point reported on one log line, or None for any other line (also a marker with bad JSON).
+    The metrics only, unless `raw` asks for the progress keys too (TIME_KEY, TOTAL_KEY)."""
     index = line.find(MARKER)
     if index < 0:
         return None
@@ -85,12 +100,19 @@ def parse_metric_line(line: str) -> dict | None:
         point = json.loads(line[index + len(MARKER):])
     except ValueError:
         return None
-    return point if isinstance(point, dict) else None
+    if not isinstance(point, dict):
+        return None
+    return point if raw else without_progress(point)
 
 
-def parse_metrics(lines: Iterable[str]) -> list[dict]:
-    """Every reported point in a log, in order."""
-    return [p for p in map(parse_metric_line, lines) if p is not None]
+def without_progress(point: dict) -> dict:
+    """A point's metrics (and step), without what report() adds for progress."""
+    return {k: v for k, v in point.items() if k not in PROGRESS_KEYS}
+
+
+def parse_metrics(lines: Iterable[str], raw: bool = False) -> list[dict]:
+    """Every reported point in a log, in order (see `parse_metric_line` for `raw`)."""
+    return [p for p in (parse_metric_line(line, raw) for line in lines) if p is not None]
 
 
 def read_metrics_file(path: str) -> list[dict]:
@@ -103,7 +125,7 @@ def read_metrics_file(path: str) -> list[dict]:
             except ValueError:
                 continue
             if isinstance(point, dict):
-                points.append(point)
+                points.append(without_progress(point))
     return points
 
 

@@ -35,3 +35,11 @@ def metrics_text(point: Mapping[str, Any], separator: str = ", ") -> str:
 def plain_number(value: float) -> str:
     """A bound or setting as the user wrote it: `1`, not `1.0`; `0.5`."""
     return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def duration(seconds: float) -> str:
+    """`1m 05s`, `2h 03m 00s`, `7s`: elapsed times and ETAs alike."""
+    seconds = max(0, int(round(seconds)))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h {minutes:02d}m {secs:02d}s" if hours else f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import datetime as _dt
 from html import escape
-from typing import Iterable, Mapping
+from typing import TYPE_CHECKING, Iterable, Mapping
 from urllib.parse import urlsplit
 
-from .numfmt import metrics_text
+from .numfmt import duration, metrics_text
 from .job_types import PRUNED, PRUNED_AT_STEP, JobState, JobStatus
+
+if TYPE_CHECKING:
+    from .progress import Progress
 
 STATE_COLORS = {
     JobState.SUCCEEDED: "#1a7f37", JobState.FAILED: "#cf222e", JobState.STOPPED: "#6e7781",
@@ -21,6 +24,8 @@ STATE_COLORS = {
 _SAFE_SCHEMES = ("http", "https")  # a notebook page cannot open file:// links: such logs are shown inline
 LINK_STYLE = "color:#0969da;text-decoration:underline"
 SUMMARY_LOG_LINES = 50
+LEFT_TABLE = "margin-left:0;margin-right:auto"
+LEFT_CELL = "text-align:left"
 
 
 def parse_time(text: str | None) -> _dt.datetime | None:
@@ -38,10 +43,7 @@ def elapsed(status: JobStatus, now: _dt.datetime | None = None) -> str:
     if start is None:
         return ""
     end = parse_time(status.finished) or now or _dt.datetime.now(_dt.timezone.utc)
-    seconds = max(0, int((end - start).total_seconds()))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}h {minutes:02d}m {secs:02d}s" if hours else f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
+    return duration(int((end - start).total_seconds()))
 
 
 def short_time(text: str | None) -> str:
@@ -112,7 +114,7 @@ def replicas_html(status: JobStatus) -> str:
         return ""
     return table_html(["replica", "state", "exit", "host"], [
         [r.name, r.state.value, "" if r.exit_code is None else r.exit_code, r.host or ""] for r in status.replicas],
-        css_class="submarine-replicas")
+        css_class="submarine-replicas", align_left=True)
 
 
 def status_header_html(name: str, status: JobStatus, runtime: str = "", below: str = "") -> str:
@@ -132,12 +134,21 @@ def status_header_html(name: str, status: JobStatus, runtime: str = "", below: s
 
 
 def status_html(name: str, status: JobStatus, runtime: str = "",
-                last_metrics: Mapping[str, object] | None = None) -> str:
-    """A status card: state, times, elapsed, links, message, the last reported metrics, then the per-replica
-    table."""
-    below = (f'<div class="submarine-metrics"><small>last reported: {escape(metrics_text(last_metrics, " · "))}'
-             "</small></div>") if last_metrics else ""
-    return status_header_html(name, status, runtime, below=below) + replicas_html(status)
+                last_metrics: Mapping[str, object] | None = None, progress: "Progress | None" = None) -> str:
+    """A status card: state, times, elapsed, links, message, progress, the last reported metrics, then the
+    per-replica table."""
+    return status_header_html(name, status, runtime, below=live_html(status, last_metrics, progress)) + \
+        replicas_html(status)
+
+
+def live_html(status: JobStatus, last_metrics: Mapping[str, object] | None = None,
+              progress: "Progress | None" = None) -> str:
+    """Below a status card's header: the progress bar and ETA (while the job runs), then the last metrics."""
+    shown = progress.html() if progress is not None and not status.terminal else ""
+    if last_metrics:
+        shown += (f'<div class="submarine-metrics"><small>last reported: {escape(metrics_text(last_metrics, " · "))}'
+                  "</small></div>")
+    return shown
 
 
 def _details_html(status: JobStatus) -> str:
@@ -190,11 +201,13 @@ def summary_text(name: str, status: JobStatus, runtime: str = "",
 
 
 def status_text(name: str, status: JobStatus, runtime: str = "",
-                last_metrics: Mapping[str, object] | None = None) -> str:
+                last_metrics: Mapping[str, object] | None = None, progress: "Progress | None" = None) -> str:
     lines = [f"{name}{' on ' + runtime if runtime else ''}: {shown_state(status).value}"
              f"{' (stale)' if status.stale else ''}{' · ' + elapsed(status) if elapsed(status) else ''}"]
     if status.message:
         lines.append(f"  {status.message}")
+    if progress is not None and not status.terminal:
+        lines.append(f"  {progress.line()}")
     if last_metrics:
         lines.append(f"  last reported: {metrics_text(last_metrics)}")
     for r in status.replicas:
@@ -205,14 +218,17 @@ def status_text(name: str, status: JobStatus, runtime: str = "",
 
 
 def table_html(headers: Iterable[str], rows: Iterable[Iterable[object]], css_class: str = "",
-               cells_are_html: bool = False) -> str:
+               cells_are_html: bool = False, align_left: bool = False) -> str:
     """An HTML table; every header and cell is escaped unless `cells_are_html` says the cells are already
-    HTML (badges, links, escaped by whoever made them). No headers: a table with a body only."""
-    head = "".join(f"<th>{escape(str(h))}</th>" for h in headers)
+    HTML (badges, links, escaped by whoever made them). No headers: a table with a body only. `align_left`
+    puts the table and its cells at the left, where JupyterLab's table CSS centres the table and right-aligns
+    cells (inline styles win over its `.jp-RenderedHTMLCommon table` rules)."""
+    table_style, cell_style = (f' style="{LEFT_TABLE}"', f' style="{LEFT_CELL}"') if align_left else ("", "")
+    head = "".join(f"<th{cell_style}>{escape(str(h))}</th>" for h in headers)
     cell = (lambda c: str(c)) if cells_are_html else (lambda c: escape(str(c)))
-    body = "".join("<tr>" + "".join(f"<td>{cell(c)}</td>" for c in row) + "</tr>" for row in rows)
+    body = "".join("<tr>" + "".join(f"<td{cell_style}>{cell(c)}</td>" for c in row) + "</tr>" for row in rows)
     thead = f"<thead><tr>{head}</tr></thead>" if head else ""
-    return (f'<table class="submarine-table{" " + css_class if css_class else ""}">'
+    return (f'<table class="submarine-table{" " + css_class if css_class else ""}"{table_style}>'
             f"{thead}<tbody>{body}</tbody></table>")
 
 

@@ -125,12 +125,13 @@ class JobSpec:
         """Every problem of the spec itself (runtimes add their own through Runtime.check)."""
         problems: list[Problem] = []
         if not self.name:
-            problems.append(Problem("the job has no name: pass --name", "name"))
+            problems.append(Problem("the job has no name: pass --name", "name", form="give the job a name"))
         if self.framework not in FRAMEWORKS:
             problems.append(Problem(f"unknown framework {self.framework!r}: use one of {', '.join(FRAMEWORKS)}",
                                     "framework"))
         if not self.roles:
-            problems.append(Problem("the job has no roles: ask for at least --workers 1", "workers"))
+            problems.append(Problem("the job has no roles: ask for at least --workers 1", "workers",
+                                    form="must be at least 1"))
         for name, role in self.roles.items():
             if name not in ROLE_NAMES:
                 problems.append(Problem(f"unknown role {name!r}: use one of {', '.join(ROLE_NAMES)}", "workers"))
@@ -138,7 +139,8 @@ class JobSpec:
                 problems.append(Problem(f"role {name!r} has {role.replicas} replicas: ask for at least 1", "workers"))
             if not (role.command or self.command):
                 problems.append(Problem(f"role {name!r} has no launch command: add one after -- "
-                                        "(e.g. %submarine run -- python train.py)", "command"))
+                                        "(e.g. %submarine run -- python train.py)", "command",
+                                        form="give one, e.g. python train.py"))
             for key in role.env:
                 if not _ENV_NAME.match(key):
                     problems.append(Problem(f"environment variable name {key!r} is invalid: use letters, digits "
@@ -152,7 +154,8 @@ class JobSpec:
             problems.append(Problem(f"a PyTorch job has only master and worker roles, not {', '.join(extra)}: "
                                     "drop --ps/--chief", "ps"))
         if self.framework == "pytorch" and "master" not in self.roles:
-            problems.append(Problem("a PyTorch job needs a master: ask for --workers 1 or more", "workers"))
+            problems.append(Problem("a PyTorch job needs a master: ask for --workers 1 or more", "workers",
+                                    form="must be at least 1 (a PyTorch job needs a master)"))
         for key in self.env:
             if not _ENV_NAME.match(key):
                 problems.append(Problem(f"environment variable name {key!r} is invalid: use letters, digits and _",
@@ -176,8 +179,11 @@ class JobSpec:
         for command in dict.fromkeys(c for c in commands if c):
             missing = sorted(set(placeholders(command)) - set(self.params))
             if missing:
-                problems.append(Problem(f"the launch command uses {', '.join('{' + m + '}' for m in missing)} but "
-                                        f"no such param is set: pass -p {missing[0]} VALUE", "command"))
+                used = ', '.join('{' + m + '}' for m in missing)
+                problems.append(Problem(f"the launch command uses {used} but no such param is set: pass "
+                                        f"-p {missing[0]} VALUE", "command",
+                                        form=f"uses {used}, which is no parameter here: declare it "
+                                             f"(%submarine param {missing[0]}=VALUE) or remove it"))
         return problems
 
     def _value_problems(self) -> list[Problem]:
@@ -263,7 +269,8 @@ def draft_spec(name: str, *, framework: str = "pytorch", workers: int = 1, ps: i
     framework = (framework or "").lower()
     counts: dict[str, int] = {}
     if not isinstance(workers, int) or workers < 1:
-        problems.append(Problem(f"--workers {workers} is not a positive whole number: ask for at least 1", "workers"))
+        problems.append(Problem(f"--workers {workers} is not a positive whole number: ask for at least 1", "workers",
+                                form="must be at least 1"))
     elif framework in ("pytorch", "xgboost"):
         counts["master"] = 1
         if workers > 1:
@@ -275,13 +282,15 @@ def draft_spec(name: str, *, framework: str = "pytorch", workers: int = 1, ps: i
     else:
         counts["worker"] = workers
     if not isinstance(ps, int) or ps < 0:
-        problems.append(Problem(f"--ps {ps} must be 0 or more", "ps"))
+        problems.append(Problem(f"--ps {ps} must be 0 or more", "ps", form="must be 0 or more"))
     elif ps:
         if framework != "tensorflow":
-            problems.append(Problem(f"parameter servers are a TensorFlow role, not {framework}: drop --ps", "ps"))
+            problems.append(Problem(f"parameter servers are a TensorFlow role, not {framework}: drop --ps", "ps",
+                                    form=f"a TensorFlow role, not {framework}: set 0"))
         counts["ps"] = ps
     if chief and framework != "tensorflow":
-        problems.append(Problem(f"--chief is a TensorFlow role, not {framework}: drop --chief", "chief"))
+        problems.append(Problem(f"--chief is a TensorFlow role, not {framework}: drop --chief", "chief",
+                                form=f"a TensorFlow role, not {framework}: untick it"))
     if evaluator:
         counts["evaluator"] = evaluator
 
@@ -301,7 +310,9 @@ def draft_spec(name: str, *, framework: str = "pytorch", workers: int = 1, ps: i
         covered = role == "worker" and any(leader in counts for leader in TRAINING_LEADERS)
         if counts and role != "default" and role not in counts and not covered:
             problems.append(Problem(f"--{role}-resources are given, but this {framework} job has no {role} "
-                                    f"(it has {', '.join(counts)}): drop them or use --resources", f"resources.{role}"))
+                                    f"(it has {', '.join(counts)}): drop them or use --resources", f"resources.{role}",
+                                    form=f"this {framework} job has no {role} (it has {', '.join(counts)}): clear "
+                                         "it or use resources"))
     role_commands = dict(role_commands or {})
     role_images = dict(role_images or {})
     for role in (*role_commands, *role_images):

@@ -111,8 +111,9 @@ def test_list_status_and_logs_default_to_the_newest_job(failed_job):
     assert "SUBMARINE_METRIC" not in logs.stdout
     assert "2 SUBMARINE_METRIC line(s) of master-0 hidden: --metrics shows them" in logs.stderr
     with_metrics = shell("logs", "--metrics")
-    assert re.findall(r"SUBMARINE_METRIC (\{.*\})", with_metrics.stdout) == ['{"step": 1, "loss": 0.5}',
-                                                                           '{"step": 2, "loss": 0.25}']
+    # the raw report lines, each stamped with the time it was written (for the progress's ETA)
+    assert re.findall(r'SUBMARINE_METRIC (\{"step": \d, "loss": [\d.]+), "@time": [\d.]+\}', with_metrics.stdout) == [
+        '{"step": 1, "loss": 0.5', '{"step": 2, "loss": 0.25']
 
 
 def test_logs_of_a_named_replica_and_of_every_replica(failed_job):

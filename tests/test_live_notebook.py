@@ -307,6 +307,27 @@ def test_the_live_header_ticks_while_nothing_else_changes(isolated_data_dir, mon
         view.close()
 
 
+def test_the_log_box_says_the_job_starts_or_runs_until_its_first_line(isolated_data_dir):
+    """The first seconds of a job (interpreter start, imports) print nothing: an empty box read as a hang."""
+    import submarine_kernel as sk
+    from core_support import unique, wait_until
+    from submarine_kernel.session import default_session
+    from submarine_kernel.widgets.status import JobStatusView
+
+    release = isolated_data_dir / "release"
+    job = sk.submit("python quiet.py", name=unique("quiet"), files={"quiet.py": (
+        f"import os, time\nwhile not os.path.exists({str(release)!r}): time.sleep(0.1)\nprint('first words')\n")})
+    view = JobStatusView(default_session(), job.ref, interval=0.05)
+    try:
+        wait_until(lambda: "master-0 is running and has printed nothing yet" in view.log_view.value, timeout=60,
+                   what="the running job's empty log explained")
+        release.write_text("go")
+        wait_until(lambda: "first words" in view.log_view.value, timeout=60, what="the first line")
+        assert "printed nothing" not in view.log_view.value
+    finally:
+        view.close()
+
+
 @SLOW
 def test_status_in_the_notebook_and_the_shell_shows_the_last_metrics_and_a_starting_job_says_so(tmp_path):
     from submarine_kernel.runtimes.local import supervisor
@@ -323,3 +344,36 @@ def test_status_in_the_notebook_and_the_shell_shows_the_last_metrics_and_a_start
     cli = subprocess.run([sys.executable, "-m", "submarine_kernel", "status", "metric-job"], capture_output=True,
                          text=True, timeout=60)
     assert "last reported:" in cli.stdout and "loss=0.2500" in cli.stdout, cli.stdout + cli.stderr
+
+
+# -- item 11, the status view: the replica table at the left, a replica picker for the log ----------------------
+def test_the_log_box_follows_the_replica_the_user_picks_the_deciding_one_by_default():
+    import submarine_kernel as sk
+    from core_support import unique, wait_until
+    from submarine_kernel.session import default_session
+    from submarine_kernel.widgets.status import JobStatusView
+
+    job = sk.submit("python whoami.py", workers=2, name=unique("picker"), files={"whoami.py": (
+        "import os, time\nprint('I am', os.environ['SUBMARINE_ROLE'], flush=True)\ntime.sleep(4)\n")})
+    view = JobStatusView(default_session(), job.ref, interval=0.05)
+    try:
+        wait_until(lambda: "I am master" in view.log_view.value, timeout=60, what="the master's log")
+        assert list(view.replica_picker.options) == ["master-0", "worker-0"]
+        assert view.replica_picker.value == "master-0" and view.replica_picker.layout.display != "none"
+        view.replica_picker.value = "worker-0"
+        wait_until(lambda: "I am worker" in view.log_view.value, timeout=60, what="the worker's log")
+        assert "I am master" not in view.log_view.value and "log of worker-0" in view.logs_box.get_title(0)
+    finally:
+        view.close()
+
+
+def test_the_replica_table_sits_at_the_left_not_centred_by_jupyterlabs_table_css():
+    from submarine_kernel import render
+    from submarine_kernel.job_types import JobState, JobStatus, ReplicaStatus
+
+    # JupyterLab's `.jp-RenderedHTMLCommon table` sets margin-left/right: auto; an inline style wins over it
+    status = JobStatus(JobState.RUNNING, "running",
+                       replicas=[ReplicaStatus("master-0", "master", 0, JobState.RUNNING, "running")])
+    for shown in (render.replicas_html(status), render.status_html("j", status)):
+        assert '<table class="submarine-table submarine-replicas" style="margin-left:0;margin-right:auto">' in shown
+        assert '<th style="text-align:left">replica</th>' in shown and '<td style="text-align:left">master-0' in shown

@@ -61,7 +61,7 @@ def test_invalid_values_are_flagged_beside_their_fields_and_block_run():
     form.fields["command"].value = "python train.py --lr {lr} --seed {seed}"
     assert form.run_button.disabled
     assert "above its maximum 1" in form.flags["lr"].value
-    assert "--workers 0 is not a positive whole number" in form.flags["workers"].value
+    assert "must be at least 1" in form.flags["workers"].value and "--workers" not in form.flags["workers"].value
     assert "memory=&#x27;8X&#x27; has a bad unit" in form.flags["resources.worker"].value
     assert "{seed}" in form.flags["command"].value
     assert "Fix before running" in form.message.value
@@ -305,11 +305,12 @@ def test_form_sweep_submits_every_run_under_the_limit():
     assert sorted(r.params["epochs"] for r in records) == [1, 2, 3]
     assert len({r.spec.checkpoint_path for r in records}) == 3     # each run its own checkpoint folder
     assert "3/3 submitted" in scheduler.summary() and "3 SUCCEEDED" in scheduler.summary()
-    # the form shows the latest run's status and one line per earlier run, not three status boxes
-    assert [v.ref for v in form.latest.children] == [scheduler.jobs[-1].ref]
-    wait_until(lambda: form.earlier.value.count("SUCCEEDED") == 2, timeout=30, interval=0.2,
+    # a live row per trial that ran last (two at once), one line per earlier trial, not three status boxes
+    assert {v.ref.key for v in form.latest.children} <= {job.ref.key for job in scheduler.jobs[1:]}
+    shown = {v.ref.key for v in form.latest.children}
+    wait_until(lambda: form.earlier.value.count("SUCCEEDED") == 3 - len(shown), timeout=30, interval=0.2,
                what="the earlier runs' final states in the form")
-    assert all(job.name in form.earlier.value for job in scheduler.jobs[:-1])
+    assert all(job.name in form.earlier.value for job in scheduler.jobs if job.ref.key not in shown)
 
     # Re-run of one sweep run is that one run: single mode, its values, the sweep's checkpoint folder
     record = records[0]
@@ -337,7 +338,8 @@ def test_form_details_types_bounds_and_fields_in_use():
     assert "param layers=-2 is below its minimum 1" in form.flags["layers"].value
     form.param_fields["layers"].value = "4"
     form.fields["workers"].value = 0                            # one message, not three
-    assert form.problems() == ["--workers 0 is not a positive whole number: ask for at least 1"]
+    assert form.problems() == ["--workers 0 is not a positive whole number: ask for at least 1"]  # one problem
+    assert "Workers: must be at least 1" in form.message.value                  # in the form's words
     form.fields["workers"].value = 2
     assert not form.run_button.disabled and form.request().params["layers"] == 4
 
@@ -395,3 +397,85 @@ def test_magics_show_form_param_and_history_with_fallbacks(tmp_path):
     assert "submarine-form-static" in html(cells[5]) and "submarine-history-static" in html(cells[6])
     chart = [o["data"][PLOTLY_MIME] for o in cells[6].outputs if PLOTLY_MIME in o.get("data", {})]
     assert [t["name"] for t in chart[0]["data"]] == ["magic-widgets"] and chart[0]["data"][0]["x"] == [0, 1, 2]
+
+
+# -- issue 23 items 10 and 11: sweeps from the form, and errors in the form's words ------------------------------
+def test_form_errors_are_worded_for_the_form_not_as_command_line_flags():
+    form = make_form()
+    form.fields["workers"].value = 0
+    form.fields["command"].value = "python train.py --seed {seed}"
+    shown = form.message.value
+    assert "Workers: must be at least 1" in shown and "Launch command: uses {seed}, which is no parameter" in shown
+    assert "--workers" not in shown and "-p seed" not in shown
+    assert form.flags["workers"].value.endswith("must be at least 1</span>")   # beside the field: no label
+    form.fields["framework"].value = "tensorflow"
+    form.fields["ps"].value = -1
+    assert "Parameter servers: must be 0 or more" in form.message.value
+    # the problem itself still reads as the command line's (the magics and the CLI show it)
+    assert [p for p in form.problems() if field_of(p) == "workers"] == [
+        "--workers 0 is not a positive whole number: ask for at least 1"]
+    # a runtime's own check too: a name a local job already has
+    import submarine_kernel as sk
+    taken = sk.submit("python -c pass", name=unique("taken")).name
+    form = make_form(name=taken)
+    assert f"Job name: a local job named &#x27;{taken}&#x27; already exists: choose another" in form.message.value
+    assert "--name" not in form.message.value
+
+
+def test_sweep_boxes_show_examples_of_their_fields_type():
+    form = make_form()
+    for mode in ("grid", "random"):
+        form.mode.value = mode
+        epochs, lr = form.sweep_fields["epochs"].placeholder, form.sweep_fields["lr"].placeholder
+        assert "." not in epochs.replace("..", "") and "1, 2, 4" in epochs, epochs  # a whole-number field
+        assert "0.0, 0.5, 1.0" in lr, lr                                          # a number within its 0..1
+        assert form.sweep_fields["opt"].placeholder == "values: sgd, adam"
+    assert form.sweep_fields["epochs"].placeholder == "range 1..4, or values 1, 2, 4"
+    form.mode.value = "grid"
+    form.sweep_fields["epochs"].value = form.sweep_fields["epochs"].placeholder.removeprefix("values: ")
+    assert form.check() == [] and form.request().params["epochs"] == 2             # the example is valid as typed
+
+
+def test_the_sweep_preview_counts_the_runs_as_the_boxes_are_edited():
+    form = make_form()
+    assert form.sweep_preview.value == ""                                         # a single run promises nothing
+    form.mode.value = "grid"
+    assert form.sweep_fields["epochs"].continuous_update                           # counted while typing
+    form.sweep_fields["epochs"].value = "1, 2, 3"
+    assert "3 runs will be submitted, at most 2 at once" in form.sweep_preview.value
+    form.sweep_fields["opt"].value = "sgd, adam"
+    assert "6 runs will be submitted" in form.sweep_preview.value
+    form.sweep_fields["epochs"].value = "1, x"                                    # wrong: no count, a flag
+    assert form.sweep_preview.value == "" and form.run_button.disabled
+    form.sweep_fields["epochs"].value = ""
+    form.mode.value = "random"
+    form.samples.value = 5
+    form.sweep_fields["lr"].value = "0.01..0.5"
+    assert "5 runs will be submitted" in form.sweep_preview.value
+    form.stop_metric.value = "loss"
+    assert "trials losing on loss are stopped early" in form.sweep_preview.value
+    form.mode.value = "single run"
+    assert form.sweep_preview.value == ""
+
+
+def test_every_running_trial_of_a_form_sweep_has_a_live_row_and_a_later_single_run_leaves_the_heading():
+    form = make_form(command="python -c 'import time; time.sleep(3)'")
+    form.mode.value = "grid"
+    form.concurrency.value = 2
+    form.sweep_fields["epochs"].value = "1, 2, 3"
+    form.run()
+    scheduler = form.sweeps[0]
+    wait_until(lambda: len(scheduler.jobs) == 2, timeout=60, what="two trials submitted")
+    running = {job.ref.key for job in scheduler.jobs}
+    assert {v.ref.key for v in form.latest.children} == running                      # both trials live, not one
+    assert all(not v.finished for v in form.latest.children) and "sweep:" in form.sweep_summary.value
+    assert form.earlier.value.count("<tr") <= 1 and all(j.name not in form.earlier.value for j in scheduler.jobs)
+
+    form.mode.value = "single run"                                               # while the sweep still runs
+    (single,) = form.run()
+    assert [v.ref for v in form.latest.children] == [single.ref] and form.sweep_summary.value == ""
+    wait_until(lambda: scheduler.done, timeout=120, interval=0.1, what="the sweep ends")
+    # the sweep's third trial and its ends never bring its heading back above the single run
+    assert [v.ref for v in form.latest.children] == [single.ref] and form.sweep_summary.value == ""
+    wait_until(lambda: all(job.name in form.earlier.value for job in scheduler.jobs), timeout=30,
+               what="every trial in the list of earlier runs")

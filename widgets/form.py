@@ -17,7 +17,7 @@ from typing import Any, Mapping
 import ipywidgets as w
 
 from submarine_kernel import render
-from submarine_kernel.errors import SubmarineError, ValidationError, field_of
+from submarine_kernel.errors import SubmarineError, ValidationError, field_of, form_words
 from submarine_kernel.params import ParamDecl
 from submarine_kernel.runtimes.base import runtime_names
 from submarine_kernel.request import RunRequest
@@ -26,7 +26,7 @@ from submarine_kernel.sweep import SweepScheduler, expand, parse_space, start_sw
 from submarine_kernel.throttle import UpdateBatcher
 
 from .common import LABEL_STYLE, FallbackBundle, flag_html, problems_html
-from .param_fields import param_hint_widget, param_widget
+from .param_fields import param_hint_widget, param_widget, sweep_example
 from .runs_table import earlier_runs_html
 from .status import JobStatusView
 
@@ -92,8 +92,11 @@ class ParameterForm(FallbackBundle, w.VBox):
         self.rerun_of = request.rerun_of
         self.param_fields = {name: param_widget(decl, request.params.get(name)) for name, decl in self.decls.items()}
         self.param_hints = {name: param_hint_widget(decl) for name, decl in self.decls.items()}
-        self.sweep_fields = {name: _text("", "", "grid: 0.01, 0.1 · random: 0.001..0.1", "300px")
-                             for name in self.decls}
+        # the sweep boxes check (and count the runs) as the user types, not only on Enter
+        self.sweep_fields = {name: _text("", "", sweep_example(decl, "grid"), "300px")
+                             for name, decl in self.decls.items()}
+        for field in self.sweep_fields.values():
+            field.continuous_update = True
         self.flags: dict[str, w.HTML] = {name: w.HTML() for name in [*self.fields, *self.decls]}
         self.mode = w.ToggleButtons(options=MODES, value="single run", description="run as", style=LABEL_STYLE)
         self.samples = w.IntText(value=4, description="random samples", style=LABEL_STYLE, continuous_update=False)
@@ -110,10 +113,14 @@ class ParameterForm(FallbackBundle, w.VBox):
                                    tooltip="submit with these values")
         self.run_button.add_class("submarine-run")
         self.message = w.HTML()
-        self.latest = w.VBox()      # the latest run's status
+        self.sweep_preview = w.HTML()  # "6 runs will be submitted, at most 2 at once", before Run
+        self.sweep_preview.add_class("submarine-sweep-preview")
+        self.latest = w.VBox()      # the live status of the latest run, or of every running trial of a sweep
         self.earlier = w.HTML()     # one line per earlier run
         self.earlier.add_class("jp-RenderedHTMLCommon")
-        self.sweep_summary = w.HTML()  # the running sweep's progress
+        self.sweep_summary = w.HTML()  # the heading of the sweep whose trials are shown below it
+        self._shown_sweep: object | None = None  # that sweep's token (`_start_sweep`); None after a single run
+        self._rows_lock = threading.RLock()  # sweeps start trials from the tracker's thread
         self.output = w.VBox([self.sweep_summary, self.latest, self.earlier])
         self._views: dict[str, JobStatusView] = {}
         self._job_keys: set[str] = set()
@@ -151,15 +158,15 @@ class ParameterForm(FallbackBundle, w.VBox):
             [w.HTML("<i>no parameters: tag a cell <code>parameters</code> or use %submarine param NAME=VALUE</i>")]
         return [w.HTML("<b>Submarine job</b>"), *job, w.HTML("<b>Resources</b>"), *resources,
                 w.HTML("<b>Parameters</b>"), *params, w.HTML("<b>Run</b>"), self.mode,
-                w.HBox([self.samples, self.concurrency]), self.stopping_row, w.HBox([self.run_button]), self.message,
+                w.HBox([self.samples, self.concurrency]), self.stopping_row,
+                w.HBox([self.run_button, self.sweep_preview]), self.message,
                 self.output]
 
     def _show_sweep_fields(self) -> None:
         sweeping = self.mode.value != "single run"
-        for field in self.sweep_fields.values():
+        for name, field in self.sweep_fields.items():
             field.layout.display = None if sweeping else "none"
-            field.placeholder = "values: 0.01, 0.1, 0.5" if self.mode.value == "grid" else \
-                "range 0.001..0.1, log:1e-4..1e-1, or values a, b"
+            field.placeholder = sweep_example(self.decls[name], self._sweep_mode())
         self.samples.layout.display = None if self.mode.value == "random" else "none"
         self.concurrency.layout.display = None if sweeping else "none"
         self.stopping_row.layout.display = None if sweeping else "none"
@@ -273,14 +280,39 @@ class ParameterForm(FallbackBundle, w.VBox):
         by_field: dict[str, list[str]] = {}
         for problem in found:
             field = field_of(problem)
-            by_field.setdefault(field.removeprefix("params."), []).append(problem)  # a param's flag is its name
+            # a param's flag is its name; beside its field a problem needs no label
+            by_field.setdefault(field.removeprefix("params."), []).append(form_words(problem) or problem)
         for key, flag in self.flags.items():
             html = flag_html(by_field.get(key, []))
             if flag.value != html:
                 flag.value = html
         self.run_button.disabled = bool(found)
-        self.message.value = problems_html(found)
+        self.message.value = problems_html([self.form_text(p) for p in found])
+        self._preview_sweep(found)
         return found
+
+    def _preview_sweep(self, found: list[str]) -> None:
+        """How many runs Run would submit, while sweeping and nothing is wrong (else nothing is promised)."""
+        text = ""
+        if self.mode.value != "single run" and not found:
+            count = len(self._sweep_runs())
+            stopping = self.early_stopping()
+            text = (f"{count} run{'s' if count != 1 else ''} will be submitted, at most {self.concurrency.value} at "
+                    f"once" + (f"; trials losing on {stopping.metric} are stopped early" if stopping else ""))
+        html = f"<small>{escape(text)}</small>" if text else ""
+        if self.sweep_preview.value != html:
+            self.sweep_preview.value = html
+
+    def form_text(self, problem: str) -> str:
+        """A problem in the form's words: `Workers: must be at least 1` where the problem has words for forms
+        (`Problem.form`), else as it is (its words name no command-line flag)."""
+        words = form_words(problem)
+        if not words:
+            return str(problem)
+        field = field_of(problem)
+        widget = self.fields.get(field)
+        label = widget.description if widget is not None and widget.description else field.removeprefix("params.")
+        return f"{label[:1].upper()}{label[1:]}: {words}"
 
     def _sweep_mode(self) -> str:
         return "grid" if self.mode.value == "grid" else "random"
@@ -309,43 +341,64 @@ class ParameterForm(FallbackBundle, w.VBox):
         try:
             if self.mode.value == "single run":
                 job = self.session.run(self.request(), param_decls=self.decls)
-                self._started(job)
+                self._started(job, sweep=None)
                 return [job]
             return self._start_sweep()
-        except SubmarineError as exc:
-            self.message.value = problems_html([str(exc)])
+        except SubmarineError as exc:  # what only a submission finds (a runtime's refusal), in the form's words too
+            found = exc.problems if isinstance(exc, ValidationError) else [str(exc)]
+            self.message.value = problems_html([self.form_text(p) for p in found])
             return []
 
-    def _started(self, job) -> None:
-        """Show the new run's live status; the one it replaces joins the compact list of earlier runs."""
-        self.jobs.append(job)
-        self._job_keys.add(job.ref.key)
-        self.message.value = f"<small>submitted <b>{escape(job.name)}</b> to {escape(job.ref.runtime)} with " \
-                             f"{escape(render.params_text(job.spec.params) or 'no params')}</small>"
-        for view in self._views.values():  # only the latest run follows its log
-            view.close()
-        view = JobStatusView(self.session, job.ref, self.session.tracker.last(job.ref))
-        self._views = {job.ref.key: view}
-        self.latest.children = [view]  # setting children works from any thread (sweeps submit from the tracker's)
-        self._render_earlier()
+    def _started(self, job, sweep: object | None) -> None:
+        """Show the new run's live status. A single run takes the place of every live row (they join the compact
+        list of earlier runs, and the sweep's heading goes); a trial of the shown sweep gets a row beside the
+        sweep's running trials, taking only the places of trials that ended. A trial of a sweep the form no
+        longer shows (a single run came after it) is listed without a live row."""
+        with self._rows_lock:
+            self.jobs.append(job)
+            self._job_keys.add(job.ref.key)
+            self.message.value = f"<small>submitted <b>{escape(job.name)}</b> to {escape(job.ref.runtime)} with " \
+                                 f"{escape(render.params_text(job.spec.params) or 'no params')}</small>"
+            if sweep is None:
+                self._shown_sweep = None
+                self.sweep_summary.value = ""
+            if sweep is None or sweep is self._shown_sweep:
+                kept = {key: view for key, view in self._views.items() if sweep is not None and self._running(view)}
+                for key, view in self._views.items():
+                    if key not in kept:
+                        view.close()
+                kept[job.ref.key] = JobStatusView(self.session, job.ref, self.session.tracker.last(job.ref))
+                self._views = kept
+                self.latest.children = list(kept.values())  # works from any thread
+            self._render_earlier()
+
+    def _running(self, view: JobStatusView) -> bool:
+        """Whether a trial's row is still live: its job has not ended (the tracker knows first: a sweep starts
+        its next trial on the tracker's word, before the view has taken it in)."""
+        last = self.session.tracker.last(view.ref)
+        return not (view.finished or view.status.terminal or (last is not None and last.terminal))
 
     def _render_earlier(self) -> None:
         self.earlier.value = self.earlier_html()
 
     def earlier_html(self) -> str:
-        """One line per earlier run of this form, newest first: name, state, params, last metrics."""
-        return earlier_runs_html(self.session, self.jobs[:-1][::-1], EARLIER_RUNS_SHOWN)
+        """One line per earlier run of this form (those without a live row), newest first: name, state, params,
+        last metrics."""
+        with self._rows_lock:
+            earlier = [job for job in self.jobs if job.ref.key not in self._views][::-1]
+        return earlier_runs_html(self.session, earlier, EARLIER_RUNS_SHOWN)
 
     def _start_sweep(self) -> list:
+        sweep = self._shown_sweep = object()  # its trials' rows and heading show until a single run comes after
         summary = self.sweep_summary
-        lock = threading.Lock()
 
         def started(job) -> None:
-            with lock:
-                self._started(job)
+            self._started(job, sweep)
 
         def changed(scheduler: SweepScheduler) -> None:
-            summary.value = f"<b>{escape(scheduler.summary())}</b>" + problems_html(scheduler.problems())
+            with self._rows_lock:
+                if sweep is self._shown_sweep:
+                    summary.value = f"<b>{escape(scheduler.summary())}</b>" + problems_html(scheduler.problems())
 
         scheduler = start_sweep(self.session, self.request(), self.decls, self._sweep_mode(),
                                 parse_space(self._sweep_mode(), self._sweep_texts(), self.decls),
@@ -364,19 +417,18 @@ class ParameterForm(FallbackBundle, w.VBox):
         return rows + [[f"param {k}", v] for k, v in request.params.items()]
 
     def latest_view(self) -> JobStatusView | None:
-        return next(iter(self._views.values()), None)
+        return next(reversed(self._views.values()), None)
 
     def fallback_html(self) -> str:
-        latest = self.latest_view()
-        runs = (latest.fallback_html() if latest else "") + self.earlier_html()
+        runs = "".join(view.fallback_html() for view in list(self._views.values())) + self.earlier_html()
         return ('<div class="submarine-form-static"><div><b>Submarine parameter form</b> (needs a running kernel '
                 "and a widget frontend to edit; its last values):</div>"
                 + render.table_html(["field", "value"], self._rows()) + runs + "</div>")
 
     def fallback_text(self) -> str:
-        latest = self.latest_view()
         return "Submarine parameter form (needs a widget frontend to edit)\n" + \
-            render.table_text(["field", "value"], self._rows()) + ("\n" + latest.fallback_text() if latest else "")
+            render.table_text(["field", "value"], self._rows()) + \
+            "".join("\n" + view.fallback_text() for view in list(self._views.values()))
 
     def close(self) -> None:
         self._remove_listener()

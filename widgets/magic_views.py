@@ -17,17 +17,24 @@ class PlainStatusDisplay:
         from IPython.display import display
 
         self.name, self.runtime = name, runtime
+        self.progress = None  # what `--wait` read last (`show_progress`)
         self.display_id = f"submarine-{name}-{time.monotonic_ns()}"
         display(self._bundle(status), raw=True, display_id=self.display_id)
 
     def _bundle(self, status) -> dict:
-        return {"text/html": render.status_html(self.name, status, self.runtime),
-                "text/plain": render.status_text(self.name, status, self.runtime)}
+        return {"text/html": render.status_html(self.name, status, self.runtime, progress=self.progress),
+                "text/plain": render.status_text(self.name, status, self.runtime, progress=self.progress)}
 
     def update(self, status) -> None:
         from IPython.display import update_display
 
         update_display(self._bundle(status), raw=True, display_id=self.display_id)
+
+    def show_progress(self, status, progress) -> None:
+        """The job's progress (`progress.of_job`) as `--wait` reads it now and then; redrawn when it moved."""
+        if progress is not None and progress != self.progress:
+            self.progress = progress
+            self.update(status)
 
 
 def status_display(session, ref, status, plain: bool):

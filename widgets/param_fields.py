@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from html import escape
 from typing import Any
 
@@ -40,3 +41,38 @@ def param_hint(decl: ParamDecl) -> str:
 def param_hint_widget(decl: ParamDecl) -> w.HTML:
     """The hint beside a parameter's input (escaped)."""
     return w.HTML(f'<small class="submarine-hint" style="color:#57606a">{escape(param_hint(decl))}</small>')
+
+
+def sweep_example(decl: ParamDecl, mode: str) -> str:
+    """The placeholder of a parameter's sweep box: examples of its own type, inside its bounds (a whole-number
+    field shows `1, 4, 8`, never `0.01, 0.1`); `mode` is grid (values) or random (a range, or values)."""
+    if decl.kind == "choice":
+        return "values: " + ", ".join(map(str, decl.choices))
+    if decl.kind == "bool":
+        return "values: true, false"
+    if decl.kind == "str":
+        return f"values: {decl.default or 'a'}, b"
+    if decl.kind == "int":
+        # around the default where no bound says otherwise
+        around = decl.default if isinstance(decl.default, int) and decl.default > 1 else 4
+        low = int(decl.minimum) if decl.minimum is not None else max(1, around // 2)
+        high = int(decl.maximum) if decl.maximum is not None else max(low, around) * 2
+        values = list(dict.fromkeys([low, (low + high) // 2, high]))
+        shown = ", ".join(map(str, values))
+        number = str
+    else:
+        around = float(decl.default) if isinstance(decl.default, (int, float)) and decl.default > 0 else 0.01
+        low = float(decl.minimum) if decl.minimum is not None else around / 10
+        high = float(decl.maximum) if decl.maximum is not None else max(low, around) * 10
+        middle = math.sqrt(low * high) if low > 0 else (low + high) / 2  # rates and the like: log-spaced
+        number = _float_text
+        shown = ", ".join(map(number, dict.fromkeys([low, middle, high])))
+    if mode == "grid":
+        return f"values: {shown}"
+    log = f", log:{number(low)}..{number(high)}" if decl.kind == "float" and low > 0 else ""
+    return f"range {number(low)}..{number(high)}{log}, or values {shown}"
+
+
+def _float_text(value: float) -> str:
+    """A float example that reads as one (`1.0`, not `1`), one significant digit: `0.01`, `0.5`."""
+    return repr(float(f"{value:.1g}"))

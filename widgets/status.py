@@ -1,5 +1,6 @@
-"""The live job status widget: Stop and full-log buttons, state badge, times, replicas, links, last metrics
-and a log box that follows the end like a terminal; a finished job collapses to a compact summary.
+"""The live job status widget: Stop and full-log buttons, state badge, times, progress with an ETA, replicas,
+links, last metrics and a log box that follows the end like a terminal (of the replica picked beside the
+buttons, the deciding one by default); a finished job collapses to a compact summary.
 
 Updates come from the tracker thread (status) and one log-follower thread per view (lines); both go
 through an UpdateBatcher, so the frontend gets at most about two deliveries a second per view, and the
@@ -19,8 +20,10 @@ import ipywidgets as w
 from IPython.display import display, update_display
 
 from submarine_kernel import metrics, render
-from submarine_kernel.numfmt import metrics_text
+from submarine_kernel.errors import SubmarineError
 from submarine_kernel.job_types import JobRef, JobState, JobStatus
+from submarine_kernel.progress import ProgressReader
+from submarine_kernel.spec import DECIDING_ROLES
 from submarine_kernel.job_handle import Job
 from submarine_kernel.throttle import UpdateBatcher
 
@@ -34,10 +37,27 @@ FINISH_GRACE = 5.0
 TICK_SECONDS = 1.0
 
 
-def metrics_html(point: dict) -> str:
-    if not point:
-        return ""
-    return f'<div class="submarine-metrics"><small>last reported: {escape(metrics_text(point, " · "))}</small></div>'
+def deciding_replica(status: JobStatus) -> str | None:
+    """The replica whose log the view follows unless the user picks another (chief, else master, else worker
+    0, as `JobSpec.deciding_role`); None before any replica is known (the runtime then picks it)."""
+    for role in DECIDING_ROLES:
+        for replica in status.replicas:
+            if replica.role == role and replica.index == 0:
+                return replica.name
+    return status.replicas[0].name if status.replicas else None
+
+
+def empty_log_html(status: JobStatus, replica: str | None) -> str:
+    """What the log box says before its first line: the first seconds of a job (interpreter start, imports)
+    print nothing, and an empty box reads as a hang."""
+    whose = replica or "the deciding replica"
+    if status.terminal:
+        words = f"{whose} printed nothing"
+    elif render.shown_state(status) is JobState.RUNNING:
+        words = f"{whose} is running and has printed nothing yet"
+    else:
+        words = "starting replicas…"
+    return f'<pre style="margin:0;font-size:11px;color:#6e7781"><i>{escape(words)}</i></pre>'
 
 
 def log_html(lines) -> str:
@@ -54,6 +74,7 @@ class JobStatusView(FallbackBundle, w.VBox):
         self.status = status or session.tracker.last(ref) or JobStatus(JobState.SUBMITTED, "submitted")
         self.lines: deque[str] = deque(maxlen=tail_lines)
         self.last_metrics: dict = {}
+        self.progress = ProgressReader(self._params())
         self.tail_lines = tail_lines
         self.finished = False
         self._finish_callbacks: list[Callable[["JobStatusView"], None]] = []
@@ -75,12 +96,24 @@ class JobStatusView(FallbackBundle, w.VBox):
         self.stop_button.add_class("submarine-stop")
         self.stop_button.on_click(lambda _: self.stop())
         self.full_log_button = w.Button(description="full log", icon="file-text",
-                                        tooltip="show the whole log of the deciding replica below",
+                                        tooltip="show the whole log of the replica the box follows",
                                         layout=w.Layout(width="100px"))
         self.full_log_button.on_click(lambda _: self.show_full_log())
-        self.buttons = w.HBox([self.stop_button, self.full_log_button])
+        # whose log the box follows: the deciding replica until the user picks another (options come with
+        # the replicas, which a cluster may report only after a while)
+        self.followed: str | None = deciding_replica(self.status)
+        self.picked: str | None = None  # the user's choice; until then the runtime's deciding replica is read
+        self._follow_generation = 0
+        self.replica_picker = w.Dropdown(description="log of", options=self._replica_names(self.status),
+                                         value=self.followed, style={"description_width": "40px"},
+                                         layout=w.Layout(width="220px"))
+        self.replica_picker.add_class("submarine-replica-picker")
+        self._listing_replicas = False  # the picker's options change: not a choice of the user's
+        self.replica_picker.observe(lambda change: self._listing_replicas or self.follow_replica(change["new"]),
+                                    names="value")
+        self.buttons = w.HBox([self.stop_button, self.full_log_button, self.replica_picker])
         self.note = w.HTML()
-        self.logs_box = w.Accordion(children=[self.log_view], titles=(f"log (last {tail_lines} lines, follows the end)",))
+        self.logs_box = w.Accordion(children=[self.log_view], titles=(self._log_title(),))
         self.logs_box.selected_index = 0
         self.summary = w.HTML()
         super().__init__(children=self._live_children(),
@@ -93,10 +126,26 @@ class JobStatusView(FallbackBundle, w.VBox):
             self._remove_listener()
         if not self.status.terminal:  # "elapsed 7s" must count while nothing else changes
             threading.Thread(target=self._tick, name=f"submarine-tick-{ref.name}", daemon=True).start()
+        self.follow_logs = follow_logs
         if follow_logs:
-            threading.Thread(target=self._follow_logs, name=f"submarine-logs-{ref.name}", daemon=True).start()
+            self._start_follower()
         elif self.status.terminal:
             self._finish()
+
+    def _params(self) -> dict:
+        """The job's params (a declared `epochs`/`steps` is its progress total); {} when not recorded."""
+        try:
+            return dict(self.session.registry.get(self.ref.name, self.ref.runtime).params)
+        except SubmarineError:
+            return {}
+
+    @staticmethod
+    def _replica_names(status: JobStatus) -> list[str]:
+        return [replica.name for replica in status.replicas]
+
+    def _log_title(self) -> str:
+        whose = f" of {self.followed}" if self.followed else ""
+        return f"log{whose} (last {self.tail_lines} lines, follows the end)"
 
     def _live_children(self) -> list[w.Widget]:
         return [self.buttons, self.header, self.replicas, self.note, self.logs_box]
@@ -131,19 +180,44 @@ class JobStatusView(FallbackBundle, w.VBox):
             time.sleep(TICK_SECONDS)
             self._batcher.push({"tick": True})
 
-    def _follow_logs(self) -> None:
-        """Read the deciding replica's log as it grows; retry while the runtime has no log yet."""
+    def follow_replica(self, replica: str | None) -> None:
+        """Follow another replica's log in the log box (the picker's choice); its tail replaces the box."""
+        if not replica or replica == self.followed:
+            return
+        with self._lock:
+            self.followed = self.picked = replica
+            self.lines.clear()
+            self.log_view.value = empty_log_html(self.status, replica)
+            self.logs_box.set_title(0, self._log_title())
+        if self.follow_logs and not self.finished:
+            self._start_follower()
+
+    def _start_follower(self) -> None:
+        """A thread that follows `followed`'s log; the one before it stops at its next line."""
+        with self._lock:
+            self._follow_generation += 1
+            generation = self._follow_generation
+        threading.Thread(target=self._follow_logs, args=(self.picked, generation),
+                         name=f"submarine-logs-{self.ref.name}", daemon=True).start()
+
+    def _follow_logs(self, replica: str | None = None, generation: int = 1) -> None:
+        """Read one replica's log (the deciding one by default) as it grows; retry while the runtime has no log
+        yet. Reported points feed the last metrics and the progress."""
         job = Job(self.session, self.ref)
+
+        def current() -> bool:
+            return not self._closed and generation == self._follow_generation
         try:
-            while not self._closed:
+            while current():
                 try:
-                    for line in job.follow(tail=self.tail_lines):
-                        if self._closed:
+                    for line in job.follow(replica=replica, tail=self.tail_lines):
+                        if not current():
                             return
-                        point = metrics.parse_metric_line(line)
+                        point = metrics.parse_metric_line(line, raw=True)
                         update: dict = {"lines": [line]}
                         if point is not None:
-                            update["metrics"] = point
+                            update["metrics"] = metrics.without_progress(point)
+                            self.progress.feed(point)
                         self._batcher.push(update)
                     return
                 except Exception as exc:  # no log yet (pod pending) or the runtime is unreachable: try later
@@ -153,8 +227,9 @@ class JobStatusView(FallbackBundle, w.VBox):
                     self._status_event.wait(5)
                     self._status_event.clear()
         finally:
-            self._batcher.push({"log_done": True})
-            self._batcher.flush()
+            if generation == self._follow_generation:  # a replaced follower's end says nothing of the log
+                self._batcher.push({"log_done": True})
+                self._batcher.flush()
 
     def show_full_log(self) -> None:
         """Read the whole log (not only its tail) into the log box, on a background thread."""
@@ -162,7 +237,7 @@ class JobStatusView(FallbackBundle, w.VBox):
 
         def work():
             try:
-                lines = Job(self.session, self.ref).logs().splitlines()
+                lines = Job(self.session, self.ref).logs(replica=self.picked).splitlines()
             except Exception as exc:
                 self._batcher.push({"note": f"could not read the log of {self.ref.name}: {exc}"})
                 self.full_log_button.disabled = False
@@ -170,7 +245,8 @@ class JobStatusView(FallbackBundle, w.VBox):
             with self._lock:
                 self.lines = deque(lines)  # unbounded from now on: the user asked for all of it
                 self.log_view.value = log_html(self.lines)
-                self.logs_box.set_title(0, f"log ({len(lines)} lines, follows the end)")
+                whose = f" of {self.followed}" if self.followed else ""
+                self.logs_box.set_title(0, f"log{whose} ({len(lines)} lines, follows the end)")
                 self.logs_box.selected_index = 0
         threading.Thread(target=work, name=f"submarine-full-log-{self.ref.name}", daemon=True).start()
 
@@ -194,16 +270,34 @@ class JobStatusView(FallbackBundle, w.VBox):
 
     def _render_status(self) -> None:
         status = self.status
-        self.header.value = render.status_header_html(self.ref.name, status, self.ref.runtime,
-                                                      below=metrics_html(self.last_metrics))
+        self.header.value = render.status_header_html(
+            self.ref.name, status, self.ref.runtime,
+            below=render.live_html(status, self.last_metrics, self.progress.current()))
         table = render.replicas_html(status)
         if self.replicas.value != table:
             self.replicas.value = table
+        self._update_replica_picker(status)
+        if not self.lines:
+            self.log_view.value = empty_log_html(status, self.followed)
         if status.terminal:
             self.stop_button.layout.display = "none"  # nothing left to stop
             self.note.value = ""                     # "stopping…" is over
         if self.finished:
             self.summary.value = self.summary_html()
+
+    def _update_replica_picker(self, status: JobStatus) -> None:
+        """The picker lists the replicas the status knows (hidden while there are none or only one)."""
+        names = self._replica_names(status)
+        if list(self.replica_picker.options) != names:
+            self.followed = self.followed or deciding_replica(status)
+            self._listing_replicas = True
+            try:
+                self.replica_picker.options = names
+                self.replica_picker.value = self.followed if self.followed in names else None
+            finally:
+                self._listing_replicas = False
+            self.logs_box.set_title(0, self._log_title())
+        self.replica_picker.layout.display = None if len(names) > 1 else "none"
 
     def _finish(self) -> None:
         """The job ended and its log is read: collapse to the summary, then tell the callbacks."""
@@ -250,12 +344,14 @@ class JobStatusView(FallbackBundle, w.VBox):
     def fallback_html(self) -> str:
         if self.status.terminal:
             return self.summary_html()
-        return render.status_html(self.ref.name, self.status, self.ref.runtime) + metrics_html(self.last_metrics)
+        return render.status_html(self.ref.name, self.status, self.ref.runtime, self.last_metrics,
+                                  self.progress.current())
 
     def fallback_text(self) -> str:
         if self.status.terminal:
             return render.summary_text(self.ref.name, self.status, self.ref.runtime, self.last_metrics)
-        return render.status_text(self.ref.name, self.status, self.ref.runtime)
+        return render.status_text(self.ref.name, self.status, self.ref.runtime, self.last_metrics,
+                                  self.progress.current())
 
 
 class StatusDisplay:

@@ -83,7 +83,8 @@ class LocalRuntime(Runtime):
         name = spec.name or ""
         # the name itself follows the one job name rule (names.job_name_problems, checked by Session.build)
         if name and (Path(self.jobs_dir) / name).exists():
-            problems.append(Problem(f"a local job named {name!r} already exists: choose another --name", "name"))
+            problems.append(Problem(f"a local job named {name!r} already exists: choose another --name", "name",
+                                    form=f"a local job named {name!r} already exists: choose another"))
         elif Path(self.jobs_dir).is_dir() and not os.access(self.jobs_dir, os.W_OK):
             problems.append(f"the local jobs folder {self.jobs_dir} is not writable: make it writable, or set "
                             "LocalRuntime.jobs_dir to a folder you can write")
