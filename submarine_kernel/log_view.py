@@ -12,6 +12,14 @@ from typing import Iterator
 from .contract import replica_names
 from .errors import SubmarineError
 from .metrics import parse_metric_line
+from .numfmt import metrics_text
+
+
+def readable(line: str) -> str:
+    """A log line as the live views show it: a report() line as its values (`reported: loss=0.5, step=3`), not
+    the raw marker and JSON with the progress stamps; any other line as written."""
+    point = parse_metric_line(line)
+    return line if point is None else f"reported: {metrics_text(point)}"
 
 
 @dataclass(frozen=True)

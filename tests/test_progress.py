@@ -107,6 +107,9 @@ def test_the_live_status_shows_a_bar_and_the_eta_while_the_job_runs():
         job.wait(timeout=60)
         wait_until(lambda: view.finished, timeout=30, what="the summary")
         assert "ETA" not in view.summary.value                                  # an ended job has no ETA
+        # the log box shows each report as its values, not the marker and JSON with the progress stamps
+        assert "reported: " in view.log_view.value
+        assert "SUBMARINE_METRIC" not in view.log_view.value and "@time" not in view.log_view.value
     finally:
         view.close()
 

@@ -19,7 +19,7 @@ from typing import Callable
 import ipywidgets as w
 from IPython.display import display, update_display
 
-from submarine_kernel import metrics, render
+from submarine_kernel import log_view, metrics, render
 from submarine_kernel.errors import SubmarineError
 from submarine_kernel.job_types import JobRef, JobState, JobStatus
 from submarine_kernel.progress import ProgressReader
@@ -214,7 +214,7 @@ class JobStatusView(FallbackBundle, w.VBox):
                         if not current():
                             return
                         point = metrics.parse_metric_line(line, raw=True)
-                        update: dict = {"lines": [line]}
+                        update: dict = {"lines": [log_view.readable(line)]}
                         if point is not None:
                             update["metrics"] = metrics.without_progress(point)
                             self.progress.feed(point)
@@ -237,7 +237,8 @@ class JobStatusView(FallbackBundle, w.VBox):
 
         def work():
             try:
-                lines = Job(self.session, self.ref).logs(replica=self.picked).splitlines()
+                lines = [log_view.readable(line)
+                         for line in Job(self.session, self.ref).logs(replica=self.picked).splitlines()]
             except Exception as exc:
                 self._batcher.push({"note": f"could not read the log of {self.ref.name}: {exc}"})
                 self.full_log_button.disabled = False
