@@ -341,6 +341,16 @@ class ControlPlane:
     def kubeconfig(self) -> Path:
         return self.folder / "kubeconfig"
 
+    @property
+    def pod_log(self) -> Path:
+        """The file kwok serves as every container's log (with `start_controllers`)."""
+        return self.folder / "pod.log"
+
+    def write_pod_log(self, lines: list[str]) -> None:
+        """Make `lines` every container's log, in the CRI log format (`<time> stdout F <line>`) kwok reads."""
+        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        self.pod_log.write_text("".join(f"{stamp} stdout F {line}\n" for line in lines))
+
     def compact_etcd(self) -> int:
         """Compact etcd up to its current revision, as the API server does every 5 minutes: a watch from an
         older resourceVersion then gets 410 Gone. Returns that revision."""
@@ -411,7 +421,9 @@ class ControlPlane:
             f"--requestheader-allowed-names={FRONT_PROXY_CLIENT}", "--requestheader-username-headers=X-Remote-User",
             "--requestheader-group-headers=X-Remote-Group", "--requestheader-extra-headers-prefix=X-Remote-Extra-",
             f"--proxy-client-cert-file={f / 'front-proxy-client.crt'}",
-            f"--proxy-client-key-file={f / 'front-proxy-client.key'}"])
+            f"--proxy-client-key-file={f / 'front-proxy-client.key'}",
+            # kwok's node reports a Hostname address no resolver knows, and its InternalIP 127.0.0.1
+            "--kubelet-preferred-address-types=InternalIP"])
         self._wait("kube-apiserver", lambda: self.get("/readyz") == b"ok")
 
     def _wait(self, name: str, ready) -> None:
@@ -490,11 +502,20 @@ class ControlPlane:
         self._spawn("kube-scheduler", [
             f"--kubeconfig={kubeconfig}", "--leader-elect=false", "--bind-address=127.0.0.1",
             f"--secure-port={free_port()}", f"--cert-dir={f / 'certs-scheduler'}"])
+        # kwok's kubelet-like server on the node's address and port (its stages write both into the node's
+        # status), so that the API server's pods/log reaches it as it reaches a kubelet; every container's log
+        # is the file POD_LOG (kwok's ClusterLogs, in the CRI log format kwok reads)
+        kubelet_port = free_port()
+        self.pod_log.touch()
+        (f / "kwok-logs.yaml").write_text(json.dumps({
+            "apiVersion": "kwok.x-k8s.io/v1alpha1", "kind": "ClusterLogs", "metadata": {"name": "every-pod"},
+            "spec": {"selector": {}, "logs": [{"logsFile": str(self.pod_log)}]}}))
         self._spawn("kwok", [
             f"--kubeconfig={kubeconfig}", "--manage-all-nodes=false",
             f"--manage-nodes-with-annotation-selector={KWOK_ANNOTATION}=fake", "--node-ip=127.0.0.1",
-            f"--config={KWOK_STAGES}",
-            f"--server-address=127.0.0.1:{free_port()}"])
+            f"--config={KWOK_STAGES}", f"--config={f / 'kwok-logs.yaml'}",
+            f"--node-port={kubelet_port}", f"--server-address=127.0.0.1:{kubelet_port}",
+            f"--tls-cert-file={f / 'server.crt'}", f"--tls-private-key-file={f / 'server.key'}"])
         self.create("/api/v1/nodes", FAKE_NODE)
         self._wait("kwok", lambda: any(
             c["type"] == "Ready" and c["status"] == "True"
