@@ -193,10 +193,7 @@ def test_recover_finds_a_whole_job_and_removes_a_half_created_one(real_kubernete
 def test_a_dropped_watch_resumes_from_its_resource_version_even_after_a_compaction(real_kubernetes, namespace,
                                                                                    runtimes):
     runtime = runtimes(api="job")
-    ref = runtime.submit(spec_for("watch-me"), BUNDLE, "file:///b")
-    runtime.poll([ref])
-    watch = runtime.watch(namespace, "jobs")
-    wait_for(lambda: watch.watches == 1 and watch._response is not None, what="the first watch")
+    ref, watch = submitted_and_watched(runtime, "watch-me", namespace, "jobs")
     seen = watch.resource_version
 
     shutdown(watch._response)  # the connection drops: resumed from the last resourceVersion, not listed again
@@ -222,10 +219,7 @@ def test_a_dropped_watch_resumes_from_its_resource_version_even_after_a_compacti
 def test_a_watch_resumed_from_before_the_servers_watch_cache_gets_410_and_lists_again(real_kubernetes, namespace,
                                                                                      runtimes):
     runtime = runtimes(api="trainer")
-    ref = runtime.submit(spec_for("gone-watch"), BUNDLE, "file:///b")
-    runtime.poll([ref])
-    watch = runtime.watch(namespace, "trainjobs")
-    wait_for(lambda: watch.watches == 1 and watch._response is not None, what="the first watch")
+    ref, watch = submitted_and_watched(runtime, "gone-watch", namespace, "trainjobs")
     annotate(real_kubernetes, namespace, "gone-watch", "before-the-drop", "/apis/trainer.kubeflow.org/v1alpha1",
              "trainjobs")
     wait_for(lambda: annotation(watch, "gone-watch") == "before-the-drop", what="the change")
@@ -239,6 +233,15 @@ def test_a_watch_resumed_from_before_the_servers_watch_cache_gets_410_and_lists_
     assert not watch.error and int(watch.resource_version) > 1
     assert annotation(watch, "gone-watch") == "before-the-drop"
     assert runtime.poll([ref])[ref.key].state == JobState.SUBMITTED
+
+
+def submitted_and_watched(runtime, name: str, namespace: str, plural: str):
+    """(the ref of a job submitted as `name`, the runtime's watch of `plural` once it is connected)."""
+    ref = runtime.submit(spec_for(name), BUNDLE, "file:///b")
+    runtime.poll([ref])
+    watch = runtime.watch(namespace, plural)
+    wait_for(lambda: watch.watches == 1 and watch._response is not None, what="the first watch")
+    return ref, watch
 
 
 def annotate(plane, namespace: str, name: str, value: str, api: str = "/apis/batch/v1", plural: str = "jobs") -> None:
