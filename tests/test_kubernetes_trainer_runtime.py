@@ -333,12 +333,14 @@ def test_the_queue_position_comes_from_kueues_visibility_api(trainer_cluster, tm
         runtime.close()
 
 
-def test_without_kueues_visibility_api_the_queue_is_still_named(trainer_cluster, tmp_path):
+def test_without_kueues_visibility_api_the_queue_is_still_named(trainer_cluster, tmp_path, monkeypatch):
+    from submarine_kernel.runtimes.kubernetes import queue
+
     runtime = make_runtime(trainer_cluster, tmp_path, queue="team-c")
     try:
         ref = runtime.submit(pytorch_spec("tj-novis"), BUNDLE, "file:///b")
         assert runtime.poll([ref])[ref.key].message == "waiting in queue 'team-c'"  # kmock answers 404
-        runtime.queues.expire()
+        monkeypatch.setattr(queue, "QUEUE_POSITION_TTL", 0.0)  # positions asked for would be asked again now
         runtime.poll([ref])
         path_end = "localqueues/team-c/pendingworkloads"
         assert len(trainer_cluster.requests(lambda r: r.url.path.endswith(path_end))) == 1  # not asked again

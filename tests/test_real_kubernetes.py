@@ -193,10 +193,7 @@ def test_recover_finds_a_whole_job_and_removes_a_half_created_one(real_kubernete
 def test_a_dropped_watch_resumes_from_its_resource_version_even_after_a_compaction(real_kubernetes, namespace,
                                                                                    runtimes):
     runtime = runtimes(api="job")
-    ref = runtime.submit(spec_for("watch-me"), BUNDLE, "file:///b")
-    runtime.poll([ref])
-    watch = runtime.watch(namespace, "jobs")
-    wait_for(lambda: watch.watches == 1 and watch._response is not None, what="the first watch")
+    ref, watch = submitted_and_watched(runtime, "watch-me", namespace, "jobs")
     seen = watch.resource_version
 
     shutdown(watch._response)  # the connection drops: resumed from the last resourceVersion, not listed again
@@ -206,7 +203,8 @@ def test_a_dropped_watch_resumes_from_its_resource_version_even_after_a_compacti
     assert watch.lists == 1 and int(watch.resource_version) > int(seen)
 
     # A resourceVersion etcd has compacted away does not get 410 Gone from kube-apiserver 1.36: its watch
-    # cache replays the objects as they are now. (kmock's test_410_gone_lists_again keeps the 410 path.)
+    # cache, not etcd, serves the watch and still holds the events since. (410 comes for a resourceVersion
+    # older than the cache itself: the next test.)
     stale = watch.resource_version
     annotate(real_kubernetes, namespace, "watch-me", "before-the-compaction")
     real_kubernetes.compact_etcd()
@@ -218,8 +216,36 @@ def test_a_dropped_watch_resumes_from_its_resource_version_even_after_a_compacti
     assert runtime.poll([ref])[ref.key].state == JobState.SUBMITTED
 
 
-def annotate(plane, namespace: str, name: str, value: str) -> None:
-    plane.request("PATCH", f"/apis/batch/v1/namespaces/{namespace}/jobs/{name}",
+def test_a_watch_resumed_from_before_the_servers_watch_cache_gets_410_and_lists_again(real_kubernetes, namespace,
+                                                                                     runtimes):
+    runtime = runtimes(api="trainer")
+    ref, watch = submitted_and_watched(runtime, "gone-watch", namespace, "trainjobs")
+    annotate(real_kubernetes, namespace, "gone-watch", "before-the-drop", "/apis/trainer.kubeflow.org/v1alpha1",
+             "trainjobs")
+    wait_for(lambda: annotation(watch, "gone-watch") == "before-the-drop", what="the change")
+    # The TrainJob watch cache began when its CRD was established: a resourceVersion from before it is too old
+    # for the API server, which answers a 200 stream whose first event is an ERROR with code 410 (Expired,
+    # "too old resource version: 1 (N)"); the watch lists again and resumes from the list's version.
+    watch.resource_version = "1"
+    shutdown(watch._response)
+    wait_for(lambda: watch.lists == 2 and watch.connected and watch.watches >= 3,
+             what="the watch to list again after 410 Gone")
+    assert not watch.error and int(watch.resource_version) > 1
+    assert annotation(watch, "gone-watch") == "before-the-drop"
+    assert runtime.poll([ref])[ref.key].state == JobState.SUBMITTED
+
+
+def submitted_and_watched(runtime, name: str, namespace: str, plural: str):
+    """(the ref of a job submitted as `name`, the runtime's watch of `plural` once it is connected)."""
+    ref = runtime.submit(spec_for(name), BUNDLE, "file:///b")
+    runtime.poll([ref])
+    watch = runtime.watch(namespace, plural)
+    wait_for(lambda: watch.watches == 1 and watch._response is not None, what="the first watch")
+    return ref, watch
+
+
+def annotate(plane, namespace: str, name: str, value: str, api: str = "/apis/batch/v1", plural: str = "jobs") -> None:
+    plane.request("PATCH", f"{api}/namespaces/{namespace}/{plural}/{name}",
                   {"metadata": {"annotations": {"seen": value}}})
 
 

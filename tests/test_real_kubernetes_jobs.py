@@ -102,3 +102,16 @@ def test_a_tensorflow_jobset_runs_through_the_jobset_controller(running_kubernet
     namespace = ref.extra["namespace"]
     jobs = running_kubernetes.get_json(f"/apis/batch/v1/namespaces/{namespace}/jobs")["items"]
     assert sorted(j["metadata"]["name"] for j in jobs) == ["tf-set-ps-0", "tf-set-worker-0"]
+
+
+def test_a_replicas_log_is_read_through_the_api_server_from_the_node(running_kubernetes, runtimes):
+    """pods/log goes API server -> the node's kubelet endpoint, which is kwok's server here, serving the file
+    the harness writes as every container's log."""
+    runtime = runtimes()
+    ref = runtime.submit(spec_for("logged-run"), BUNDLE, "file:///b")
+    until(runtime, ref, lambda s: s.terminal, "the Job to finish")
+    lines = ["epoch 1 loss=0.9", "epoch 2 loss=0.4", "done"]
+    running_kubernetes.write_pod_log(lines)
+    assert list(runtime.logs(ref)) == lines
+    # the deciding replica: the Job controller may have ended the worker's pod once index 0 succeeded
+    assert list(runtime.logs(ref, replica="master-0", tail=1)) == ["done"]

@@ -13,7 +13,8 @@ import pytest
 pytest.importorskip("kubernetes")
 pytest.importorskip("cryptography")
 
-from clusters.kubernetes import GPUS_PER_NODE, ClusterError, started_for_tests  # noqa: E402
+from clusters.common import skip_or_fail  # noqa: E402
+from clusters.kubernetes import GPUS_PER_NODE, KUEUE_VISIBILITY_CERTS, ClusterError, started_for_tests  # noqa: E402
 from k8s_support import wait_for  # noqa: E402
 from submarine_kernel.algorithm import Bundle  # noqa: E402
 from submarine_kernel.job_types import JobState  # noqa: E402
@@ -37,18 +38,18 @@ def operated_kubernetes(tmp_path_factory):
         yield plane
 
 
-def make_gpu_queue(plane) -> None:
-    """One ResourceFlavor and a ClusterQueue holding the fake node's GPUs."""
+def make_gpu_queue(plane, name="cluster-gpus", gpus=GPUS_PER_NODE) -> None:
+    """One ResourceFlavor and a ClusterQueue `name` holding `gpus` of the fake node's GPUs."""
     kueue = "/apis/kueue.x-k8s.io/v1beta2"
     plane.create(f"{kueue}/resourceflavors", {"apiVersion": "kueue.x-k8s.io/v1beta2", "kind": "ResourceFlavor",
                                               "metadata": {"name": "gpu-nodes"}})
     plane.create(f"{kueue}/clusterqueues", {
-        "apiVersion": "kueue.x-k8s.io/v1beta2", "kind": "ClusterQueue", "metadata": {"name": "cluster-gpus"},
+        "apiVersion": "kueue.x-k8s.io/v1beta2", "kind": "ClusterQueue", "metadata": {"name": name},
         "spec": {"namespaceSelector": {}, "resourceGroups": [{
             "coveredResources": ["cpu", "memory", "nvidia.com/gpu"],
             "flavors": [{"name": "gpu-nodes", "resources": [
                 {"name": "cpu", "nominalQuota": "64"}, {"name": "memory", "nominalQuota": "512Gi"},
-                {"name": "nvidia.com/gpu", "nominalQuota": str(GPUS_PER_NODE)}]}]}]}})
+                {"name": "nvidia.com/gpu", "nominalQuota": str(gpus)}]}]}]}})
 
 
 @pytest.fixture
@@ -62,10 +63,10 @@ def runtimes(operated_kubernetes, namespace):
         yield make
 
 
-def local_queue(plane, namespace):
+def local_queue(plane, namespace, cluster_queue="cluster-gpus"):
     plane.create(f"/apis/kueue.x-k8s.io/v1beta2/namespaces/{namespace}/localqueues", {
         "apiVersion": "kueue.x-k8s.io/v1beta2", "kind": "LocalQueue",
-        "metadata": {"name": QUEUE, "namespace": namespace}, "spec": {"clusterQueue": "cluster-gpus"}})
+        "metadata": {"name": QUEUE, "namespace": namespace}, "spec": {"clusterQueue": cluster_queue}})
 
 
 def spec_for(name, gpus=1, workers=2):
@@ -117,6 +118,38 @@ def test_a_job_over_the_queues_quota_waits_queued(operated_kubernetes, runtimes,
     trainjob = operated_kubernetes.get_json(f"/apis/trainer.kubeflow.org/v1alpha1/namespaces/{namespace}"
                                             "/trainjobs/too-big")
     assert trainjob["spec"]["suspend"] is True
+
+
+def test_queued_jobs_show_their_place_from_kueues_visibility_api_and_run_in_turn(operated_kubernetes, runtimes,
+                                                                                 namespace):
+    if not operated_kubernetes.visibility_port:
+        skip_or_fail(f"Kueue's visibility API is not served: it cannot write its certificate folder "
+                     f"{KUEUE_VISIBILITY_CERTS}")
+    # a ClusterQueue with room for one 2-GPU job at a time: the first is admitted, the others wait in line
+    make_gpu_queue(operated_kubernetes, "one-job-at-a-time", gpus=2)
+    local_queue(operated_kubernetes, namespace, "one-job-at-a-time")
+    runtime = runtimes(queue=QUEUE)
+    refs = [runtime.submit(spec_for(name, gpus=1), BUNDLE, "file:///b") for name in ("first", "second", "third")]
+    place = {0: f"waiting in queue {QUEUE!r} (0 ahead)", 1: f"waiting in queue {QUEUE!r} (1 ahead)"}
+
+    def line():
+        """(admitted, next, last) once Kueue has admitted one and the visibility API places the others. Kueue
+        orders by its Workloads' creation, which its controller makes in whatever order it sees the TrainJobs,
+        so not necessarily in the order they were submitted."""
+        statuses = runtime.poll(refs)
+        admitted = [ref for ref in refs if statuses[ref.key].raw_state != "Queued"]
+        waiting = {statuses[ref.key].message: ref for ref in refs if ref not in admitted}
+        return len(admitted) == 1 and set(waiting) == set(place.values()) and (
+            admitted[0], waiting[place[0]], waiting[place[1]])
+
+    admitted, following, last = wait_for(line, what="one job admitted and the other two placed in line", timeout=120)
+    # the admitted one ends and frees the quota: the next is admitted and runs, the last moves up
+    assert until(runtime, admitted, lambda s: s.terminal, "the admitted job to finish").state == JobState.SUCCEEDED
+    until(runtime, following, lambda s: s.raw_state != "Queued", "the next job to be admitted")
+    until(runtime, last, lambda s: s.message == place[0], "the last job to move up")
+    for ref in (following, last):  # stopped rather than run to the end: that path is the tests' above
+        runtime.stop(ref)
+        assert until(runtime, ref, lambda s: s.terminal, f"{ref.name} to stop").state == JobState.STOPPED
 
 
 def test_a_trainjob_the_trainer_webhook_refuses_is_a_rejected_job_not_refused_credentials(runtimes, namespace,

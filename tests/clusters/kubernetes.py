@@ -84,6 +84,11 @@ KUEUE_WEBHOOK_PATHS = re.compile(r"-(batch-v1-job|jobset-x-k8s-io-v1alpha2-jobse
 #: the CRDs whose versions Kueue's webhook converts (config/components/crd/patches/webhook_in_*.yaml)
 KUEUE_CONVERTED_CRDS = tuple(f"{kind}.kueue.x-k8s.io"
                              for kind in ("localqueues", "clusterqueues", "workloads", "cohorts", "multikueueclusters"))
+#: the versions of Kueue's visibility API (its config/components/visibility has an APIService for each)
+KUEUE_VISIBILITY_VERSIONS = ("v1beta1", "v1beta2")
+#: where Kueue's visibility server keeps its certificate: a fixed folder (pkg/visibility/server.go's certDir,
+#: an emptyDir upstream), which it must be able to write
+KUEUE_VISIBILITY_CERTS = Path("/visibility")
 START_TIMEOUT = 120.0
 BUILD_TIMEOUT = 3600  # a cold build takes tens of minutes on 2 cores; the test timeouts do not cover it
 KWOK_ANNOTATION = "kwok.x-k8s.io/node"
@@ -109,6 +114,8 @@ JOBSET_WEBHOOKS = {
         ("vjobset.kb.io", "/validate-jobset-x-k8s-io-v1alpha2-jobset",
          {**_JOBSETS, "operations": ["CREATE", "UPDATE"]}),
         ("vpod.kb.io", "/validate--v1-pod", {**_PODS, "operations": ["CREATE"]})]}
+#: the name the aggregation layer's client certificate carries (the one name aggregated servers accept)
+FRONT_PROXY_CLIENT = "front-proxy-client"
 UP_DIR = Path(tempfile.gettempdir()) / f"submarine-kubernetes-{os.getuid()}"
 
 
@@ -214,42 +221,59 @@ def tail(path: Path, lines: int = 15) -> str:
 # -- certificates -----------------------------------------------------------------------------------------
 def make_certificates(folder: Path) -> None:
     """A CA, a serving certificate for 127.0.0.1/localhost signed by it, and the service-account signing key:
-    the client verifies the server as against any real cluster (no insecure-skip-tls-verify)."""
+    the client verifies the server as against any real cluster (no insecure-skip-tls-verify). Also the
+    aggregation layer's pair: a front-proxy CA and the client certificate the API server presents when it
+    proxies a request to an aggregated API server (Kueue's visibility API), which trusts that CA for the
+    user named in the request's headers."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
     import ipaddress
 
-    def key_pem(key) -> bytes:
-        return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                 serialization.NoEncryption())
-
     now = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "submarine-kernel test CA")])
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
-          .serial_number(x509.random_serial_number()).not_valid_before(now)
-          .not_valid_after(now + dt.timedelta(days=7))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-          .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
-          .sign(ca_key, hashes.SHA256()))
-    server_key = ec.generate_private_key(ec.SECP256R1())
-    server = (x509.CertificateBuilder()
-              .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")]))
-              .issuer_name(ca_name).public_key(server_key.public_key())
-              .serial_number(x509.random_serial_number()).not_valid_before(now)
-              .not_valid_after(now + dt.timedelta(days=7))
-              .add_extension(x509.SubjectAlternativeName([
-                  x509.DNSName("localhost"), x509.DNSName("kubernetes.default.svc"),
-                  x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-              .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-              .sign(ca_key, hashes.SHA256()))
+
+    def write(name: str, certificate, key) -> None:
+        (folder / f"{name}.crt").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+        (folder / f"{name}.key").write_bytes(key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+
+    def authority(common_name: str):
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+        certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                       .serial_number(x509.random_serial_number()).not_valid_before(now)
+                       .not_valid_after(now + dt.timedelta(days=7))
+                       .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+                       .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False),
+                                      critical=True)
+                       .sign(key, hashes.SHA256()))
+        return certificate, key
+
+    def issued(ca, ca_key, common_name: str, usage, names=()):
+        key = ec.generate_private_key(ec.SECP256R1())
+        builder = (x509.CertificateBuilder()
+                   .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+                   .issuer_name(ca.subject).public_key(key.public_key())
+                   .serial_number(x509.random_serial_number()).not_valid_before(now)
+                   .not_valid_after(now + dt.timedelta(days=7))
+                   .add_extension(x509.ExtendedKeyUsage([usage]), critical=False))
+        if names:
+            builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
+        return builder.sign(ca_key, hashes.SHA256()), key
+
+    ca, ca_key = authority("submarine-kernel test CA")
+    write("ca", ca, ca_key)
+    write("server", *issued(ca, ca_key, "kube-apiserver", ExtendedKeyUsageOID.SERVER_AUTH, [
+        x509.DNSName("localhost"), x509.DNSName("kubernetes.default.svc"),
+        x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]))
+    front_proxy_ca, front_proxy_key = authority("submarine-kernel front-proxy CA")
+    write("front-proxy-ca", front_proxy_ca, front_proxy_key)
+    write("front-proxy-client", *issued(front_proxy_ca, front_proxy_key, FRONT_PROXY_CLIENT,
+                                        ExtendedKeyUsageOID.CLIENT_AUTH))
     service_account_key = ec.generate_private_key(ec.SECP256R1())
-    (folder / "ca.crt").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    (folder / "server.crt").write_bytes(server.public_bytes(serialization.Encoding.PEM))
-    (folder / "server.key").write_bytes(key_pem(server_key))
-    (folder / "sa.key").write_bytes(key_pem(service_account_key))
+    (folder / "sa.key").write_bytes(service_account_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
     (folder / "sa.pub").write_bytes(service_account_key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
 
@@ -305,6 +329,8 @@ class ControlPlane:
     etcd_port: int = 0
     admin_token: str = ""
     viewer_token: str = ""
+    #: the port of Kueue's visibility server, 0 where it is not served
+    visibility_port: int = 0
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
 
     @property
@@ -314,6 +340,16 @@ class ControlPlane:
     @property
     def kubeconfig(self) -> Path:
         return self.folder / "kubeconfig"
+
+    @property
+    def pod_log(self) -> Path:
+        """The file kwok serves as every container's log (with `start_controllers`)."""
+        return self.folder / "pod.log"
+
+    def write_pod_log(self, lines: list[str]) -> None:
+        """Make `lines` every container's log, in the CRI log format (`<time> stdout F <line>`) kwok reads."""
+        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        self.pod_log.write_text("".join(f"{stamp} stdout F {line}\n" for line in lines))
 
     def compact_etcd(self) -> int:
         """Compact etcd up to its current revision, as the API server does every 5 minutes: a watch from an
@@ -378,7 +414,16 @@ class ControlPlane:
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
             f"--service-account-key-file={f / 'sa.pub'}", f"--service-account-signing-key-file={f / 'sa.key'}",
             "--service-cluster-ip-range=10.0.0.0/24", "--allow-privileged=true", "--profiling=false",
-            f"--cert-dir={f / 'certs'}"])
+            f"--cert-dir={f / 'certs'}",
+            # the aggregation layer (kube-aggregator), through which Kueue serves its visibility API: the API
+            # server authenticates the user, then proxies with this client certificate and the user in headers
+            f"--requestheader-client-ca-file={f / 'front-proxy-ca.crt'}",
+            f"--requestheader-allowed-names={FRONT_PROXY_CLIENT}", "--requestheader-username-headers=X-Remote-User",
+            "--requestheader-group-headers=X-Remote-Group", "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+            f"--proxy-client-cert-file={f / 'front-proxy-client.crt'}",
+            f"--proxy-client-key-file={f / 'front-proxy-client.key'}",
+            # kwok's node reports a Hostname address no resolver knows, and its InternalIP 127.0.0.1
+            "--kubelet-preferred-address-types=InternalIP"])
         self._wait("kube-apiserver", lambda: self.get("/readyz") == b"ok")
 
     def _wait(self, name: str, ready) -> None:
@@ -457,11 +502,20 @@ class ControlPlane:
         self._spawn("kube-scheduler", [
             f"--kubeconfig={kubeconfig}", "--leader-elect=false", "--bind-address=127.0.0.1",
             f"--secure-port={free_port()}", f"--cert-dir={f / 'certs-scheduler'}"])
+        # kwok's kubelet-like server on the node's address and port (its stages write both into the node's
+        # status), so that the API server's pods/log reaches it as it reaches a kubelet; every container's log
+        # is the file POD_LOG (kwok's ClusterLogs, in the CRI log format kwok reads)
+        kubelet_port = free_port()
+        self.pod_log.touch()
+        (f / "kwok-logs.yaml").write_text(json.dumps({
+            "apiVersion": "kwok.x-k8s.io/v1alpha1", "kind": "ClusterLogs", "metadata": {"name": "every-pod"},
+            "spec": {"selector": {}, "logs": [{"logsFile": str(self.pod_log)}]}}))
         self._spawn("kwok", [
             f"--kubeconfig={kubeconfig}", "--manage-all-nodes=false",
             f"--manage-nodes-with-annotation-selector={KWOK_ANNOTATION}=fake", "--node-ip=127.0.0.1",
-            f"--config={KWOK_STAGES}",
-            f"--server-address=127.0.0.1:{free_port()}"])
+            f"--config={KWOK_STAGES}", f"--config={f / 'kwok-logs.yaml'}",
+            f"--node-port={kubelet_port}", f"--server-address=127.0.0.1:{kubelet_port}",
+            f"--tls-cert-file={f / 'server.crt'}", f"--tls-private-key-file={f / 'server.key'}"])
         self.create("/api/v1/nodes", FAKE_NODE)
         self._wait("kwok", lambda: any(
             c["type"] == "Ready" and c["status"] == "True"
@@ -556,8 +610,8 @@ class ControlPlane:
         Its internal certificate management stays on, as installed upstream: with it off, Kueue 0.19 reads a
         metrics certificate from the fixed folder /etc/kueue/metrics/certs and exits without one. Its rotator
         keeps the certificates of a valid Secret it finds (`rotator_secret_data`), which here also name
-        127.0.0.1. The on-demand visibility server is off: it serves only through the API server's aggregation
-        layer, which this control plane does not set up."""
+        127.0.0.1. Its on-demand visibility API (`start_kueue_visibility`) is on where Kueue can write its
+        fixed certificate folder."""
         self.binaries["kueue"] = binary
         f = self.folder
         crds = [load_yaml(path) for path in KUEUE_CONTROLLER_CRDS]
@@ -588,17 +642,44 @@ class ControlPlane:
         # before Kueue starts: its rotator puts its CA into these configurations by name
         self.install_webhooks(KUEUE_WEBHOOKS, "kueue", webhook_port, keep=KUEUE_WEBHOOK_PATHS.search,
                               ca=secret["ca.crt"])
+        self.visibility_port = free_port() if kueue_visibility_writable() else 0
         (f / "kueue.yaml").write_text(json.dumps({
             "apiVersion": "config.kueue.x-k8s.io/v1beta2", "kind": "Configuration", "namespace": "kueue-system",
             "leaderElection": {"leaderElect": False},
             "webhook": {"port": webhook_port, "host": "127.0.0.1", "certDir": str(certs)},
             "metrics": {"bindAddress": "0"},
             "health": {"healthProbeBindAddress": f"127.0.0.1:{health_port}"},
+            "visibilityServer": {"bindAddress": "127.0.0.1", "bindPort": self.visibility_port or free_port()},
             "integrations": {"frameworks": list(KUEUE_FRAMEWORKS)}}))
         self._spawn("kueue", [f"--config={f / 'kueue.yaml'}", f"--kubeconfig={self.kubeconfig}",
-                              "--feature-gates=VisibilityOnDemand=false"])
+                              f"--feature-gates=VisibilityOnDemand={str(bool(self.visibility_port)).lower()}"])
         self._wait("kueue", lambda: urllib.request.urlopen(f"http://127.0.0.1:{health_port}/readyz",
                                                           timeout=2).status == 200)
+        if self.visibility_port:
+            self.start_kueue_visibility()
+
+    def start_kueue_visibility(self) -> None:
+        """Serve Kueue's visibility API through the aggregation layer, as upstream's manifests install it
+        (config/components/visibility: an APIService per version, insecureSkipTLSVerify, as Kueue's
+        certificate is self-signed). The API server proxies to the Service the APIService names; an
+        ExternalName Service is resolved to its name and the APIService's port without endpoints or a
+        cluster IP (neither exists without kube-proxy), so it reaches Kueue on 127.0.0.1."""
+        self.create("/api/v1/namespaces/kueue-system/services", {
+            "apiVersion": "v1", "kind": "Service", "metadata": {"name": "visibility-server"},
+            "spec": {"type": "ExternalName", "externalName": "localhost"}})
+        names = []
+        for version in KUEUE_VISIBILITY_VERSIONS:
+            names.append(f"{version}.visibility.kueue.x-k8s.io")
+            self.create("/apis/apiregistration.k8s.io/v1/apiservices", {
+                "apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService", "metadata": {"name": names[-1]},
+                "spec": {"group": "visibility.kueue.x-k8s.io", "version": version, "groupPriorityMinimum": 100,
+                         "versionPriority": 100, "insecureSkipTLSVerify": True,
+                         "service": {"name": "visibility-server", "namespace": "kueue-system",
+                                     "port": self.visibility_port}}})
+        self._wait("kueue", lambda: all(any(
+            c["type"] == "Available" and c["status"] == "True" for c in self.get_json(
+                f"/apis/apiregistration.k8s.io/v1/apiservices/{name}").get("status", {}).get("conditions") or [])
+            for name in names))
 
     def namespace_for(self, test_name: str) -> str:
         """A new namespace for one test, named after it (no namespace controller may run to empty a deleted
@@ -648,6 +729,13 @@ class ControlPlane:
             process = self.processes.pop(name, None)
             if process is not None:
                 stop_process(process.pid, process)
+
+
+def kueue_visibility_writable() -> bool:
+    """Whether Kueue can write its visibility server's certificate folder (made here where we may)."""
+    with contextlib.suppress(OSError):
+        KUEUE_VISIBILITY_CERTS.mkdir(exist_ok=True)
+    return os.access(KUEUE_VISIBILITY_CERTS, os.W_OK)
 
 
 def load_yaml(path: Path):

@@ -24,7 +24,6 @@ PLAIN_JOB = "job"
 AUTO = "auto"
 APIS = (AUTO, TRAINER, TRAINING_OPERATOR, PLAIN_JOB)
 TRAINER_GROUP_VERSION = "trainer.kubeflow.org/v1alpha1"
-JOBSET_GROUP_VERSION = "jobset.x-k8s.io/v1alpha2"
 OPERATOR_GROUP_VERSION = "kubeflow.org/v1"
 #: what api 'auto' asks the discovery for, in the order it prefers
 DISCOVERY_ORDER = (TRAINER_GROUP_VERSION, OPERATOR_GROUP_VERSION)

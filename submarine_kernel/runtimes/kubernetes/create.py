@@ -1,10 +1,17 @@
-"""Creating a job's objects in order, and the one rule for meeting one that exists already.
+"""Our job objects in the cluster: creating a job's objects in order, the one rule for meeting one that exists
+already, and finding our jobs again (one submission's for settling, every one for rebuilding a lost registry).
 
 The job goes first so that its uid can own the rest: the garbage collector then deletes them with it, and
 nothing is orphaned if the job is refused. A job's own TrainingRuntime (`JobPlan.before`) is the exception:
 the TrainJob refers to it, so it goes first and is made owned by the TrainJob once that exists. A create that
 meets an object of the same name adopts it when it carries this submission's token (`same_submission`: a
 retried or interrupted submission made it), and otherwise says the name is taken.
+
+`list_jobs` (`Runtime.list_jobs`, `submarine-kernel recover`) lists every job kind with our label selector; a
+kind the cluster does not serve is skipped. Only top-level objects count: a JobSet that a TrainJob made, or a
+Job that a JobSet made, carries our labels from its template but is part of its owner's job, not a job of its
+own. The spec comes from the job's spec annotation (secrets `***`); a job made before it was written gets a
+bare spec with its name.
 """
 
 from __future__ import annotations
@@ -13,11 +20,19 @@ from typing import Any, Mapping
 
 from ...errors import SubmarineError, TransientError
 from ...job_types import same_submission
+from ...secrets import redact_url
 from ...spec import JobSpec
+from ..base import ListedJob
+from .api_choice import PLAIN_JOB, TRAINER, TRAINING_OPERATOR
 from .client import AlreadyExists, Client, describe
-from .kinds import Kind, custom_kind
-from .labels import configmap_name
+from .data import KubernetesJobData
+from .kinds import JOBSET, KINDS_BY_PLURAL, TRAINJOB, Kind, custom_kind
+from .labels import (BUNDLE_URI_ANNOTATION, JOB_LABEL, NOTEBOOK_ANNOTATION, QUEUE_LABEL, SELECTOR, SPEC_ANNOTATION,
+                     configmap_name)
 from .manifests import JobPlan, owner_reference
+
+#: why a listed job's API is what it is
+LISTED_REASON = "rebuilt from the cluster's job list"
 
 
 def create_job(client: Client, plan: JobPlan, spec: JobSpec) -> dict[str, Any]:
@@ -127,3 +142,28 @@ def _delete_before(client: Client, plan: JobPlan) -> None:
             client.delete_job(custom_kind(obj), meta["namespace"], meta["name"], missing_ok=True)
         except SubmarineError:
             pass  # best effort: the original error is the one to show
+
+
+def list_jobs(client: Client, namespace: str) -> list[ListedJob]:
+    """Our top-level job objects in `namespace`, of every kind the cluster serves, oldest first."""
+    listed = []
+    for kind in KINDS_BY_PLURAL.values():
+        for job in client.list_jobs(kind, namespace, SELECTOR) or ():
+            meta = job.get("metadata") or {}
+            if meta.get("ownerReferences") or JOB_LABEL not in (meta.get("labels") or {}):
+                continue  # made by another job of ours (a TrainJob's JobSet), or not a job we made
+            listed.append(_listed(job, kind, namespace))
+    return sorted(listed, key=lambda job: (job.submitted or "", job.ref.name))  # created in one second: by name
+
+
+def _listed(job: Mapping[str, Any], kind: Kind, namespace: str) -> ListedJob:
+    meta = job.get("metadata") or {}
+    annotations = meta.get("annotations") or {}
+    spec = ListedJob.spec_from(meta["name"], annotations.get(SPEC_ANNOTATION))
+    delivery = "configmap" if configmap_name(spec.name) in dict(mounted_sources(job)).values() else "storage"
+    api = TRAINER if kind in (TRAINJOB, JOBSET) else TRAINING_OPERATOR if kind.operator else PLAIN_JOB
+    ref = KubernetesJobData.ref(spec, job, namespace=namespace, plural=kind.plural, kind=kind.kind,
+                                container=kind.container, delivery=delivery, api=api, api_reason=LISTED_REASON,
+                                queue=(meta.get("labels") or {}).get(QUEUE_LABEL, ""))
+    return ListedJob(ref, spec, redact_url(annotations.get(BUNDLE_URI_ANNOTATION) or ""),
+                     annotations.get(NOTEBOOK_ANNOTATION), meta.get("creationTimestamp"))

@@ -6,7 +6,7 @@ or `KubernetesRuntime.api = 'job'`); the plain Job sets the environment contract
 with the Trainer v2 builder in `trainer.py`) holds a job's objects in creation order.
 
 The algorithm files travel as `volumes.py` says; secret-looking env values and params go into the job's
-Secret (`job_secret.py`), and a params.json holding a secret param moves from the ConfigMap into that Secret
+Secret (`volumes.JobSecrets`), and a params.json holding a secret param moves from the ConfigMap into that Secret
 and is projected into the same folder (the code reads the real value). The stored bundle's params.json shows
 secret params as `***` (storage delivery: the pods read them from env only).
 """
@@ -23,7 +23,6 @@ from ...contract import Addresses, replica_env, replica_names
 from ...errors import Problem
 from ...secrets import REDACTED, redact_url, redacted_spec_json
 from ...spec import JobSpec
-from .job_secret import JobSecrets
 from .kinds import PLAIN_JOB, REPLICA_TYPES, Kind, job_kind
 from .labels import (BUNDLE_URI_ANNOTATION, COMPONENT_LABEL, DIGEST_ANNOTATION, JOB_LABEL, MANAGED_BY,
                      MANAGED_BY_LABEL, NOTEBOOK_ANNOTATION, OPERATOR_REPLICA_INDEX_LABEL, QUEUE_LABEL,
@@ -32,7 +31,8 @@ from .labels import (BUNDLE_URI_ANNOTATION, COMPONENT_LABEL, DIGEST_ANNOTATION, 
 from .options import ClusterOptions
 from .pods import (add_pod_group_membership, add_scheduler, base_env, main_container, pod_group, pod_metadata,
                    pod_spec, template_env)
-from .volumes import algorithm_configmap, algorithm_volumes, choose_delivery, projected_algorithm_volume
+from .volumes import (JobSecrets, algorithm_configmap, algorithm_volumes, choose_delivery,
+                      projected_algorithm_volume)
 
 OWNER_UID_PLACEHOLDER = "<uid of the job, filled in at submit>"
 

@@ -41,11 +41,6 @@ class QueuePositions:
         self._positions: dict[tuple[str, str], tuple[float, dict[str, int]]] = {}
         self._no_visibility: set[tuple[str, str]] = set()
 
-    def expire(self) -> None:
-        """Forget the cached positions: the next poll asks again (where the API answered before)."""
-        with self._lock:
-            self._positions = {}
-
     def reset(self) -> None:
         """Forget everything, also which clusters had no visibility API (a new connection)."""
         with self._lock:

@@ -28,11 +28,10 @@ from .api_choice import APIS, AUTO, PLAIN_JOB as PLAIN_JOB_API, TRAINER, TRAININ
 from .api_choice import kind_for
 from .api_choice import discover as discover_apis
 from .client import Client, NotFound
-from .create import create_job, find_job
+from .create import create_job, find_job, list_jobs
 from .credentials import Credentials, LocalFacts, no_kubeconfig
 from .data import KubernetesJobData
 from .kinds import OPERATOR_KINDS, TRAINJOB, Kind, kind_of_plural
-from .listing import list_jobs
 from .labels import STOPPED_ANNOTATION, label_value
 from .logs import read_log
 from .manifests import JobPlan, operator_addresses, plain_job_addresses, plain_job_problems, plan_job
@@ -312,7 +311,7 @@ class KubernetesRuntime(Runtime):
                                      api_reason=choice.reason, queue=self.queue)
 
     def list_jobs(self) -> list[ListedJob]:
-        """Every job object of ours in the namespace, of every kind the cluster serves (`listing.py`)."""
+        """Every job object of ours in the namespace, of every kind the cluster serves (`create.list_jobs`)."""
         return list_jobs(self.connect(), self.effective_namespace())
 
     def poll(self, refs: Sequence[JobRef]) -> dict[str, JobStatus]:
