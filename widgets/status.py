@@ -26,6 +26,7 @@ from submarine_kernel.throttle import UpdateBatcher
 
 from .common import FallbackBundle, close_tree
 from .static import freeze_on_shutdown, frozen_bundle
+from .usage_view import UsageView
 
 TAIL_LINES = 200
 UPDATE_INTERVAL = 0.5
@@ -80,6 +81,7 @@ class JobStatusView(FallbackBundle, w.VBox):
         self.full_log_button.on_click(lambda _: self.show_full_log())
         self.buttons = w.HBox([self.stop_button, self.full_log_button])
         self.note = w.HTML()
+        self.usage = UsageView(session, ref)  # CPU, memory and GPU sparklines per replica
         self.logs_box = w.Accordion(children=[self.log_view], titles=(f"log (last {tail_lines} lines, follows the end)",))
         self.logs_box.selected_index = 0
         self.summary = w.HTML()
@@ -99,7 +101,7 @@ class JobStatusView(FallbackBundle, w.VBox):
             self._finish()
 
     def _live_children(self) -> list[w.Widget]:
-        return [self.buttons, self.header, self.replicas, self.note, self.logs_box]
+        return [self.buttons, self.header, self.replicas, self.usage, self.note, self.logs_box]
 
     def on_finish(self, callback: Callable[["JobStatusView"], None]) -> None:
         """Call `callback(view)` once the job has ended and its log was read (at once if that is so)."""

@@ -26,6 +26,7 @@ except ImportError:  # the supervisor's `python -S` script: the same file, by pa
     _spec.loader.exec_module(usage_data)
 
 USAGE_NAME = "usage.json"
+NOT_INSTALLED = "nvidia-ml-py is not installed: pip install 'submarine-kernel[gpu]' in the kernel's environment"
 SOURCE = "local (/proc, NVML)"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
@@ -96,9 +97,10 @@ def import_nvml(nvml_path: str | None):
         sys.path.append(nvml_path)  # appended: nothing of the standard library is shadowed
     try:
         import pynvml
-    except Exception as exc:
-        return None, f"nvidia-ml-py is not installed ({type(exc).__name__})" if isinstance(exc, ImportError) \
-            else nvml_reason(exc)
+    except ImportError:
+        return None, NOT_INSTALLED
+    except Exception as exc:  # a broken install
+        return None, nvml_reason(exc)
     return pynvml, ""
 
 
