@@ -53,6 +53,14 @@ def add_point(usage: dict, replica: str, point: list, budget: int = MAX_POINTS) 
         entry["points"] = thinned(points, budget)
 
 
+def raise_peaks(usage: dict, replica: str, **peaks) -> None:
+    """Raise `replica`'s peaks to values a source reports apart from its points (a container's lifetime max)."""
+    entry = usage["replicas"].setdefault(replica, {"points": [], "peak": {}})
+    for name, value in peaks.items():
+        if value is not None and (entry["peak"].get(name) is None or value > entry["peak"][name]):
+            entry["peak"][name] = value
+
+
 def thinned(points: list, budget: int) -> list:
     """The oldest half of `points` merged in pairs (CPU and GPU use averaged, memory the larger), the newest
     kept as they are: recent minutes stay sharp, the whole run still shows, and the length stays bounded."""

@@ -414,3 +414,36 @@ def test_the_fake_rm_answers_the_same_requests_in_the_real_rm_shapes(hadoop_clus
     finally:
         requests.delete(f"{hadoop_cluster.rm_url}/app/v1/services/shape-check", params={"user.name": user}, timeout=30)
         fake.stop()
+
+
+def test_each_replica_s_cpu_and_memory_come_from_its_nodemanager(hadoop_cluster):
+    """The NodeManager's own container metrics (ContainerResource_<id> in its /jmx; the harness sets
+    yarn.nodemanager.container-metrics.period-ms so they fill while containers run): two burning workers'
+    CPU % and memory, live and after the job ended, and the line saying YARN reports no GPU use."""
+    from submarine_kernel import usage
+    from submarine_kernel.runtimes.yarn import container_metrics
+
+    runtime, storage = runtime_for(hadoop_cluster), storage_for(hadoop_cluster)
+    bundle = Bundle({"burner.py": (Path(__file__).parent / "jobs" / "burner.py").read_bytes()})
+    spec = build_spec("usage-yarn", framework="custom", workers=2, command="python burner.py --mb 80 --seconds 30")
+    ref = runtime.submit(spec, bundle, storage.put(bundle).uri)
+    try:
+        deadline, live = time.monotonic() + 180, None
+        status = runtime.poll([ref])[ref.key]
+        while not status.terminal and time.monotonic() < deadline:
+            samples = runtime.usage([ref])[ref.key]
+            if len(samples["replicas"]) == 2:
+                live = json.loads(json.dumps(samples))
+            time.sleep(3)
+            status = runtime.poll([ref])[ref.key]
+        assert status.state == JobState.SUCCEEDED, status
+        final = runtime.usage([ref])[ref.key]  # the beans outlive their containers by 10 s
+        assert live is not None, final  # seen while the job ran, not only at its end
+        for samples in (live, final):
+            assert set(samples["replicas"]) == {"worker-0", "worker-1"}, samples
+            for entry in samples["replicas"].values():
+                assert entry["peak"]["cpu"] > 15 and entry["peak"]["rss"] > 80 * (1 << 20), entry
+            assert samples["notes"] == [container_metrics.NO_GPU]
+        assert usage.peaks_text(final).startswith("peak CPU ")
+    finally:
+        runtime.remove(ref)

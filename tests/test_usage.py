@@ -200,3 +200,31 @@ def test_an_old_registry_gains_the_usage_table_and_a_reused_name_shows_no_earlie
     registry.add(ref, job, None, None, JobStatus(JobState.RUNNING, "running"))  # the name taken again
     assert registry.usage(ref) is None and "local/reused" not in registry.usage_summaries()
     assert registry.forget("reused") == 1
+
+
+# -- YARN: the NodeManager's container metrics --------------------------------------------------------------
+#: a ContainerResource bean as Hadoop 3.4.2's NodeManager (the real-cluster harness) answered before its first
+#: flush (yarn.nodemanager.container-metrics.period-ms = -1, the default, while the container runs)
+EMPTY_BEAN = {"name": "Hadoop:service=NodeManager,name=ContainerResource_container_1_0001_01_000002",
+              "modelerType": "ContainerResource_container_1_0001_01_000002"}
+#: ... and after it (the keys the runtime reads; values from the same cluster, a burner holding 80 MiB)
+FULL_BEAN = {**EMPTY_BEAN, "PMemUsageMBsIMaxMBs": 94.0, "PMemUsageMBsMaxMBs": 94.0, "PCpuUsagePercentIMaxPercents": 31.0,
+             "PCpuUsagePercentMaxPercents": 49.0, "pMemLimitMBs": 384}
+
+
+def test_container_metrics_notes_say_what_yarn_has_not_published():
+    from submarine_kernel.runtimes.yarn import container_metrics as cm
+
+    samples = usage.empty(cm.SOURCE, 10.0)
+    cm.add_samples(samples, {}, {}, 40)
+    assert samples["notes"] == [cm.NO_CONTAINER, cm.NO_GPU]
+    container = "container_1_0001_01_000002"
+    cm.add_samples(samples, {"worker-0": container}, cm.beans_by_container({"beans": [EMPTY_BEAN]}), 40)
+    assert samples["notes"][0].startswith("no live resource metrics: the NodeManager publishes") and not samples["replicas"]
+    cm.add_samples(samples, {"worker-0": container}, {}, 40)
+    assert samples["notes"][0] == cm.NO_BEANS
+    cm.add_samples(samples, {"worker-0": container}, cm.beans_by_container({"beans": [FULL_BEAN]}), 40, now=5)
+    assert samples["notes"] == [cm.NO_GPU]
+    entry = samples["replicas"]["worker-0"]
+    assert entry["points"] == [[5, 31.0, 94 * MIB, None, None]]
+    assert entry["peak"] == {"cpu": 49.0, "rss": 94 * MIB}  # the container's lifetime maxima

@@ -136,6 +136,7 @@ class YarnRuntime(Runtime):
         #: the last service answer that listed containers, per job: a finished service lists none (the RM
         #: reads its stored definition), and its containers' logs stay on their NodeManagers
         self._containers_seen: dict[str, dict] = {}
+        self._usage: dict[str, dict] = {}  # job key → its samples so far (container_metrics.py)
         self._lock = threading.Lock()
         self.observe(self._drop_client, names=["rm_urls", "user", "kerberos", "principal", "keytab", "verify_tls",
                                                "client_cert", "request_timeout", "kinit_path", "klist_path"])
@@ -359,6 +360,33 @@ class YarnRuntime(Runtime):
                 status.replicas = st.replicas(YarnJobData.of(ref).components, services[ref.key])
             statuses[ref.key] = status
         return statuses
+
+    #: the NodeManager refreshes its JMX values about every 10 s: asking more often shows nothing new
+    usage_interval = 10.0
+
+    def usage(self, refs: Sequence[JobRef]) -> dict[str, dict]:
+        """Each replica's CPU % and memory as its NodeManager reports them (container_metrics.py): one service
+        GET per job, one nodes call, one `/jmx` call per NodeManager that runs its containers."""
+        from ... import usage
+        from . import container_metrics as cm
+
+        replicas: dict[str, dict[str, tuple[str, str]]] = {}
+        for ref in refs:
+            service = self._remember_containers(ref.name, self.client.get_service(ref.name) or {})
+            replicas[ref.key] = st.replica_containers(YarnJobData.of(ref).components, service)
+        hosts = {host for found in replicas.values() for _, host in found.values()}
+        nodes = self.client.node_http_addresses() if hosts else {}
+        beans: dict[str, dict] = {}
+        for node in sorted({nodes[h] for h in hosts if h in nodes}):
+            beans.update(cm.beans_by_container(self.client.node_jmx(node, cm.BEANS)))
+        out = {}
+        for ref in refs:
+            samples = self._usage.setdefault(ref.key, usage.empty(cm.SOURCE, self.usage_interval))
+            found = replicas[ref.key]
+            cm.add_samples(samples, {name: container for name, (container, _) in found.items()}, beans,
+                           usage.points_budget(len(found)))
+            out[ref.key] = samples
+        return out
 
     def links(self, ref: JobRef) -> dict[str, str]:
         """RM application page, YARN UI2 component page, logs page and the TensorBoard quicklink."""
