@@ -228,3 +228,31 @@ def test_container_metrics_notes_say_what_yarn_has_not_published():
     entry = samples["replicas"]["worker-0"]
     assert entry["points"] == [[5, 31.0, 94 * MIB, None, None]]
     assert entry["peak"] == {"cpu": 49.0, "rss": 94 * MIB}  # the container's lifetime maxima
+
+
+# -- Kubernetes: the metrics API ---------------------------------------------------------------------------
+def pod_metrics_item(name: str, *containers: tuple[str, str]) -> dict:
+    """A PodMetrics item in metrics.k8s.io/v1beta1's shape (k8s.io/metrics types.go: containers[].usage)."""
+    return {"metadata": {"name": name, "namespace": "ml"}, "timestamp": "2026-12-07T05:00:00Z", "window": "15s",
+            "containers": [{"name": f"c{i}", "usage": {"cpu": cpu, "memory": memory}}
+                           for i, (cpu, memory) in enumerate(containers)]}
+
+
+def test_pod_metrics_become_cpu_percent_and_bytes_per_replica():
+    pytest.importorskip("kubernetes")
+    from submarine_kernel.runtimes.kubernetes import pod_metrics as pm
+
+    samples = usage.empty(pm.SOURCE, 10.0)
+    pm.add_samples(samples, {}, {}, 40)
+    assert samples["notes"] == [pm.NO_POD, pm.NO_GPU]
+    pods = {"worker-0": "job-worker-0", "worker-1": "job-worker-1"}
+    pm.add_samples(samples, pods, {}, 40)
+    assert samples["notes"] == [pm.NOT_MEASURED, pm.NO_GPU]
+    metrics = {"job-worker-0": pod_metrics_item("job-worker-0", ("1500m", "100Mi"), ("250000000n", "12Mi")),
+               "job-worker-1": pod_metrics_item("job-worker-1", ("20m", "1Gi"))}
+    pm.add_samples(samples, pods, metrics, 40, now=7)
+    assert samples["replicas"]["worker-0"]["points"] == [[7, 175.0, 112 * MIB, None, None]]
+    assert samples["replicas"]["worker-1"]["peak"] == {"cpu": 2.0, "rss": 1024 * MIB}
+    assert samples["notes"] == [pm.NO_GPU]
+    pm.add_samples(samples, pods, None, 40)
+    assert samples["notes"] == [pm.NOT_SERVED]
