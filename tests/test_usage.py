@@ -270,3 +270,55 @@ def test_load_ext_imports_no_usage_module_and_no_nvml():
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+@pytest.mark.slow
+def test_the_status_view_draws_sparklines_and_the_history_compares_use_and_provenance(tmp_path):
+    """Two real local runs with different params: the live view of one shows a sparkline row per replica, and
+    the history's compare view shows both runs' peaks and how they were made differently."""
+    import submarine_kernel as sk
+    from submarine_kernel.session import default_session
+    from submarine_kernel.widgets.history import RunHistory
+    from submarine_kernel.widgets.status import JobStatusView
+
+    from core_support import wait_until
+
+    session = default_session()
+    jobs = [sk.submit("python burner.py --mb 32 --seconds {seconds}", files={"burner.py": BURNER.read_text()},
+                      name=f"spark-{seconds}", workers=2, params={"seconds": seconds}) for seconds in (6, 7)]
+    view = JobStatusView(session, jobs[1].ref, follow_logs=False)
+    try:
+        assert view.usage in view.children
+        wait_until(lambda: "master-0" in view.usage.value and "worker-0" in view.usage.value
+                   and any(ch in view.usage.value for ch in usage.SPARK[1:]), timeout=60)
+        assert " MiB" in view.usage.value and "%" in view.usage.value
+        for job in jobs:
+            assert job.wait(timeout=120).state == JobState.SUCCEEDED
+        wait_until(lambda: len(session.registry.usage_summaries()) == 2, timeout=30)
+    finally:
+        view.close()
+    history = RunHistory(session)
+    try:
+        shown = history.compare.value
+        assert "What each run used" in shown and shown.count("peak CPU ") == 2, shown
+        assert "Made from" in shown and "param seconds" in shown, shown
+        assert "What each run used" in history.static_html()
+    finally:
+        history.close()
+
+
+def test_a_local_job_without_samples_says_why(tmp_path):
+    from submarine_kernel.runtimes.local import LocalRuntime
+    from submarine_kernel.runtimes.local.data import LocalJobData
+
+    runtime = LocalRuntime(jobs_dir=str(tmp_path))
+    old, new = tmp_path / "old-job", tmp_path / "new-job"
+    for folder, job in ((old, {"name": "old-job", "replicas": []}),
+                        (new, {"name": "new-job", "replicas": [], "nvml_path": None})):
+        folder.mkdir()
+        (folder / "job.json").write_text(json.dumps(job))
+    refs = [LocalJobData.ref("old-job", old), LocalJobData.ref("new-job", new)]
+    answers = runtime.usage(refs)
+    assert answers[refs[0].key]["notes"] == [
+        "no resource samples: the job was started before submarine-kernel sampled resource use"]
+    assert answers[refs[1].key]["notes"] == ["no resource samples yet (the job's supervisor takes one every 2 s)"]

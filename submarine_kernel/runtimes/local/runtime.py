@@ -262,10 +262,16 @@ class LocalRuntime(Runtime):
 
         out = {}
         for ref in refs:
-            found = read_usage(self._job_dir(ref))
-            out[ref.key] = found if isinstance(found, dict) and isinstance(found.get("replicas"), dict) else \
-                usage.empty("local", usage.SAMPLE_SECONDS, ["no resource samples yet (the job's supervisor "
-                                                            "writes one every 2 s)"])
+            job_dir = self._job_dir(ref)
+            found = read_usage(job_dir)
+            if isinstance(found, dict) and isinstance(found.get("replicas"), dict):
+                out[ref.key] = found
+                continue
+            job = processes.read_json(job_dir / "job.json")
+            why = ("no resource samples: the job was started before submarine-kernel sampled resource use"
+                   if isinstance(job, dict) and "nvml_path" not in job else
+                   "no resource samples yet (the job's supervisor takes one every 2 s)")
+            out[ref.key] = usage.empty("local", usage.SAMPLE_SECONDS, [why])
         return out
 
     def _readable_status(self, job_dir: Path, raw) -> dict | None:
