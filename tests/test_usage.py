@@ -21,7 +21,7 @@ from submarine_kernel.registry import Registry
 from submarine_kernel.runtimes.local import sampler
 from submarine_kernel.spec import build_spec
 
-from core_support import job_file
+from core_support import imported_by_load_ext, job_file
 from kernel_support import execute, html, text
 
 BURNER = Path(__file__).parent / "jobs" / "burner.py"
@@ -259,17 +259,10 @@ def test_pod_metrics_become_cpu_percent_and_bytes_per_replica():
 
 
 def test_load_ext_imports_no_usage_module_and_no_nvml():
-    probe = ("from IPython.core.interactiveshell import InteractiveShell\n"
-             "shell = InteractiveShell.instance()\n"
-             "shell.run_line_magic('load_ext', 'submarine_kernel')\n"
-             "import sys\n"
-             "lazy = ('submarine_kernel.usage', 'submarine_kernel.runtimes.local.sampler', 'pynvml',\n"
-             "        'submarine_kernel.runtimes.yarn.container_metrics', 'submarine_kernel.runtimes.kubernetes.pod_metrics',\n"
-             "        'submarine_kernel.widgets.usage_view', 'submarine_kernel.widgets.run_details')\n"
-             "print(sorted(m for m in lazy if m in sys.modules))")
-    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().splitlines()[-1] == "[]"
+    assert imported_by_load_ext([
+        "submarine_kernel.usage", "submarine_kernel.runtimes.local.sampler", "pynvml",
+        "submarine_kernel.runtimes.yarn.container_metrics", "submarine_kernel.runtimes.kubernetes.pod_metrics",
+        "submarine_kernel.widgets.usage_view", "submarine_kernel.widgets.run_details"]) == []
 
 
 @pytest.mark.slow
