@@ -31,7 +31,20 @@ import subprocess
 import sys
 import time
 
-import sampler  # beside this script: `python -S supervisor.py` puts its folder first on sys.path
+
+def _load_sampler():
+    """sampler.py beside this file, by path: however this script is started (`python -S supervisor.py`, or
+    run_path from a wrapper), the package it sits in is not importable without site packages."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "submarine_sampler", os.path.join(os.path.dirname(os.path.abspath(__file__)), "sampler.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+sampler = _load_sampler()
 
 DEFAULT_STOP_GRACE_SECONDS = 30.0
 #: grace for replicas the watchdog ends after the supervisor died (no one is waiting for a checkpoint)
