@@ -411,6 +411,18 @@ def test_the_fake_rm_answers_the_same_requests_in_the_real_rm_shapes(hadoop_clus
         real_apps = requests.get(f"{hadoop_cluster.rm_url}/ws/v1/cluster/apps", timeout=10).json()
         fake_apps = requests.get(f"{fake.url}/ws/v1/cluster/apps", timeout=10).json()
         assert missing_from(shape(real_apps), shape(fake_apps)) == []
+        # the NodeManager's container metrics, once its monitor has filled them (container-metrics.period-ms)
+        query = {"qry": "Hadoop:service=NodeManager,name=ContainerResource_*"}
+        node = f"http://127.0.0.1:{hadoop_cluster.ports['nm_web']}/jmx"
+        while True:
+            real_jmx = requests.get(node, params=query, timeout=10).json()
+            if any("PMemUsageMBsMaxMBs" in bean for bean in real_jmx["beans"]):
+                break
+            assert time.monotonic() < deadline + 60, real_jmx
+            time.sleep(1)
+        fake_jmx = requests.get(f"{fake.url}/jmx", params=query, timeout=10).json()
+        real_jmx["beans"] = [b for b in real_jmx["beans"] if "PMemUsageMBsMaxMBs" in b]
+        assert fake_jmx["beans"] and missing_from(shape(real_jmx), shape(fake_jmx)) == []
     finally:
         requests.delete(f"{hadoop_cluster.rm_url}/app/v1/services/shape-check", params={"user.name": user}, timeout=30)
         fake.stop()

@@ -308,3 +308,21 @@ def test_session_flow_uploads_to_hdfs_and_submits_to_yarn(yarn, tmp_path):
             session.close()
     finally:
         hdfs.stop()
+
+
+def test_resource_use_of_many_jobs_costs_one_jmx_call_per_nodemanager(yarn):
+    """Which container runs which replica is asked once per job; after that a round of usage is one /jmx
+    call per NodeManager (the test server is one), whatever the number of jobs."""
+    rt = make_runtime(yarn.url)
+    refs = [rt.submit(spec(f"job-{i}"), BUNDLE, BUNDLE_URI) for i in range(5)]
+    for ref in refs:
+        yarn.advance(ref.name, "STABLE")
+    yarn.reset_counts()
+    first = rt.usage(refs)
+    assert yarn.count("GET", "/app/v1/services/") == 5 and yarn.count("GET", "/jmx") == 1
+    assert all(set(first[r.key]["replicas"]) == {"worker-0", "worker-1"} for r in refs), first
+    yarn.reset_counts()
+    again = rt.usage(refs)
+    assert yarn.count() == 1 and yarn.count("GET", "/jmx") == 1
+    entry = again[refs[0].key]["replicas"]["worker-0"]
+    assert entry["peak"] == {"cpu": 95.0, "rss": 128 << 20} and entry["points"][-1][1:3] == [80.0, 120 << 20]
