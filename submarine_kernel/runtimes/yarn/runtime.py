@@ -45,6 +45,8 @@ RM_PLACEHOLDER = "<YarnRuntime.rm_urls>"
 #: all known, and how often the NodeManagers' addresses are listed again
 USAGE_SERVICE_SECONDS = 30.0
 USAGE_NODES_SECONDS = 300.0
+#: most service GETs one round of resource use makes (the rest wait for the next rounds)
+USAGE_SERVICES_PER_ROUND = 8
 
 
 
@@ -375,21 +377,27 @@ class YarnRuntime(Runtime):
         """Each replica's CPU % and memory as its NodeManager reports them (container_metrics.py): one `/jmx`
         call per NodeManager that runs the jobs' containers, whatever the number of jobs. Which container runs
         which replica comes from the job's service, asked only until every replica is known (or one of them
-        lost its metrics: a restarted container), at most every USAGE_SERVICE_SECONDS; the NodeManagers'
-        addresses from one nodes call every USAGE_NODES_SECONDS."""
+        lost its metrics: a restarted container), at most every USAGE_SERVICE_SECONDS and for at most
+        USAGE_SERVICES_PER_ROUND jobs a round; the NodeManagers' addresses from one nodes call every
+        USAGE_NODES_SECONDS."""
         from ... import usage
         from . import container_metrics as cm
 
         moment = time.monotonic()
+        unmapped = []
         for ref in refs:
             known, asked = self._replica_containers.get(ref.key, ({}, -1e9))
             expected = sum(p.count for p in YarnJobData.of(ref).components)
             if (not known or len(known) < expected or ref.key in self._usage_lost) and \
                     moment - asked >= USAGE_SERVICE_SECONDS:
-                service = self._remember_containers(ref.name, self.client.get_service(ref.name) or {})
-                known = st.replica_containers(YarnJobData.of(ref).components, service) or known
-                self._replica_containers[ref.key] = (known, moment)
-                self._usage_lost.discard(ref.key)
+                unmapped.append((asked, ref))
+        # a sweep that starts 100 jobs at once asks their services over several rounds, never all in one
+        for _, ref in sorted(unmapped, key=lambda item: item[0])[:USAGE_SERVICES_PER_ROUND]:
+            service = self._remember_containers(ref.name, self.client.get_service(ref.name) or {})
+            known = st.replica_containers(YarnJobData.of(ref).components, service) or \
+                self._replica_containers.get(ref.key, ({}, 0))[0]
+            self._replica_containers[ref.key] = (known, moment)
+            self._usage_lost.discard(ref.key)
         hosts = {host for known, _ in (self._replica_containers.get(r.key, ({}, 0)) for r in refs)
                  for _, host in known.values()}
         if hosts - set(self._nodes[0]) or moment - self._nodes[1] >= USAGE_NODES_SECONDS:
