@@ -369,15 +369,22 @@ class Registry:
                              (ref.runtime, ref.name)).fetchone()
         return json.loads(row["record"]) if row else None
 
-    def keep_usage(self, ref: JobRef, samples: dict) -> None:
-        """What the run used (usage.py's form) and its peaks, tied to the job row's submission time: an
-        earlier job of the same name never lends its usage to a later one."""
+    def keep_usage(self, runs: list[tuple[JobRef, dict]]) -> None:
+        """What each run used (usage.py's form) and its peaks, in one transaction, tied to the job row's
+        submission time: an earlier job of the same name never lends its usage to a later one."""
         from .usage import summary
 
+        rows = [(json.dumps(summary(samples)), json.dumps(samples), ref.runtime, ref.name) for ref, samples in runs]
         with self._guard(), closing(self._connect()) as db:
-            db.execute("INSERT OR REPLACE INTO usage (runtime, name, submitted, summary, samples) "
-                       "SELECT runtime, name, submitted, ?, ? FROM jobs WHERE runtime = ? AND name = ?",
-                       (json.dumps(summary(samples)), json.dumps(samples), ref.runtime, ref.name))
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.executemany("INSERT OR REPLACE INTO usage (runtime, name, submitted, summary, samples) "
+                               "SELECT runtime, name, submitted, ?, ? FROM jobs WHERE runtime = ? AND name = ?", rows)
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
 
     def usage(self, ref: JobRef) -> dict | None:
         """The run's samples (usage.py's form); None for runs that kept none."""

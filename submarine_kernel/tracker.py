@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 Listener = Callable[[JobRef, JobStatus], None]
 UsageListener = Callable[[JobRef, dict], None]
 #: how often a running job's usage is written to the registry (each answer still reaches the listeners)
-USAGE_RECORD_SECONDS = 10.0
+USAGE_RECORD_SECONDS = 30.0
 
 
 class Tracker:
@@ -161,6 +161,7 @@ class Tracker:
                 log.warning("resource use of %s jobs unavailable: %s", runtime_name, said)
             self._usage_failed = said
             return
+        to_record = []
         for ref in asked:
             found = answers.get(ref.key)
             if found is None:
@@ -170,16 +171,17 @@ class Tracker:
                 self._usage[ref.key] = found
                 if final:
                     self._usage.pop(ref.key, None)
-            if self.registry is not None and (
-                    final or moment - self._usage_recorded.get(ref.key, -1e9) >= USAGE_RECORD_SECONDS):
+            if final or moment - self._usage_recorded.get(ref.key, -1e9) >= USAGE_RECORD_SECONDS:
+                to_record.append((ref, found))
                 self._usage_recorded[ref.key] = moment
-                try:
-                    self.registry.keep_usage(ref, found)
-                except Exception as exc:
-                    log.warning("the resource use of %s is not recorded: %s", ref.name, exc)
             if final:
                 self._usage_recorded.pop(ref.key, None)
             self._usage_listeners.notify(ref, found)
+        if self.registry is not None and to_record:
+            try:
+                self.registry.keep_usage(to_record)  # one transaction for the round's jobs
+            except Exception as exc:
+                log.warning("the resource use of %s job(s) is not recorded: %s", len(to_record), exc)
 
     def _stale(self, refs: list[JobRef], message: str) -> dict[str, JobStatus]:
         out = {}

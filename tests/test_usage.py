@@ -193,7 +193,7 @@ def test_an_old_registry_gains_the_usage_table_and_a_reused_name_shows_no_earlie
     registry.add(ref, job, None, None, JobStatus(JobState.SUCCEEDED, "done"))
     samples = usage.empty("local", 2.0)
     usage.add_point(samples, "worker-0", [1, 50.0, 10 * MIB, None, None])
-    registry.keep_usage(ref, samples)
+    registry.keep_usage([(ref, samples)])
     assert registry.usage(ref) == samples
     assert registry.usage_summaries()["local/reused"]["peaks"]["cpu"] == 50.0
     time.sleep(1.1)  # submission times have one-second resolution
