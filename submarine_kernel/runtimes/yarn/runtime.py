@@ -45,8 +45,9 @@ RM_PLACEHOLDER = "<YarnRuntime.rm_urls>"
 #: all known, and how often the NodeManagers' addresses are listed again
 USAGE_SERVICE_SECONDS = 30.0
 USAGE_NODES_SECONDS = 300.0
-#: most service GETs one round of resource use makes (the rest wait for the next rounds)
-USAGE_SERVICES_PER_ROUND = 8
+#: most service GETs one round of resource use makes (the rest wait for the next rounds: 100 jobs started at
+#: once all show their use after about 8 minutes, and following them stays about one request per poll)
+USAGE_SERVICES_PER_ROUND = 2
 
 
 
