@@ -154,6 +154,7 @@ def replica_lines(usage: dict | None, width: int = 40) -> list[tuple[str, str, s
         if last[GPU] is None and last[GPU_MEM] is None:
             gpu = "-"
         else:
-            gpu = f"{sparkline([p[GPU] for p in points], width, 100)} {percent_text(last[GPU])} / {size_text(last[GPU_MEM])}"
+            gpu = (f"{sparkline([p[GPU] for p in points], width, 100)} {percent_text(last[GPU])} / "
+                   f"{size_text(last[GPU_MEM])}")
         rows.append((name, cpu, mem, gpu))
     return rows

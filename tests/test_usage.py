@@ -208,8 +208,8 @@ def test_an_old_registry_gains_the_usage_table_and_a_reused_name_shows_no_earlie
 EMPTY_BEAN = {"name": "Hadoop:service=NodeManager,name=ContainerResource_container_1_0001_01_000002",
               "modelerType": "ContainerResource_container_1_0001_01_000002"}
 #: ... and after it (the keys the runtime reads; values from the same cluster, a burner holding 80 MiB)
-FULL_BEAN = {**EMPTY_BEAN, "PMemUsageMBsIMaxMBs": 94.0, "PMemUsageMBsMaxMBs": 94.0, "PCpuUsagePercentIMaxPercents": 31.0,
-             "PCpuUsagePercentMaxPercents": 49.0, "pMemLimitMBs": 384}
+FULL_BEAN = {**EMPTY_BEAN, "PMemUsageMBsIMaxMBs": 94.0, "PMemUsageMBsMaxMBs": 94.0,
+             "PCpuUsagePercentIMaxPercents": 31.0, "PCpuUsagePercentMaxPercents": 49.0, "pMemLimitMBs": 384}
 
 
 def test_container_metrics_notes_say_what_yarn_has_not_published():
@@ -220,7 +220,8 @@ def test_container_metrics_notes_say_what_yarn_has_not_published():
     assert samples["notes"] == [cm.NO_CONTAINER, cm.NO_GPU]
     container = "container_1_0001_01_000002"
     cm.add_samples(samples, {"worker-0": container}, cm.beans_by_container({"beans": [EMPTY_BEAN]}), 40)
-    assert samples["notes"][0].startswith("no live resource metrics: the NodeManager publishes") and not samples["replicas"]
+    assert samples["notes"][0].startswith("no live resource metrics: the NodeManager publishes")
+    assert not samples["replicas"]
     cm.add_samples(samples, {"worker-0": container}, {}, 40)
     assert samples["notes"][0] == cm.NO_BEANS
     cm.add_samples(samples, {"worker-0": container}, cm.beans_by_container({"beans": [FULL_BEAN]}), 40, now=5)
@@ -315,3 +316,14 @@ def test_a_local_job_without_samples_says_why(tmp_path):
     assert answers[refs[0].key]["notes"] == [
         "no resource samples: the job was started before submarine-kernel sampled resource use"]
     assert answers[refs[1].key]["notes"] == ["no resource samples yet (the job's supervisor takes one every 2 s)"]
+
+
+def test_pod_metrics_that_cannot_be_read_say_why():
+    pytest.importorskip("kubernetes")
+    from submarine_kernel.runtimes.kubernetes import pod_metrics as pm
+
+    samples = usage.empty(pm.SOURCE, 10.0)
+    pm.add_samples(samples, {"worker-0": "p"}, "the Kubernetes API refused the credentials of x to list the pod "
+                                               "metrics of namespace 'ml' (403: forbidden)", 40)
+    assert samples["notes"] == ["no resource metrics: the Kubernetes API refused the credentials of x to list the "
+                                "pod metrics of namespace 'ml' (403: forbidden)"]

@@ -46,4 +46,5 @@ def details_html(session, rows) -> str:
         return (f'<div class="submarine-run-details">{used_html(summaries, rows)}'
                 f"{provenance_html(session.registry, rows)}</div>")
     except Exception as exc:  # the history itself still shows: these are details
-        return f"<small>run details unavailable: {escape(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)}</small>"
+        said = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return f"<small>run details unavailable: {escape(said)}</small>"

@@ -38,10 +38,13 @@ def pod_totals(item: Mapping) -> tuple[float | None, int | None]:
     return (round(cpu, 1), memory) if seen else (None, None)
 
 
-def add_samples(samples: dict, replica_pods: Mapping[str, str], metrics: Mapping[str, Mapping] | None,
+def add_samples(samples: dict, replica_pods: Mapping[str, str], metrics: Mapping[str, Mapping] | str | None,
                 budget: int, now: float | None = None) -> None:
     """One point per replica (`replica → pod name`) the metrics list (`pod name → PodMetrics`; None when the
-    API is not served) has; the notes say what holds now."""
+    API is not served, or the one-line reason it could not be read) has; the notes say what holds now."""
+    if isinstance(metrics, str):
+        samples["notes"] = [f"no resource metrics: {metrics}"]
+        return
     now = round(time.time() if now is None else now, 1)
     for replica, pod in replica_pods.items():
         item = (metrics or {}).get(pod)

@@ -343,6 +343,7 @@ class KubernetesRuntime(Runtime):
         namespace; the pods' replicas from the pods watch cache."""
         from ... import usage
         from . import pod_metrics as pm
+        from ...errors import SubmarineError, TransientError
         from .client import NotFound
         from .status import pod_job, pod_replica
 
@@ -360,6 +361,10 @@ class KubernetesRuntime(Runtime):
                     listed[namespace] = {i["metadata"]["name"]: i for i in answer.get("items") or []}
                 except NotFound:  # the API server serves no metrics.k8s.io (no metrics-server)
                     listed[namespace] = None
+                except TransientError:
+                    raise  # the tracker says so once and asks again next round
+                except SubmarineError as exc:  # refused credentials (RBAC on metrics.k8s.io): said in the view
+                    listed[namespace] = str(exc)
             replica_pods = {}
             for pod in sorted(self.watch(namespace, "pods").items(),
                               key=lambda p: p["metadata"].get("creationTimestamp") or ""):

@@ -144,7 +144,8 @@ class YarnRuntime(Runtime):
         #: reads its stored definition), and its containers' logs stay on their NodeManagers
         self._containers_seen: dict[str, dict] = {}
         self._usage: dict[str, dict] = {}  # job key → its samples so far (container_metrics.py)
-        self._replica_containers: dict[str, tuple[dict, float]] = {}  # job key → ({replica: (container, host)}, asked)
+        #: job key → ({replica: (container id, host)}, when its service was last asked)
+        self._replica_containers: dict[str, tuple[dict, float]] = {}
         self._usage_lost: set[str] = set()  # jobs a mapped container of which has no metrics any more
         self._nodes: tuple[dict[str, str], float] = ({}, -1e9)  # NodeManager web addresses by host, when asked
         self._lock = threading.Lock()
