@@ -283,9 +283,10 @@ def test_the_status_view_draws_sparklines_and_the_history_compares_use_and_prove
     view = JobStatusView(session, jobs[1].ref, follow_logs=False)
     try:
         assert view.usage in view.children
+        # the second sample on: CPU measured over an interval, the held MiB resident
         wait_until(lambda: "master-0" in view.usage.value and "worker-0" in view.usage.value
-                   and any(ch in view.usage.value for ch in usage.SPARK[1:]), timeout=60)
-        assert " MiB" in view.usage.value and "%" in view.usage.value
+                   and " %" in view.usage.value and " MiB" in view.usage.value, timeout=60)
+        assert any(ch in view.usage.value for ch in usage.SPARK)
         for job in jobs:
             assert job.wait(timeout=120).state == JobState.SUCCEEDED
         wait_until(lambda: len(session.registry.usage_summaries()) == 2, timeout=30)
