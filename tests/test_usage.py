@@ -328,3 +328,17 @@ def test_pod_metrics_that_cannot_be_read_say_why():
                                                "metrics of namespace 'ml' (403: forbidden)", 40)
     assert samples["notes"] == ["no resource metrics: the Kubernetes API refused the credentials of x to list the "
                                 "pod metrics of namespace 'ml' (403: forbidden)"]
+
+
+def test_a_cluster_runtime_keeps_samples_between_calls_and_lets_ended_jobs_go(monkeypatch):
+    import time as clock
+
+    from submarine_kernel.runtimes.yarn import YarnRuntime
+
+    runtime = YarnRuntime(rm_urls=["http://127.0.0.1:9"])
+    kept = runtime.kept_usage("yarn/a", "test")
+    assert runtime.kept_usage("yarn/a", "test") is kept and kept["interval"] == runtime.usage_interval
+    later = clock.monotonic() + 3601
+    monkeypatch.setattr(clock, "monotonic", lambda: later)
+    runtime.kept_usage("yarn/b", "test")
+    assert set(runtime._kept_usage) == {"yarn/b"}

@@ -142,7 +142,6 @@ class KubernetesRuntime(Runtime):
         self._facts: tuple[Credentials, LocalFacts] | None = None
         #: where queued jobs wait in their Kueue LocalQueue
         self.queues = QueuePositions()
-        self._usage: dict[str, dict] = {}  # job key → its samples so far (pod_metrics.py)
         super().__init__(**kwargs)
 
     @observe("kubeconfig", "context", "in_cluster")
@@ -371,7 +370,7 @@ class KubernetesRuntime(Runtime):
                 replica = pod_replica(pod, data) if pod_job(pod) == ref.name else None
                 if replica:
                     replica_pods[replica] = pod["metadata"]["name"]  # the newest pod of a replica last
-            samples = self._usage.setdefault(ref.key, usage.empty(pm.SOURCE, self.usage_interval))
+            samples = self.kept_usage(ref.key, pm.SOURCE)
             pm.add_samples(samples, replica_pods, listed[namespace], usage.points_budget(len(data.replicas)))
             out[ref.key] = samples
         return out

@@ -143,7 +143,6 @@ class YarnRuntime(Runtime):
         #: the last service answer that listed containers, per job: a finished service lists none (the RM
         #: reads its stored definition), and its containers' logs stay on their NodeManagers
         self._containers_seen: dict[str, dict] = {}
-        self._usage: dict[str, dict] = {}  # job key → its samples so far (container_metrics.py)
         #: job key → ({replica: (container id, host)}, when its service was last asked)
         self._replica_containers: dict[str, tuple[dict, float]] = {}
         self._usage_lost: set[str] = set()  # jobs a mapped container of which has no metrics any more
@@ -413,7 +412,7 @@ class YarnRuntime(Runtime):
             known = {name: container for name, (container, _) in mapped.items()}
             if any(container not in beans for container in known.values()):
                 self._usage_lost.add(ref.key)
-            samples = self._usage.setdefault(ref.key, usage.empty(cm.SOURCE, self.usage_interval))
+            samples = self.kept_usage(ref.key, cm.SOURCE)
             cm.add_samples(samples, known, beans, usage.points_budget(len(known)))
             out[ref.key] = samples
         return out
