@@ -317,8 +317,15 @@ class SubmarineMagics(Magics, SubmarineConfig):
         job = self.session.job(self._name(args.name))
         status = job.status()
         values = job.last_metrics()
-        display({"text/html": render.status_html(job.name, status, job.ref.runtime, values),
-                 "text/plain": render.status_text(job.name, status, job.ref.runtime, values)}, raw=True)
+        from html import escape
+
+        from submarine_kernel.usage import peaks_text
+
+        used = peaks_text(job.usage())  # `peak CPU 187 % · peak mem 612 MiB · GPU -`, or why nothing is known
+        display({"text/html": render.status_html(job.name, status, job.ref.runtime, values)
+                 + (f"<div><small>used: {escape(used)}</small></div>" if used else ""),
+                 "text/plain": render.status_text(job.name, status, job.ref.runtime, values)
+                 + (f"\nused: {used}" if used else "")}, raw=True)
 
     def _sub_list(self, rest: str):
         args = self._parse("list", rest)

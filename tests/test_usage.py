@@ -39,6 +39,7 @@ def test_a_real_kernel_records_what_a_two_replica_job_used(tmp_path, isolated_da
         burner_cell(),
         f"%submarine run --name burn-usage --workers 2 --wait -- python burner.py --mb {HELD_MIB} --seconds 9",
         "%submarine history",
+        "%submarine status burn-usage",
         tmp_path=tmp_path)
     run = text(nb.cells[1])
     assert "SUCCEEDED" in run, run
@@ -57,6 +58,8 @@ def test_a_real_kernel_records_what_a_two_replica_job_used(tmp_path, isolated_da
     shown = html(nb.cells[2])
     assert "What each run used" in shown and "peak CPU" in shown and "peak mem" in shown, shown
     assert "burn-usage" in shown
+    status = text(nb.cells[3])
+    assert "used: peak CPU " in status and " MiB" in status, status  # the same line in a terminal
 
 
 def test_a_replica_that_holds_memory_and_burns_cpu_is_sampled(tmp_path):
