@@ -293,6 +293,8 @@ def test_the_status_view_draws_sparklines_and_the_history_compares_use_and_prove
         for job in jobs:
             assert job.wait(timeout=120).state == JobState.SUCCEEDED
         wait_until(lambda: len(session.registry.usage_summaries()) == 2, timeout=30)
+        wait_until(lambda: view.finished, timeout=30)  # collapsed to its summary, which keeps the peaks
+        assert "used: peak CPU " in view.summary.value, view.summary.value
     finally:
         view.close()
     history = RunHistory(session)

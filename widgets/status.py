@@ -247,7 +247,8 @@ class JobStatusView(FallbackBundle, w.VBox):
 
     # -- fallbacks ---------------------------------------------------------------------------------------
     def summary_html(self) -> str:
-        return render.summary_html(self.ref.name, self.status, self.ref.runtime, self.last_metrics, self.lines)
+        return render.summary_html(self.ref.name, self.status, self.ref.runtime, self.last_metrics, self.lines) \
+            + self.usage.summary_html()
 
     def fallback_html(self) -> str:
         if self.status.terminal:

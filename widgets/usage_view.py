@@ -50,6 +50,7 @@ class UsageView(w.HTML):
                 known = session.registry.usage(ref)  # a job that ended before this view was made
             except Exception:
                 known = None
+        self.samples = known
         super().__init__(value=usage_html(known))
         self.add_class("submarine-usage")
         self.add_class("jp-RenderedHTMLCommon")
@@ -57,9 +58,15 @@ class UsageView(w.HTML):
 
     def _on_usage(self, ref, samples: dict) -> None:
         if ref.key == self.ref.key:
+            self.samples = samples
             value = usage_html(samples)
             if value != self.value:
                 self.value = value
+
+    def summary_html(self) -> str:
+        """The one line a finished job's summary keeps: `used: peak CPU 187 % · peak mem 612 MiB · GPU -`."""
+        used = usage.peaks_text(self.samples)
+        return f'<div class="submarine-used"><small>used: {escape(used)}</small></div>' if used else ""
 
     def close(self) -> None:
         self._remove_listener()
