@@ -98,6 +98,7 @@ import storage_bench  # noqa: E402,F401 (registers the storage section)
 import kubernetes_bench  # noqa: E402,F401 (registers the kubernetes section: a real API server)
 import hadoop_bench  # noqa: E402,F401 (registers the real-Hadoop section)
 import sweep_bench  # noqa: E402,F401 (registers the early-stopping section)
+import usage_bench  # noqa: E402,F401 (registers the usage-sampling section)
 
 
 def main(argv: list[str] | None = None) -> int:

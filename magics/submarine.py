@@ -335,8 +335,11 @@ class SubmarineMagics(Magics, SubmarineConfig):
         status = job.status()
         values = job.last_metrics()
         shown = None if status.terminal else progress.of_job(job)
-        display({"text/html": render.status_html(job.name, status, job.ref.runtime, values, shown),
-                 "text/plain": render.status_text(job.name, status, job.ref.runtime, values, shown)}, raw=True)
+        from submarine_kernel.usage import peaks_text
+
+        used = peaks_text(job.usage())  # `peak CPU 187 % · peak mem 612 MiB · GPU -`, or why nothing is known
+        display({"text/html": render.status_html(job.name, status, job.ref.runtime, values, shown, used),
+                 "text/plain": render.status_text(job.name, status, job.ref.runtime, values, shown, used)}, raw=True)
 
     def _sub_list(self, rest: str):
         args = self._parse("list", rest)

@@ -247,9 +247,10 @@ def _status(session, args) -> None:
     job = _job(session, args.name, args.runtime)
     status = job.status()
     from .progress import of_job
+    from .usage import peaks_text
 
     print(render.status_text(job.name, status, job.ref.runtime, job.last_metrics(),
-                             None if status.terminal else of_job(job)))
+                             None if status.terminal else of_job(job), peaks_text(job.usage())))
     if status.terminal and status.state.value != "SUCCEEDED":
         print(f"  see: {hints.logs_command(job.name, status, hints.SHELL)}")
 

@@ -106,6 +106,20 @@ class Job:
         except SubmarineError:
             return {}
 
+    def usage(self) -> dict | None:
+        """What the job's replicas used (usage.py's form): its runtime's answer now while the job runs, else
+        what the registry kept; None when nothing was kept (runs from before resource use was recorded)."""
+        status = self.last_status or self.session.tracker.last(self.ref)
+        if status is None or not status.terminal:
+            try:
+                return self.runtime.usage([self.ref])[self.ref.key]
+            except Exception:  # the cluster cannot be asked now: what was kept still tells
+                pass
+        try:
+            return self.session.registry.usage(self.ref)
+        except SubmarineError:
+            return None
+
     def logs(self, replica: str | None = None, tail: int | None = None) -> str:
         """One replica's log so far (the deciding replica by default)."""
         return "\n".join(self.runtime.logs(self.ref, replica=replica, tail=tail))

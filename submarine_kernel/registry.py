@@ -1,6 +1,8 @@
 """Job history in SQLite, so jobs survive a kernel restart and a new process can list and re-attach them.
 
-One row per job: its reference, spec (secrets redacted), bundle, params, latest status and metrics.
+One row per job: its reference, spec (secrets redacted), bundle, params, latest status and metrics; beside
+it what the run was made from (`provenance`) and what it used (`usage`: peaks and bounded samples, usage.py).
+Tables are created when missing on every open, so an older file gains the new ones.
 The file is created readable by its user only; every call opens its own connection, so the tracker
 thread and the kernel thread never share one.
 
@@ -51,6 +53,14 @@ CREATE TABLE IF NOT EXISTS provenance (
     runtime     TEXT NOT NULL,
     name        TEXT NOT NULL,
     record      TEXT NOT NULL,
+    PRIMARY KEY (runtime, name)
+);
+CREATE TABLE IF NOT EXISTS usage (
+    runtime     TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    submitted   TEXT NOT NULL,
+    summary     TEXT NOT NULL,
+    samples     TEXT NOT NULL,
     PRIMARY KEY (runtime, name)
 );
 """
@@ -343,6 +353,7 @@ class Registry:
         """Delete every row called `name` (a damaged one included); returns how many."""
         with self._guard(), closing(self._connect()) as db:
             db.execute("DELETE FROM provenance WHERE name = ?", (name,))
+            db.execute("DELETE FROM usage WHERE name = ?", (name,))
             return db.execute("DELETE FROM jobs WHERE name = ?", (name,)).rowcount
 
     def keep_provenance(self, ref: JobRef, record: dict) -> None:
@@ -357,6 +368,44 @@ class Registry:
             row = db.execute("SELECT record FROM provenance WHERE runtime = ? AND name = ?",
                              (ref.runtime, ref.name)).fetchone()
         return json.loads(row["record"]) if row else None
+
+    def keep_usage(self, runs: list[tuple[JobRef, dict]]) -> None:
+        """What each run used (usage.py's form) and its peaks, in one transaction, tied to the job row's
+        submission time: an earlier job of the same name never lends its usage to a later one."""
+        from .usage import summary
+
+        rows = [(json.dumps(summary(samples)), json.dumps(samples), ref.runtime, ref.name) for ref, samples in runs]
+        with self._guard(), closing(self._connect()) as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.executemany("INSERT OR REPLACE INTO usage (runtime, name, submitted, summary, samples) "
+                               "SELECT runtime, name, submitted, ?, ? FROM jobs WHERE runtime = ? AND name = ?", rows)
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+
+    def usage(self, ref: JobRef) -> dict | None:
+        """The run's samples (usage.py's form); None for runs that kept none."""
+        with self._guard(), closing(self._connect()) as db:
+            row = db.execute("SELECT u.samples FROM usage u JOIN jobs j ON j.runtime = u.runtime AND "
+                             "j.name = u.name AND j.submitted = u.submitted WHERE u.runtime = ? AND u.name = ?",
+                             (ref.runtime, ref.name)).fetchone()
+        return json.loads(row["samples"]) if row else None
+
+    def usage_summaries(self) -> dict[str, dict]:
+        """Every run's peaks and notes (usage.summary), keyed by `JobRef.key`: one query for a history."""
+        with self._guard(), closing(self._connect()) as db:
+            rows = db.execute("SELECT u.runtime, u.name, u.summary FROM usage u JOIN jobs j ON j.runtime = "
+                              "u.runtime AND j.name = u.name AND j.submitted = u.submitted").fetchall()
+        out = {}
+        for row in rows:
+            try:
+                out[JobRef(row["runtime"], row["name"]).key] = json.loads(row["summary"])
+            except ValueError:
+                continue  # one damaged summary hides that run's peaks, not the history
+        return out
 
     def __iter__(self) -> Iterator[JobRecord]:
         return iter(self.list())

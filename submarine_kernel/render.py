@@ -134,11 +134,13 @@ def status_header_html(name: str, status: JobStatus, runtime: str = "", below: s
 
 
 def status_html(name: str, status: JobStatus, runtime: str = "",
-                last_metrics: Mapping[str, object] | None = None, progress: "Progress | None" = None) -> str:
-    """A status card: state, times, elapsed, links, message, progress, the last reported metrics, then the
-    per-replica table."""
-    return status_header_html(name, status, runtime, below=live_html(status, last_metrics, progress)) + \
-        replicas_html(status)
+                last_metrics: Mapping[str, object] | None = None, progress: "Progress | None" = None,
+                used: str = "") -> str:
+    """A status card: state, times, elapsed, links, message, progress, the last reported metrics, what the
+    job used (`usage.peaks_text`), then the per-replica table."""
+    below = live_html(status, last_metrics, progress) + (f"<div><small>used: {escape(used)}</small></div>"
+                                                         if used else "")
+    return status_header_html(name, status, runtime, below=below) + replicas_html(status)
 
 
 def live_html(status: JobStatus, last_metrics: Mapping[str, object] | None = None,
@@ -201,7 +203,8 @@ def summary_text(name: str, status: JobStatus, runtime: str = "",
 
 
 def status_text(name: str, status: JobStatus, runtime: str = "",
-                last_metrics: Mapping[str, object] | None = None, progress: "Progress | None" = None) -> str:
+                last_metrics: Mapping[str, object] | None = None, progress: "Progress | None" = None,
+                used: str = "") -> str:
     lines = [f"{name}{' on ' + runtime if runtime else ''}: {shown_state(status).value}"
              f"{' (stale)' if status.stale else ''}{' · ' + elapsed(status) if elapsed(status) else ''}"]
     if status.message:
@@ -210,6 +213,8 @@ def status_text(name: str, status: JobStatus, runtime: str = "",
         lines.append(f"  {progress.line()}")
     if last_metrics:
         lines.append(f"  last reported: {metrics_text(last_metrics)}")
+    if used:
+        lines.append(f"  used: {used}")
     for r in status.replicas:
         code = "" if r.exit_code is None else f" (exit {r.exit_code})"
         lines.append(f"  {r.name:<14} {r.state.value}{code}")

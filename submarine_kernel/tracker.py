@@ -3,12 +3,17 @@
 Each round asks each runtime for the status of all of its tracked jobs in one `poll` call, stores
 changes in the registry and tells listeners. A failing poll keeps the last known status, marked stale,
 and the round is retried with backoff; the thread never dies of a runtime's error.
+
+Every `Runtime.usage_interval` the same round asks the runtime what the jobs use (`Runtime.usage`), and once
+more when a job ends; `listen_usage` hears each answer, and the registry keeps it (every
+USAGE_RECORD_SECONDS and at the end), so the history shows it after the kernel is gone.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import replace
 from typing import Callable, Mapping
 
@@ -20,6 +25,9 @@ from .runtimes.base import Runtime
 log = logging.getLogger(__name__)
 
 Listener = Callable[[JobRef, JobStatus], None]
+UsageListener = Callable[[JobRef, dict], None]
+#: how often a running job's usage is written to the registry (each answer still reaches the listeners)
+USAGE_RECORD_SECONDS = 30.0
 
 
 class Tracker:
@@ -34,6 +42,11 @@ class Tracker:
         self._refs: dict[str, JobRef] = {}
         self._last: dict[str, JobStatus] = {}
         self._listeners: Listeners[Listener] = Listeners("status")
+        self._usage_listeners: Listeners[UsageListener] = Listeners("usage")
+        self._usage: dict[str, dict] = {}
+        self._usage_asked: dict[str, float] = {}     # runtime name → when its jobs' usage was last asked
+        self._usage_recorded: dict[str, float] = {}  # job key → when its usage was last written
+        self._usage_failed = ""  # why the last usage call failed, said once
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -59,6 +72,14 @@ class Tracker:
     def listen(self, listener: Listener) -> Callable[[], None]:
         """Call `listener(ref, status)` on every change; returns a function that removes it."""
         return self._listeners.add(listener)
+
+    def listen_usage(self, listener: UsageListener) -> Callable[[], None]:
+        """Call `listener(ref, usage)` on every usage answer (usage.py's form); returns a function that removes it."""
+        return self._usage_listeners.add(listener)
+
+    def last_usage(self, ref: JobRef) -> dict | None:
+        with self._lock:
+            return self._usage.get(ref.key)
 
     def last(self, ref: JobRef) -> JobStatus | None:
         with self._lock:
@@ -114,7 +135,53 @@ class Tracker:
                 statuses = self._stale(refs, f"status unavailable ({type(exc).__name__}: {reason}); {retrying}")
                 delay = max(self.retry.delay(failures), self.interval) if failures < attempts else self.retry.max_delay
             self._publish(refs, statuses)
+            self._follow_usage(runtime_name, refs, statuses)
         return delay
+
+    def _follow_usage(self, runtime_name: str, refs: list[JobRef], statuses: Mapping[str, JobStatus]) -> None:
+        """Ask what the jobs use when the runtime's interval has passed, and for jobs that just ended."""
+        ended = [r for r in refs if statuses.get(r.key) is not None and statuses[r.key].terminal]
+        try:
+            runtime = self._runtime_for(runtime_name)
+        except Exception:
+            return
+        moment = time.monotonic()
+        due = moment - self._usage_asked.get(runtime_name, -1e9) >= getattr(runtime, "usage_interval", 2.0)
+        asked = refs if due else ended
+        if not asked:
+            return
+        if due:
+            self._usage_asked[runtime_name] = moment
+        try:
+            answers = runtime.usage(asked)
+            self._usage_failed = ""
+        except Exception as exc:  # a view on the job: one line in the log, once per cause, never the thread
+            said = f"{type(exc).__name__}: {exc}"
+            if said != self._usage_failed:
+                log.warning("resource use of %s jobs unavailable: %s", runtime_name, said)
+            self._usage_failed = said
+            return
+        to_record = []
+        for ref in asked:
+            found = answers.get(ref.key)
+            if found is None:
+                continue
+            final = ref in ended
+            with self._lock:
+                self._usage[ref.key] = found
+                if final:
+                    self._usage.pop(ref.key, None)
+            if final or moment - self._usage_recorded.get(ref.key, -1e9) >= USAGE_RECORD_SECONDS:
+                to_record.append((ref, found))
+                self._usage_recorded[ref.key] = moment
+            if final:
+                self._usage_recorded.pop(ref.key, None)
+            self._usage_listeners.notify(ref, found)
+        if self.registry is not None and to_record:
+            try:
+                self.registry.keep_usage(to_record)  # one transaction for the round's jobs
+            except Exception as exc:
+                log.warning("the resource use of %s job(s) is not recorded: %s", len(to_record), exc)
 
     def _stale(self, refs: list[JobRef], message: str) -> dict[str, JobStatus]:
         out = {}

@@ -112,6 +112,21 @@ def all_gone(pids) -> bool:
     return all(pid_gone(p) for p in pids)
 
 
+def imported_by_load_ext(modules) -> list[str]:
+    """Which of `modules` a fresh interpreter has imported after `%load_ext submarine_kernel` (what must stay
+    lazy: optional clients, importers, samplers)."""
+    import subprocess
+
+    probe = ("from IPython.core.interactiveshell import InteractiveShell\n"
+             "shell = InteractiveShell.instance()\n"
+             "shell.run_line_magic('load_ext', 'submarine_kernel')\n"
+             "import json, sys\n"
+             f"print(json.dumps(sorted(m for m in {list(modules)!r} if m in sys.modules)))")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
 def configure_local(**traits) -> Any:
     """Set traits (success_grace, gpus, ...) on the default session's local runtime; returns the runtime."""
     from submarine_kernel.session import default_session

@@ -19,7 +19,7 @@ def bench(monkeypatch):
     monkeypatch.setitem(sys.modules, spec.name, module)  # dataclasses look their module up there
     # its own sections only
     for name in ("bench_table", "kernel_timing", "tracking_bench", "storage_bench", "kubernetes_bench",
-                 "hadoop_bench", "sweep_bench"):
+                 "hadoop_bench", "sweep_bench", "usage_bench"):
         monkeypatch.delitem(sys.modules, name, raising=False)
     spec.loader.exec_module(module)
     return module

@@ -21,6 +21,8 @@ from submarine_kernel.request import RunRequest
 from submarine_kernel.runs import run_rows, states_of
 from submarine_kernel.session import default_session
 
+from core_support import imported_by_load_ext
+
 STEPS = 8
 # every replica runs it; the kernel reads the deciding replica's reports. The loss curves are parallel, shifted
 # by |lr - 0.3|: a trial is worse than another at every step exactly when its shift is larger
@@ -216,14 +218,4 @@ def test_optuna_missing_is_one_line(monkeypatch):
 
 
 def test_load_ext_imports_neither_optuna_nor_pruning():
-    import subprocess
-    import sys
-
-    probe = ("from IPython.core.interactiveshell import InteractiveShell\n"
-             "shell = InteractiveShell.instance()\n"
-             "shell.run_line_magic('load_ext', 'submarine_kernel')\n"
-             "import sys\n"
-             "print(sorted(m for m in ('submarine_kernel.pruning', 'optuna') if m in sys.modules))")
-    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().splitlines()[-1] == "[]"
+    assert imported_by_load_ext(["submarine_kernel.pruning", "optuna"]) == []

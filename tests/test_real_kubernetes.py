@@ -278,3 +278,18 @@ def test_the_api_server_refuses_the_names_check_refuses(real_kubernetes, namespa
     assert any("DNS-1035" in p or "characters long" in p for p in refused), refused
     with pytest.raises(RuntimeFailure, match="rejected TrainJob"):
         runtime.connect().create(bad, TRAINJOB)
+
+
+def test_a_cluster_without_the_metrics_api_says_so_in_one_line(real_kubernetes, namespace, runtimes):
+    """The suite's API server serves no metrics.k8s.io (no metrics-server): a job's usage is that one line."""
+    from submarine_kernel import usage
+    from submarine_kernel.runtimes.kubernetes.pod_metrics import NOT_SERVED
+
+    runtime = runtimes(api="job")
+    ref = runtime.submit(spec_for("usage-none", "pytorch"), BUNDLE, "file:///bundles/abc")
+    try:
+        samples = runtime.usage([ref])[ref.key]
+        assert samples["notes"] == [NOT_SERVED] and samples["replicas"] == {}, samples
+        assert usage.peaks_text(usage.summary(samples)) == NOT_SERVED
+    finally:
+        runtime.stop(ref)

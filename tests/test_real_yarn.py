@@ -411,6 +411,51 @@ def test_the_fake_rm_answers_the_same_requests_in_the_real_rm_shapes(hadoop_clus
         real_apps = requests.get(f"{hadoop_cluster.rm_url}/ws/v1/cluster/apps", timeout=10).json()
         fake_apps = requests.get(f"{fake.url}/ws/v1/cluster/apps", timeout=10).json()
         assert missing_from(shape(real_apps), shape(fake_apps)) == []
+        # the NodeManager's container metrics, once its monitor has filled them (container-metrics.period-ms)
+        query = {"qry": "Hadoop:service=NodeManager,name=ContainerResource_*"}
+        node = f"http://127.0.0.1:{hadoop_cluster.ports['nm_web']}/jmx"
+        while True:
+            real_jmx = requests.get(node, params=query, timeout=10).json()
+            if any("PMemUsageMBsMaxMBs" in bean for bean in real_jmx["beans"]):
+                break
+            assert time.monotonic() < deadline + 60, real_jmx
+            time.sleep(1)
+        fake_jmx = requests.get(f"{fake.url}/jmx", params=query, timeout=10).json()
+        real_jmx["beans"] = [b for b in real_jmx["beans"] if "PMemUsageMBsMaxMBs" in b]
+        assert fake_jmx["beans"] and missing_from(shape(real_jmx), shape(fake_jmx)) == []
     finally:
         requests.delete(f"{hadoop_cluster.rm_url}/app/v1/services/shape-check", params={"user.name": user}, timeout=30)
         fake.stop()
+
+
+def test_each_replica_s_cpu_and_memory_come_from_its_nodemanager(hadoop_cluster):
+    """The NodeManager's own container metrics (ContainerResource_<id> in its /jmx; the harness sets
+    yarn.nodemanager.container-metrics.period-ms so they fill while containers run): two burning workers'
+    CPU % and memory, live and after the job ended, and the line saying YARN reports no GPU use."""
+    from submarine_kernel import usage
+    from submarine_kernel.runtimes.yarn import container_metrics
+
+    runtime, storage = runtime_for(hadoop_cluster), storage_for(hadoop_cluster)
+    bundle = Bundle({"burner.py": (Path(__file__).parent / "jobs" / "burner.py").read_bytes()})
+    spec = build_spec("usage-yarn", framework="custom", workers=2, command="python burner.py --mb 80 --seconds 30")
+    ref = runtime.submit(spec, bundle, storage.put(bundle).uri)
+    try:
+        deadline, live = time.monotonic() + 180, None
+        status = runtime.poll([ref])[ref.key]
+        while not status.terminal and time.monotonic() < deadline:
+            samples = runtime.usage([ref])[ref.key]
+            if len(samples["replicas"]) == 2:
+                live = json.loads(json.dumps(samples))
+            time.sleep(3)
+            status = runtime.poll([ref])[ref.key]
+        assert status.state == JobState.SUCCEEDED, status
+        final = runtime.usage([ref])[ref.key]  # the beans outlive their containers by 10 s
+        assert live is not None, final  # seen while the job ran, not only at its end
+        for samples in (live, final):
+            assert set(samples["replicas"]) == {"worker-0", "worker-1"}, samples
+            for entry in samples["replicas"].values():
+                assert entry["peak"]["cpu"] > 15 and entry["peak"]["rss"] > 80 * (1 << 20), entry
+            assert samples["notes"] == [container_metrics.NO_GPU]
+        assert usage.peaks_text(final).startswith("peak CPU ")
+    finally:
+        runtime.remove(ref)

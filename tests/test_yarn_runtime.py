@@ -308,3 +308,26 @@ def test_session_flow_uploads_to_hdfs_and_submits_to_yarn(yarn, tmp_path):
             session.close()
     finally:
         hdfs.stop()
+
+
+def test_resource_use_of_many_jobs_costs_one_jmx_call_per_nodemanager(yarn):
+    """Which container runs which replica is asked once per job, for a few jobs a round; after that a round
+    of usage is one /jmx call per NodeManager (the test server is one), whatever the number of jobs."""
+    from submarine_kernel.runtimes.yarn.runtime import USAGE_SERVICES_PER_ROUND
+
+    rt = make_runtime(yarn.url)
+    refs = [rt.submit(spec(f"job-{i}"), BUNDLE, BUNDLE_URI) for i in range(USAGE_SERVICES_PER_ROUND + 2)]
+    for ref in refs:
+        yarn.advance(ref.name, "STABLE")
+    yarn.reset_counts()
+    rt.usage(refs)
+    assert yarn.count("GET", "/app/v1/services/") == USAGE_SERVICES_PER_ROUND and yarn.count("GET", "/jmx") == 1
+    yarn.reset_counts()
+    first = rt.usage(refs)  # the two left
+    assert yarn.count("GET", "/app/v1/services/") == 2 and yarn.count("GET", "/jmx") == 1
+    assert all(set(first[r.key]["replicas"]) == {"worker-0", "worker-1"} for r in refs), first
+    yarn.reset_counts()
+    again = rt.usage(refs)
+    assert yarn.count() == 1 and yarn.count("GET", "/jmx") == 1
+    entry = again[refs[0].key]["replicas"]["worker-0"]
+    assert entry["peak"] == {"cpu": 95.0, "rss": 128 << 20} and entry["points"][-1][1:3] == [80.0, 120 << 20]

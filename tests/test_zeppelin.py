@@ -14,6 +14,8 @@ import pytest
 
 from submarine_kernel import zeppelin
 
+from core_support import imported_by_load_ext
+
 HERE = Path(__file__).parent
 UPSTREAM = HERE / "protocols" / "zeppelin"
 SHINY = UPSTREAM / "2. Shiny App_2EZ66TM57.zpln"  # 0.9+ format
@@ -294,15 +296,7 @@ def test_a_failed_write_leaves_the_old_notebook_and_no_temporary_file(tmp_path, 
 
 
 def test_load_ext_imports_neither_the_importer_nor_provenance():
-    probe = ("from IPython.core.interactiveshell import InteractiveShell\n"
-             "shell = InteractiveShell.instance()\n"
-             "shell.run_line_magic('load_ext', 'submarine_kernel')\n"
-             "import sys\n"
-             "lazy = ('submarine_kernel.zeppelin', 'submarine_kernel.provenance', 'nbformat')\n"
-             "print(sorted(m for m in lazy if m in sys.modules))")
-    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().splitlines()[-1] == "[]"
+    assert imported_by_load_ext(["submarine_kernel.zeppelin", "submarine_kernel.provenance", "nbformat"]) == []
 
 
 def test_the_fixtures_are_the_upstream_files():

@@ -325,6 +325,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._cluster(method, path, query)
         if path.startswith("/ws/v1/node/containerlogs/"):
             return self._container_log(path)
+        if path == "/jmx":
+            return self._node_jmx()
         if path == "/cluster" or path.startswith("/cluster/app/"):
             return self._send(200, "<html><body>ResourceManager</body></html>", content_type="text/html")
         self._send(404, {"RemoteException": {"exception": "NotFoundException", "message": f"no resource {path}",
@@ -454,6 +456,23 @@ class _Handler(BaseHTTPRequestHandler):
                 "javaClassName": "org.apache.hadoop.yarn.webapp.NotFoundException"}})
         self._send(404, {"RemoteException": {"exception": "NotFoundException", "message": f"no resource {path}",
                                              "javaClassName": "org.apache.hadoop.yarn.webapp.NotFoundException"}})
+
+    def _node_jmx(self):
+        """The NodeManager's `/jmx` (any `qry`): a ContainerResource bean per container of a running service,
+        with the keys and units Hadoop 3.4.2's answered in the real-cluster test (values made up)."""
+        server = self.yarn
+        beans = []
+        with server.lock:
+            views = [server.service_view(r) for r in server.apps.values()]
+        for view in views:
+            for component in view.get("components", []):
+                for container in component.get("containers", []):
+                    beans.append({"name": f"Hadoop:service=NodeManager,name=ContainerResource_{container['id']}",
+                                  "modelerType": f"ContainerResource_{container['id']}",
+                                  "tag.ContainerResource": container["id"], "PMemUsageMBsIMaxMBs": 120.0,
+                                  "PMemUsageMBsMaxMBs": 128.0, "PCpuUsagePercentIMaxPercents": 80.0,
+                                  "PCpuUsagePercentMaxPercents": 95.0, "pMemLimitMBs": 2048})
+        self._send(200, {"beans": beans})
 
     def _container_log(self, path: str):
         _, _, rest = path.partition("/ws/v1/node/containerlogs/")

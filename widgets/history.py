@@ -19,6 +19,7 @@ from submarine_kernel.runs import RunRow, distinct_colors, run_rows, series
 from submarine_kernel.throttle import UpdateBatcher
 
 from .common import FallbackBundle
+from .run_details import details_html
 from .runs_table import RunsTable, params_html
 
 REFRESH_INTERVAL = 1.0
@@ -139,7 +140,7 @@ class RunHistory(FallbackBundle, w.VBox):
         current = self.metric.value
         self.metric.options = names
         self.metric.value = current if current in names else (names[0] if names else None)
-        self.compare.value = compare_html(chosen)
+        self.compare.value = compare_html(chosen) + details_html(self.session, chosen)
         self._redraw_chart()
 
     def _redraw_chart(self) -> None:
@@ -189,7 +190,8 @@ class RunHistory(FallbackBundle, w.VBox):
     def static_html(self, include_chart: bool = True) -> str:
         chart_html = self.chart_data.get("text/html", "") if include_chart else ""
         return ('<div class="submarine-history-static">' + self.table.static_html()
-                + compare_html(self.table.selected) + chart_html + "</div>")
+                + compare_html(self.table.selected) + details_html(self.session, self.table.selected)
+                + chart_html + "</div>")
 
     def fallback_html(self) -> str:
         return self.static_html()

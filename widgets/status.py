@@ -29,6 +29,7 @@ from submarine_kernel.throttle import UpdateBatcher
 
 from .common import FallbackBundle, close_tree
 from .static import freeze_on_shutdown, frozen_bundle
+from .usage_view import UsageView
 
 TAIL_LINES = 200
 UPDATE_INTERVAL = 0.5
@@ -113,6 +114,7 @@ class JobStatusView(FallbackBundle, w.VBox):
                                     names="value")
         self.buttons = w.HBox([self.stop_button, self.full_log_button, self.replica_picker])
         self.note = w.HTML()
+        self.usage = UsageView(session, ref)  # CPU, memory and GPU sparklines per replica
         self.logs_box = w.Accordion(children=[self.log_view], titles=(self._log_title(),))
         self.logs_box.selected_index = 0
         self.summary = w.HTML()
@@ -148,7 +150,7 @@ class JobStatusView(FallbackBundle, w.VBox):
         return f"log{whose} (last {self.tail_lines} lines, follows the end)"
 
     def _live_children(self) -> list[w.Widget]:
-        return [self.buttons, self.header, self.replicas, self.note, self.logs_box]
+        return [self.buttons, self.header, self.replicas, self.usage, self.note, self.logs_box]
 
     def on_finish(self, callback: Callable[["JobStatusView"], None]) -> None:
         """Call `callback(view)` once the job has ended and its log was read (at once if that is so)."""
@@ -340,7 +342,8 @@ class JobStatusView(FallbackBundle, w.VBox):
 
     # -- fallbacks ---------------------------------------------------------------------------------------
     def summary_html(self) -> str:
-        return render.summary_html(self.ref.name, self.status, self.ref.runtime, self.last_metrics, self.lines)
+        return render.summary_html(self.ref.name, self.status, self.ref.runtime, self.last_metrics, self.lines) \
+            + self.usage.summary_html()
 
     def fallback_html(self) -> str:
         if self.status.terminal:

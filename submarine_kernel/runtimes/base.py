@@ -126,6 +126,34 @@ class Runtime(Configurable):
         """Status of many jobs in as few requests as possible, keyed by `JobRef.key`."""
         raise NotImplementedError
 
+    #: seconds between two `usage` calls of the tracker for this runtime's jobs
+    usage_interval = 2.0
+
+    def usage(self, refs: Sequence[JobRef]) -> dict[str, dict]:
+        """What the jobs' replicas use now (CPU %, memory, GPU: usage.py's form), keyed by `JobRef.key`, with
+        the samples this runtime keeps itself; a job nothing is known of gets its one-line reason in `notes`.
+        The tracker calls this every `usage_interval` while jobs run, and once when each ends."""
+        from .. import usage
+
+        return {ref.key: usage.empty(self.name, self.usage_interval,
+                                     [f"no resource metrics: the {self.name} runtime does not report them"])
+                for ref in refs}
+
+    def kept_usage(self, key: str, source: str) -> dict:
+        """The samples this runtime keeps of job `key` between `usage` calls (a cluster answers with the
+        present only); those of jobs not asked about for an hour (ended, forgotten) are let go."""
+        import time
+
+        from .. import usage
+
+        kept = self.__dict__.setdefault("_kept_usage", {})
+        moment = time.monotonic()
+        for stale in [k for k, (_, asked) in kept.items() if moment - asked > 3600]:
+            del kept[stale]
+        samples = kept[key][0] if key in kept else usage.empty(source, self.usage_interval)
+        kept[key] = (samples, moment)
+        return samples
+
     def find(self, spec: JobSpec, bundle_uri: str | None) -> JobRef | None:
         """Settle a submission whose answer never arrived (its submitter was killed, or every create answer
         was lost): the ref of the job this very submission made (matched by the spec's submission token),

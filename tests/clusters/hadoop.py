@@ -295,6 +295,10 @@ class HadoopCluster:
                 "yarn.nodemanager.log-dirs": self.log_dir / "containers",
                 "yarn.nodemanager.pmem-check-enabled": "false",
                 "yarn.nodemanager.vmem-check-enabled": "false",
+                # each container's CPU and memory in the NodeManager's /jmx while it runs, not only once it
+                # ended (the default period, -1): what the YARN runtime's usage shows (container_metrics.py)
+                "yarn.nodemanager.container-metrics.enable": "true",
+                "yarn.nodemanager.container-metrics.period-ms": 2000,
                 "yarn.nodemanager.disk-health-checker.max-disk-utilization-per-disk-percentage": 100,
                 "yarn.nodemanager.delete.debug-delay-sec": 600,
                 "yarn.nodemanager.container-executor.class":

@@ -333,6 +333,47 @@ class KubernetesRuntime(Runtime):
         self.queues.add(refs, out, self.connect, self.effective_namespace)
         return out
 
+    #: metrics-server measures about every 15 s: asking more often shows nothing new
+    usage_interval = 10.0
+
+    def usage(self, refs: Sequence[JobRef]) -> dict[str, dict]:
+        """Each replica's CPU % and memory from the metrics API (pod_metrics.py): one PodMetrics list per
+        namespace; the pods' replicas from the pods watch cache."""
+        from ... import usage
+        from . import pod_metrics as pm
+        from ...errors import SubmarineError, TransientError
+        from .client import NotFound
+        from .status import pod_job, pod_replica
+
+        client = self.connect()
+        listed: dict[str, dict | None] = {}
+        out = {}
+        for ref in refs:
+            data = KubernetesJobData.of(ref)
+            namespace = self._namespace_of(data)
+            if namespace not in listed:
+                try:
+                    answer = client.call("list the pod metrics of", f"namespace {namespace!r}",
+                                         client.custom.list_namespaced_custom_object, "metrics.k8s.io", "v1beta1",
+                                         namespace, "pods")
+                    listed[namespace] = {i["metadata"]["name"]: i for i in answer.get("items") or []}
+                except NotFound:  # the API server serves no metrics.k8s.io (no metrics-server)
+                    listed[namespace] = None
+                except TransientError:
+                    raise  # the tracker says so once and asks again next round
+                except SubmarineError as exc:  # refused credentials (RBAC on metrics.k8s.io): said in the view
+                    listed[namespace] = str(exc)
+            replica_pods = {}
+            for pod in sorted(self.watch(namespace, "pods").items(),
+                              key=lambda p: p["metadata"].get("creationTimestamp") or ""):
+                replica = pod_replica(pod, data) if pod_job(pod) == ref.name else None
+                if replica:
+                    replica_pods[replica] = pod["metadata"]["name"]  # the newest pod of a replica last
+            samples = self.kept_usage(ref.key, pm.SOURCE)
+            pm.add_samples(samples, replica_pods, listed[namespace], usage.points_budget(len(data.replicas)))
+            out[ref.key] = samples
+        return out
+
     def logs(self, ref: JobRef, replica: str | None = None, tail: int | None = None,
              follow: bool = False) -> Iterator[str]:
         """Lines of one replica's pod log (the deciding replica when None); `follow` streams until it ends."""

@@ -28,6 +28,18 @@ def probe_gpus() -> list[str]:
     return [str(i) for i, _ in enumerate(line for line in out.splitlines() if line.startswith("GPU "))]
 
 
+def nvml_folder() -> str | None:
+    """The folder nvidia-ml-py's `pynvml` would be imported from here (not imported: found), for the
+    supervisor, which runs without site packages; None when it is not installed."""
+    import importlib.util
+
+    try:
+        found = importlib.util.find_spec("pynvml")
+    except (ImportError, ValueError):
+        return None
+    return os.path.dirname(found.origin) if found and found.origin else None
+
+
 def free_ports(count: int) -> list[int]:
     """Distinct free localhost ports (held open together so they differ)."""
     sockets = []

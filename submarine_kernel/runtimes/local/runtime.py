@@ -187,7 +187,7 @@ class LocalRuntime(Runtime):
                    "success_grace": self.success_grace, "stop_grace": self.stop_grace, "replicas": plan,
                    "stall_timeout": self.stall_timeout,
                    "bundle_uri": bundle_uri, "submission": spec.labels.get(SUBMISSION_LABEL, ""),
-                   "notebook": bundle.notebook,
+                   "notebook": bundle.notebook, "nvml_path": processes.nvml_folder(),
                    "spec": json.loads(redacted_spec_json(spec))}  # secrets redacted: what a rebuilt registry row shows
             processes.write_json(job_dir / "job.json", job)
             log_fd = os.open(job_dir / "supervisor.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
@@ -254,6 +254,26 @@ class LocalRuntime(Runtime):
 
     def poll(self, refs: Sequence[JobRef]) -> dict[str, JobStatus]:
         return {ref.key: self._status(ref) for ref in refs}
+
+    def usage(self, refs: Sequence[JobRef]) -> dict[str, dict]:
+        """The samples the job's supervisor keeps (sampler.py, JOBDIR/usage.json); before its first one (or
+        for a job started before sampling existed) the one line saying so."""
+        from ... import usage
+        from .sampler import read_usage
+
+        out = {}
+        for ref in refs:
+            job_dir = self._job_dir(ref)
+            found = read_usage(job_dir)
+            if isinstance(found, dict) and isinstance(found.get("replicas"), dict):
+                out[ref.key] = found
+                continue
+            job = processes.read_json(job_dir / "job.json")
+            why = ("no resource samples: the job was started before submarine-kernel sampled resource use"
+                   if isinstance(job, dict) and "nvml_path" not in job else
+                   "no resource samples yet (the job's supervisor takes one every 2 s)")
+            out[ref.key] = usage.empty("local", usage.SAMPLE_SECONDS, [why])
+        return out
 
     def _readable_status(self, job_dir: Path, raw) -> dict | None:
         """A status file as the supervisor writes it, or None when it is malformed (a supervisor that died

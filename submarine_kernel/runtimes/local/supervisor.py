@@ -17,6 +17,9 @@ Reads JOBDIR/job.json, writes JOBDIR/status.json atomically on every change:
 A watchdog process (forked first, in its own session) holds a pipe from the supervisor: if the supervisor dies
 without saying "done" (SIGKILL, a crash), the watchdog ends every replica group and records the job FAILED,
 so replicas never outlive their supervisor.
+
+Every 2 s a sampler (sampler.py, beside this file) records each replica's CPU %, RSS and, where NVML answers,
+GPU use in JOBDIR/usage.json; a sampler that fails stops sampling, never the job.
 """
 
 import datetime
@@ -27,6 +30,21 @@ import signal
 import subprocess
 import sys
 import time
+
+
+def _load_sampler():
+    """sampler.py beside this file, by path: however this script is started (`python -S supervisor.py`, or
+    run_path from a wrapper), the package it sits in is not importable without site packages."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "submarine_sampler", os.path.join(os.path.dirname(os.path.abspath(__file__)), "sampler.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+sampler = _load_sampler()
 
 DEFAULT_STOP_GRACE_SECONDS = 30.0
 #: grace for replicas the watchdog ends after the supervisor died (no one is waiting for a checkpoint)
@@ -93,6 +111,7 @@ class Supervisor:
         self.watchdog = None
         self.unwritten = False  # a status the disk had no room for: written again (flush_status)
         self.stall_timeout = float(self.job.get("stall_timeout") or 0)
+        self.sampler = sampler.Sampler(job_dir, self.job["replicas"], self.job.get("nvml_path"))
         self.progress = {"checked": 0.0, "mark": None, "since": time.monotonic(), "written": 0.0}
         self.status = {
             "state": "PENDING", "raw_state": "starting", "submitted": self.job["submitted"],
@@ -227,6 +246,7 @@ class Supervisor:
         end `reason_state` with the code the signal left. The wait is for the whole group, not only the
         replica's shell: a program that traps SIGTERM to save a checkpoint keeps running after its shell has
         died of the signal."""
+        self.sample_usage(final=True)  # the last look at what the replicas used, before they are signalled
         self.reap()
         live = {n: p for n, p in self.procs.items() if self.status["replicas"][n]["exit_code"] is None}
         # every group, ended replicas' too: a replica whose shell was killed leaves its children in its group
@@ -243,6 +263,22 @@ class Supervisor:
             proc.wait()
         for name, proc in live.items():
             self.status["replicas"][name].update(state=reason_state, exit_code=proc.returncode, finished=now())
+
+    def sample_usage(self, final=False):
+        """A usage sample of the replicas still running (every interval; `final`: now, whatever the interval)."""
+        if self.sampler is None:
+            return
+        live = {n: p.pid for n, p in self.procs.items() if p.poll() is None}
+        try:
+            if final:
+                self.sampler.sample(live)
+                self.sampler.write()
+                self.sampler.close()
+            else:
+                self.sampler.maybe_sample(live)
+        except Exception as exc:  # sampling is a view on the job: its failure ends sampling, not the job
+            print(f"usage sampling stopped: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+            self.sampler = None
 
     def finish(self, state, message):
         self.status.update(state=state, raw_state=state.lower(), finished=now(), message=message)
@@ -281,6 +317,7 @@ class Supervisor:
                 return 0
             if exited:
                 self.write_status()
+            self.sample_usage()
             stalled = self.check_progress()
             if stalled:
                 self.kill_all("STOPPED")

@@ -193,13 +193,35 @@ class ResourceManagerClient:
         return ((response.json() or {}).get("appAttempts") or {}).get("appAttempt") or []
 
     def node_http_address(self, host: str) -> str | None:
+        return self.node_http_addresses().get(host)
+
+    def node_http_addresses(self) -> dict[str, str]:
+        """Each NodeManager's web address (host:port) by its host name, from one nodes call."""
         response = self.request("GET", "/ws/v1/cluster/nodes")
         if response.status_code != 200:
             self.fail(response, "list nodes")
+        found = {}
         for node in ((response.json() or {}).get("nodes") or {}).get("node") or []:
-            if host in (node.get("nodeHostName"), node.get("id", "").partition(":")[0]):
-                return node.get("nodeHTTPAddress")
-        return None
+            address = node.get("nodeHTTPAddress")
+            for host in (node.get("id", "").partition(":")[0], node.get("nodeHostName")):
+                if host and address:
+                    found[host] = address
+        return found
+
+    def node_jmx(self, node: str, query: str) -> dict:
+        """A NodeManager's `/jmx?qry=...` answer (its own metrics), through the same session (SPNEGO too)."""
+        import requests
+
+        scheme = urlsplit(self.active_url).scheme
+        try:
+            response = self.session.get(f"{scheme}://{node}/jmx", params={"qry": query})
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise TransientError(f"cannot reach the NodeManager {node} for its metrics ({type(exc).__name__})") \
+                from None
+        if response.status_code != 200:
+            raise RuntimeFailure(f"the NodeManager {node} answered {response.status_code} for its metrics "
+                                 f"(/jmx): {_diagnostics(response) or 'no details'}")
+        return response.json()
 
     def read_log(self, url: str, name: str) -> str | None:
         """One container log file from its NodeManager (None when it has none)."""

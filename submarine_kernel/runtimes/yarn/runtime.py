@@ -41,6 +41,13 @@ AM_ASSIGNED = re.compile(r"Assigned (container_\w+) to component instance (\S+) 
 
 #: what a dry run writes where a setting a real submission needs is not configured yet
 RM_PLACEHOLDER = "<YarnRuntime.rm_urls>"
+#: resource use: how often a job's service is asked which container runs which replica while that is not
+#: all known, and how often the NodeManagers' addresses are listed again
+USAGE_SERVICE_SECONDS = 30.0
+USAGE_NODES_SECONDS = 300.0
+#: most service GETs one round of resource use makes (the rest wait for the next rounds: 100 jobs started at
+#: once all show their use after about 8 minutes, and following them stays about one request per poll)
+USAGE_SERVICES_PER_ROUND = 2
 
 
 
@@ -136,6 +143,10 @@ class YarnRuntime(Runtime):
         #: the last service answer that listed containers, per job: a finished service lists none (the RM
         #: reads its stored definition), and its containers' logs stay on their NodeManagers
         self._containers_seen: dict[str, dict] = {}
+        #: job key → ({replica: (container id, host)}, when its service was last asked)
+        self._replica_containers: dict[str, tuple[dict, float]] = {}
+        self._usage_lost: set[str] = set()  # jobs a mapped container of which has no metrics any more
+        self._nodes: tuple[dict[str, str], float] = ({}, -1e9)  # NodeManager web addresses by host, when asked
         self._lock = threading.Lock()
         self.observe(self._drop_client, names=["rm_urls", "user", "kerberos", "principal", "keytab", "verify_tls",
                                                "client_cert", "request_timeout", "kinit_path", "klist_path"])
@@ -359,6 +370,52 @@ class YarnRuntime(Runtime):
                 status.replicas = st.replicas(YarnJobData.of(ref).components, services[ref.key])
             statuses[ref.key] = status
         return statuses
+
+    #: the NodeManager refreshes its JMX values about every 10 s: asking more often shows nothing new
+    usage_interval = 10.0
+
+    def usage(self, refs: Sequence[JobRef]) -> dict[str, dict]:
+        """Each replica's CPU % and memory as its NodeManager reports them (container_metrics.py): one `/jmx`
+        call per NodeManager that runs the jobs' containers, whatever the number of jobs. Which container runs
+        which replica comes from the job's service, asked only until every replica is known (or one of them
+        lost its metrics: a restarted container), at most every USAGE_SERVICE_SECONDS and for at most
+        USAGE_SERVICES_PER_ROUND jobs a round; the NodeManagers' addresses from one nodes call every
+        USAGE_NODES_SECONDS."""
+        from ... import usage
+        from . import container_metrics as cm
+
+        moment = time.monotonic()
+        unmapped = []
+        for ref in refs:
+            known, asked = self._replica_containers.get(ref.key, ({}, -1e9))
+            expected = sum(p.count for p in YarnJobData.of(ref).components)
+            if (not known or len(known) < expected or ref.key in self._usage_lost) and \
+                    moment - asked >= USAGE_SERVICE_SECONDS:
+                unmapped.append((asked, ref))
+        # a sweep that starts 100 jobs at once asks their services over several rounds, never all in one
+        for _, ref in sorted(unmapped, key=lambda item: item[0])[:USAGE_SERVICES_PER_ROUND]:
+            service = self._remember_containers(ref.name, self.client.get_service(ref.name) or {})
+            known = st.replica_containers(YarnJobData.of(ref).components, service) or \
+                self._replica_containers.get(ref.key, ({}, 0))[0]
+            self._replica_containers[ref.key] = (known, moment)
+            self._usage_lost.discard(ref.key)
+        hosts = {host for known, _ in (self._replica_containers.get(r.key, ({}, 0)) for r in refs)
+                 for _, host in known.values()}
+        if hosts - set(self._nodes[0]) or moment - self._nodes[1] >= USAGE_NODES_SECONDS:
+            self._nodes = (self.client.node_http_addresses(), moment)
+        beans: dict[str, dict] = {}
+        for node in sorted({self._nodes[0][h] for h in hosts if h in self._nodes[0]}):
+            beans.update(cm.beans_by_container(self.client.node_jmx(node, cm.BEANS)))
+        out = {}
+        for ref in refs:
+            mapped = self._replica_containers.get(ref.key, ({}, 0))[0]
+            known = {name: container for name, (container, _) in mapped.items()}
+            if any(container not in beans for container in known.values()):
+                self._usage_lost.add(ref.key)
+            samples = self.kept_usage(ref.key, cm.SOURCE)
+            cm.add_samples(samples, known, beans, usage.points_budget(len(known)))
+            out[ref.key] = samples
+        return out
 
     def links(self, ref: JobRef) -> dict[str, str]:
         """RM application page, YARN UI2 component page, logs page and the TensorBoard quicklink."""

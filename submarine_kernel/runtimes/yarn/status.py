@@ -103,6 +103,13 @@ def replicas(plans: Iterable[ComponentPlan], service: Mapping) -> list[ReplicaSt
     return sorted(found, key=lambda r: (r.role, r.index))
 
 
+def replica_containers(plans: Iterable[ComponentPlan], service: Mapping) -> dict[str, tuple[str, str]]:
+    """Each training replica's (container id, host) (TensorBoard is not one)."""
+    return {f"{role_index[0]}-{role_index[1]}": (container["id"], container.get("bare_host")
+                                                   or container.get("hostname", ""))
+            for _, role_index, container in _containers(plans, service) if role_index and container.get("id")}
+
+
 def find_container(plans: Iterable[ComponentPlan], service: Mapping, job: str, wanted: str) -> tuple[str, str]:
     """(container id, host) of `wanted`: a JobSpec replica name (`worker-1`) first, else a YARN component
     instance name (`master-0`, `tensorboard-0`)."""
