@@ -149,10 +149,15 @@ def yarn_dry_run(framework: str, tmp_path: Path) -> dict[tuple[str, int], dict[s
 
 
 def _spec(framework: str):
+    return build_probe_spec(framework)
+
+
+def build_probe_spec(framework: str, **options):
+    """The probe's spec as `probe` submits it (without an image: YARN would then ask for Docker)."""
     from submarine_kernel.spec import build_spec
 
     return build_spec(name_of(framework), framework=framework, command=probe_command(framework),
-                      **SHAPES[framework])
+                      **SHAPES[framework], **PATHS, **options)
 
 
 def kubernetes_objects(framework: str, api: str) -> list[dict]:
@@ -260,3 +265,39 @@ def test_every_runtime_gives_each_replica_what_a_local_replica_saw(local_seen, r
     seen = DRY_RUNS[runtime](framework, tmp_path)
     same_master_everywhere(seen)
     assert {key: contract_view(env) for key, env in seen.items()} == local_seen[framework]
+
+
+# -- what a real cluster's containers see ------------------------------------------------------------------
+@pytest.mark.real_cluster
+@pytest.mark.slow
+@pytest.mark.timeout(600, func_only=True)
+def test_real_yarn_containers_see_what_local_replicas_saw(local_seen, hadoop_cluster):
+    """The same probe per framework in the real NodeManager's containers (tests/clusters/hadoop.py), through
+    the runtime's real launch script, the Services API rendezvous included. The views compared are
+    `contract_view`'s: TF_CONFIG's addresses become a count per role and MASTER_ADDR/MASTER_PORT a placeholder
+    (checked to be set, and the same for every replica), because a container's peers are at the NodeManager
+    host's address on ports YARN's launch script picked, where local replicas listen on 127.0.0.1; every
+    other contract variable must be equal to the letter."""
+    from submarine_kernel.algorithm import Bundle
+    from test_real_yarn import runtime_for, storage_for, wait_for
+
+    runtime, storage = runtime_for(hadoop_cluster), storage_for(hadoop_cluster)
+    bundle = Bundle({name: text.encode() for name, text in FILES.items()})
+    uri = storage.put(bundle).uri
+    refs = {}
+    try:
+        for framework in SHAPES:  # all four at once: the NodeManager runs them side by side
+            spec = build_probe_spec(framework, resources="memory=256M,vcores=1")
+            refs[framework] = runtime.submit(spec, bundle, uri)
+        for framework, ref in refs.items():
+            status = wait_for(runtime, ref)
+            assert status.state.value == "SUCCEEDED", (framework, status)
+            seen = {}
+            for role, index in contract.replica_names(build_probe_spec(framework)):
+                printed = "\n".join(runtime.logs(ref, f"{role}-{index}"))
+                seen[(role, index)] = parse_env_output(printed)
+            same_master_everywhere(seen)
+            assert {key: contract_view(env) for key, env in seen.items()} == local_seen[framework], framework
+    finally:
+        for ref in refs.values():
+            runtime.remove(ref)
