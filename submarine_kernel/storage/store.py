@@ -12,6 +12,7 @@ complete bundle, but an older job's bundle URI then shows the newer files.
 
 from __future__ import annotations
 
+import concurrent.futures
 import errno
 import json
 import os
@@ -141,8 +142,11 @@ class Storage:
         A damaged stored copy (see integrity.py) is replaced, with a warning; `verify` reads a stored copy
         back in full before reusing it (after a fetch found it damaged).
         """
-        digest = bundle.digest
+        connecting = self._connect_soon()
+        digest = bundle.digest  # hashed (if not yet) while an object store's client is being made
         folder = self.folder_for(bundle)
+        if connecting is not None:
+            concurrent.futures.wait([connecting])  # a failure shows in the listing below, as without it
         try:
             state = self.stored_state(bundle, folder, verify)
         except OSError as exc:  # storage unreachable: one clear line, not a traceback
@@ -181,6 +185,11 @@ class Storage:
             if bar is not None:
                 bar.close()
         return UploadResult(self.uri(folder), digest, 0 if reused else sent, reused)
+
+    def _connect_soon(self):
+        """The future of an object store's client being made in the background (storage/s3.py), or None."""
+        connect_soon = getattr(self.fs, "connect_soon", None)
+        return connect_soon() if connect_soon is not None else None
 
     def _move_into_place(self, bundle: Bundle, staged: str, folder: str, verify: bool = False) -> bool:
         """Rename the staged folder to `folder`; True when a complete copy got there first (ours is dropped).
