@@ -8,7 +8,6 @@ Every problem (spec, runtime rules) is found before anything is uploaded or star
 
 from __future__ import annotations
 
-import re
 import threading
 from typing import Any, Callable, Mapping
 
@@ -420,8 +419,7 @@ class Session:
     # -- TensorBoard -------------------------------------------------------------------------------
     def tensorboard_name(self) -> str:
         """The one TensorBoard of this notebook (or session): a name every runtime accepts."""
-        base = notebook_stem(self.notebook) if self.notebook else "session"
-        return re.sub(r"[^a-z0-9-]+", "-", f"tensorboard-{base}".lower()).strip("-")[:50]
+        return sanitize(f"tensorboard-{notebook_stem(self.notebook) if self.notebook else 'session'}", 50)
 
     def start_tensorboard(self, logdir: str, runtime: str | None = None) -> str:
         """Start (or update) this notebook's TensorBoard on `runtime`, reading `logdir`; returns its URL."""
