@@ -15,7 +15,7 @@ from .algorithm import AlgorithmCollector, Bundle
 from .config import SubmarineConfig
 from .errors import SubmarineError, TransientError, ValidationError, dry_run_ok
 from .job_handle import Job
-from .names import default_job_name, job_name_problems, notebook_label, notebook_stem, sanitize
+from .names import DNS1035_MAX, default_job_name, job_name_problems, notebook_label, notebook_stem, sanitize
 from .registry import JobRecord, NameInUse, Registry, RegistryError, submitter_alive
 from .retry import DEFAULT_POLICY
 from .job_types import SUBMISSION_LABEL, JobRef, JobState, JobStatus, utcnow
@@ -96,7 +96,8 @@ class Session:
         rt = self.runtime(request.runtime_name)
         self._check_replica_counts(rt, options)
         name = options.pop("name") or self.default_name()
-        labels = {f"{LABEL_PREFIX}/user": sanitize(self.settings.user, 63), f"{LABEL_PREFIX}/job": name[:63]}
+        labels = {f"{LABEL_PREFIX}/user": sanitize(self.settings.user, DNS1035_MAX),
+                  f"{LABEL_PREFIX}/job": name[:DNS1035_MAX]}
         if self.notebook:
             labels[f"{LABEL_PREFIX}/notebook"] = notebook_label(self.notebook)
         spec, problems = draft_spec(name, framework=options.pop("framework") or self.settings.framework,
