@@ -276,7 +276,7 @@ def test_real_yarn_containers_see_what_local_replicas_saw(local_seen, hadoop_clu
     the runtime's real launch script, the Services API rendezvous included. The views compared are
     `contract_view`'s: TF_CONFIG's addresses become a count per role and MASTER_ADDR/MASTER_PORT a placeholder
     (checked to be set, and the same for every replica), because a container's peers are at the NodeManager
-    host's address on ports YARN's launch script picked, where local replicas listen on 127.0.0.1; every
+    host's address on `tf_port` + position and `master_port`, where local replicas take free ports on 127.0.0.1; every
     other contract variable must be equal to the letter."""
     from submarine_kernel.algorithm import Bundle
     from test_real_yarn import runtime_for, storage_for, wait_for
