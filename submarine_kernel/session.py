@@ -216,6 +216,8 @@ class Session:
         self.settle()
         bundle = bundle.with_params(spec.params_file())
         storage = self.storage()
+        if bundle.files:
+            storage.connect_soon()  # an object store's client is made while the bundle is hashed and recorded
         self._check_bundle(bundle, rt, storage)  # refused before anything is recorded or moves
         # Runtimes make a retried create idempotent: a conflict on our own name with our own token means
         # "already submitted" (the response of an earlier attempt was lost), another token "name taken".
