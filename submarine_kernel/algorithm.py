@@ -26,7 +26,9 @@ MANIFEST_NAME = ".submarine-manifest.json"
 PARAMS_NAME = "params.json"
 RESERVED_NAMES = frozenset({MANIFEST_NAME, PARAMS_NAME})
 
-CELL_MAGICS = ("submarine.python", "submarine.sh")
+#: the cell magics' kinds: `%%submarine.python` and `%%submarine.sh` (Zeppelin's `%submarine.python|sh`)
+CELL_KINDS = ("python", "sh")
+CELL_MAGICS = tuple(f"submarine.{kind}" for kind in CELL_KINDS)
 MAX_TITLE_BYTES = 255
 #: Cells hold code; data belongs in --input storage. Larger cells would bloat every upload and ConfigMap.
 MAX_CELL_BYTES = 8 * 1024 * 1024
@@ -246,7 +248,7 @@ def _normalized(body: str) -> str:
 
 
 # -- the `%%submarine.python TITLE [--no-local]` line: one parser for live cells and saved notebooks -------
-_CELL_MAGIC_LINE = re.compile(r"^\s*%%submarine\.(python|sh)(?:[ \t]+(.*))?$")
+_CELL_MAGIC_LINE = re.compile(r"^\s*%%submarine\.(" + "|".join(CELL_KINDS) + r")(?:[ \t]+(.*))?$")
 
 
 @dataclass(frozen=True)

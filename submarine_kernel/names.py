@@ -76,7 +76,7 @@ def notebook_stem(notebook: str) -> str:
 
 def notebook_label(notebook: str) -> str:
     """The notebook as a label value (`train-model`)."""
-    return sanitize(notebook_stem(notebook), 63)
+    return sanitize(notebook_stem(notebook), DNS1035_MAX)
 
 
 def default_job_name(user: str, notebook: str | None = None) -> str:

@@ -8,7 +8,6 @@ Every problem (spec, runtime rules) is found before anything is uploaded or star
 
 from __future__ import annotations
 
-import re
 import threading
 from typing import Any, Callable, Mapping
 
@@ -16,7 +15,7 @@ from .algorithm import AlgorithmCollector, Bundle
 from .config import SubmarineConfig
 from .errors import SubmarineError, TransientError, ValidationError, dry_run_ok
 from .job_handle import Job
-from .names import default_job_name, job_name_problems, notebook_label, notebook_stem, sanitize
+from .names import DNS1035_MAX, default_job_name, job_name_problems, notebook_label, notebook_stem, sanitize
 from .registry import JobRecord, NameInUse, Registry, RegistryError, submitter_alive
 from .retry import DEFAULT_POLICY
 from .job_types import SUBMISSION_LABEL, JobRef, JobState, JobStatus, utcnow
@@ -97,7 +96,8 @@ class Session:
         rt = self.runtime(request.runtime_name)
         self._check_replica_counts(rt, options)
         name = options.pop("name") or self.default_name()
-        labels = {f"{LABEL_PREFIX}/user": sanitize(self.settings.user, 63), f"{LABEL_PREFIX}/job": name[:63]}
+        labels = {f"{LABEL_PREFIX}/user": sanitize(self.settings.user, DNS1035_MAX),
+                  f"{LABEL_PREFIX}/job": name[:DNS1035_MAX]}
         if self.notebook:
             labels[f"{LABEL_PREFIX}/notebook"] = notebook_label(self.notebook)
         spec, problems = draft_spec(name, framework=options.pop("framework") or self.settings.framework,
@@ -216,6 +216,8 @@ class Session:
         self.settle()
         bundle = bundle.with_params(spec.params_file())
         storage = self.storage()
+        if bundle.files:
+            storage.connect_soon()  # an object store's client is made while the bundle is hashed and recorded
         self._check_bundle(bundle, rt, storage)  # refused before anything is recorded or moves
         # Runtimes make a retried create idempotent: a conflict on our own name with our own token means
         # "already submitted" (the response of an earlier attempt was lost), another token "name taken".
@@ -420,8 +422,7 @@ class Session:
     # -- TensorBoard -------------------------------------------------------------------------------
     def tensorboard_name(self) -> str:
         """The one TensorBoard of this notebook (or session): a name every runtime accepts."""
-        base = notebook_stem(self.notebook) if self.notebook else "session"
-        return re.sub(r"[^a-z0-9-]+", "-", f"tensorboard-{base}".lower()).strip("-")[:50]
+        return sanitize(f"tensorboard-{notebook_stem(self.notebook) if self.notebook else 'session'}", 50)
 
     def start_tensorboard(self, logdir: str, runtime: str | None = None) -> str:
         """Start (or update) this notebook's TensorBoard on `runtime`, reading `logdir`; returns its URL."""

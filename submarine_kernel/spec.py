@@ -16,13 +16,13 @@ from .command_template import format_param, param_env, placeholders, render_comm
 from .errors import Problem, ResourceError, ValidationError
 from .resources import Resources  # re-exported: a Role's resources are part of JobSpec
 
-FRAMEWORKS = ("tensorflow", "pytorch", "xgboost", "custom")
 ROLE_NAMES = ("chief", "master", "worker", "ps", "evaluator")
 #: The role whose replica 0 decides success, in order of preference (the training operator's rule).
 DECIDING_ROLES = ("chief", "master", "worker")
-#: the roles `--workers`, `--ps` and `--chief` can give a job of each framework (evaluators join any)
+#: the frameworks, and the roles `--workers`, `--ps` and `--chief` can give a job of each (evaluators join any)
 FRAMEWORK_ROLES = {"tensorflow": ("worker", "ps", "chief"), "pytorch": ("master", "worker"),
                    "xgboost": ("master", "worker"), "custom": ("worker",)}
+FRAMEWORKS = tuple(FRAMEWORK_ROLES)
 #: training replicas that lead the others; `--workers` counts them, so worker resources apply to them too
 TRAINING_LEADERS = ("chief", "master")
 
@@ -271,7 +271,7 @@ def draft_spec(name: str, *, framework: str = "pytorch", workers: int = 1, ps: i
     if not isinstance(workers, int) or workers < 1:
         problems.append(Problem(f"--workers {workers} is not a positive whole number: ask for at least 1", "workers",
                                 form="must be at least 1"))
-    elif framework in ("pytorch", "xgboost"):
+    elif "master" in FRAMEWORK_ROLES.get(framework, ()):  # pytorch, xgboost: one master, then workers
         counts["master"] = 1
         if workers > 1:
             counts["worker"] = workers - 1

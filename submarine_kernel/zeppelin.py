@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from .algorithm import CELL_MAGICS, validate_title
 from .errors import SubmarineError, TitleError
 
 #: a paragraph's interpreter binding on its first line: `%md`, `%spark.pyspark`, `%submarine.sh(k=v)`
@@ -29,7 +30,8 @@ _BINDING = re.compile(r"^[ \t]*%(?P<name>[\w.]+)(?:\((?P<props>[^)\n]*)\))?(?=\s
 #: the note id at the end of a 0.9+ file name: `1. IPython Basic_2EYDJKFFY.zpln`
 _ZPLN_NAME = re.compile(r"^(?P<name>.*)_(?P<id>[A-Za-z0-9]+)\.zpln$")
 
-CELL_KINDS = {"submarine.python": "python", "submarine.sh": "sh"}
+#: a Zeppelin interpreter that becomes a cell magic → the magic's kind
+CELL_KINDS = {magic: magic.split(".", 1)[1] for magic in CELL_MAGICS}
 MARKDOWN = "md"
 DASHBOARD = "submarine"
 
@@ -376,7 +378,6 @@ def convert(note: Note, runtime: str = "yarn", properties: Mapping[str, str] | N
     import nbformat
     from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_raw_cell
 
-    from .algorithm import validate_title
     from .kernelspec import DISPLAY_NAME, KERNEL_NAME
 
     warnings: list[str] = []

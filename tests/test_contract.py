@@ -149,10 +149,15 @@ def yarn_dry_run(framework: str, tmp_path: Path) -> dict[tuple[str, int], dict[s
 
 
 def _spec(framework: str):
+    return build_probe_spec(framework)
+
+
+def build_probe_spec(framework: str, **options):
+    """The probe's spec as `probe` submits it (without an image: YARN would then ask for Docker)."""
     from submarine_kernel.spec import build_spec
 
     return build_spec(name_of(framework), framework=framework, command=probe_command(framework),
-                      **SHAPES[framework])
+                      **SHAPES[framework], **PATHS, **options)
 
 
 def kubernetes_objects(framework: str, api: str) -> list[dict]:
@@ -260,3 +265,167 @@ def test_every_runtime_gives_each_replica_what_a_local_replica_saw(local_seen, r
     seen = DRY_RUNS[runtime](framework, tmp_path)
     same_master_everywhere(seen)
     assert {key: contract_view(env) for key, env in seen.items()} == local_seen[framework]
+
+
+# -- what a real cluster's containers see ------------------------------------------------------------------
+@pytest.mark.real_cluster
+@pytest.mark.slow
+@pytest.mark.timeout(600, func_only=True)
+def test_real_yarn_containers_see_what_local_replicas_saw(local_seen, hadoop_cluster):
+    """The same probe per framework in the real NodeManager's containers (tests/clusters/hadoop.py), through
+    the runtime's real launch script, the Services API rendezvous included. The views compared are
+    `contract_view`'s: TF_CONFIG's addresses become a count per role and MASTER_ADDR/MASTER_PORT a placeholder
+    (checked to be set, and the same for every replica), because a container's peers are at the NodeManager
+    host's address on `tf_port` + position and `master_port`, where local replicas take free ports on 127.0.0.1; every
+    other contract variable must be equal to the letter."""
+    from submarine_kernel.algorithm import Bundle
+    from test_real_yarn import runtime_for, storage_for, wait_for
+
+    runtime, storage = runtime_for(hadoop_cluster), storage_for(hadoop_cluster)
+    bundle = Bundle({name: text.encode() for name, text in FILES.items()})
+    uri = storage.put(bundle).uri
+    refs = {}
+    try:
+        for framework in SHAPES:  # all four at once: the NodeManager runs them side by side
+            spec = build_probe_spec(framework, resources="memory=256M,vcores=1")
+            refs[framework] = runtime.submit(spec, bundle, uri)
+        for framework, ref in refs.items():
+            status = wait_for(runtime, ref)
+            assert status.state.value == "SUCCEEDED", (framework, status)
+            seen = {}
+            for role, index in contract.replica_names(build_probe_spec(framework)):
+                printed = "\n".join(runtime.logs(ref, f"{role}-{index}"))
+                seen[(role, index)] = parse_env_output(printed)
+            same_master_everywhere(seen)
+            assert {key: contract_view(env) for key, env in seen.items()} == local_seen[framework], framework
+    finally:
+        for ref in refs.values():
+            runtime.remove(ref)
+
+
+#: what the real controllers add to a replica's container, beyond what we submit (read from their sources, and
+#: checked against the pods they made in tests/test_real_kubernetes_jobs.py and _operators.py):
+#: - the Job controller, for an Indexed Job (every API's replicas are one): JOB_COMPLETION_INDEX, from the
+#:   pod's completion-index annotation (k8s pkg/controller/job, addCompletionIndexEnvVariable);
+#: - JobSet: nothing in the environment (labels, annotations, the headless Service and host names only);
+#: - Trainer v2's torch plugin: PET_NNODES, PET_NPROC_PER_NODE, PET_NODE_RANK, PET_MASTER_ADDR,
+#:   PET_MASTER_PORT (torchrun's own settings: a replica started without torchrun reads the contract's);
+#: - Trainer v2's xgboost plugin: DMLC_TRACKER_URI, DMLC_TRACKER_PORT, DMLC_TASK_ID, DMLC_NUM_WORKER
+#:   (XGBoost's collective tracker, for code that uses it instead of the contract's MASTER_ADDR/RANK).
+CONTROLLER_VARIABLES = {
+    "Job": {"JOB_COMPLETION_INDEX"},
+    "JobSet": {"JOB_COMPLETION_INDEX"},
+    "TrainJob/pytorch": {"JOB_COMPLETION_INDEX", "PET_NNODES", "PET_NPROC_PER_NODE", "PET_NODE_RANK",
+                         "PET_MASTER_ADDR", "PET_MASTER_PORT"},
+    "TrainJob/xgboost": {"JOB_COMPLETION_INDEX", "DMLC_TRACKER_URI", "DMLC_TRACKER_PORT", "DMLC_TASK_ID",
+                         "DMLC_NUM_WORKER"},
+}
+
+
+def contract_views(framework: str) -> dict[tuple[str, int], dict]:
+    """What `contract.replica_env` gives each replica of the probe, seen through `contract_view` (the
+    addresses' values do not reach the view, so any will do)."""
+    spec = build_probe_spec(framework)
+    addresses = contract.Addresses({role: [f"{role}-{i}:1" for i in range(r.replicas)]
+                                    for role, r in spec.roles.items()}, 1)
+    return {(role, i): contract_view({k: str(v) for k, v in contract.replica_env(spec, role, i, addresses).items()})
+            for role, i in contract.replica_names(spec)}
+
+
+def test_local_replicas_saw_the_contract(local_seen):
+    """The link from local replicas to the real Kubernetes tests, which compare the pods' env with the rule."""
+    for framework in SHAPES:
+        assert local_seen[framework] == contract_views(framework), framework
+
+
+def field_value(pod: dict, field_path: str) -> str:
+    """A downward-API `fieldRef` of `pod` as the kubelet resolves it (the ones our pods and the
+    controllers' use); any other path fails the test, naming it."""
+    import re
+
+    metadata = pod["metadata"]
+    found = re.fullmatch(r"metadata\.(annotations|labels)\['([^']+)'\]", field_path)
+    if found:
+        return metadata.get(found[1], {})[found[2]]
+    if field_path in ("metadata.name", "metadata.namespace"):
+        return metadata[field_path.split(".")[1]]
+    raise AssertionError(f"the probe does not resolve fieldRef {field_path!r}")
+
+
+def real_pods_seen(plane, namespace: str, framework: str, submitted_env: set[str], workdir: Path
+                   ) -> tuple[dict[tuple[str, int], dict[str, str]], set[str], dict[tuple[str, int], str]]:
+    """Each pod the controllers made for the probe job, started as the kubelet would start it (env in order,
+    `$(VAR)` expanded, fieldRefs from the pod's own metadata as the controllers wrote it): (role, index) →
+    the environment the replica printed; the variables the pods carry that we did not submit; and
+    (role, index) → the pod's DNS name as its host name and subdomain give it."""
+    from k8s_support import wait_for
+
+    count = build_probe_spec(framework).replica_count
+    selector = f"submarine-kernel/job={name_of(framework)}"
+    pods = wait_for(lambda: (items := plane.get_json(f"/api/v1/namespaces/{namespace}/pods?labelSelector="
+                                                     f"{selector}")["items"]) and len(items) >= count and items,
+                    timeout=120, what=f"the controllers to make {count} pods")
+    seen, added, dns = {}, set(), {}
+    for pod in pods:
+        container = pod["spec"]["containers"][0]
+        fields = {entry["valueFrom"]["fieldRef"]["fieldPath"]: field_value(pod, entry["valueFrom"]["fieldRef"]
+                                                                           ["fieldPath"])
+                  for entry in container.get("env", []) if "fieldRef" in entry.get("valueFrom", {})}
+        added |= {entry["name"] for entry in container.get("env", [])} - submitted_env
+        command = [*container.get("command", []), *container.get("args", [])]
+        command = [c.replace("cd /workspace ||", f"cd {workdir} ||") for c in command]
+        env = run_pod(container.get("env", []), command, fields, cwd=workdir)
+        key = (env["SUBMARINE_ROLE"], int(env["SUBMARINE_REPLICA_INDEX"]))
+        assert key not in seen, (key, pod["metadata"]["name"])
+        seen[key] = env
+        dns[key] = f"{pod['spec'].get('hostname')}.{pod['spec'].get('subdomain')}.{namespace}.svc"
+    return seen, added, dns
+
+
+def addresses_are_the_pods(seen: dict[tuple[str, int], dict[str, str]], dns: dict[tuple[str, int], str]) -> None:
+    """What `contract_view` leaves out, checked against the real pods: a replica's own TF_CONFIG address and
+    MASTER_ADDR are the DNS names the controllers gave the pods (host name and subdomain)."""
+    deciding = min(seen, key=contract.replica_names(build_probe_spec(seen[next(iter(seen))]["SUBMARINE_FRAMEWORK"]))
+                   .index)
+    for (role, index), env in seen.items():
+        if "TF_CONFIG" in env:
+            own = json.loads(env["TF_CONFIG"])["cluster"][role][index]
+            assert own.rsplit(":", 1)[0] == dns[(role, index)], (role, index, own, dns)
+        if "MASTER_ADDR" in env:
+            assert env["MASTER_ADDR"] == dns[deciding], (env["MASTER_ADDR"], dns)
+
+
+def submitted_env_names(objects: list[dict]) -> set[str]:
+    """Every env name in what we submitted (containers of Jobs and JobSets, a TrainJob's trainer)."""
+    names: set[str] = set()
+
+    def walk(value):
+        if isinstance(value, dict):
+            if isinstance(value.get("env"), list):
+                names.update(e["name"] for e in value["env"] if isinstance(e, dict) and "name" in e)
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    walk(objects)
+    return names
+
+
+def check_real_pods(plane, runtime, framework: str, workdir: Path
+                    ) -> tuple[dict[tuple[str, int], dict[str, str]], set[str]]:
+    """Submit the probe through `runtime`, compare what its real pods give each replica with the contract;
+    returns what each replica saw and the variables the controllers added."""
+    from submarine_kernel.algorithm import Bundle
+
+    spec = build_probe_spec(framework, image="repo/probe:1")
+    bundle = Bundle({name: text.encode() for name, text in FILES.items()})
+    plan = runtime.prepare(spec, bundle, "file:///b")
+    submitted = submitted_env_names([o for o in yaml.safe_load_all(plan.dry_run_text) if o])
+    ref = runtime.start(plan)  # the very objects whose env names were read
+    seen, added, dns = real_pods_seen(plane, ref.extra["namespace"], framework, submitted, workdir)
+    same_master_everywhere(seen)
+    addresses_are_the_pods(seen, dns)
+    assert {key: contract_view(env) for key, env in seen.items()} == contract_views(framework), framework
+    return seen, added

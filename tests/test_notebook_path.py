@@ -51,6 +51,21 @@ def test_names_and_labels_use_the_notebooks_own_name_not_its_folders():
     assert notebook_label("C:\\Users\\jane\\mnist.ipynb") == "mnist"
 
 
+def test_a_notebooks_tensorboard_is_named_by_the_one_short_name_rule():
+    from submarine_kernel.names import job_name_problems
+    from submarine_kernel.session import Session
+
+    session = Session(notebook="/home/jane/work/Train Model.ipynb")
+    try:
+        assert session.tensorboard_name() == "tensorboard-train-model"
+        session.notebook = "/w/" + "a" * 37 + "-" * 3 + "b" * 20 + ".ipynb"  # cut at 50 inside a run of '-'
+        assert job_name_problems(session.tensorboard_name()) == [], session.tensorboard_name()
+        session.notebook = None
+        assert session.tensorboard_name() == "tensorboard-session"
+    finally:
+        session.close()
+
+
 def _notebook(path: Path, marker: str) -> None:
     nbformat.write(new_notebook(cells=[
         new_code_cell("%load_ext submarine_kernel"),

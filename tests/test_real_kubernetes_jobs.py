@@ -115,3 +115,16 @@ def test_a_replicas_log_is_read_through_the_api_server_from_the_node(running_kub
     assert list(runtime.logs(ref)) == lines
     # the deciding replica: the Job controller may have ended the worker's pod once index 0 succeeded
     assert list(runtime.logs(ref, replica="master-0", tail=1)) == ["done"]
+
+
+@pytest.mark.parametrize("api, framework", [*(("job", f) for f in ("tensorflow", "pytorch", "xgboost", "custom")),
+                                            ("trainer", "tensorflow"), ("trainer", "custom")])
+def test_the_pods_the_job_and_jobset_controllers_make_give_each_replica_the_contract(running_kubernetes, runtimes,
+                                                                                    api, framework, tmp_path):
+    """kwok runs no container, so each pod the real controllers made is started here as the kubelet would
+    start it (tests/test_contract.py `check_real_pods`); a plain Job and a JobSet (the trainer API's form
+    for TensorFlow and custom jobs) add only the Job controller's completion index."""
+    from test_contract import CONTROLLER_VARIABLES, check_real_pods
+
+    _, added = check_real_pods(running_kubernetes, runtimes(api=api), framework, tmp_path)
+    assert added == CONTROLLER_VARIABLES["Job" if api == "job" else "JobSet"], added

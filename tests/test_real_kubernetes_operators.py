@@ -167,3 +167,25 @@ def test_a_trainjob_the_trainer_webhook_refuses_is_a_rejected_job_not_refused_cr
     assert "credentials" not in str(caught.value), caught.value
     assert not operated_kubernetes.get_json(f"/api/v1/namespaces/{namespace}/configmaps?labelSelector="
                                             "app.kubernetes.io/managed-by%3Dsubmarine-kernel")["items"]
+
+
+@pytest.mark.parametrize("framework", ["pytorch", "xgboost"])
+def test_the_pods_the_trainer_controller_makes_give_each_replica_the_contract(operated_kubernetes, runtimes,
+                                                                             framework, tmp_path):
+    """TrainJob → JobSet → Jobs → pods, each made by its real controller; kwok runs no container, so each pod
+    is started here as the kubelet would (tests/test_contract.py `check_real_pods`). Trainer adds its
+    framework's own variables (torchrun's PET_*, XGBoost's DMLC_*) next to the contract's."""
+    from test_contract import CONTROLLER_VARIABLES, check_real_pods
+
+    seen, added = check_real_pods(operated_kubernetes, runtimes(), framework, tmp_path)
+    assert added == CONTROLLER_VARIABLES[f"TrainJob/{framework}"], added
+    # where Trainer's variables and the contract's mean the same, they agree (one process per replica)
+    same = {"pytorch": {"PET_NODE_RANK": "RANK", "PET_NNODES": "WORLD_SIZE", "PET_MASTER_PORT": "MASTER_PORT"},
+            "xgboost": {"DMLC_TASK_ID": "RANK", "DMLC_NUM_WORKER": "WORLD_SIZE", "DMLC_TRACKER_PORT": "MASTER_PORT"}}
+    for env in seen.values():
+        assert {theirs: env[theirs] for theirs in same[framework]} == \
+            {theirs: env[ours] for theirs, ours in same[framework].items()}, env
+        host = env["PET_MASTER_ADDR" if framework == "pytorch" else "DMLC_TRACKER_URI"]
+        assert env["MASTER_ADDR"].startswith(host + "."), (host, env["MASTER_ADDR"])  # ours adds <namespace>.svc
+        # no GPU asked: one process per node, as the contract's LOCAL_RANK=0 says (with GPUs it is their count)
+        assert env.get("PET_NPROC_PER_NODE", "1") == "1", env

@@ -190,6 +190,26 @@ def test_credentials_never_appear(s3, endpoint, capsys, caplog):
         __import__("pickle").dumps(storage.fs)
 
 
+def test_a_client_made_in_the_background_that_fails_is_one_line_from_put(s3, endpoint, monkeypatch):
+    """put makes the S3 client while it hashes the bundle (storage/s3.py `connect_soon`); a client that cannot
+    be made (a bad endpoint, a broken credentials chain) is still the one-line error of the listing after it."""
+    import s3fs
+
+    made = []
+
+    async def broken(self, *args, **kwargs):
+        made.append(1)
+        raise OSError(f"cannot make the client for {SECRET}")
+
+    monkeypatch.setattr(s3fs.S3FileSystem, "set_session", broken)
+    storage = Storage(f"s3://{BUCKET}/root", options(endpoint), progress=False)
+    with pytest.raises(StorageError, match=r"^cannot reach the bundle storage s3://bundles/root: cannot make the "
+                                           r"client for \*\*\*; check the storage root") as caught:
+        storage.put(bundle())
+    assert len(made) == 2 and SECRET not in str(caught.value)  # in the background, then for the listing
+    assert keys(s3) == []
+
+
 def test_secrets_in_error_messages_are_scrubbed(s3, endpoint, monkeypatch):
     import s3fs
 

@@ -147,6 +147,27 @@ def test_unknown_protocol_is_a_storage_error():
         Storage("nosuchproto://x/y").put(Bundle(FILES))
 
 
+def test_a_store_that_cannot_open_early_fails_where_it_is_used(monkeypatch):
+    """Session.submit starts the storage's client early (`connect_soon`); a store that cannot even open (an
+    unreachable server at connect) says so in put's one line, not at that early start."""
+    from submarine_kernel.storage import filesystems
+
+    opened = []
+
+    def unreachable(url, options):
+        opened.append(url)
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    monkeypatch.setitem(filesystems._FACTORIES, "downproto", unreachable)
+    storage = Storage("downproto://server/bundles")
+    storage.connect_soon()  # nothing raised yet
+    storage.connect_soon()  # started once
+    with pytest.raises(StorageError, match=r"^cannot reach the bundle storage downproto://server/bundles: "
+                                           r"\[Errno 111\] Connection refused; check the storage root"):
+        storage.put(Bundle(FILES))
+    assert opened == ["downproto://server/bundles"]  # tried once: the early failure is the one reported
+
+
 def test_redact_url():
     assert redact_url("s3://KEY:SECRET@bucket/x") == "s3://***@bucket/x"
     assert redact_url("file:///tmp/x") == "file:///tmp/x"

@@ -124,6 +124,14 @@ def _define_filesystem(base):
         def __reduce__(self):  # pickling would copy the credentials into the pickle
             raise TypeError("S3 storage file systems are not picklable: they hold credentials")
 
+        def connect_soon(self):
+            """Start making the S3 client (botocore's models loaded, a client built: tenths of a second of CPU)
+            on the file system's own loop thread, and return its future at once, so that the caller can hash
+            the bundle meanwhile (hashlib works without the GIL)."""
+            import asyncio
+
+            return asyncio.run_coroutine_threadsafe(self.set_session(), self.loop)
+
         def find_below(self, path: str) -> dict[str, dict]:
             """Every object under `path`/ with its details, in one listing (what `Storage` compares a bundle
             with): s3fs's `find` also asks whether `path` itself is an object, a HEAD and a second listing,

@@ -12,6 +12,7 @@ complete bundle, but an older job's bundle URI then shows the newer files.
 
 from __future__ import annotations
 
+import concurrent.futures
 import errno
 import json
 import os
@@ -57,11 +58,17 @@ class Storage:
         self.progress = progress
         self._fs = None
         self._root_path = None
+        self._connect_started = False
+        self._connecting = None  # the future of an object store's client being made (connect_soon)
+        self._open_error: BaseException | None = None  # opening failed in connect_soon: raised by the next use
         self.on_retry = None  # called with "uploading x: ...; retrying 2/5"
 
     @property
     def fs(self):
         if self._fs is None:
+            if self._open_error is not None:
+                error, self._open_error = self._open_error, None
+                raise error
             self._fs, self._root_path = open_filesystem(self.root, self.options)
         return self._fs
 
@@ -141,8 +148,11 @@ class Storage:
         A damaged stored copy (see integrity.py) is replaced, with a warning; `verify` reads a stored copy
         back in full before reusing it (after a fetch found it damaged).
         """
-        digest = bundle.digest
+        self.connect_soon()
+        digest = bundle.digest  # hashed (if not yet) while an object store's client is being made
         folder = self.folder_for(bundle)
+        if self._connecting is not None:
+            concurrent.futures.wait([self._connecting])  # a failure shows in the listing below, as without it
         try:
             state = self.stored_state(bundle, folder, verify)
         except OSError as exc:  # storage unreachable: one clear line, not a traceback
@@ -181,6 +191,21 @@ class Storage:
             if bar is not None:
                 bar.close()
         return UploadResult(self.uri(folder), digest, 0 if reused else sent, reused)
+
+    def connect_soon(self) -> None:
+        """Start making an object store's client in the background (storage/s3.py: tenths of a second), once,
+        so that what comes before an upload (hashing the bundle, recording the job) hides it; `put` waits for
+        it. Other file systems need nothing made."""
+        if self._connect_started:
+            return
+        self._connect_started = True
+        try:
+            fs = self.fs
+        except Exception as exc:  # raised where the storage is first really used (put), as without this
+            self._open_error = exc
+            return
+        connect_soon = getattr(fs, "connect_soon", None)
+        self._connecting = connect_soon() if connect_soon is not None else None
 
     def _move_into_place(self, bundle: Bundle, staged: str, folder: str, verify: bool = False) -> bool:
         """Rename the staged folder to `folder`; True when a complete copy got there first (ours is dropped).

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 from ...errors import Problem
+from ...names import DNS1035_MAX
 from ...resources import Resources
 from ...spec import JobSpec
 from .service import TENSORBOARD_COMPONENT, ServiceSettings, component_plan, registry_user
@@ -14,7 +15,7 @@ from .service import TENSORBOARD_COMPONENT, ServiceSettings, component_plan, reg
 #: YARN's own rules (ServiceApiUtil): service names `[a-z][a-z0-9-]*`, a DNS label of at most 63 characters
 #: (the one job name rule, `names.job_name_problems`, is that); user names in the registry DNS as below.
 USER_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-.]*$")
-MAX_LABEL = 63
+MAX_LABEL = DNS1035_MAX
 
 
 def resource_problems(role: str, resources: Resources, settings: ServiceSettings) -> list[Problem]:

@@ -438,11 +438,13 @@ class YarnRuntime(Runtime):
         if service is None:
             raise JobNotFound(f"YARN knows no service {ref.name!r}: it was destroyed, its logs are in the RM UI")
         service = self._remember_containers(ref.name, service)
-        if not any(c.get("containers") for c in service.get("components") or []) and self.app_id(ref):
-            service = retried(lambda: self._containers_from_am_log(ref), f"reading the logs of {ref.name}") or service
         data = YarnJobData.of(ref)
-        container_id, host = st.find_container(data.components, service, ref.name,
-                                               replica or data.deciding or "master-0")
+        wanted = replica or data.deciding or "master-0"
+        # a finished service lists no containers, and the last listing this process saw may predate the
+        # replica's start: the AM's log names every container it launched
+        if st.listed_container(data.components, service, wanted) is None and self.app_id(ref):
+            service = retried(lambda: self._containers_from_am_log(ref), f"reading the logs of {ref.name}") or service
+        container_id, host = st.find_container(data.components, service, ref.name, wanted)
         node = retried(lambda: self.client.node_http_address(host), f"reading the logs of {ref.name}")
         if not node:
             raise RuntimeFailure(f"the ResourceManager lists no NodeManager on {host}: open the logs link instead")

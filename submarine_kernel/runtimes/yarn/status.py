@@ -110,17 +110,24 @@ def replica_containers(plans: Iterable[ComponentPlan], service: Mapping) -> dict
             for _, role_index, container in _containers(plans, service) if role_index and container.get("id")}
 
 
-def find_container(plans: Iterable[ComponentPlan], service: Mapping, job: str, wanted: str) -> tuple[str, str]:
-    """(container id, host) of `wanted`: a JobSpec replica name (`worker-1`) first, else a YARN component
-    instance name (`master-0`, `tensorboard-0`)."""
+def listed_container(plans: Iterable[ComponentPlan], service: Mapping, wanted: str) -> dict | None:
+    """The container of `wanted` in the service's answer: a JobSpec replica name (`worker-1`) first, else a
+    YARN component instance name (`master-0`, `tensorboard-0`); None when the answer does not list it."""
     by_replica, by_instance = {}, {}
     for instance, role_index, container in _containers(plans, service):
         by_instance[instance] = container
         if role_index:
             by_replica[f"{role_index[0]}-{role_index[1]}"] = container
-    container = by_replica.get(wanted) or by_instance.get(wanted)
+    return by_replica.get(wanted) or by_instance.get(wanted)
+
+
+def find_container(plans: Iterable[ComponentPlan], service: Mapping, job: str, wanted: str) -> tuple[str, str]:
+    """(container id, host) of `wanted` (see `listed_container`), or one line naming the replicas there are."""
+    plans = list(plans)
+    container = listed_container(plans, service, wanted)
     if container is None:
-        names = sorted(by_replica) or sorted(by_instance)
+        listed = list(_containers(plans, service))
+        names = sorted(f"{r[0]}-{r[1]}" for _, r, _ in listed if r) or sorted(instance for instance, _, _ in listed)
         raise SubmarineError(f"job {job!r} has no running container {wanted!r} yet: use one of "
                              f"{', '.join(names) or '(none started)'}")
     return container["id"], container.get("bare_host") or container.get("hostname", "")
