@@ -75,6 +75,6 @@ def secret_name(job_name: str) -> str:
 
 def tensorboard_name(name: str) -> str:
     """A DNS-1035 name for the TensorBoard Deployment and Service of `name` (at most 63 characters)."""
-    from ...names import sanitize
+    from ...names import DNS1035_MAX, sanitize
 
-    return f"{sanitize(name, 63 - len('-tensorboard'))}-tensorboard"
+    return f"{sanitize(name, DNS1035_MAX - len('-tensorboard'))}-tensorboard"

@@ -10,6 +10,10 @@ from typing import Any, Mapping, Sequence
 CONFIGMAP_LIMIT = 1024 * 1024 - 64 * 1024
 
 
+#: the Trainer v2 runtimes a TrainJob refers to by default, per framework (those Kubeflow Trainer installs)
+DEFAULT_TRAINER_RUNTIMES = {"pytorch": "torch-distributed", "xgboost": "xgboost-distributed"}
+
+
 @dataclass(frozen=True)
 class ClusterOptions:
     """Everything about the cluster that is not in the JobSpec (KubernetesRuntime's traits)."""
@@ -41,8 +45,7 @@ class ClusterOptions:
     webhdfs_url: str = ""
     hdfs_user: str = ""
     #: Kubeflow Trainer v2: the ClusterTrainingRuntime (or TrainingRuntime) per framework
-    trainer_runtimes: Mapping[str, str] = field(default_factory=lambda: {
-        "pytorch": "torch-distributed", "xgboost": "xgboost-distributed"})
+    trainer_runtimes: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_TRAINER_RUNTIMES))
     trainer_runtime_kind: str = "ClusterTrainingRuntime"
     #: Kueue LocalQueue (label + created suspended); "" for none
     queue: str = ""

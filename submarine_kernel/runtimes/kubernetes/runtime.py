@@ -35,7 +35,7 @@ from .kinds import OPERATOR_KINDS, TRAINJOB, Kind, kind_of_plural
 from .labels import STOPPED_ANNOTATION, label_value
 from .logs import read_log
 from .manifests import JobPlan, operator_addresses, plain_job_addresses, plain_job_problems, plan_job
-from .options import CONFIGMAP_LIMIT, ClusterOptions
+from .options import CONFIGMAP_LIMIT, DEFAULT_TRAINER_RUNTIMES, ClusterOptions
 from .queue import QueuePositions
 from .status import job_status
 from .watch import ResourceWatch, open_watch
@@ -70,7 +70,7 @@ class KubernetesRuntime(Runtime):
     training_operator = Bool(True, help="False with api 'auto': always run a plain Indexed Job (kept for old "
                                         "configurations; prefer KubernetesRuntime.api = 'job').").tag(config=True)
     trainer_runtimes = Dict(value_trait=Unicode(),
-                            default_value={"pytorch": "torch-distributed", "xgboost": "xgboost-distributed"},
+                            default_value=dict(DEFAULT_TRAINER_RUNTIMES),
                             help="Trainer v2: the runtime a TrainJob refers to, per framework.").tag(config=True)
     trainer_runtime_kind = Enum(["ClusterTrainingRuntime", "TrainingRuntime"], "ClusterTrainingRuntime",
                                 help="Trainer v2: kind of the runtimes in trainer_runtimes.").tag(config=True)
