@@ -197,8 +197,4 @@ class RunHistory(FallbackBundle, w.VBox):
     def fallback_text(self) -> str:
         if not self.rows:
             return "no runs from this notebook yet"
-        headers = ["run", "state", "submitted", "duration", "params", "last metrics"]
-        return render.table_text(headers, [
-            [r.name, r.state, render.short_time(r.record.submitted), render.elapsed(r.record.status)
-             if r.record.status else "", render.params_text(r.params),
-             ", ".join(f"{k}={number(s.last)}" for k, s in r.stats.items())] for r in self.table.shown])
+        return self.table.static_text()
