@@ -43,7 +43,7 @@ def compare_html(rows: list[RunRow]) -> str:
                                               if name in r.stats else "" for r in rows]))
     body = "".join(f'<tr style="{"font-weight:600" if len(set(values)) > 1 else ""}"><td>{escape(label)}</td>'
                    + "".join(f"<td>{v}</td>" for v in values) + "</tr>" for label, values in lines)
-    return (f'<table class="submarine-table submarine-compare"><thead><tr>{head}</tr></thead>'
+    return (f'<table class="submarine-table submarine-compare" style="margin-left:0"><thead><tr>{head}</tr></thead>'
             f"<tbody>{body}</tbody></table>")
 
 

@@ -189,7 +189,9 @@ class RunsTable(w.VBox):
         self.columns: list[Column] = []
         self.headers: dict[str, w.Button] = {}
         self.cells: list[list[w.HTML]] = [[] for _ in range(page_size)]
-        self.grid = w.GridBox([], layout=w.Layout(grid_gap="2px 12px", align_items="center", overflow="auto"))
+        # justify_items (start): a header button as wide as its label, at the left of its column like the values
+        self.grid = w.GridBox([], layout=w.Layout(grid_gap="2px 12px", align_items="center",
+                                                  justify_items="flex-start", overflow="auto"))
         self.grid.add_class("submarine-runs-grid")
         self._set_columns(list(FIXED_COLUMNS))
         super().__init__([w.HBox([self.state, self.filter, self.sort, self.descending]), self.filter_note, self.grid,
