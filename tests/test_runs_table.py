@@ -69,9 +69,12 @@ def test_one_column_per_param_of_the_shown_runs_with_empty_cells_where_a_run_has
             submitted="2024-01-01T00:01:00+00:00")
     view = RunHistory(session)
     table = view.table
-    keys = [c.key for c in table.columns]
-    assert keys == ["name", "state", "submitted", "duration", "lr", "dropout", "opt", "loss", "acc"]
-    assert [h.description for h in table.headers.values()][4:] == ["lr", "dropout", "opt", "loss", "acc"]
+    keys = [c.key for c in table.columns]                            # in submission order: first's, second's
+    assert keys == ["name", "state", "submitted", "duration", "lr", "opt", "dropout", "loss", "acc"]
+    assert [h.description for h in table.headers.values()][4:] == ["lr", "opt", "dropout", "loss", "acc"]
+    headers = list(table.headers.values())
+    table.headers["dropout"].click()                                 # sorting moves rows, not columns
+    assert [c.key for c in table.columns] == keys and list(table.headers.values()) == headers
     assert column(table, "opt") == ["", "sgd"] and column(table, "dropout") == ["0.3", ""]
     assert column(table, "loss") == ["", "0.5000 (0.5000 … 0.5000)"]
     grid_tracks = table.grid.layout.grid_template_columns.split(" ")
@@ -85,7 +88,7 @@ def test_one_column_per_param_of_the_shown_runs_with_empty_cells_where_a_run_has
     assert head == ["run", "state", "submitted", "duration", "lr", "dropout"]
     table.state.value = "any state"
     static = table.static_html()                    # the saved notebook's table: the same columns and order
-    assert re.findall(r"<th>(.*?)</th>", static)[4:] == ["lr", "dropout", "opt", "loss", "acc"]
+    assert re.findall(r"<th>(.*?)</th>", static)[4:] == ["lr", "opt", "dropout", "loss", "acc"]
     first_row = re.search(r"<tbody><tr>(.*?)</tr>", static).group(1)
     assert first_row.count("<td>") == 9 and "<td></td>" in first_row   # second: no opt, no metrics
     view.close()

@@ -47,9 +47,11 @@ CHECKBOX_TRACK = "28px"
 
 def columns_of(rows: list[RunRow]) -> list[Column]:
     """The run, state, submitted and duration columns, then one column per param and one per metric that
-    any of `rows` has (the union, in first-seen order), as the MLflow and W&B runs tables lay them out."""
-    params = dict.fromkeys(k for r in rows for k in r.params)
-    names = dict.fromkeys(k for r in rows for k in r.stats)
+    any of `rows` has (the union), as the MLflow and W&B runs tables lay them out. In the order the runs were
+    submitted, not shown: a column stays in its place when the table is sorted."""
+    submitted = sorted(rows, key=lambda r: r.ordinal)
+    params = dict.fromkeys(k for r in submitted for k in r.params)
+    names = dict.fromkeys(k for r in submitted for k in r.stats)
     return [*FIXED_COLUMNS, *(Column(p, p, "param", "max-content") for p in params),
             *(Column(m, m, "metric", "max-content") for m in names if m not in params)]
 
