@@ -50,10 +50,11 @@ def columns_of(rows: list[RunRow]) -> list[Column]:
     any of `rows` has (the union), as the MLflow and W&B runs tables lay them out. In the order the runs were
     submitted, not shown: a column stays in its place when the table is sorted."""
     submitted = sorted(rows, key=lambda r: r.ordinal)
-    params = dict.fromkeys(k for r in submitted for k in r.params)
+    fixed = {c.key for c in FIXED_COLUMNS}  # a param called `state` sorts as the run's state (RunRow.value)
+    params = [k for k in dict.fromkeys(k for r in submitted for k in r.params) if k not in fixed]
     names = dict.fromkeys(k for r in submitted for k in r.stats)
     return [*FIXED_COLUMNS, *(Column(p, p, "param", "max-content") for p in params),
-            *(Column(m, m, "metric", "max-content") for m in names if m not in params)]
+            *(Column(m, m, "metric", "max-content") for m in names if m not in params and m not in fixed)]
 
 
 def first_click_descending(key: str) -> bool:
