@@ -22,8 +22,8 @@ INJECTED_TAG = "injected-parameters"
 #: widget outputs static as a kernel's shutdown does in Lab (the history's chart into an output of its own); at
 #: the shutdown itself nbclient no longer listens, and the history's chart slot was saved empty
 FREEZE_TAG = "submarine-freeze-outputs"
-FREEZE_SOURCE = ("try:\n    from submarine_kernel.widgets.static import freeze_all\nexcept ImportError:  # a kernel without us\n"
-                 "    pass\nelse:\n    freeze_all()")
+FREEZE_SOURCE = ("try:\n    from submarine_kernel.widgets.static import freeze_all\n"
+                 "except ImportError:  # a kernel without us\n    pass\nelse:\n    freeze_all()")
 FOLLOW_SECONDS = 5  # a job still running after the last cell: its state is checked this often
 
 
