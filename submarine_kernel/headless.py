@@ -18,6 +18,12 @@ from .errors import SubmarineError, ValidationError
 from .job_types import JobState
 
 INJECTED_TAG = "injected-parameters"
+#: a last cell, run while nbclient still records outputs and removed before the notebook is saved: it turns the
+#: widget outputs static as a kernel's shutdown does in Lab (the history's chart into an output of its own); at
+#: the shutdown itself nbclient no longer listens, and the history's chart slot was saved empty
+FREEZE_TAG = "submarine-freeze-outputs"
+FREEZE_SOURCE = ("try:\n    from submarine_kernel.widgets.static import freeze_all\n"
+                 "except ImportError:  # a kernel without us\n    pass\nelse:\n    freeze_all()")
 FOLLOW_SECONDS = 5  # a job still running after the last cell: its state is checked this often
 
 
@@ -125,7 +131,9 @@ def _client_class():
 
         def process_message(self, msg, cell, cell_index):
             kind, content = msg["msg_type"], msg.get("content", {})
-            if kind == "stream":
+            if FREEZE_TAG in cell.get("metadata", {}).get("tags", ()):
+                pass  # the outputs it replaces were echoed when they were shown
+            elif kind == "stream":
                 self.out.write(content.get("text", ""))
             elif kind in ("display_data", "update_display_data", "execute_result"):
                 text = content.get("data", {}).get("text/plain")
@@ -160,6 +168,7 @@ def run_notebook(path: str, params: Mapping[str, Any] | None = None, runtime: st
     source = Path(path)
     nb = read_notebook(source)
     inject_parameters(nb, params or {})
+    nb.cells.append(nbformat.v4.new_code_cell(FREEZE_SOURCE, metadata={"tags": [FREEZE_TAG]}))
 
     env = dict(os.environ)
     env["JPY_SESSION_NAME"] = str(source.resolve())  # names jobs and groups them in the registry, as in Lab
@@ -183,6 +192,7 @@ def run_notebook(path: str, params: Mapping[str, Any] | None = None, runtime: st
         # the terminal "Parent appears to have exited, shutting down"
         if run_sync(km.is_alive)():
             run_sync(km.shutdown_kernel)()
+        nb.cells = [c for c in nb.cells if FREEZE_TAG not in c.get("metadata", {}).get("tags", ())]
         if output:
             nbformat.write(static_outputs(nb), output)
     jobs_failed, done = _wait_for_jobs(Registry(), str(source.resolve()), started, client.states)

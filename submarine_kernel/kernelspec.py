@@ -1,4 +1,4 @@
-"""The "Python 3 (Submarine)" kernelspec: ipykernel with the extension preloaded."""
+"""The "Python 3 (Submarine)" kernelspec: ipykernel (kernel.py's class) with the extension preloaded."""
 
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ DISPLAY_NAME = "Python 3 (Submarine)"
 def kernel_json(python: str | None = None) -> dict:
     return {
         "argv": [python or sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}",
-                 "--ext", "submarine_kernel.preload"],
+                 "--ext", "submarine_kernel.preload",
+                 # no subshells for comms: see kernel.py
+                 "--IPKernelApp.kernel_class=submarine_kernel.kernel.SubmarineKernel"],
         "display_name": DISPLAY_NAME,
         "language": "python",
         "metadata": {"debugger": True, **_encryption_support()},

@@ -1,9 +1,12 @@
-"""The widgets in a real browser: JupyterLab on localhost, driven by Playwright in Debian's headless Chromium.
+"""The widgets in a real browser: JupyterLab and Notebook 7 on localhost (one server for the whole module, as
+starting one is slow), driven by Playwright in Debian's headless Chromium.
 
 The test notebook declares a parameter, collects a training script that reports metrics, runs it once,
-and shows the form and the history. The test changes the parameter in the form, clicks Run, and waits for
-the status widget to reach SUCCEEDED and for the history to list both runs. Screenshots of each step go
-to test-artifacts/ at the repository root.
+and shows the form and the history. The test sorts the history by a header click, changes the parameter in the
+form, clicks Run, and waits for the status widget to reach SUCCEEDED and for the history to list both runs, still
+in the order the header chose. In both frontends: Stop clicked while a `%submarine run --wait` cell runs stops the
+job, and the notebook a headless `submarine-kernel run` of the quickstart saved reopens with its static outputs.
+Screenshots of each step go to test-artifacts/ at the repository root.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
+from core_support import installed_command
+
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(900)]  # a shared, loaded machine
 
 REPO = Path(__file__).resolve().parents[1]
@@ -32,7 +37,11 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"
                  "--disable-component-update", "--disable-sync"]
 #: bounds on waits, never asserted on
 STEP_TIMEOUT_MS = 120_000
+FRONTENDS = ("lab", "notebook7")
+KERNELSPEC = {"kernelspec": {"name": "submarine", "display_name": "Python 3 (Submarine)", "language": "python"}}
 
+#: the training script waits for this file (each notebook names its own), so the test sees the live log first
+RELEASE = "@RELEASE@"
 CELLS = [
     "%submarine param lr=0.1 --min 0 --max 1",
     "%%submarine.python train.py --no-local\n"
@@ -44,8 +53,8 @@ CELLS = [
     "    sk.report(step=step, loss=lr * (4 - step))\n"
     "for i in range(60):\n"
     "    print(f'filler line {i}', flush=True)\n"
-    "release, deadline = os.environ.get('SUBMARINE_TEST_RELEASE', ''), time.time() + 240\n"
-    "while release and not os.path.exists(release) and time.time() < deadline:\n"
+    f"release, deadline = {RELEASE}, time.time() + 240\n"
+    "while not os.path.exists(release) and time.time() < deadline:\n"
     "    time.sleep(0.2)  # the test looks at the live log box, then lets the job end\n",
     "%submarine run --wait -- python train.py {lr}",
     "%submarine form",
@@ -59,18 +68,16 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture
-def jupyterlab(tmp_path):
-    """A JupyterLab server on a free port with a token, whose root holds the test notebook and which
-    knows the Submarine kernel through a kernelspec installed into a temporary prefix."""
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """One Jupyter server (JupyterLab and Notebook 7) on a free port with a token, for the whole module; it knows
+    the Submarine kernel through a kernelspec installed into a temporary prefix, and its kernels keep their
+    jobs in a data folder of their own."""
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium)")
+    tmp_path = tmp_path_factory.mktemp("jupyter")
     root = tmp_path / "root"
     root.mkdir()
-    nb = new_notebook(cells=[new_code_cell(c) for c in CELLS],
-                      metadata={"kernelspec": {"name": "submarine", "display_name": "Python 3 (Submarine)",
-                                               "language": "python"}})
-    nbformat.write(nb, root / "widgets.ipynb")
     settings = tmp_path / "settings" / "@jupyterlab" / "apputils-extension"
     settings.mkdir(parents=True)
     (settings / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')  # no news pop-up
@@ -82,16 +89,16 @@ def jupyterlab(tmp_path):
     # --system-site-packages, the base interpreter's (the widget manager) as well
     data_dirs = dict.fromkeys([str(prefix / "share" / "jupyter"), os.path.join(sys.prefix, "share", "jupyter"),
                                os.path.join(sys.base_prefix, "share", "jupyter")])
-    env = {**os.environ, "JUPYTER_PATH": os.pathsep.join(data_dirs),
+    data = tmp_path / "submarine-data"  # the per-test data folder would be the first test's only
+    env = {**os.environ, "JUPYTER_PATH": os.pathsep.join(data_dirs), "SUBMARINE_DATA_DIR": str(data),
            "JUPYTER_CONFIG_DIR": str(tmp_path / "config"), "JUPYTERLAB_SETTINGS_DIR": str(tmp_path / "settings"),
-           "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces"), "JUPYTER_RUNTIME_DIR": str(tmp_path / "rt"),
-           "SUBMARINE_TEST_RELEASE": str(tmp_path / "release")}  # jobs wait for it (see CELLS)
+           "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces"), "JUPYTER_RUNTIME_DIR": str(tmp_path / "rt")}
     # JupyterLab's own page assets live in the interpreter that has jupyterlab installed
     app_dir = next((d for d in (os.path.join(p, "lab") for p in reversed(data_dirs)) if os.path.isdir(
         os.path.join(d, "static"))), None)
     log = open(tmp_path / "jupyterlab.log", "wb")
     # `-m jupyterlab`, not `jupyter lab`: that runs the first jupyter-lab script on PATH, maybe another Python's
-    server = subprocess.Popen(
+    process = subprocess.Popen(
         [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", f"--port={port}", "--ServerApp.ip=127.0.0.1",
          f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}", "--LabApp.expose_app_in_browser=True",
          "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
@@ -105,19 +112,53 @@ def jupyterlab(tmp_path):
                 urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2)
                 break
             except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
+                if process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError("JupyterLab did not start:\n" + (tmp_path / "jupyterlab.log").read_text()[-3000:])
                 time.sleep(0.2)
-        yield {"url": f"{base}/lab/tree/widgets.ipynb?token={token}", "log": tmp_path / "jupyterlab.log",
-               "notebook7_url": f"{base}/notebooks/widgets.ipynb?token={token}", "path": root / "widgets.ipynb",
-               "release": tmp_path / "release"}
+        yield {"base": base, "token": token, "root": root, "log": tmp_path / "jupyterlab.log", "data": data,
+               "tmp": tmp_path}
     finally:
-        server.terminate()
+        process.terminate()
         try:
-            server.wait(timeout=15)
+            process.wait(timeout=15)
         except subprocess.TimeoutExpired:
-            server.kill()
+            process.kill()
         log.close()
+
+
+def shut_down_kernels(server) -> None:
+    """A test's kernels go when it ends (and their jobs with them): the next test's notebook starts its own."""
+    import json
+
+    def call(method: str, path: str):
+        request = urllib.request.Request(f"{server['base']}{path}?token={server['token']}", method=method)
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return json.loads(answer.read() or b"null")
+    for kernel in call("GET", "/api/kernels"):
+        call("DELETE", f"/api/kernels/{kernel['id']}")
+
+
+@pytest.fixture
+def notebook(server):
+    """`notebook(name, cells, frontend)` writes a notebook into the server's root and returns the URL that opens
+    it in JupyterLab or Notebook 7 and the file that makes its jobs end (see RELEASE)."""
+    def write(name: str, cells: list[str], frontend: str = "lab", release: bool = False):
+        release_file = server["tmp"] / f"{name}.release"
+        if release:
+            release_file.touch()
+        cells = [c.replace(RELEASE, repr(str(release_file))) for c in cells]
+        nbformat.write(new_notebook(cells=[new_code_cell(c) for c in cells], metadata=KERNELSPEC),
+                       server["root"] / f"{name}.ipynb")
+        return page_url(server, f"{name}.ipynb", frontend), release_file
+    yield write
+    shut_down_kernels(server)
+
+
+def page_url(server, file: str, frontend: str) -> str:
+    """The page that opens `file`; in JupyterLab in a workspace of its own, which starts empty (the default one
+    would reopen the notebooks of earlier tests beside it)."""
+    path = f"lab/workspaces/{Path(file).stem}/tree/{file}" if frontend == "lab" else f"notebooks/{file}"
+    return f"{server['base']}/{path}?token={server['token']}"
 
 
 def shot(page, name: str, element=None) -> None:
@@ -130,9 +171,10 @@ def shot(page, name: str, element=None) -> None:
 
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
-KERNEL_IDLE = ("() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;"
-               " return w && w.sessionContext && w.sessionContext.session &&"
-               " w.sessionContext.session.kernel &&"
+#: the notebook in front (the one `file` names) has its kernel up and idle
+KERNEL_IDLE = ("file => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;"
+               " return w && w.context && w.context.path === file && w.sessionContext &&"
+               " w.sessionContext.session && w.sessionContext.session.kernel &&"
                " w.sessionContext.session.kernel.status === 'idle'; }")
 #: the log box's end is in view: the bottom of its text is at the bottom of the box
 LOG_AT_END = ("el => { const box = el.getBoundingClientRect();"
@@ -150,7 +192,7 @@ def assert_chart_visible(page, chart) -> None:
 
 
 @contextmanager
-def browser_page(jupyterlab):
+def browser_page(server):
     from playwright.sync_api import expect, sync_playwright
 
     with sync_playwright() as pw:
@@ -160,14 +202,16 @@ def browser_page(jupyterlab):
         expect.set_options(timeout=STEP_TIMEOUT_MS)
         try:
             yield page
+            # a comm message on a subshell the frontend had deleted is dropped: a click that did nothing
+            assert "Unknown subshell_id" not in server["log"].read_text(errors="replace")
         except Exception:
             shot(page, "failure")
-            print(jupyterlab["log"].read_text()[-4000:])
+            print(server["log"].read_text()[-4000:])
             print("--- last cell:", page.locator(".jp-Cell").last.inner_html()[-3000:])
             for index, output in enumerate(page.locator(".jp-OutputArea-output").all()):
                 print(f"--- output {index}: classes", output.evaluate(
                     "el => Array.from(el.querySelectorAll('[class*=submarine]')).map(e => e.className).join(' | ')"))
-            for log in sorted(Path(os.environ["SUBMARINE_DATA_DIR"]).rglob("logs/*")):  # the jobs' own logs
+            for log in sorted(server["data"].rglob("logs/*")):  # the jobs' own logs
                 if log.is_file():
                     print(f"--- {log}\n" + log.read_text(errors="replace")[-1500:])
             raise
@@ -176,24 +220,47 @@ def browser_page(jupyterlab):
 
 
 def run_all(page, url: str) -> None:
-    page.goto(url)
-    page.wait_for_selector(".jp-Notebook .jp-Cell")
-    page.wait_for_function(KERNEL_IDLE)  # the notebook's kernel must be up before "run all" is sent
+    open_notebook(page, url)
+    file = url.split("?")[0].rsplit("/", 1)[1]
+    page.wait_for_function(KERNEL_IDLE, arg=file)  # the notebook's kernel must be up before "run all" is sent
     # not awaited: the promise would settle only once every cell has run, and the jobs wait for the test
     page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
 
 
-def test_form_run_status_and_history_in_jupyterlab_and_after_a_reload(jupyterlab):
+def open_notebook(page, url: str) -> None:
+    page.goto(url)
+    page.wait_for_selector(".jp-Notebook .jp-Cell")
+
+
+def run_names(grid) -> list[str]:
+    """The history's run names as the page shows them, top to bottom (hidden rows have none)."""
+    return grid.locator(".submarine-run").all_inner_texts()
+
+
+def sort_header(grid, label: str):
+    return grid.locator("button.submarine-sort-header", has_text=re.compile(rf"^{re.escape(label)}( [▲▼])?$"))
+
+
+def assert_name_is_one_line_and_selected_whole_by_a_click(page, name_cell) -> None:
+    """A run's name is not wrapped (one line box) and one click selects all of it, ready to copy."""
+    name = name_cell.inner_text()
+    assert name_cell.evaluate("el => el.getClientRects().length") == 1, name
+    name_cell.click()
+    assert page.evaluate("() => window.getSelection().toString()") == name
+
+
+def test_form_run_status_and_history_in_jupyterlab_and_after_a_reload(server, notebook):
     from playwright.sync_api import expect
 
-    with browser_page(jupyterlab) as page:
-        run_all(page, jupyterlab["url"])
+    url, release = notebook("widgets", CELLS, "lab")
+    with browser_page(server) as page:
+        run_all(page, url)
         run_cell = page.locator(".jp-Cell").nth(2)
         log_box = run_cell.locator(".submarine-status .submarine-log")
         expect(log_box).to_contain_text("filler line 59")
         page.wait_for_function(LOG_AT_END, arg=log_box.element_handle())   # it follows the end, like a terminal
         shot(page, "1-log-follows", log_box)
-        jupyterlab["release"].touch()                                     # now the jobs may end
+        release.touch()                                                   # now the jobs may end
         # once ended, the live widget is replaced by its static summary
         first = run_cell.locator('.submarine-summary[data-state="SUCCEEDED"]')
         expect(first).to_be_visible()
@@ -201,9 +268,14 @@ def test_form_run_status_and_history_in_jupyterlab_and_after_a_reload(jupyterlab
         expect(run_cell.locator(".submarine-status")).to_have_count(0)
         form = page.locator(".submarine-form")
         history = page.locator(".submarine-history")
+        grid = history.locator(".submarine-runs-grid")
         expect(form).to_be_visible()
-        expect(history.locator(".submarine-runs-grid .submarine-run")).to_have_count(1)
+        expect(grid.locator(".submarine-run")).to_have_count(1)
+        first_name = run_names(grid)[0]
         shot(page, "2-first-run", first)
+        # sorted by lr (smallest first) before the second run: the live refresh that lists it keeps that order
+        sort_header(grid, "lr").click()
+        expect(sort_header(grid, "lr")).to_have_text("lr ▲")
 
         lr = form.locator(".widget-text").filter(has=page.locator("label", has_text=re.compile(r"^lr$")))
         lr_input = lr.locator("input")
@@ -225,10 +297,15 @@ def test_form_run_status_and_history_in_jupyterlab_and_after_a_reload(jupyterlab
         expect(second).to_be_visible()
         expect(second).to_contain_text("loss=0.5000")   # the last reported metric, from the log
         expect(second).to_contain_text("filler line 59")  # the log's end, folded inside the summary
-        grid = history.locator(".submarine-runs-grid")
         expect(grid.locator(".submarine-run")).to_have_count(2)
-        expect(grid).to_contain_text("lr=0.5")
-        expect(grid).to_contain_text("lr=0.1")
+        names = run_names(grid)
+        assert names[0] == first_name, names                                 # lr 0.1 above 0.5: still by lr
+        expect(sort_header(grid, "lr")).to_have_text("lr ▲")
+        sort_header(grid, "lr").click()                                      # again: reversed
+        expect(sort_header(grid, "lr")).to_have_text("lr ▼")
+        expect(grid.locator(".submarine-run").first).not_to_have_text(first_name)
+        assert run_names(grid) == names[::-1]
+        assert_name_is_one_line_and_selected_whole_by_a_click(page, grid.locator(".submarine-run").first)
         expect(grid.locator("input[type=checkbox]:checked")).to_have_count(2)  # the two newest are compared
         chart = page.locator(".jp-Cell").nth(4).locator(".js-plotly-plot")   # plotly, an output of its own
         expect(chart.locator(".scatterlayer .trace")).to_have_count(2)       # both runs' loss
@@ -243,10 +320,12 @@ def test_form_run_status_and_history_in_jupyterlab_and_after_a_reload(jupyterlab
         page.evaluate("window.jupyterapp.shell.currentWidget.sessionContext.shutdown()")
         expect(page.locator(".submarine-form-static")).to_be_visible()
         expect(page.locator(".submarine-form")).to_have_count(0)
-        expect(page.locator(".submarine-history-static table.submarine-history tbody tr")).to_have_count(2)
+        static_rows = page.locator(".submarine-history-static table.submarine-history tbody tr")
+        expect(static_rows).to_have_count(2)
+        expect(page.locator(".submarine-history-static table.submarine-history th", has_text="lr")).to_have_count(1)
         page.evaluate("window.jupyterapp.commands.execute('docmanager:save')")
         page.wait_for_function("() => !window.jupyterapp.shell.currentWidget.context.model.dirty")
-        saved = nbformat.read(jupyterlab["path"], as_version=4)
+        saved = nbformat.read(server["root"] / "widgets.ipynb", as_version=4)
         mimes = [m for cell in saved.cells for o in cell.get("outputs", []) for m in o.get("data", {})]
         assert WIDGET_MIME not in mimes and "text/html" in mimes
         plots = [o["data"][PLOTLY_MIME] for cell in saved.cells for o in cell.get("outputs", [])
@@ -257,7 +336,7 @@ def test_form_run_status_and_history_in_jupyterlab_and_after_a_reload(jupyterlab
         page.wait_for_selector(".jp-Notebook .jp-Cell")
         expect(page.locator('.submarine-summary[data-state="SUCCEEDED"]')).to_have_count(2)
         expect(page.locator(".submarine-form-static")).to_contain_text("lr")
-        expect(page.locator(".submarine-history-static table.submarine-history tbody tr")).to_have_count(2)
+        expect(static_rows).to_have_count(2)
         expect(page.get_by_text("Error displaying widget")).to_have_count(0)
         history_table = page.locator(".submarine-history-static")
         history_table.scroll_into_view_if_needed()                   # JupyterLab renders cells in view
@@ -267,42 +346,106 @@ def test_form_run_status_and_history_in_jupyterlab_and_after_a_reload(jupyterlab
         shot(page, "6-reopened", page.locator(".submarine-form-static"))
 
 
-def test_status_form_history_and_chart_in_notebook_7(jupyterlab):
+#: Notebook 7: two runs without waiting on the test, then the history sorted by its headers
+NOTEBOOK7_CELLS = [*CELLS[:2], "%submarine run --name nb7-small --wait -p lr 0.1 -- python train.py {lr}",
+                   "%submarine run --name nb7-large --wait -p lr 0.5 -- python train.py {lr}", "%submarine history"]
+
+
+def test_status_history_header_sort_and_chart_in_notebook_7(server, notebook):
     from playwright.sync_api import expect
 
-    jupyterlab["release"].touch()
-    with browser_page(jupyterlab) as page:
-        run_all(page, jupyterlab["notebook7_url"])
-        run_cell = page.locator(".jp-Cell").nth(2)
-        expect(run_cell.locator('.submarine-summary[data-state="SUCCEEDED"]')).to_contain_text("loss=0.1000")
-        expect(page.locator(".submarine-form .submarine-hint").first).to_contain_text("number, 0..1")
-        expect(page.locator(".submarine-history .submarine-runs-grid .submarine-run")).to_have_count(1)
+    url, _ = notebook("notebook7", NOTEBOOK7_CELLS, "notebook7", release=True)
+    with browser_page(server) as page:
+        run_all(page, url)
+        for index, loss in ((2, "loss=0.1000"), (3, "loss=0.5000")):
+            run_cell = page.locator(".jp-Cell").nth(index)
+            expect(run_cell.locator('.submarine-summary[data-state="SUCCEEDED"]')).to_contain_text(loss)
+        grid = page.locator(".submarine-history .submarine-runs-grid")
+        expect(grid.locator(".submarine-run")).to_have_count(2)
         chart = page.locator(".jp-Cell").nth(4).locator(".js-plotly-plot")
-        expect(chart.locator(".scatterlayer .trace")).to_have_count(1)
+        expect(chart.locator(".scatterlayer .trace")).to_have_count(2)
         assert_chart_visible(page, chart)
+        assert run_names(grid) == ["nb7-large", "nb7-small"]            # newest first
+        sort_header(grid, "lr").click()                                 # smallest lr first
+        expect(sort_header(grid, "lr")).to_have_text("lr ▲")
+        expect(grid.locator(".submarine-run").first).to_have_text("nb7-small")
+        sort_header(grid, "lr").click()                                 # again: largest first
+        expect(sort_header(grid, "lr")).to_have_text("lr ▼")
+        expect(grid.locator(".submarine-run").first).to_have_text("nb7-large")
+        sort_header(grid, "run").click()                                # by name, A first
+        expect(grid.locator(".submarine-run").first).to_have_text("nb7-large")
+        sort_header(grid, "run").click()
+        expect(grid.locator(".submarine-run").first).to_have_text("nb7-small")
+        assert_name_is_one_line_and_selected_whole_by_a_click(page, grid.locator(".submarine-run").first)
         shot(page, "notebook7", page.locator(".submarine-history"))
 
 
 STOP_CELLS = [
     "%%submarine.python job.py --no-local\nimport time\nprint('working', flush=True)\ntime.sleep(300)",
-    "%submarine run --name browser-stop --wait -- python job.py",
+    "%submarine run --name browser-stop-{frontend} --wait -- python job.py",
 ]
 
 
-def test_stop_during_a_wait_cell_stops_the_job_in_jupyterlab(jupyterlab):
+@pytest.mark.parametrize("frontend", FRONTENDS)
+def test_stop_during_a_wait_cell_stops_the_job(server, notebook, frontend):
     """Issue 23 item 3: the status widget's Stop works while `%submarine run --wait` keeps the cell busy."""
     from playwright.sync_api import expect
 
-    path = jupyterlab["path"].parent / "stop.ipynb"
-    nbformat.write(new_notebook(cells=[new_code_cell(c) for c in STOP_CELLS], metadata=nbformat.read(
-        jupyterlab["path"], as_version=4).metadata), path)
-    with browser_page(jupyterlab) as page:
-        run_all(page, jupyterlab["url"].replace("widgets.ipynb", "stop.ipynb"))
+    url, _ = notebook(f"stop-{frontend}", [c.replace("{frontend}", frontend) for c in STOP_CELLS], frontend)
+    with browser_page(server) as page:
+        run_all(page, url)
         run_cell = page.locator(".jp-Cell").nth(1)
         expect(run_cell.locator(".submarine-status .submarine-log")).to_contain_text("working")  # it runs
         expect(run_cell.locator(".jp-InputPrompt")).to_contain_text("*")                         # the cell waits
-        shot(page, "stop-1-waiting", run_cell)
+        shot(page, f"stop-1-waiting-{frontend}", run_cell)
         run_cell.locator("button.submarine-stop").click()
         expect(run_cell.locator('.submarine-summary[data-state="STOPPED"]')).to_be_visible()
-        expect(run_cell).to_contain_text("job browser-stop ended STOPPED: stopped on request")
-        shot(page, "stop-2-stopped", run_cell)
+        expect(run_cell).to_contain_text(f"job browser-stop-{frontend} ended STOPPED: stopped on request")
+        expect(run_cell.locator(".jp-InputPrompt")).not_to_contain_text("*")                     # the cell is done
+        shot(page, f"stop-2-stopped-{frontend}", run_cell)
+
+
+@pytest.fixture(scope="module")
+def headless_quickstart(server):
+    """The quickstart as `submarine-kernel run` saves it (one epoch), in the server's root."""
+    cli = installed_command("submarine-kernel") or pytest.fail("submarine-kernel is not installed: pip install -e .")
+    target = server["root"] / "quickstart-headless.ipynb"
+    result = subprocess.run([cli, "run", str(REPO / "notebooks" / "quickstart.ipynb"), "-p", "epochs", "1",
+                             "--output", str(target)], capture_output=True, text=True, timeout=600,
+                            env={**os.environ, "SUBMARINE_DATA_DIR": str(server["tmp"] / "headless-data")})
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return target
+
+
+@pytest.mark.parametrize("frontend", FRONTENDS)
+def test_a_headless_runs_saved_notebook_reopens_with_its_static_outputs(server, notebook, headless_quickstart,
+                                                                       frontend):
+    """Issue 23 item 12, as a reader sees it: the form, the history's table and its chart are there, the chart
+    with a height, and no widget box is left blank or says "Error displaying widget"."""
+    from playwright.sync_api import expect
+
+    saved = nbformat.read(headless_quickstart, as_version=4)
+    history_index = next(i for i, c in enumerate(saved.cells) if c.source.strip() == "%submarine history")
+    with browser_page(server) as page:
+        open_notebook(page, page_url(server, headless_quickstart.name, frontend))
+        cells = page.locator(".jp-Notebook .jp-Cell")
+        history_cell = cells.nth(history_index)
+        history_cell.scroll_into_view_if_needed()                      # cells out of view may not be rendered
+        expect(history_cell.locator(".submarine-history-static table.submarine-history tbody tr")).to_have_count(2)
+        chart = history_cell.locator(".js-plotly-plot")
+        expect(chart.locator(".scatterlayer .trace")).to_have_count(2)  # both runs' loss, drawn by plotly
+        assert_chart_visible(page, chart)
+        form_cell = cells.nth(history_index - 1)
+        form_cell.scroll_into_view_if_needed()
+        expect(form_cell.locator(".submarine-form-static")).to_contain_text("learning_rate")
+        widget_views = f".jupyter-widgets, [data-mime-type='{WIDGET_MIME}']"
+        for index, cell in enumerate(saved.cells):    # each in view in turn: both frontends render cells in view
+            shown = cells.nth(index)
+            shown.scroll_into_view_if_needed()
+            if cell.source.startswith("%submarine run"):   # not trusted (no one signed it): data-* attributes go
+                expect(shown.locator(".submarine-summary")).to_contain_text("SUCCEEDED")
+            expect(shown.get_by_text("Error displaying widget")).to_have_count(0)
+            expect(shown.locator(widget_views)).to_have_count(0)
+            for output in shown.locator(".jp-OutputArea-output").all():     # no blank output box
+                assert output.bounding_box()["height"] > 5, (index, output.inner_html()[:300])
+        shot(page, f"headless-reopened-{frontend}", chart)

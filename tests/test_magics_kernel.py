@@ -222,6 +222,13 @@ def test_quickstart_notebook_runs_headless(tmp_path):
     mimes = {m for c in executed.cells for o in c.get("outputs", []) for m in o.get("data", {})}
     assert "application/vnd.jupyter.widget-view+json" not in mimes and "widgets" not in executed.metadata
     assert (tmp_path / "quickstart.out.ipynb").stat().st_size < 150_000
+    # the history's outputs turned static before the kernel went (as a shutdown in Lab does): its table, then its
+    # chart as plotly's own output, not the empty slot it had while live; the run's own freeze cell is not saved
+    assert len(executed.cells) == len(nbformat.read(REPO / "notebooks" / "quickstart.ipynb", as_version=4).cells) + 1
+    history = next(c for c in executed.cells if c.source.strip() == "%submarine history")
+    assert "submarine-history-static" in history.outputs[0].data["text/html"]
+    assert "application/vnd.plotly.v1+json" in history.outputs[1].data                 # one trace per run
+    assert len(history.outputs[1].data["application/vnd.plotly.v1+json"]["data"]) == 2
     shown = [text(c) for c in executed.cells if c.cell_type == "code"]
     assert any("rank 1/2 epoch 0" in t for t in shown)
     # a first run shows nothing that is not the user's: no "already loaded", no library warnings

@@ -171,10 +171,13 @@ def test_history_rows_compare_chart_and_escaping():
     assert all(f"color:{colors[n]}" in cells for n in names)                  # the same colour as in the chart
     assert "&lt;img src=x onerror=alert(1)&gt;" in cells + view.compare.value
     assert "<img" not in cells + view.compare.value
-    assert "loss 0.2000 (min 0.2000, max 0.6000)" in cells                    # last, min, max
+    loss = [c.key for c in view.table.columns].index("loss")                 # a column per metric
+    assert "0.2000 <small" in view.table.cells[0][loss].value and "(0.2000 … 0.6000)" in cells  # last (min … max)
     bundle = view._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle and "<table" in bundle["text/html"]
-    assert "loss=0.2000" in bundle["text/plain"] and "<img" not in bundle["text/html"]
+    header, newest = bundle["text/plain"].splitlines()[:2]
+    assert header.split() == ["run", "state", "submitted", "duration", "lr", "note", "loss"]
+    assert newest.split()[-1] == "0.2000" and "<img" not in bundle["text/html"]
     form = make_form()
     view.form = form
     view.select([r.ref.key for r in view.records[:2]])
@@ -386,7 +389,9 @@ def test_magics_show_form_param_and_history_with_fallbacks(tmp_path):
     assert 'data-state="SUCCEEDED"' in html(cells[4]) and "loss=0.03333" in html(cells[4])
     assert "%submarine logs magic-widgets" in html(cells[4])
     assert "python train.py {lr}" in text(cells[5]) and "param opt" in html(cells[5])
-    assert "magic-widgets" in text(cells[6]) and "lr=0.1, opt=sgd" in text(cells[6])
+    history_lines = text(cells[6]).splitlines()
+    assert history_lines[0].split()[4:6] == ["lr", "opt"]                   # a column per param
+    assert any(line.startswith("magic-widgets") and "0.1  sgd" in line for line in history_lines)
     assert "above its maximum 1" in errors(cells[7])[0]
     plain_mimes = {m for o in cells[8].outputs for m in o.get("data", {})}
     assert "application/vnd.jupyter.widget-view+json" not in plain_mimes and "SUCCEEDED" in text(cells[8])

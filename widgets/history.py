@@ -44,7 +44,7 @@ def compare_html(rows: list[RunRow]) -> str:
                                               if name in r.stats else "" for r in rows]))
     body = "".join(f'<tr style="{"font-weight:600" if len(set(values)) > 1 else ""}"><td>{escape(label)}</td>'
                    + "".join(f"<td>{v}</td>" for v in values) + "</tr>" for label, values in lines)
-    return (f'<table class="submarine-table submarine-compare"><thead><tr>{head}</tr></thead>'
+    return (f'<table class="submarine-table submarine-compare" style="margin-left:0"><thead><tr>{head}</tr></thead>'
             f"<tbody>{body}</tbody></table>")
 
 
@@ -199,8 +199,4 @@ class RunHistory(FallbackBundle, w.VBox):
     def fallback_text(self) -> str:
         if not self.rows:
             return "no runs from this notebook yet"
-        headers = ["run", "state", "submitted", "duration", "params", "last metrics"]
-        return render.table_text(headers, [
-            [r.name, r.state, render.short_time(r.record.submitted), render.elapsed(r.record.status)
-             if r.record.status else "", render.params_text(r.params),
-             ", ".join(f"{k}={number(s.last)}" for k, s in r.stats.items())] for r in self.table.shown])
+        return self.table.static_text()
