@@ -405,6 +405,51 @@ def test_stop_during_a_wait_cell_stops_the_job(server, notebook, frontend):
         shot(page, f"stop-2-stopped-{frontend}", run_cell)
 
 
+#: a 2-replica job that reports its progress, until the test lets it end
+PROGRESS_CELLS = [
+    "%%submarine.python train.py --no-local\n"
+    "import os, time, submarine_kernel as sk\n"
+    f"release = {RELEASE}\n"
+    "for step in range(1, 201):\n"
+    "    print(os.environ['SUBMARINE_ROLE'], 'at step', step, flush=True)\n"
+    "    sk.report(step=step, total=200, loss=1.0 / step)\n"
+    "    if os.path.exists(release):\n"
+    "        break\n"
+    "    time.sleep(0.5)\n",
+    "%submarine run --workers 2 -- python train.py",
+]
+
+
+def test_jupyterlab_shows_the_progress_bar_the_replica_table_at_the_left_and_the_replica_picker(server, notebook):
+    """Issue 23 items 8 and 11: a bar with its ETA, the replica table not centred, the log of a picked replica."""
+    from playwright.sync_api import expect
+
+    url, release = notebook("progress", PROGRESS_CELLS, "lab")
+    with browser_page(server) as page:
+        run_all(page, url)
+        status = page.locator(".submarine-status").first
+        bar = status.locator(".submarine-progress progress")
+        expect(bar).to_be_visible()
+        expect(status.locator(".submarine-progress")).to_contain_text(re.compile(r"step \d+/200 · ETA \d"))
+        # the replica table starts where the status box's content starts: JupyterLab's CSS would centre it
+        table = status.locator("table.submarine-replicas")
+        expect(table).to_be_visible()
+        offset = table.evaluate("t => t.getBoundingClientRect().left - t.closest('.submarine-status')"
+                                ".getBoundingClientRect().left")
+        assert offset < 30, offset
+        assert table.locator("td").first.evaluate("td => getComputedStyle(td).textAlign") == "left"
+        picker = status.locator(".submarine-replica-picker select")
+        expect(picker).to_be_visible()
+        assert picker.input_value() == "master-0"
+        expect(status.locator(".submarine-log")).to_contain_text("master at step")
+        shot(page, "progress-and-replicas", status)
+        picker.select_option("worker-0")
+        expect(status.locator(".submarine-log")).to_contain_text("worker at step")
+        expect(status.locator(".submarine-log")).not_to_contain_text("master at step")
+        release.write_text("done")
+        expect(page.locator('.submarine-summary[data-state="SUCCEEDED"]')).to_be_visible()
+
+
 @pytest.fixture(scope="module")
 def headless_quickstart(server):
     """The quickstart as `submarine-kernel run` saves it (one epoch), in the server's root."""

@@ -5,7 +5,6 @@ that shows a running job's status: the live widget, `%submarine status`, `submar
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
 
@@ -18,7 +17,6 @@ from submarine_kernel.progress import Progress, estimate, of_points
 
 from core_support import unique, wait_until
 from kernel_support import FrontendKernel
-from test_browser import jupyterlab  # noqa: F401  (the fixture lab_with_a_running_job starts)
 
 SLOW = pytest.mark.slow
 
@@ -150,61 +148,3 @@ def test_a_plain_wait_redraws_its_status_with_the_progress(tmp_path):
                 break
     assert any("progress: [" in s and "/6 · ETA " in s for s in shown), shown
     assert "SUCCEEDED" in shown[-1] and "progress:" not in shown[-1]
-
-
-# -- what a person sees in JupyterLab ----------------------------------------------------------------------
-BROWSER_CELLS = [
-    "%%submarine.python train.py --no-local\n"
-    "import os, time, submarine_kernel as sk\n"
-    "release = os.environ.get('SUBMARINE_TEST_RELEASE', '')\n"
-    "for step in range(1, 201):\n"
-    "    print(os.environ['SUBMARINE_ROLE'], 'at step', step, flush=True)\n"
-    "    sk.report(step=step, total=200, loss=1.0 / step)\n"
-    "    if release and os.path.exists(release):\n"
-    "        break\n"
-    "    time.sleep(0.5)\n",
-    "%submarine run --workers 2 -- python train.py",
-]
-
-
-@pytest.fixture
-def lab_with_a_running_job(monkeypatch, request):
-    """test_browser's JupyterLab, its notebook a 2-replica job that reports its progress (up to 100 s)."""
-    import test_browser
-
-    monkeypatch.setattr(test_browser, "CELLS", BROWSER_CELLS)
-    return request.getfixturevalue("jupyterlab")
-
-
-@pytest.mark.browser
-@pytest.mark.timeout(600)
-@SLOW
-def test_jupyterlab_shows_the_progress_bar_the_replica_table_at_the_left_and_the_replica_picker(lab_with_a_running_job):
-    from playwright.sync_api import expect
-
-    from test_browser import browser_page, run_all, shot
-
-    lab = lab_with_a_running_job
-    with browser_page(lab) as page:
-        run_all(page, lab["url"])
-        status = page.locator(".submarine-status").first
-        bar = status.locator(".submarine-progress progress")
-        expect(bar).to_be_visible()
-        expect(status.locator(".submarine-progress")).to_contain_text(re.compile(r"step \d+/200 · ETA \d"))
-        # the replica table starts where the status box's content starts: JupyterLab's CSS would centre it
-        table = status.locator("table.submarine-replicas")
-        expect(table).to_be_visible()
-        offset = table.evaluate("t => t.getBoundingClientRect().left - t.closest('.submarine-status')"
-                                ".getBoundingClientRect().left")
-        assert offset < 30, offset
-        assert table.locator("td").first.evaluate("td => getComputedStyle(td).textAlign") == "left"
-        picker = status.locator(".submarine-replica-picker select")
-        expect(picker).to_be_visible()
-        assert picker.input_value() == "master-0"
-        expect(status.locator(".submarine-log")).to_contain_text("master at step")
-        shot(page, "progress-and-replicas", status)
-        picker.select_option("worker-0")
-        expect(status.locator(".submarine-log")).to_contain_text("worker at step")
-        expect(status.locator(".submarine-log")).not_to_contain_text("master at step")
-        lab["release"].write_text("done")
-        expect(page.locator('.submarine-summary[data-state="SUCCEEDED"]')).to_be_visible()

@@ -285,6 +285,28 @@ def test_status_shows_the_state_once_running_replicas_and_clears_stopping():
     view.close()
 
 
+def test_a_status_view_built_after_the_tracker_saw_the_job_run_still_shows_its_replicas():
+    """The tracker tells listeners only of changes: a view built with the submission's status after the tracker
+    had published RUNNING (a race in the browser under load) must still catch up, not stay without its
+    replica table while the job runs on unchanged."""
+    import submarine_kernel as sk
+
+    session = default_session()
+    job = sk.submit("python -c 'import time; time.sleep(60)'", name=unique("late-view"), workers=2)
+    try:
+        wait_until(lambda: (s := session.tracker.last(job.ref)) is not None and s.state is JobState.RUNNING
+                   and all(r.state is JobState.RUNNING for r in s.replicas), timeout=60, what="running replicas")
+        view = JobStatusView(session, job.ref, JobStatus(JobState.SUBMITTED, "submitted"), follow_logs=False,
+                             interval=0)
+        try:
+            wait_until(lambda: "submarine-replicas" in view.replicas.value and ">RUNNING<" in view.header.value,
+                       timeout=10, interval=0.1, what="the replica table of the running job")
+        finally:
+            view.close()
+    finally:
+        job.stop()
+
+
 def test_form_run_submits_through_the_session_and_remembers_params():
     form = make_form(command="python -c pass", name=unique("form"))
     form.param_fields["epochs"].value = "7"

@@ -123,6 +123,7 @@ class JobStatusView(FallbackBundle, w.VBox):
         self.add_class("submarine-status")
         self._batcher = UpdateBatcher(self._deliver, interval, append_keys=("lines",), max_items=tail_lines)
         self._render_status()
+        self._tracked: JobStatus | None = None  # the tracker's last status this view took
         self._remove_listener = session.tracker.listen(self._on_status)
         if self.status.terminal:
             self._remove_listener()
@@ -163,7 +164,17 @@ class JobStatusView(FallbackBundle, w.VBox):
     # -- inputs (any thread) -----------------------------------------------------------------------------
     def _on_status(self, ref: JobRef, status: JobStatus) -> None:
         if ref.key == self.ref.key:
+            self._tracked = status
             self.update(status)
+
+    def _catch_up(self) -> None:
+        """Take the tracker's latest status if its publication was missed: the tracker tells listeners only of
+        changes, and one it published before this view listened (a job that went RUNNING while the view was
+        being built) would otherwise never reach it, leaving a running job without its replica table."""
+        latest = self.session.tracker.last(self.ref)
+        if latest is not None and latest is not self._tracked:
+            self._tracked = latest
+            self.update(latest)
 
     def update(self, status: JobStatus) -> None:
         """A new status (from the tracker or the magics); shown within the update interval."""
@@ -180,6 +191,7 @@ class JobStatusView(FallbackBundle, w.VBox):
         """Redraw the header once a second while the job runs, so its elapsed time ticks."""
         while not self._closed and not self.finished and not self.status.terminal:
             time.sleep(TICK_SECONDS)
+            self._catch_up()
             self._batcher.push({"tick": True})
 
     def follow_replica(self, replica: str | None) -> None:
@@ -372,6 +384,9 @@ class StatusDisplay:
         self._shown_state = status.state
         self.frozen = False
         self._frozen_event = threading.Event()
+        # update() (the tracker's thread) and freeze() (the view's batcher thread) both re-display: without one
+        # lock, a state change seen just as the job ended re-sent the closed widget ("model not found")
+        self._display_lock = threading.RLock()
         display(self.view, display_id=self.display_id)
         freeze_on_shutdown(self)
         self.view.on_finish(lambda view: self.freeze())
@@ -379,18 +394,20 @@ class StatusDisplay:
     def update(self, status: JobStatus) -> None:
         """Called by the magics (tracker thread, or after --wait); re-displays only on a state change."""
         self.view.update(status)
-        if status.state != self._shown_state and not self.frozen:
-            self._shown_state = status.state
-            self.view.status = status
-            update_display(self.view, display_id=self.display_id)
+        with self._display_lock:
+            if status.state != self._shown_state and not self.frozen:
+                self._shown_state = status.state
+                self.view.status = status
+                update_display(self.view, display_id=self.display_id)
 
     def freeze(self) -> None:
         """Replace the widget output by its static summary (idempotent)."""
-        if self.frozen:
-            return
-        self.frozen = True
-        update_display(frozen_bundle(self.view), raw=True, display_id=self.display_id)
-        close_tree(self.view)  # replaced: its state must not be saved with the notebook
+        with self._display_lock:
+            if self.frozen:
+                return
+            self.frozen = True
+            update_display(frozen_bundle(self.view), raw=True, display_id=self.display_id)
+            close_tree(self.view)  # replaced: its state must not be saved with the notebook
         self._frozen_event.set()
 
     def wait_frozen(self, timeout: float = FINISH_GRACE + 1) -> bool:
