@@ -93,6 +93,42 @@ def test_large_files_go_up_in_parts_with_progress(s3, endpoint):
     assert head["ETag"].endswith('-3"') and head["ContentLength"] == len(data)
 
 
+def test_each_file_goes_up_with_the_manifests_sha256_for_s3_to_check(s3, endpoint):
+    """Every single-PUT file (the manifest too) carries x-amz-checksum-sha256, the manifest's hash of it, which
+    S3 checks on arrival (BadDigest otherwise; moto does not check, so the headers are read as sent); parts of
+    a multipart upload keep botocore's own per-part checksum."""
+    import base64
+    import hashlib
+    import json
+
+    from fsspec.asyn import sync
+
+    b = bundle(**{"model.bin": b"\x07" * (11 * MiB), "train.py": b"print(1)\n", "utils/data.py": b"X = 1\n"})
+    storage = Storage(f"s3://{BUCKET}/sums", options(endpoint, part_size=5 * MiB, multipart_threshold=10 * MiB),
+                      progress=False)
+    sync(storage.fs.loop, storage.fs.set_session)  # the client put will use, so its requests can be watched
+    sent: dict[str, list[tuple[str | None, str]]] = {}
+
+    def watch(request, **_):
+        key = request.url.split(f"/{BUCKET}/", 1)[1].split("?", 1)[0]
+        header = request.headers.get("x-amz-checksum-sha256")
+        body = request.body.getvalue() if hasattr(request.body, "getvalue") else bytes(request.body)
+        sent.setdefault(key, []).append((header.decode() if isinstance(header, bytes) else header,
+                                         base64.b64encode(hashlib.sha256(body).digest()).decode()))
+
+    storage.fs.s3.meta.events.register("before-send.s3.PutObject", watch)
+    storage.fs.s3.meta.events.register("before-send.s3.UploadPart", watch)
+    storage.put(b)
+    manifest = json.loads(s3.get_object(Bucket=BUCKET, Key=f"sums/{b.digest}/{MANIFEST_NAME}")["Body"].read())
+    listed = {e["name"]: base64.b64encode(bytes.fromhex(e["sha256"])).decode() for e in manifest["files"]}
+    for name in ("train.py", "utils/data.py"):
+        assert sent[f"sums/{b.digest}/{name}"] == [(listed[name], listed[name])]
+    (header, body_hash), = sent[f"sums/{b.digest}/{MANIFEST_NAME}"]
+    assert header == body_hash
+    parts = sent[f"sums/{b.digest}/model.bin"]
+    assert len(parts) == 3 and all(header is None for header, _ in parts)
+
+
 class RecordingBar:
     def __init__(self):
         self.updates: list[int] = []

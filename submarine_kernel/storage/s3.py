@@ -11,6 +11,7 @@ half-written object ever appears. Smaller files are one PUT each, which is also 
 
 from __future__ import annotations
 
+import base64
 import os
 from typing import Any, Callable, Mapping
 from urllib.parse import urlsplit
@@ -167,11 +168,21 @@ def _define_filesystem(base):
             return exc
 
         async def _pipe_file(self, path, data, chunksize=None, callback: Callable[[int], Any] | None = None,
-                             **kwargs):
+                             sha256_of: Mapping[str, str] | None = None, **kwargs):
             """Write `data` to `path`: one PUT, or a multipart upload from `multipart_threshold` bytes on;
-            `callback(n)` is called after each part (or once) with the bytes just sent."""
+            `callback(n)` is called after each part (or once) with the bytes just sent.
+
+            `sha256_of` maps paths to the hex sha256 of their data, as the bundle's manifest lists them (a
+            mapping, so that one concurrent `pipe` of many files can carry it). A PUT sends its file's as
+            x-amz-checksum-sha256: S3 refuses bytes that do not match it (BadDigest), so a stored file is
+            checked against the manifest on arrival, and botocore skips the CRC32 it would compute instead.
+            Multipart uploads keep botocore's per-part checksums (a sha256 of the whole file is not one S3 can
+            check against parts)."""
             chunksize = chunksize or self.part_size
             if len(data) < self.multipart_threshold:
+                known = (sha256_of or {}).get(path)
+                if known:
+                    kwargs["ChecksumSHA256"] = base64.b64encode(bytes.fromhex(known)).decode("ascii")
                 out = await super()._pipe_file(path, data, chunksize=max(chunksize, len(data) + 1), **kwargs)
                 if callback is not None:
                     callback(len(data))

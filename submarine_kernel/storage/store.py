@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import errno
+import hashlib
 import json
 import os
 import posixpath
@@ -252,27 +253,35 @@ class Storage:
         """
         base = self._path(folder)
         targets = {self._path(folder, name): data for name, data in bundle.files.items()}
+        manifest = bundle.manifest_bytes()
+        manifest_target = self._path(folder, MANIFEST_NAME)
+        sha256_of = {self._path(folder, name): sha for name, sha in bundle.file_sha256.items()}
+        sha256_of[manifest_target] = hashlib.sha256(manifest).hexdigest()
+        checked = _pipe_takes(self.fs, "sha256_of")
         if not getattr(self.fs, "async_impl", False):  # object stores (s3fs, gcsfs...) have no folders to make
             for parent in dict.fromkeys([base, *(posixpath.dirname(t) for t in targets)]):
                 self.fs.makedirs(parent, exist_ok=True)
-        per_part = bar is not None and _takes_callback(self.fs)
+        per_part = bar is not None and _pipe_takes(self.fs, "callback")
         batches = [targets] if getattr(self.fs, "async_impl", False) else [{t: d} for t, d in targets.items()]
         for batch in batches:
             what = f"uploading {len(batch)} files" if len(batch) > 1 else \
                 f"uploading {posixpath.relpath(next(iter(batch)), base)}"
-            DEFAULT_POLICY.call(self._piper(batch, bar, per_part, keep_existing), what, on_retry=self.on_retry)
+            DEFAULT_POLICY.call(self._piper(batch, bar, per_part, keep_existing, sha256_of if checked else None),
+                                what, on_retry=self.on_retry)
             if bar is not None and not per_part:
                 bar.update(sum(len(d) for d in batch.values()))
-        manifest = bundle.manifest_bytes()
-        DEFAULT_POLICY.call(self._piper({self._path(folder, MANIFEST_NAME): manifest}, None, False, keep_existing),
+        DEFAULT_POLICY.call(self._piper({manifest_target: manifest}, None, False, keep_existing,
+                                        sha256_of if checked else None),
                             "uploading the manifest", on_retry=self.on_retry)
         return sum(len(d) for d in targets.values()) + len(manifest)
 
-    def _piper(self, batch: Mapping[str, bytes], bar, per_part: bool, keep_existing: bool = False
-               ) -> Callable[[], None]:
+    def _piper(self, batch: Mapping[str, bytes], bar, per_part: bool, keep_existing: bool = False,
+               sha256_of: Mapping[str, str] | None = None) -> Callable[[], None]:
         """One upload attempt of `batch`; with `per_part` the bar moves with each part sent (S3 multipart),
-        and a retried attempt first takes back what the failed one counted."""
+        and a retried attempt first takes back what the failed one counted; `sha256_of` (the manifest's
+        hashes, for a file system that checks them on arrival) goes with the files."""
         counted = [0]
+        extra: dict[str, Any] = {"sha256_of": sha256_of} if sha256_of else {}
 
         def progress(n: int) -> None:
             counted[0] += n
@@ -287,9 +296,9 @@ class Storage:
                 if keep_existing and not getattr(self.fs, "async_impl", False):
                     _create_once(self.fs, target, data)
                     return
-                self.fs.pipe_file(target, data, **({"callback": progress} if per_part else {}))
+                self.fs.pipe_file(target, data, **extra, **({"callback": progress} if per_part else {}))
             else:
-                self.fs.pipe(dict(batch), **({"callback": progress} if per_part else {}))
+                self.fs.pipe(dict(batch), **extra, **({"callback": progress} if per_part else {}))
         return attempt
 
     def _renames_atomically(self) -> bool:
@@ -357,11 +366,12 @@ def _create_once(fs, target: str, data: bytes) -> None:
             raise
 
 
-def _takes_callback(fs) -> bool:
-    """Whether `fs.pipe_file` reports progress through `callback=` (our S3 file system does, per part)."""
+def _pipe_takes(fs, keyword: str) -> bool:
+    """Whether `fs.pipe_file` takes `keyword`: our S3 file system reports progress per part (`callback`)
+    and has S3 check each file against the manifest's hash (`sha256_of`); others take neither."""
     import inspect
 
     try:
-        return "callback" in inspect.signature(fs.pipe_file).parameters
+        return keyword in inspect.signature(fs.pipe_file).parameters
     except (TypeError, ValueError):
         return False
