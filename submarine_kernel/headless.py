@@ -146,6 +146,22 @@ def _client_class():
             self.out.flush()
             return super().process_message(msg, cell, cell_index)
 
+        async def async_execute_cell(self, cell, cell_index, *args, **kwargs):
+            """A failing cell stops the run, as in papermill; the freeze cell still runs first, while the kernel
+            is up, so the saved notebook shows what the cells before it displayed (the history's chart too)."""
+            from nbclient.exceptions import CellExecutionError
+
+            try:
+                return await super().async_execute_cell(cell, cell_index, *args, **kwargs)
+            except CellExecutionError:
+                last = len(self.nb.cells) - 1
+                if cell_index != last and FREEZE_TAG in self.nb.cells[last].get("metadata", {}).get("tags", ()):
+                    try:
+                        await super().async_execute_cell(self.nb.cells[last], last, store_history=False)
+                    except Exception:  # noqa: BLE001 - the cell's own failure is the one to report
+                        pass
+                raise
+
     return EchoingClient
 
 

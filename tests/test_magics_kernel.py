@@ -207,6 +207,35 @@ def test_headless_run_fails_on_a_failing_cell_and_on_a_missing_notebook(tmp_path
     assert missing.returncode == 2 and "does not exist" in missing.stderr
 
 
+def test_a_headless_run_that_fails_late_still_saves_the_earlier_cells_static_history_and_chart(tmp_path):
+    """A cell failing after `%submarine history` stops the run, but the saved notebook still shows the history's
+    table and chart as static outputs (the freeze cell runs before the kernel goes), not widget slots a reader
+    without a kernel sees blank."""
+    nb = new_notebook(cells=[
+        new_code_cell("%load_ext submarine_kernel"),
+        new_code_cell("%%submarine.python fit.py --no-local\nfrom submarine_kernel import report\n"
+                      "for step in range(3):\n    report(step=step, loss=1.0 / (step + 1))"),
+        new_code_cell("%submarine run --name late-failure --wait -- python fit.py"),
+        new_code_cell("%submarine history"),
+        new_code_cell("raise ValueError('late boom')"),
+    ])
+    nbformat.write(nb, tmp_path / "late.ipynb")
+    result = subprocess.run([sys.executable, "-m", "submarine_kernel", "run", str(tmp_path / "late.ipynb"),
+                             "--output", str(tmp_path / "late.out.ipynb")],
+                            capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "SUBMARINE_DATA_DIR": str(tmp_path / "data")})
+    assert result.returncode == 1 and "late boom" in result.stdout, result.stdout[-3000:] + result.stderr[-3000:]
+    executed = nbformat.read(tmp_path / "late.out.ipynb", as_version=4)
+    assert len(executed.cells) == len(nb.cells)  # the freeze cell is not saved
+    assert executed.cells[-1].outputs[0].ename == "ValueError"
+    mimes = {m for c in executed.cells for o in c.get("outputs", []) for m in o.get("data", {})}
+    assert "application/vnd.jupyter.widget-view+json" not in mimes
+    history = executed.cells[3]
+    assert "submarine-history-static" in history.outputs[0].data["text/html"]
+    assert "late-failure" in history.outputs[0].data["text/html"]
+    assert len(history.outputs[1].data["application/vnd.plotly.v1+json"]["data"]) == 1  # the run's loss
+
+
 def test_quickstart_notebook_runs_headless(tmp_path):
     cli = installed_command("submarine-kernel") or pytest.fail("submarine-kernel is not installed: pip install -e .")
     result = subprocess.run([cli, "run", str(REPO / "notebooks" / "quickstart.ipynb"),
