@@ -2,7 +2,7 @@
 
 The job says how far it is with `report(step=30, total=100, ...)`; `report` stamps each point with the
 replica's clock (metrics.TIME_KEY), so the rate is measured between the job's own reports, whatever the
-kernel's clock says or however late the log is read. Without a reported total, a declared `epochs` or
+kernel's clock says or however late the log is read; between reports the ETA counts down on the wall clock. Without a reported total, a declared `epochs` or
 `steps` param is the total. `estimate` is the one rule for the ETA; every view (the live widget,
 `%submarine status`, `submarine-kernel status`, `--wait`'s plain output) shows what it returns.
 
@@ -11,6 +11,7 @@ Stdlib only at import time (tqdm draws the text bar when asked): the CLI and the
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from dataclasses import dataclass
 from html import escape
@@ -64,11 +65,15 @@ class Progress:
         return f'<div class="submarine-progress"><small>{bar}{escape(self.text())}</small></div>'
 
 
-def estimate(reports: Sequence[tuple[float, int]], total: int | None) -> Progress | None:
+def estimate(reports: Sequence[tuple[float, int]], total: int | None, now: float | None = None
+             ) -> Progress | None:
     """The progress after `reports`, (time, step) pairs in the order reported; None when no step was reported.
 
     The ETA is the steps left at the rate observed between the first and the last of the latest RATE_WINDOW
     reports; it is unknown until two reports at different times and steps exist, and 0 once the total is reached.
+    With `now` (on the reports' clock) it counts down from the last report, so a view redrawn between reports
+    shows the time passing; never below 0, and not at all when `now` reads earlier than the last report (a
+    replica's clock ahead of the kernel's).
     """
     if not reports:
         return None
@@ -80,6 +85,8 @@ def estimate(reports: Sequence[tuple[float, int]], total: int | None) -> Progres
     if last_time > first_time and last_step > first_step and last_step < total:
         rate = (last_step - first_step) / (last_time - first_time)
         eta = (total - last_step) / rate
+        if now is not None and now > last_time:
+            eta = max(0.0, eta - (now - last_time))
     return Progress(last_step, total, eta)
 
 
@@ -105,20 +112,23 @@ class ProgressReader:
             changed = True
         return changed
 
-    def current(self) -> Progress | None:
-        return estimate(list(self.reports), self.reported_total or self.declared_total)
+    def current(self, now: float | None = None) -> Progress | None:
+        """The progress as of the last report, or counted down to `now` (time.time(), the reports' clock)."""
+        return estimate(list(self.reports), self.reported_total or self.declared_total, now)
 
 
 def _whole(value: Any, minimum: int = 1) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
 
 
-def of_points(points: Iterable[Mapping[str, Any]], params: Mapping[str, Any] | None = None) -> Progress | None:
-    """The progress shown for a job's reported points (raw, as `metrics.parse_metric_line(raw=True)` reads them)."""
+def of_points(points: Iterable[Mapping[str, Any]], params: Mapping[str, Any] | None = None,
+              now: float | None = None) -> Progress | None:
+    """The progress shown for a job's reported points (raw, as `metrics.parse_metric_line(raw=True)` reads them),
+    counted down to `now` when given."""
     reader = ProgressReader(params)
     for point in points:
         reader.feed(point)
-    return reader.current()
+    return reader.current(now)
 
 
 def of_job(job, tail: int = 2000) -> Progress | None:
@@ -134,4 +144,4 @@ def of_job(job, tail: int = 2000) -> Progress | None:
         params = job.session.registry.get(job.ref.name, job.ref.runtime).params
     except SubmarineError:
         params = {}
-    return of_points(metrics.parse_metrics(lines, raw=True), params)
+    return of_points(metrics.parse_metrics(lines, raw=True), params, now=time.time())

@@ -52,6 +52,37 @@ def test_the_rate_follows_the_latest_reports():
     assert latest.eta_seconds == pytest.approx(1000 - latest.step)
 
 
+def test_the_eta_counts_down_between_reports_and_stops_at_zero():
+    reports = [(1000.0, 10), (1020.0, 20)]                                   # 160 s left at the last report
+    assert estimate(reports, 100, now=1020.0).eta_seconds == 160.0
+    assert estimate(reports, 100, now=1050.0).eta_seconds == 130.0           # 30 s later, no new report
+    assert estimate(reports, 100, now=2000.0).eta_seconds == 0.0             # overdue: 0, not negative
+    assert estimate(reports, 100, now=1010.0).eta_seconds == 160.0           # a replica clock ahead of ours
+    assert estimate([(1000.0, 30)], 100, now=1100.0).eta_seconds is None     # still unknown with one report
+
+
+def test_the_live_header_counts_the_eta_down_while_no_report_comes(isolated_data_dir, monkeypatch):
+    import importlib
+    import time
+
+    from submarine_kernel.job_types import JobRef, JobState, JobStatus
+    from submarine_kernel.session import default_session
+    status_module = importlib.import_module("submarine_kernel.widgets.status")  # the package has a status()
+
+    monkeypatch.setattr(status_module, "TICK_SECONDS", 0.1)
+    view = status_module.JobStatusView(default_session(), JobRef("local", "eta-job"),
+                                       JobStatus(JobState.RUNNING, "running"), follow_logs=False, interval=0.05)
+    try:
+        now = time.time()
+        view.progress.feed({"step": 2, "@time": now - 10.0, "@total": 100})
+        view.progress.feed({"step": 4, "@time": now, "@total": 100})      # 0.2 step/s: 8 minutes left
+        wait_until(lambda: "ETA 7m 5" in view.header.value, timeout=10, interval=0.05, what="the ETA shown")
+        wait_until(lambda: "ETA 7m 57s" in view.header.value or "ETA 7m 56s" in view.header.value, timeout=10,
+                   interval=0.05, what="the ETA counted down by the ticks, with no new report")
+    finally:
+        view.close()
+
+
 def test_the_text_bar_and_the_html_bar():
     shown = Progress(30, 100, 72.0)
     assert shown.line() == "progress: [######              ] step 30/100 · ETA 1m 12s"

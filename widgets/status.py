@@ -287,7 +287,7 @@ class JobStatusView(FallbackBundle, w.VBox):
         status = self.status
         self.header.value = render.status_header_html(
             self.ref.name, status, self.ref.runtime,
-            below=render.live_html(status, self.last_metrics, self.progress.current()))
+            below=render.live_html(status, self.last_metrics, self.progress.current(time.time())))
         table = render.replicas_html(status)
         if self.replicas.value != table:
             self.replicas.value = table
@@ -361,13 +361,13 @@ class JobStatusView(FallbackBundle, w.VBox):
         if self.status.terminal:
             return self.summary_html()
         return render.status_html(self.ref.name, self.status, self.ref.runtime, self.last_metrics,
-                                  self.progress.current())
+                                  self.progress.current(time.time()))
 
     def fallback_text(self) -> str:
         if self.status.terminal:
             return render.summary_text(self.ref.name, self.status, self.ref.runtime, self.last_metrics)
         return render.status_text(self.ref.name, self.status, self.ref.runtime, self.last_metrics,
-                                  self.progress.current())
+                                  self.progress.current(time.time()))
 
 
 class StatusDisplay:
