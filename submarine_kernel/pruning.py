@@ -2,7 +2,7 @@
 halving / ASHA) decide which trials to stop before they end; each trial is one (multi-replica) job.
 
 The rules and the sampling are Optuna's, through its ask-and-tell interface: `SweepStudy` asks one Optuna trial
-per run (GridSampler for a grid, RandomSampler for a random search), `TrialMonitor` reads each running job's
+per run (GridSampler for a grid, RandomSampler for a random search), `TrialMonitor` follows each running job's
 reported points (`submarine_kernel.report`) from its deciding replica's log, hands them to `Trial.report`, and
 stops the job through its runtime when `Trial.should_prune()` says so. A pruned job stays STOPPED in the
 registry with the last step it ran recorded in its status details (job_types.PRUNED_AT_STEP); views show PRUNED.
@@ -15,12 +15,12 @@ from __future__ import annotations
 import logging
 import math
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
 from .errors import SubmarineError, ValidationError
 from .job_types import PRUNED, PRUNED_AT_STEP, JobState, JobStatus
-from .metrics import parse_metrics
+from .metrics import parse_metric_line
 from .sweep import MAX_RUNS, Range, grid
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,8 @@ RULES = {"median": "median stopping", "asha": "successive halving (ASHA)", "none
 _RULE_WORDS = {"median": "median", "median-stopping": "median", "asha": "asha", "successive-halving": "asha",
                "sha": "asha", "none": "none"}
 _DIRECTIONS = {"min": "minimize", "minimize": "minimize", "max": "maximize", "maximize": "maximize"}
-CHECK_INTERVAL = 0.5  # seconds between reads of the running trials' logs
+CHECK_INTERVAL = 0.5  # seconds between tries to open a trial's log while it has none yet
+FINAL_READ_SECONDS = 30  # how long a job's end waits for its follower to read the log's last points
 
 
 def _optuna():
@@ -169,7 +170,9 @@ class SweepStudy:
 class _Watched:
     job: Any
     trial: Any
-    seen: int = 0                       # points of the log already handed to the trial
+    follower: threading.Thread | None = None
+    ending: threading.Event = field(default_factory=threading.Event)  # the tracker saw the job end
+    seen: int = 0                       # points read so far in this pass over the log (a step for those without)
     last_step: int | None = None
     last_value: float | None = None
     prune_step: int | None = None       # set once the rule said to stop the job
@@ -179,7 +182,11 @@ class _Watched:
 class TrialMonitor:
     """Watches a sweep's running jobs: their reported metric goes to their Optuna trial, and a job the rule
     prunes is stopped through its runtime. The scheduler calls `watch(job)` after each submission (in run order)
-    and `ended(ref, status)` when the tracker reports the job's end."""
+    and `ended(ref, status)` when the tracker reports the job's end.
+
+    Each job's deciding replica's log is followed as it grows (`Job.follow`: the runtime reads only what is new,
+    a file offset locally, a follow stream on Kubernetes), one thread per running trial: re-reading whole logs
+    on a timer cost time in the square of their length."""
 
     def __init__(self, session, study: SweepStudy, interval: float = CHECK_INTERVAL):
         self.session = session
@@ -191,17 +198,18 @@ class TrialMonitor:
         self._order: list[str] = []
         self._lock = threading.Lock()
         self._closed = threading.Event()
-        self._thread: threading.Thread | None = None
 
     # -- the scheduler's hooks -------------------------------------------------------------------------
     def watch(self, job) -> None:
         with self._lock:
             trial = self.study.trials[len(self._order)]
             self._order.append(job.ref.key)
-            self.watched[job.ref.key] = _Watched(job, trial)
-            if self._thread is None and not self._closed.is_set():
-                self._thread = threading.Thread(target=self._run, name="submarine-sweep-pruning", daemon=True)
-                self._thread.start()
+            watched = self.watched[job.ref.key] = _Watched(job, trial)
+            if self._closed.is_set():
+                return
+            watched.follower = threading.Thread(target=self._follow, args=(watched,), daemon=True,
+                                                name=f"submarine-sweep-pruning-{job.ref.name}")
+            watched.follower.start()
 
     def ended(self, ref, status: JobStatus) -> str:
         """Tell the trial how its job ended; returns the state the sweep shows (PRUNED for one the rule stopped)."""
@@ -211,7 +219,9 @@ class TrialMonitor:
             return status.state.value
         if watched.final is not None:
             return watched.final
-        self._read(watched, prune=False)  # the points written since the last check
+        watched.ending.set()
+        if watched.follower is not None:  # it reads to the log's end once the runtime says the job ended
+            watched.follower.join(FINAL_READ_SECONDS)
         optuna = self.study.optuna
         state = status.state
         with self.study.lock:
@@ -251,44 +261,47 @@ class TrialMonitor:
         watched = self.watched.get(ref.key)
         return watched.last_step if watched else None
 
-    # -- the thread ------------------------------------------------------------------------------------------
-    def _run(self) -> None:
-        while not self._closed.wait(self.interval):
-            with self._lock:
-                running = [w for w in self.watched.values() if w.final is None and w.prune_step is None]
-            for watched in running:
-                try:
-                    self._read(watched, prune=True)
-                except Exception as exc:  # one job's unreadable log must not end the watch over the others
-                    log.info("could not check %s for early stopping: %s", watched.job.ref.key, exc)
-
-    def _read(self, watched: _Watched, prune: bool) -> None:
+    # -- the followers ---------------------------------------------------------------------------------------
+    def _follow(self, watched: _Watched) -> None:
+        """Hand each point the job reports to its trial as the log grows, until the job ends; while the runtime
+        has no log yet (replicas starting), or after a failed read, try again every `interval` seconds from the
+        log's start (points already handed over are skipped by their step); a job that ended without a log
+        ends its watch."""
         ref = watched.job.ref
-        try:
-            points = parse_metrics(self.session.runtime(ref.runtime).logs(ref))
-        except (SubmarineError, OSError) as exc:  # not started yet, or its log is gone: nothing new to report
-            log.debug("no log yet for %s: %s", ref.key, exc)
+        while not self._closed.is_set():
+            watched.seen = 0
+            try:
+                for line in watched.job.follow():
+                    point = parse_metric_line(line)
+                    if point is not None:
+                        self._take(watched, point)
+                    if self._closed.is_set() or watched.final is not None:
+                        return
+                return
+            except Exception as exc:  # noqa: BLE001 - not started yet, or unreachable: this job's watch goes on
+                log.debug("no log yet for %s: %s", ref.key, exc)
+            if watched.ending.wait(self.interval):
+                return
+
+    def _take(self, watched: _Watched, point: Mapping[str, Any]) -> None:
+        """One reported point: its metric to the trial, then the rule's word on stopping the job."""
+        index, watched.seen = watched.seen, watched.seen + 1
+        value = point.get(self.stopping.metric)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             return
+        step = point.get("step", index)
+        step = step if isinstance(step, int) and not isinstance(step, bool) else index
         with self.study.lock:
             if watched.final is not None:
                 return
-            for index in range(watched.seen, len(points)):
-                value = points[index].get(self.stopping.metric)
-                if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                    continue
-                step = points[index].get("step", index)
-                step = step if isinstance(step, int) and not isinstance(step, bool) else index
-                if watched.last_step is not None and step <= watched.last_step:
-                    continue  # Optuna keeps one value per step; a repeated step is a second report of it
-                watched.trial.report(float(value), step)
-                watched.last_step, watched.last_value = step, float(value)
-            watched.seen = len(points)
-            if not prune or watched.prune_step is not None or watched.last_step is None:
+            if watched.last_step is not None and step <= watched.last_step:
+                return  # Optuna keeps one value per step; a repeated step is a second report of it
+            watched.trial.report(float(value), step)
+            watched.last_step, watched.last_value = step, float(value)
+            if watched.prune_step is not None or not watched.trial.should_prune():
                 return
-            if not watched.trial.should_prune():
-                return
-            watched.prune_step = watched.last_step
-        log.info("pruning %s at step %s (%s)", ref.key, watched.prune_step, self.stopping.describe())
+            watched.prune_step = step
+        log.info("pruning %s at step %s (%s)", watched.job.ref.key, step, self.stopping.describe())
         threading.Thread(target=self._stop, args=(watched,), name="submarine-sweep-stop", daemon=True).start()
 
     def _stop(self, watched: _Watched) -> None:

@@ -159,6 +159,40 @@ def test_a_metric_never_reported_is_one_line_and_the_run_counts_as_failed(tmp_pa
     assert sweep.early_stopping.best() is None
 
 
+def test_the_monitor_reads_each_log_line_about_once_however_long_the_log(monkeypatch):
+    """Each trial's log is followed as it grows, not read again in full every half second (which cost time in
+    the square of the log's length): a job printing 2000 lines a step is read about once over."""
+    import threading
+    from collections import Counter
+
+    from submarine_kernel.runtimes.local import LocalRuntime
+
+    read: Counter = Counter()
+    original = LocalRuntime.logs
+
+    def counting(self, ref, replica=None, tail=None, follow=False):
+        lines = original(self, ref, replica, tail, follow)
+        if not threading.current_thread().name.startswith("submarine-sweep-pruning"):
+            return lines
+
+        def counted():
+            for line in lines:
+                read[ref.name] += 1
+                yield line
+        return counted()
+
+    monkeypatch.setattr(LocalRuntime, "logs", counting)
+    noisy = TRAIN.replace("    time.sleep(0.5)", "    print('noise\\n' * 1999 + 'noise', flush=True)\n    time.sleep(0.5)")
+    sweep = sk.submit_sweep("python train.py {lr}", files={"train.py": noisy}, params={"lr": 0.3},
+                            grid={"lr": [0.3, 0.5]}, metric="loss", stop="median", concurrency=2, wait=True,
+                            timeout=300)
+    assert sweep.problems() == [] and sweep.early_stopping.best() is not None
+    for job in sweep.jobs:
+        in_log = len(job.logs().splitlines())
+        assert in_log > STEPS * 2000
+        assert STEPS * 2000 < read[job.name] <= in_log + 10, (job.name, read[job.name], in_log)
+
+
 @pytest.mark.parametrize("kwargs, message", [
     ({"stop": "hyperband"}, "unknown stopping rule 'hyperband': use median, asha (successive halving) or none"),
     ({"direction": "down"}, "direction 'down' is neither min nor max"),
