@@ -187,3 +187,24 @@ def test_requests_gssapi_is_not_imported_without_kerberos():
             "YarnRuntime(rm_urls=['http://rm:8088']).client;"
             "assert 'requests_gssapi' not in sys.modules and 'gssapi' not in sys.modules")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
+
+
+def test_an_error_answer_without_a_mutual_auth_token_is_no_error_line(caplog):
+    """With OPTIONAL mutual authentication (see spnego_auth) the real requests-gssapi logs at ERROR "Mutual
+    authentication unavailable on 404 response" for every error answer, such as the 404 of a service name that is
+    still free: users saw it as an error. It is DEBUG now; a failed mutual authentication stays an ERROR."""
+    import logging
+
+    pytest.importorskip("requests_gssapi")
+    answer = requests.Response()
+    answer.status_code, answer.url = 404, "http://rm:8088/app/v1/services/free-name"
+    auth = spnego_auth()
+    with caplog.at_level(logging.WARNING):
+        assert auth.handle_other(answer) is answer
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
+    with caplog.at_level(logging.DEBUG, logger="requests_gssapi"):
+        auth.handle_other(answer)
+    assert [r.levelname for r in caplog.records if "unavailable on 404" in r.getMessage()] == ["DEBUG"]
+    with caplog.at_level(logging.WARNING):
+        logging.getLogger("requests_gssapi.gssapi_").error("handle_other(): Mutual authentication failed")
+    assert [r.levelname for r in caplog.records if "failed" in r.getMessage()] == ["ERROR"]

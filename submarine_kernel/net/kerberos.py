@@ -8,6 +8,7 @@ on PATH (or given as full paths).
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import subprocess
@@ -32,7 +33,27 @@ def spnego_auth(service: str = "HTTP"):
                             "(it needs the system's krb5/GSSAPI development files)") from None
     # Hadoop answers the first Negotiate with a mutual-auth token but later requests ride on the
     # hadoop.auth cookie without one; REQUIRED would reject those answers. TLS authenticates the server.
+    _quiet_optional_mutual_auth()
     return HTTPSPNEGOAuth(mutual_authentication=OPTIONAL, target_name=service, opportunistic_auth=False)
+
+
+class _ExpectedWithOptionalMutualAuth(logging.Filter):
+    """requests-gssapi logs at ERROR "Mutual authentication unavailable on 404 response" for every error answer
+    that carries no Negotiate token, which with OPTIONAL is what it should do: a missing service's 404 is an
+    answer the runtime reads, and the user saw it as an error line. Demoted to DEBUG; a failed mutual
+    authentication still logs at ERROR."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.ERROR and "Mutual authentication unavailable" in record.getMessage():
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+        return True
+
+
+def _quiet_optional_mutual_auth() -> None:
+    logger = logging.getLogger("requests_gssapi.gssapi_")
+    if not any(isinstance(f, _ExpectedWithOptionalMutualAuth) for f in logger.filters):
+        logger.addFilter(_ExpectedWithOptionalMutualAuth())
 
 
 @dataclass
