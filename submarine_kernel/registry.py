@@ -83,8 +83,10 @@ class NameInUse(SubmarineError):
 
 
 _TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
-#: ref.extra key of a recorded row: the finished job's row it replaced, put back if the submission is refused
+#: ref.extra keys of a recorded row: the finished job's row it replaced and that job's provenance record (JSON
+#: text, or None), both put back if the submission is refused
 _REPLACES = "replaces"
+_REPLACES_PROVENANCE = "replaces_provenance"
 
 
 @dataclass
@@ -216,8 +218,8 @@ class Registry:
 
         Refuses the name (`NameInUse`) while a live process is submitting a job of that name on that runtime,
         or while the row belongs to a job that has not ended: a live job's row is never replaced. A finished
-        job's row is replaced, and kept inside the new row until it is confirmed: `remove(exact=True)` of a
-        refused submission puts it back."""
+        job's row is replaced, and kept inside the new row (with its provenance record, which `keep_provenance`
+        then replaces) until it is confirmed: `remove(exact=True)` of a refused submission puts both back."""
         ref = JobRef(runtime, spec.name, extra={SUBMITTER: submitter_identity()})
         status = JobStatus(JobState.NEW, "recorded", message="recorded; being submitted")
         now = utcnow()
@@ -230,7 +232,10 @@ class Registry:
                     if held:
                         raise NameInUse(held)
                     if row["state"] in _TERMINAL:
-                        ref = JobRef(runtime, spec.name, extra={**ref.extra, _REPLACES: dict(row)})
+                        made_from = db.execute("SELECT record FROM provenance WHERE runtime = ? AND name = ?",
+                                               (runtime, spec.name)).fetchone()
+                        ref = JobRef(runtime, spec.name, extra={**ref.extra, _REPLACES: dict(row),
+                                                                _REPLACES_PROVENANCE: made_from and made_from[0]})
                 db.execute(
                     "INSERT OR REPLACE INTO jobs (runtime, name, ref, spec, bundle_uri, notebook, params, state,"
                     " status, submitted, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -332,17 +337,23 @@ class Registry:
 
     def remove(self, ref: JobRef, exact: bool = False) -> None:
         """Delete the job's row; with `exact` only while it still holds this very ref (a row another
-        process recorded for the same name since is kept), and the finished job's row it replaced comes back."""
+        process recorded for the same name since is kept), and the finished job's row it replaced comes back with
+        its provenance record (the refused attempt's own record goes)."""
         query = "DELETE FROM jobs WHERE runtime = ? AND name = ?" + (" AND ref = ?" if exact else "")
         args = (ref.runtime, ref.name) + ((json.dumps(ref.to_dict()),) if exact else ())
         replaced = ref.extra.get(_REPLACES) if exact else None
         with self._guard(), closing(self._connect()) as db:
             db.execute("BEGIN IMMEDIATE")
             try:
-                if db.execute(query, args).rowcount and isinstance(replaced, dict):
-                    columns = ", ".join(replaced)
-                    db.execute(f"INSERT INTO jobs ({columns}) VALUES ({', '.join('?' * len(replaced))})",
-                               tuple(replaced.values()))
+                if db.execute(query, args).rowcount and exact:
+                    db.execute("DELETE FROM provenance WHERE runtime = ? AND name = ?", (ref.runtime, ref.name))
+                    if isinstance(replaced, dict):
+                        columns = ", ".join(replaced)
+                        db.execute(f"INSERT INTO jobs ({columns}) VALUES ({', '.join('?' * len(replaced))})",
+                                   tuple(replaced.values()))
+                        if ref.extra.get(_REPLACES_PROVENANCE):
+                            db.execute("INSERT INTO provenance (runtime, name, record) VALUES (?, ?, ?)",
+                                       (ref.runtime, ref.name, ref.extra[_REPLACES_PROVENANCE]))
                 db.execute("COMMIT")
             except BaseException:
                 if db.in_transaction:

@@ -105,17 +105,22 @@ def test_yarn_a_second_submission_of_a_running_name_keeps_the_first_jobs_row(yar
 
 def test_yarn_a_refused_resubmission_of_a_finished_name_keeps_its_history(yarn_server, tmp_path):
     from fault_support import yarn_session
-    from test_faults import yarn_submit
+    from test_faults import BUNDLE, yarn_submit
 
     session = yarn_session(yarn_server, tmp_path)
     try:
         first = yarn_submit(session, "again")
         yarn_server.advance("again", "SUCCEEDED")
         assert first.wait(timeout=30).state.value == "SUCCEEDED"
+        assert session.registry.provenance(first.ref)["image"] == "pytorch:2"
+        other_image = session.build("python train.py", name="again", framework="pytorch", workers=2,
+                                    image="pytorch:3")
         with pytest.raises(SubmarineError, match="already taken"):
-            yarn_submit(session, "again")  # YARN keeps the finished service under its name
+            session.submit(other_image, BUNDLE)  # YARN keeps the finished service under its name
         record = session.registry.get("again")  # the finished job's row, replaced for the attempt, is back
         assert record.ref.id == first.ref.id and record.state == "SUCCEEDED" and not record.pending
+        # and what it was made from, not the refused attempt's record
+        assert session.registry.provenance(record.ref)["image"] == "pytorch:2"
     finally:
         session.close()
 
