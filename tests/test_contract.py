@@ -55,8 +55,9 @@ def name_of(framework: str) -> str:
 
 
 def probe_command(framework: str) -> str:
-    """`env`, then (where PROBE_DIR is set: the local run, whose replicas inherit this process's environment)
-    a barrier: the job ends with its deciding replica, which must not end the others before they print."""
+    """`env`, then (where PROBE_DIR is set: the local run, whose replicas inherit this process's environment, and
+    the real YARN containers, given it in the spec's env) a barrier: the job ends with its deciding replica, which
+    must not end the others before they print (or, on YARN, before they get containers)."""
     count = sum(SHAPES[framework].values())  # --workers counts every training replica, plus --ps
     mark = '"$PROBE_DIR/$SUBMARINE_JOB_NAME-$SUBMARINE_ROLE-$SUBMARINE_REPLICA_INDEX"'
     return (f'env; if [ -n "$PROBE_DIR" ]; then touch {mark}; n=0; '
@@ -271,13 +272,17 @@ def test_every_runtime_gives_each_replica_what_a_local_replica_saw(local_seen, r
 @pytest.mark.real_cluster
 @pytest.mark.slow
 @pytest.mark.timeout(600, func_only=True)
-def test_real_yarn_containers_see_what_local_replicas_saw(local_seen, hadoop_cluster):
+def test_real_yarn_containers_see_what_local_replicas_saw(local_seen, hadoop_cluster, tmp_path):
     """The same probe per framework in the real NodeManager's containers (tests/clusters/hadoop.py), through
     the runtime's real launch script, the Services API rendezvous included. The views compared are
     `contract_view`'s: TF_CONFIG's addresses become a count per role and MASTER_ADDR/MASTER_PORT a placeholder
     (checked to be set, and the same for every replica), because a container's peers are at the NodeManager
     host's address on `tf_port` + position and `master_port`, where local replicas take free ports on 127.0.0.1; every
-    other contract variable must be equal to the letter."""
+    other contract variable must be equal to the letter.
+
+    The containers share the probe's barrier folder (PROBE_DIR, in their environment: the NodeManager runs them on
+    this host): without it a deciding replica that printed and ended before its peers got containers ended the
+    service, and their logs never existed (once in CI, with four probes asking for containers at once)."""
     from submarine_kernel.algorithm import Bundle
     from test_real_yarn import runtime_for, storage_for, wait_for
 
@@ -287,7 +292,7 @@ def test_real_yarn_containers_see_what_local_replicas_saw(local_seen, hadoop_clu
     refs = {}
     try:
         for framework in SHAPES:  # all four at once: the NodeManager runs them side by side
-            spec = build_probe_spec(framework, resources="memory=256M,vcores=1")
+            spec = build_probe_spec(framework, resources="memory=256M,vcores=1", env={"PROBE_DIR": str(tmp_path)})
             refs[framework] = runtime.submit(spec, bundle, uri)
         for framework, ref in refs.items():
             status = wait_for(runtime, ref)
@@ -298,6 +303,8 @@ def test_real_yarn_containers_see_what_local_replicas_saw(local_seen, hadoop_clu
                 seen[(role, index)] = parse_env_output(printed)
             same_master_everywhere(seen)
             assert {key: contract_view(env) for key, env in seen.items()} == local_seen[framework], framework
+        # every container ran the probe and left its mark in the barrier folder
+        assert len(list(tmp_path.iterdir())) == sum(sum(shape.values()) for shape in SHAPES.values())
     finally:
         for ref in refs.values():
             runtime.remove(ref)
