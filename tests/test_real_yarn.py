@@ -181,6 +181,31 @@ def test_tensorflow_style_ps_and_workers_find_each_other_and_the_ps_ends_with_th
         runtime.remove(ref)
 
 
+def test_the_log_of_a_replica_that_never_got_a_container_says_so(hadoop_cluster):
+    """A job ends with its deciding replica, and YARN then withdraws the other components' pending requests: a
+    replica still waiting for room never starts. Its log is one line saying so, not "no running container yet"
+    (seen when a contract probe's master ended before its workers were placed). Here the second 7 GB worker can
+    never fit beside the first on the 12 GB NodeManager."""
+    from submarine_kernel.errors import SubmarineError
+
+    runtime, storage = runtime_for(hadoop_cluster), storage_for(hadoop_cluster)
+    # the master ends at once; a worker holds its 7 GB until the job's end stops it
+    bundle = Bundle({"quick.py": b"import os, time\nprint(os.environ['SUBMARINE_ROLE'], 'started', flush=True)\n"
+                                 b"if os.environ['SUBMARINE_ROLE'] == 'worker':\n    time.sleep(120)\n"})
+    spec = build_spec("never-placed", framework="pytorch", workers=3, command="python quick.py",
+                      resources={"master": "memory=256M,vcores=1", "worker": "memory=7G,vcores=1"})
+    ref = runtime.submit(spec, bundle, storage.put(bundle).uri)
+    try:
+        assert wait_for(runtime, ref).state == JobState.SUCCEEDED
+        assert "master started" in "\n".join(runtime.logs(ref, "master-0"))
+        with pytest.raises(SubmarineError, match=r"^replica worker-1 of job 'never-placed' never started: the job "
+                                                 r"ended before YARN gave it a container, so it has no log; the "
+                                                 r"replicas that ran: master-0(, worker-0)?$"):
+            list(runtime.logs(ref, "worker-1"))
+    finally:
+        runtime.remove(ref)
+
+
 def test_gpus_are_scheduled_against_the_declared_count_and_an_impossible_ask_fails_clearly(hadoop_cluster):
     runtime, storage = runtime_for(hadoop_cluster), storage_for(hadoop_cluster)
     # it holds its GPU a few seconds: the RM counts whole GPU-seconds

@@ -37,6 +37,8 @@ from .listing import definition_path, list_services
 #: the service AM's log files (Hadoop's default log4j writes to stderr; a yarnservice-log4j.properties to
 #: serviceam.log) and its line for each container it starts (ServiceScheduler/Component, Hadoop 3.1-3.4)
 AM_LOG_FILES = ("serviceam.log", "serviceam-err.txt")
+#: a service GET's states once it is over (a finished service reads STOPPED on Hadoop 3.4, even one that succeeded)
+ENDED_SERVICE_STATES = ("STOPPED", "SUCCEEDED", "FAILED")
 AM_ASSIGNED = re.compile(r"Assigned (container_\w+) to component instance (\S+) and launch on host (\S+)")
 
 #: what a dry run writes where a setting a real submission needs is not configured yet
@@ -437,14 +439,17 @@ class YarnRuntime(Runtime):
         service = retried(lambda: self.client.get_service(ref.name), f"reading the logs of {ref.name}")
         if service is None:
             raise JobNotFound(f"YARN knows no service {ref.name!r}: it was destroyed, its logs are in the RM UI")
+        ended = service.get("state") in ENDED_SERVICE_STATES
         service = self._remember_containers(ref.name, service)
         data = YarnJobData.of(ref)
         wanted = replica or data.deciding or "master-0"
         # a finished service lists no containers, and the last listing this process saw may predate the
         # replica's start: the AM's log names every container it launched
+        from_am_log = None
         if st.listed_container(data.components, service, wanted) is None and self.app_id(ref):
-            service = retried(lambda: self._containers_from_am_log(ref), f"reading the logs of {ref.name}") or service
-        container_id, host = st.find_container(data.components, service, ref.name, wanted)
+            from_am_log = retried(lambda: self._containers_from_am_log(ref), f"reading the logs of {ref.name}")
+        container_id, host = st.find_container(data.components, from_am_log or service, ref.name, wanted,
+                                               ended=ended and from_am_log is not None)
         node = retried(lambda: self.client.node_http_address(host), f"reading the logs of {ref.name}")
         if not node:
             raise RuntimeFailure(f"the ResourceManager lists no NodeManager on {host}: open the logs link instead")

@@ -121,13 +121,22 @@ def listed_container(plans: Iterable[ComponentPlan], service: Mapping, wanted: s
     return by_replica.get(wanted) or by_instance.get(wanted)
 
 
-def find_container(plans: Iterable[ComponentPlan], service: Mapping, job: str, wanted: str) -> tuple[str, str]:
-    """(container id, host) of `wanted` (see `listed_container`), or one line naming the replicas there are."""
+def find_container(plans: Iterable[ComponentPlan], service: Mapping, job: str, wanted: str,
+                   ended: bool = False) -> tuple[str, str]:
+    """(container id, host) of `wanted` (see `listed_container`), or one line naming the replicas there are;
+    `ended` (the service is over, and `service` lists every container it launched) words it for a replica that
+    never ran: YARN withdraws a component's pending container requests when the job ends with its deciding
+    replica, so a replica still waiting for room then never starts and has no log."""
     plans = list(plans)
     container = listed_container(plans, service, wanted)
     if container is None:
         listed = list(_containers(plans, service))
         names = sorted(f"{r[0]}-{r[1]}" for _, r, _ in listed if r) or sorted(instance for instance, _, _ in listed)
+        replicas = {f"{p.role}-{p.first_index + i}" for p in plans for i in range(p.count)}
+        if ended and wanted in replicas:
+            raise SubmarineError(f"replica {wanted} of job {job!r} never started: the job ended before YARN gave "
+                                 f"it a container, so it has no log; the replicas that ran: "
+                                 f"{', '.join(names) or '(none)'}")
         raise SubmarineError(f"job {job!r} has no running container {wanted!r} yet: use one of "
                              f"{', '.join(names) or '(none started)'}")
     return container["id"], container.get("bare_host") or container.get("hostname", "")
