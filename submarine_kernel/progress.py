@@ -2,9 +2,10 @@
 
 The job says how far it is with `report(step=30, total=100, ...)`; `report` stamps each point with the
 replica's clock (metrics.TIME_KEY), so the rate is measured between the job's own reports, whatever the
-kernel's clock says or however late the log is read; between reports the ETA counts down on the wall clock. Without a reported total, a declared `epochs` or
-`steps` param is the total. `estimate` is the one rule for the ETA; every view (the live widget,
-`%submarine status`, `submarine-kernel status`, `--wait`'s plain output) shows what it returns.
+kernel's clock says or however late the log is read; between reports the ETA counts down on the wall clock.
+Without a reported total, a declared `epochs` or `steps` param is the total. `estimate` is the one rule for
+the ETA; every view (the live widget, `%submarine status`, `submarine-kernel status`, `--wait`'s plain
+output) shows what it returns.
 
 Stdlib only at import time (tqdm draws the text bar when asked): the CLI and the kernel import it.
 """

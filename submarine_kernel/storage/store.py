@@ -255,9 +255,10 @@ class Storage:
         targets = {self._path(folder, name): data for name, data in bundle.files.items()}
         manifest = bundle.manifest_bytes()
         manifest_target = self._path(folder, MANIFEST_NAME)
-        sha256_of = {self._path(folder, name): sha for name, sha in bundle.file_sha256.items()}
-        sha256_of[manifest_target] = hashlib.sha256(manifest).hexdigest()
-        checked = _pipe_takes(self.fs, "sha256_of")
+        sha256_of = None  # the manifest's hashes, for a file system that has the store check them (S3)
+        if _pipe_takes(self.fs, "sha256_of"):
+            sha256_of = {self._path(folder, name): sha for name, sha in bundle.file_sha256.items()}
+            sha256_of[manifest_target] = hashlib.sha256(manifest).hexdigest()
         if not getattr(self.fs, "async_impl", False):  # object stores (s3fs, gcsfs...) have no folders to make
             for parent in dict.fromkeys([base, *(posixpath.dirname(t) for t in targets)]):
                 self.fs.makedirs(parent, exist_ok=True)
@@ -266,12 +267,11 @@ class Storage:
         for batch in batches:
             what = f"uploading {len(batch)} files" if len(batch) > 1 else \
                 f"uploading {posixpath.relpath(next(iter(batch)), base)}"
-            DEFAULT_POLICY.call(self._piper(batch, bar, per_part, keep_existing, sha256_of if checked else None),
-                                what, on_retry=self.on_retry)
+            DEFAULT_POLICY.call(self._piper(batch, bar, per_part, keep_existing, sha256_of), what,
+                                on_retry=self.on_retry)
             if bar is not None and not per_part:
                 bar.update(sum(len(d) for d in batch.values()))
-        DEFAULT_POLICY.call(self._piper({manifest_target: manifest}, None, False, keep_existing,
-                                        sha256_of if checked else None),
+        DEFAULT_POLICY.call(self._piper({manifest_target: manifest}, None, False, keep_existing, sha256_of),
                             "uploading the manifest", on_retry=self.on_retry)
         return sum(len(d) for d in targets.values()) + len(manifest)
 

@@ -132,7 +132,7 @@ def find_container(plans: Iterable[ComponentPlan], service: Mapping, job: str, w
     if container is None:
         listed = list(_containers(plans, service))
         names = sorted(f"{r[0]}-{r[1]}" for _, r, _ in listed if r) or sorted(instance for instance, _, _ in listed)
-        replicas = {f"{p.role}-{p.first_index + i}" for p in plans for i in range(p.count)}
+        replicas = {f"{p.role}-{p.role_index(i)}" for p in plans for i in range(p.count)}
         if ended and wanted in replicas:
             raise SubmarineError(f"replica {wanted} of job {job!r} never started: the job ended before YARN gave "
                                  f"it a container, so it has no log; the replicas that ran: "
